@@ -1,0 +1,147 @@
+//! Command-line interface (clap derive). The commands themselves are in `app`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::report::OnIncomplete;
+use crate::rules::Severity;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  no failing finding at or above --fail-on
+  1  the gate failed: a finding at or above --fail-on failed
+  2  usage, config, rule or snapshot error (nothing was evaluated)
+  3  evaluated, but some outcomes at or above --fail-on are `error` (data not
+     collected or a rule that could not be evaluated) and --on-incomplete is fail";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dbaudit",
+    version,
+    about = "Audit AWS database infrastructure against a multi-environment design, as policy-as-code",
+    long_about = "dbaudit gathers the facts that decide whether an AWS account's database estate follows \
+the design (Aurora PostgreSQL in private subnets of the EKS VPC, security groups admitting only the EKS \
+cluster, IAM database auth, readers across AZs, encryption, backups, deletion protection, one account per \
+environment) into a versioned JSON snapshot, evaluates TOML rules on it, and reports findings with an exit \
+code a release gate can trust.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate the rules on one or more saved snapshots and report (offline).
+    #[command(after_help = EXIT_CODES)]
+    Evaluate(EvaluateArgs),
+    /// Inspect and check rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Write an annotated example dbaudit.toml.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Snapshot files written by `dbaudit collect` (accounts are merged).
+    #[arg(required = true, value_name = "SNAPSHOT")]
+    pub snapshots: Vec<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// Options shared by every command that evaluates and reports.
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// Configuration file (environment parameters, service tag, accounts).
+    #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Extra rule files or directories of `*.toml` rules (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Lowest severity whose failures fail the gate (exit 1).
+    #[arg(long, value_enum, default_value_t = SeverityArg::High)]
+    pub fail_on: SeverityArg,
+    /// Whether `error` outcomes (missing data) fail the gate with exit 3.
+    #[arg(long, value_enum, default_value_t = OnIncomplete::Fail)]
+    pub on_incomplete: OnIncomplete,
+    /// List passing findings too in the table.
+    #[arg(long)]
+    pub show_passed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(s: SeverityArg) -> Severity {
+        match s {
+            SeverityArg::Critical => Severity::Critical,
+            SeverityArg::High => Severity::High,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Info => Severity::Info,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the rules (built-in plus --rules).
+    List {
+        #[arg(long = "rules", value_name = "DIR")]
+        rules: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show a rule's documentation: rationale, remediation, references, condition.
+    Explain {
+        id: String,
+        #[arg(long = "rules", value_name = "DIR")]
+        rules: Vec<PathBuf>,
+    },
+    /// Check rule files or directories; reports every problem with file:line:col.
+    Validate {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// List the facts a rule can use for a resource kind (JSON Schema).
+    Fields {
+        /// db_cluster, db_instance or account.
+        kind: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the example.
+    #[arg(short, long, default_value = "dbaudit.toml")]
+    pub output: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}

@@ -1,0 +1,286 @@
+//! `dbaudit.toml`: accounts, per-environment parameters, tag keys and the
+//! developer principal selectors. Validated in one pass that reports every
+//! problem with `file:line:col`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Location};
+use crate::tomlspan::Reader;
+
+/// Parameters handed to rule conditions as `params`, per environment.
+pub type Params = BTreeMap<String, serde_json::Value>;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    /// File the config came from (for error and SARIF locations).
+    pub path: Option<PathBuf>,
+    pub accounts: Vec<AccountConfig>,
+    /// `[params]`: defaults for every environment.
+    pub params: Params,
+    /// `[environments.<name>.params]`.
+    pub environment_params: BTreeMap<String, Params>,
+    /// Tag whose value names the service(s) a DB serves. Default `service`.
+    pub service_tag: String,
+    pub developers: DeveloperSelectors,
+    /// Default regions for accounts that list none.
+    pub regions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountConfig {
+    pub name: String,
+    pub environment: String,
+    pub account_id: String,
+    /// Role to assume in the account; `None` scans with the base credentials.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub session_name: Option<String>,
+    pub duration_seconds: Option<i32>,
+    /// Roles to assume, in order, before `role_arn` (role chaining).
+    pub via_roles: Vec<String>,
+    pub regions: Vec<String>,
+    /// Where the account is declared (SARIF falls back to this line).
+    pub declared_at: Option<Location>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeveloperSelectors {
+    pub groups: Vec<String>,
+    pub users: Vec<String>,
+    pub role_globs: Vec<String>,
+}
+
+const TOP_KEYS: &[&str] = &[
+    "account",
+    "params",
+    "environments",
+    "service_tag",
+    "developers",
+    "regions",
+];
+const ACCOUNT_KEYS: &[&str] = &[
+    "name",
+    "environment",
+    "account_id",
+    "role_arn",
+    "external_id",
+    "session_name",
+    "duration_seconds",
+    "via_roles",
+    "regions",
+];
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = crate::error::read_to_string(path)?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
+        let mut r = Reader::new(path, text);
+        let doc = r.parse()?;
+        let top = doc.get_ref();
+        r.deny_unknown(top, "dbaudit.toml", TOP_KEYS);
+
+        let mut cfg = Config {
+            path: Some(path.to_path_buf()),
+            service_tag: "service".to_string(),
+            ..Config::default()
+        };
+        if let Some(tag) = r.string(top.get("service_tag"), "service_tag") {
+            cfg.service_tag = tag;
+        }
+        cfg.regions = r
+            .string_array(top.get("regions"), "regions")
+            .unwrap_or_default();
+        cfg.params = r.params(top.get("params"), "params");
+        if let Some((envs, _)) = r.table(top.get("environments"), "environments") {
+            for (name, env) in envs.iter() {
+                let key = format!("environments.{}", name.get_ref());
+                if let Some((t, _)) = r.table(Some(env), &key) {
+                    r.deny_unknown(t, &format!("[{key}]"), &["params"]);
+                    let params = r.params(t.get("params"), &format!("{key}.params"));
+                    cfg.environment_params
+                        .insert(name.get_ref().to_string(), params);
+                }
+            }
+        }
+        if let Some((dev, _)) = r.table(top.get("developers"), "developers") {
+            r.deny_unknown(dev, "[developers]", &["groups", "users", "role_globs"]);
+            cfg.developers = DeveloperSelectors {
+                groups: r
+                    .string_array(dev.get("groups"), "groups")
+                    .unwrap_or_default(),
+                users: r
+                    .string_array(dev.get("users"), "users")
+                    .unwrap_or_default(),
+                role_globs: r
+                    .string_array(dev.get("role_globs"), "role_globs")
+                    .unwrap_or_default(),
+            };
+        }
+
+        for table in r.table_array(top.get("account"), "account") {
+            let t = table.get_ref();
+            let start = table.span().start;
+            r.deny_unknown(t, "[[account]]", ACCOUNT_KEYS);
+            let name = r.required(t, start, "name", "[[account]]");
+            let name = r.string(name, "name").unwrap_or_default();
+            let env = r.required(t, start, "environment", "[[account]]");
+            let environment = r.string(env, "environment").unwrap_or_default();
+            let id_value = r.required(t, start, "account_id", "[[account]]");
+            let account_id = r.string(id_value, "account_id").unwrap_or_default();
+            if let Some(v) = id_value
+                && v.get_ref().is_str()
+                && !is_account_id(&account_id)
+            {
+                r.problem(
+                    v.span().start,
+                    format!("`account_id` must be 12 digits, found `{account_id}`"),
+                );
+            }
+            let role_arn = r.string(t.get("role_arn"), "role_arn");
+            if let (Some(arn), Some(v)) = (&role_arn, t.get("role_arn"))
+                && !is_role_arn(arn)
+            {
+                r.problem(
+                    v.span().start,
+                    format!("`role_arn` must look like arn:aws:iam::123456789012:role/NAME, found `{arn}`"),
+                );
+            }
+            let duration = r.integer(t.get("duration_seconds"), "duration_seconds");
+            if let (Some(d), Some(v)) = (duration, t.get("duration_seconds"))
+                && !(900..=43200).contains(&d)
+            {
+                r.problem(
+                    v.span().start,
+                    "`duration_seconds` must be between 900 and 43200",
+                );
+            }
+            if cfg.accounts.iter().any(|a| a.name == name)
+                && let Some(v) = t.get("name")
+            {
+                r.problem(v.span().start, format!("duplicate account name `{name}`"));
+            }
+            cfg.accounts.push(AccountConfig {
+                name,
+                environment,
+                account_id,
+                role_arn,
+                external_id: r.string(t.get("external_id"), "external_id"),
+                session_name: r.string(t.get("session_name"), "session_name"),
+                duration_seconds: duration.map(|d| d as i32),
+                via_roles: r
+                    .string_array(t.get("via_roles"), "via_roles")
+                    .unwrap_or_default(),
+                regions: r
+                    .string_array(t.get("regions"), "regions")
+                    .unwrap_or_default(),
+                declared_at: Some(Location::from_offset(path, text, start)),
+            });
+        }
+        r.finish()?;
+        Ok(cfg)
+    }
+
+    /// Parameters for one environment: built-in defaults, then the built-in
+    /// environment values, then this config's `[params]`, then its
+    /// `[environments.<env>.params]`.
+    pub fn params_for(&self, environment: &str, builtin: &BuiltinParams) -> Params {
+        let mut out = builtin.default.clone();
+        if let Some(p) = builtin.environments.get(environment) {
+            out.extend(p.clone());
+        }
+        out.extend(self.params.clone());
+        if let Some(p) = self.environment_params.get(environment) {
+            out.extend(p.clone());
+        }
+        out
+    }
+
+    pub fn account(&self, name: &str) -> Option<&AccountConfig> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+}
+
+/// Default rule parameters shipped with the rule pack (`rules/params.toml`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuiltinParams {
+    pub default: Params,
+    pub environments: BTreeMap<String, Params>,
+}
+
+impl BuiltinParams {
+    pub fn parse(text: &str, path: &Path) -> Result<BuiltinParams, Error> {
+        let mut r = Reader::new(path, text);
+        let doc = r.parse()?;
+        let mut out = BuiltinParams::default();
+        for (name, v) in doc.get_ref().iter() {
+            let p = r.params(Some(v), name.get_ref());
+            if name.get_ref() == "default" {
+                out.default = p;
+            } else {
+                out.environments.insert(name.get_ref().to_string(), p);
+            }
+        }
+        r.finish()?;
+        Ok(out)
+    }
+
+    /// Every parameter name known to the defaults (for rule validation).
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.default.keys().cloned().collect();
+        for p in self.environments.values() {
+            names.extend(p.keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_role_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && is_account_id(parts[4])
+        && parts[5].starts_with("role/")
+        && parts[5].len() > 5
+}
+
+/// The annotated example written by `dbaudit init`.
+pub const EXAMPLE: &str = include_str!("../docs/dbaudit.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_valid() {
+        let cfg = Config::parse(EXAMPLE, Path::new("dbaudit.toml")).unwrap();
+        assert_eq!(cfg.accounts.len(), 2);
+        assert_eq!(cfg.accounts[1].environment, "prod");
+    }
+
+    #[test]
+    fn reports_every_problem_with_positions() {
+        let text = "colour = 1\n[[account]]\nname = \"prod\"\nenvironment = \"prod\"\naccount_id = \"12\"\nrole = \"x\"\n";
+        let err = Config::parse(text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml:1:1: unknown key `colour`"), "{err}");
+        assert!(
+            err.contains("c.toml:5:14: `account_id` must be 12 digits"),
+            "{err}"
+        );
+        assert!(err.contains("c.toml:6:1: unknown key `role`"), "{err}");
+        assert!(err.contains("did you mean `role_arn`?"), "{err}");
+        assert!(err.contains("3 problems found"), "{err}");
+    }
+}

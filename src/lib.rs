@@ -1,0 +1,24 @@
+//! dbaudit: audit AWS database infrastructure against a multi-environment
+//! design, as policy-as-code.
+//!
+//! The pipeline runs one way: `collect` (AWS) → [`snapshot`] → [`model`]
+//! (derived facts) → [`evaluate`] (rules) → [`report`] (findings, gate,
+//! renderers). Everything after the snapshot is offline and deterministic.
+
+pub mod config;
+pub mod error;
+pub mod evaluate;
+pub mod model;
+pub mod report;
+pub mod rules;
+pub mod snapshot;
+pub mod tomlspan;
+
+pub use error::Error;
+
+/// Version of this build, written into snapshots and reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod app;
+pub mod cli;
+pub mod docs;
+pub mod logging;

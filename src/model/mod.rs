@@ -1,0 +1,411 @@
+//! Derived facts: what rules talk about, computed once per snapshot.
+//!
+//! Each resource becomes a facts value (serialised into the rule engine as
+//! `resource`). A fact that cannot be derived because its inputs were not
+//! collected is *left out* rather than defaulted, so that a rule reading it
+//! evaluates to `error`, never to `pass`; `unknown` says why.
+
+pub mod network;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::rules::ResourceKind;
+use crate::rules::expr_schema::FieldSchema;
+use crate::snapshot::{Account, DbCluster, DbInstance, Snapshot, Tags};
+pub use network::{IngressSource, NetworkFacts, RegionIndex, SubnetFacts};
+
+/// A cluster member as rules see it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MemberFacts {
+    pub id: String,
+    pub availability_zone: String,
+}
+
+/// Facts of an Aurora/RDS DB cluster (`resource` in `db_cluster` rules).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ClusterFacts {
+    pub id: String,
+    pub arn: String,
+    pub region: String,
+    pub engine: String,
+    pub engine_version: String,
+    /// `provisioned` unless the snapshot says otherwise.
+    pub engine_mode: String,
+    /// Aurora Serverless v2 scaling is configured.
+    pub serverless_v2: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serverless_v2_min_acu: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serverless_v2_max_acu: Option<f64>,
+    pub port: i64,
+    pub iam_auth: bool,
+    pub storage_encrypted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    pub backup_retention_days: i64,
+    pub deletion_protection: bool,
+    pub multi_az: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_cluster_id: Option<String>,
+    /// ARNs of replicas of this cluster in other regions (global cluster
+    /// members or cross-region read-replica clusters).
+    pub cross_region_replicas: Vec<String>,
+    pub tags: Tags,
+    /// Services named by the service tag (comma, space or `+` separated).
+    pub services: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer: Option<MemberFacts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readers: Option<Vec<MemberFacts>>,
+    pub reader_count: i64,
+    /// Distinct AZs of the readers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reader_azs: Option<Vec<String>>,
+    /// Distinct AZs of all members (writer and readers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_azs: Option<Vec<String>>,
+    /// Readers in an AZ other than the writer's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readers_outside_writer_az: Option<i64>,
+    /// Member instances that are publicly accessible.
+    pub publicly_accessible_members: Vec<String>,
+    #[serde(flatten)]
+    pub network: NetworkFacts,
+    /// Facts that could not be derived, and why.
+    pub unknown: Vec<String>,
+}
+
+/// Facts of a DB instance (`resource` in `db_instance` rules).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct InstanceFacts {
+    pub id: String,
+    pub arn: String,
+    pub region: String,
+    /// Not a member of a DB cluster.
+    pub standalone: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub engine: String,
+    pub instance_class: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    pub publicly_accessible: bool,
+    /// For Aurora members, the cluster's setting (AWS reports it there).
+    pub iam_auth: bool,
+    pub storage_encrypted: bool,
+    pub backup_retention_days: i64,
+    pub deletion_protection: bool,
+    pub multi_az: bool,
+    pub port: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_replica_source: Option<String>,
+    pub read_replicas: Vec<String>,
+    pub tags: Tags,
+    pub services: Vec<String>,
+    #[serde(flatten)]
+    pub network: NetworkFacts,
+    pub unknown: Vec<String>,
+}
+
+/// Another configured account sharing this account's AWS account id.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AccountRef {
+    pub name: String,
+    pub environment: String,
+}
+
+/// Facts of an account (`resource` in `account` rules, and `account` in all rules).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AccountFacts {
+    pub name: String,
+    pub environment: String,
+    pub account_id: String,
+    pub partition: String,
+    /// Accounts of *other* environments that are the same AWS account.
+    pub shared_with: Vec<AccountRef>,
+    /// Number of DB clusters per service name, over the whole account.
+    pub clusters_per_service: BTreeMap<String, i64>,
+    pub regions: Vec<String>,
+}
+
+/// The shape of each kind's facts, for checking rule field names at load time.
+pub fn facts_schema(kind: ResourceKind) -> FieldSchema {
+    static SCHEMAS: OnceLock<BTreeMap<ResourceKind, FieldSchema>> = OnceLock::new();
+    SCHEMAS
+        .get_or_init(|| {
+            ResourceKind::ALL
+                .into_iter()
+                .map(|k| (k, FieldSchema::from_json_schema(&facts_json_schema(k))))
+                .collect()
+        })
+        .get(&kind)
+        .cloned()
+        .unwrap_or(FieldSchema::Any)
+}
+
+/// JSON Schema of a kind's facts (shown by `dbaudit rules fields`).
+pub fn facts_json_schema(kind: ResourceKind) -> serde_json::Value {
+    let schema = match kind {
+        ResourceKind::DbCluster => schemars::schema_for!(ClusterFacts),
+        ResourceKind::DbInstance => schemars::schema_for!(InstanceFacts),
+        ResourceKind::Account => schemars::schema_for!(AccountFacts),
+    };
+    serde_json::to_value(schema).expect("schema serialises")
+}
+
+/// Splits a service tag value into service names.
+pub fn services(tags: &Tags, key: &str) -> Vec<String> {
+    let mut out: Vec<String> = tags
+        .get(key)
+        .map(|v| {
+            v.split([',', ' ', '+', ';'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) -> AccountFacts {
+    // Other accounts: those in this snapshot and those declared in the config.
+    let mut others: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for a in &snapshot.accounts {
+        others.insert(
+            a.name.clone(),
+            (a.environment.clone(), a.account_id.clone()),
+        );
+    }
+    for a in &config.accounts {
+        others
+            .entry(a.name.clone())
+            .or_insert((a.environment.clone(), a.account_id.clone()));
+    }
+    let shared_with = others
+        .into_iter()
+        .filter(|(name, (env, id))| {
+            name != &account.name
+                && !id.is_empty()
+                && id == &account.account_id
+                && env != &account.environment
+        })
+        .map(|(name, (environment, _))| AccountRef { name, environment })
+        .collect();
+    let mut clusters_per_service = BTreeMap::new();
+    for r in &account.regions {
+        for c in &r.db_clusters {
+            for s in services(&c.tags, &config.service_tag) {
+                *clusters_per_service.entry(s).or_insert(0) += 1;
+            }
+        }
+    }
+    AccountFacts {
+        name: account.name.clone(),
+        environment: account.environment.clone(),
+        account_id: account.account_id.clone(),
+        partition: account.partition.clone(),
+        shared_with,
+        clusters_per_service,
+        regions: account.regions.iter().map(|r| r.name.clone()).collect(),
+    }
+}
+
+pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) -> ClusterFacts {
+    let mut unknown = Vec::new();
+    let port = c
+        .port
+        .map(i64::from)
+        .unwrap_or_else(|| network::default_port(&c.engine));
+    let network = idx.network(
+        c.db_subnet_group.as_deref(),
+        &c.vpc_security_group_ids,
+        port,
+        &mut unknown,
+    );
+    // Members: the AZ comes from the member instance.
+    let mut writer = None;
+    let mut readers = Vec::new();
+    let mut azs_known = true;
+    let mut public_members = Vec::new();
+    for m in &c.members {
+        let inst = idx.instances.get(m.instance_id.as_str());
+        if let Some(i) = inst
+            && i.publicly_accessible
+        {
+            public_members.push(i.id.clone());
+        }
+        let az = inst.and_then(|i| i.availability_zone.clone());
+        let Some(az) = az else {
+            azs_known = false;
+            unknown.push(format!(
+                "availability zone of member `{}` is not in the snapshot",
+                m.instance_id
+            ));
+            continue;
+        };
+        let f = MemberFacts {
+            id: m.instance_id.clone(),
+            availability_zone: az,
+        };
+        if m.is_writer {
+            writer = Some(f);
+        } else {
+            readers.push(f);
+        }
+    }
+    let reader_count = c.members.iter().filter(|m| !m.is_writer).count() as i64;
+    let (reader_azs, member_azs, outside) = if azs_known {
+        let ra: BTreeSet<String> = readers
+            .iter()
+            .map(|r| r.availability_zone.clone())
+            .collect();
+        let mut ma = ra.clone();
+        if let Some(w) = &writer {
+            ma.insert(w.availability_zone.clone());
+        }
+        let outside = readers
+            .iter()
+            .filter(|r| {
+                writer
+                    .as_ref()
+                    .is_none_or(|w| w.availability_zone != r.availability_zone)
+            })
+            .count() as i64;
+        (
+            Some(ra.into_iter().collect()),
+            Some(ma.into_iter().collect()),
+            Some(outside),
+        )
+    } else {
+        (None, None, None)
+    };
+    let region = &idx.region.name;
+    let mut cross_region_replicas: Vec<String> = c
+        .read_replica_identifiers
+        .iter()
+        .filter(|arn| arn_region(arn).is_some_and(|r| r != region))
+        .cloned()
+        .collect();
+    if let Some(g) = &c.global_cluster_id
+        && let Some(gc) = idx.region.global_clusters.iter().find(|x| &x.id == g)
+    {
+        cross_region_replicas.extend(
+            gc.members
+                .iter()
+                .filter(|m| m.cluster_arn != c.arn && arn_region(&m.cluster_arn) != Some(region))
+                .map(|m| m.cluster_arn.clone()),
+        );
+    }
+    cross_region_replicas.sort();
+    cross_region_replicas.dedup();
+    ClusterFacts {
+        id: c.id.clone(),
+        arn: c.arn.clone(),
+        region: region.clone(),
+        engine: c.engine.clone(),
+        engine_version: c.engine_version.clone(),
+        engine_mode: c
+            .engine_mode
+            .clone()
+            .unwrap_or_else(|| "provisioned".to_string()),
+        serverless_v2: c.serverless_v2.is_some(),
+        serverless_v2_min_acu: c.serverless_v2.as_ref().map(|s| s.min_capacity),
+        serverless_v2_max_acu: c.serverless_v2.as_ref().map(|s| s.max_capacity),
+        port,
+        iam_auth: c.iam_database_authentication_enabled,
+        storage_encrypted: c.storage_encrypted,
+        kms_key_id: c.kms_key_id.clone(),
+        backup_retention_days: i64::from(c.backup_retention_period),
+        deletion_protection: c.deletion_protection,
+        multi_az: c.multi_az,
+        global_cluster_id: c.global_cluster_id.clone(),
+        cross_region_replicas,
+        tags: c.tags.clone(),
+        services: services(&c.tags, service_tag),
+        writer,
+        readers: azs_known.then_some(readers),
+        reader_count,
+        reader_azs,
+        member_azs,
+        readers_outside_writer_az: outside,
+        publicly_accessible_members: public_members,
+        network,
+        unknown,
+    }
+}
+
+pub fn instance_facts(idx: &RegionIndex<'_>, i: &DbInstance, service_tag: &str) -> InstanceFacts {
+    let mut unknown = Vec::new();
+    let cluster = i
+        .cluster_id
+        .as_deref()
+        .and_then(|c| idx.clusters.get(c).copied());
+    if let (Some(id), None) = (&i.cluster_id, cluster) {
+        unknown.push(format!("cluster `{id}` is not in the snapshot"));
+    }
+    // Aurora members carry the cluster's network settings; take them from the
+    // cluster when the instance lacks them.
+    let subnet_group = i
+        .db_subnet_group
+        .clone()
+        .or_else(|| cluster.and_then(|c| c.db_subnet_group.clone()));
+    let sgs = if i.vpc_security_group_ids.is_empty() {
+        cluster
+            .map(|c| c.vpc_security_group_ids.clone())
+            .unwrap_or_default()
+    } else {
+        i.vpc_security_group_ids.clone()
+    };
+    let port = i
+        .port
+        .or(cluster.and_then(|c| c.port))
+        .map(i64::from)
+        .unwrap_or_else(|| network::default_port(&i.engine));
+    let network = idx.network(subnet_group.as_deref(), &sgs, port, &mut unknown);
+    InstanceFacts {
+        id: i.id.clone(),
+        arn: i.arn.clone(),
+        region: idx.region.name.clone(),
+        standalone: i.cluster_id.is_none(),
+        cluster_id: i.cluster_id.clone(),
+        engine: i.engine.clone(),
+        instance_class: i.instance_class.clone(),
+        availability_zone: i.availability_zone.clone(),
+        publicly_accessible: i.publicly_accessible,
+        iam_auth: cluster
+            .map(|c| c.iam_database_authentication_enabled)
+            .unwrap_or(i.iam_database_authentication_enabled),
+        storage_encrypted: cluster
+            .map(|c| c.storage_encrypted)
+            .unwrap_or(i.storage_encrypted),
+        backup_retention_days: i64::from(
+            cluster
+                .map(|c| c.backup_retention_period)
+                .unwrap_or(i.backup_retention_period),
+        ),
+        deletion_protection: cluster
+            .map(|c| c.deletion_protection)
+            .unwrap_or(i.deletion_protection),
+        multi_az: i.multi_az,
+        port,
+        read_replica_source: i.read_replica_source.clone(),
+        read_replicas: i.read_replicas.clone(),
+        tags: i.tags.clone(),
+        services: services(&i.tags, service_tag),
+        network,
+        unknown,
+    }
+}
+
+/// Region of an ARN (`arn:partition:service:REGION:account:…`).
+pub fn arn_region(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|r| !r.is_empty())
+}

@@ -1,0 +1,89 @@
+//! The release gate: the exit code, decided once from findings.
+
+use serde::Serialize;
+
+use super::{Finding, Outcome};
+use crate::rules::Severity;
+
+/// What to do when some outcomes are `error` (data not collected or a rule
+/// that could not be evaluated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnIncomplete {
+    /// Exit 3: an incomplete audit is not a passing audit.
+    Fail,
+    /// Report the errors but let the gate pass on them.
+    Warn,
+}
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INCOMPLETE: i32 = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gate {
+    /// `pass`, `fail` or `incomplete`.
+    pub status: &'static str,
+    pub exit_code: i32,
+    pub fail_on: Severity,
+    pub on_incomplete: OnIncomplete,
+    /// Failing findings at or above `fail_on`.
+    pub failing: usize,
+    /// Error outcomes at or above `fail_on`.
+    pub errors: usize,
+    pub reason: String,
+}
+
+/// Exit 1 when a finding at or above `fail_on` fails; otherwise exit 3 when
+/// one at or above `fail_on` is an error and `on_incomplete` is `fail`;
+/// otherwise 0. Failures take precedence: a known violation matters more than
+/// an unknown.
+pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomplete) -> Gate {
+    let gated = |o: Outcome| {
+        findings
+            .iter()
+            .filter(|f| f.outcome == o && f.severity >= fail_on)
+            .count()
+    };
+    let failing = gated(Outcome::Fail);
+    let errors = gated(Outcome::Error);
+    let (status, exit_code, reason) = if failing > 0 {
+        (
+            "fail",
+            EXIT_FAILED,
+            format!("{failing} failing finding(s) at or above {fail_on}"),
+        )
+    } else if errors > 0 && on_incomplete == OnIncomplete::Fail {
+        (
+            "incomplete",
+            EXIT_INCOMPLETE,
+            format!(
+                "{errors} finding(s) at or above {fail_on} could not be evaluated (data missing or rule error)"
+            ),
+        )
+    } else if errors > 0 {
+        (
+            "pass",
+            EXIT_OK,
+            format!(
+                "no failing findings at or above {fail_on}; {errors} error(s) ignored (--on-incomplete warn)"
+            ),
+        )
+    } else {
+        (
+            "pass",
+            EXIT_OK,
+            format!("no failing findings at or above {fail_on}"),
+        )
+    };
+    Gate {
+        status,
+        exit_code,
+        fail_on,
+        on_incomplete,
+        failing,
+        errors,
+        reason,
+    }
+}

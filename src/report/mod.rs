@@ -1,0 +1,193 @@
+//! One serde report model; every output format is a projection of it.
+//!
+//! JSON is the model serialised (versioned `dbaudit.report/v1`); the table and
+//! other formats are small renderers writing to `&mut dyn Write`. The gate is
+//! decided once, from findings, in [`gate`], never by a renderer.
+
+pub mod gate;
+pub mod json;
+pub mod table;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::rules::{RuleSet, Severity};
+use crate::snapshot::{Gap, Snapshot};
+pub use gate::{Gate, OnIncomplete};
+
+pub const SCHEMA: &str = "dbaudit.report/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// The result of one rule on one resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub outcome: Outcome,
+    pub account: String,
+    pub account_id: String,
+    pub environment: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub resource_kind: String,
+    pub resource_id: String,
+    pub resource_arn: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<serde_json::Value>,
+    /// Stable identity: hash of rule id, account id and resource ARN.
+    pub fingerprint: String,
+}
+
+/// A stable finding identity that survives reruns and message changes.
+pub fn fingerprint(rule_id: &str, account_id: &str, resource_arn: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [rule_id, account_id, resource_arn] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub tool: Tool,
+    /// `collected_at` of the evaluated snapshot(s): the report has no clock of
+    /// its own, so evaluating the same snapshot twice gives identical bytes.
+    pub collected_at: String,
+    pub accounts: Vec<AccountSummary>,
+    pub rules: Vec<RuleSummary>,
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+    pub gate: Gate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountSummary {
+    pub name: String,
+    pub environment: String,
+    pub account_id: String,
+    pub counts: Counts,
+    pub gaps: Vec<Gap>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleSummary {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub resource: String,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+}
+
+impl Counts {
+    fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Pass => self.pass += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Error => self.error += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub total: Counts,
+    /// Failing and erroring findings per severity.
+    pub by_severity: BTreeMap<Severity, Counts>,
+}
+
+impl Report {
+    pub fn build(
+        snapshot: &Snapshot,
+        rules: &RuleSet,
+        findings: Vec<Finding>,
+        gate: Gate,
+    ) -> Report {
+        let mut total = Counts::default();
+        let mut by_severity: BTreeMap<Severity, Counts> = BTreeMap::new();
+        let mut per_rule: BTreeMap<&str, Counts> = BTreeMap::new();
+        let mut per_account: BTreeMap<&str, Counts> = BTreeMap::new();
+        for f in &findings {
+            total.add(f.outcome);
+            by_severity.entry(f.severity).or_default().add(f.outcome);
+            per_rule.entry(&f.rule_id).or_default().add(f.outcome);
+            per_account.entry(&f.account).or_default().add(f.outcome);
+        }
+        let accounts = snapshot
+            .accounts
+            .iter()
+            .map(|a| AccountSummary {
+                name: a.name.clone(),
+                environment: a.environment.clone(),
+                account_id: a.account_id.clone(),
+                counts: per_account
+                    .get(a.name.as_str())
+                    .copied()
+                    .unwrap_or_default(),
+                gaps: a.gaps.clone(),
+            })
+            .collect();
+        let rules = rules
+            .rules
+            .iter()
+            .map(|r| RuleSummary {
+                id: r.id.clone(),
+                title: r.title.clone(),
+                severity: r.severity,
+                resource: r.resource.as_str().to_string(),
+                counts: per_rule.get(r.id.as_str()).copied().unwrap_or_default(),
+            })
+            .collect();
+        Report {
+            schema: SCHEMA,
+            tool: Tool {
+                name: "dbaudit",
+                version: crate::VERSION,
+            },
+            collected_at: snapshot.collected_at.clone(),
+            accounts,
+            rules,
+            findings,
+            summary: Summary { total, by_severity },
+            gate,
+        }
+    }
+}

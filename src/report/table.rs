@@ -1,0 +1,143 @@
+//! Terminal table: grouped by account, most severe first, with a summary line.
+
+use std::io::{self, Write};
+
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+
+use super::{Finding, Outcome, Report};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Colours (a TTY without `NO_COLOR`).
+    pub color: bool,
+    /// Also list passing findings.
+    pub show_passed: bool,
+    /// Terminal width, if known.
+    pub width: Option<u16>,
+}
+
+pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<()> {
+    for account in &report.accounts {
+        let c = account.counts;
+        let id = if account.account_id.is_empty() {
+            "unknown id".to_string()
+        } else {
+            account.account_id.clone()
+        };
+        writeln!(
+            out,
+            "{} ({}, {id}): {} failed, {} error, {} passed",
+            paint(&account.name, style.color, "1"),
+            account.environment,
+            c.fail,
+            c.error,
+            c.pass
+        )?;
+        for gap in &account.gaps {
+            writeln!(
+                out,
+                "  gap: {} {}{}: {} {}",
+                gap.service,
+                gap.operation,
+                gap.region
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                gap.code,
+                gap.message
+            )?;
+        }
+        let mut rows: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.account == account.name)
+            .filter(|f| style.show_passed || f.outcome != Outcome::Pass)
+            .collect();
+        rows.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.outcome.cmp(&a.outcome))
+                .then(a.rule_id.cmp(&b.rule_id))
+                .then(a.resource_id.cmp(&b.resource_id))
+        });
+        if rows.is_empty() {
+            writeln!(out, "  no findings to show\n")?;
+            continue;
+        }
+        let mut table = Table::new();
+        table
+            .load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+        if let Some(w) = style.width {
+            table.set_width(w);
+        } else {
+            table.set_width(160);
+        }
+        if style.color {
+            table.enforce_styling();
+        } else {
+            table.force_no_tty();
+        }
+        table.set_header([
+            "Severity", "Outcome", "Rule", "Resource", "Region", "Message",
+        ]);
+        for f in rows {
+            let sev = Cell::new(f.severity.as_str());
+            let outcome = Cell::new(f.outcome.as_str());
+            let (sev, outcome) = if style.color {
+                let sev_color = match f.severity {
+                    crate::rules::Severity::Critical => Color::Magenta,
+                    crate::rules::Severity::High => Color::Red,
+                    crate::rules::Severity::Medium => Color::Yellow,
+                    _ => Color::Blue,
+                };
+                let out_color = match f.outcome {
+                    Outcome::Fail => Color::Red,
+                    Outcome::Error => Color::Yellow,
+                    Outcome::Pass => Color::Green,
+                };
+                (
+                    sev.fg(sev_color),
+                    outcome.fg(out_color).add_attribute(Attribute::Bold),
+                )
+            } else {
+                (sev, outcome)
+            };
+            table.add_row(vec![
+                sev,
+                outcome,
+                Cell::new(&f.rule_id),
+                Cell::new(&f.resource_id),
+                Cell::new(f.region.as_deref().unwrap_or("-")),
+                Cell::new(&f.message),
+            ]);
+        }
+        writeln!(out, "{table}\n")?;
+    }
+    let t = report.summary.total;
+    let g = &report.gate;
+    let verdict = match g.status {
+        "fail" => paint("FAILED", style.color, "31;1"),
+        "incomplete" => paint("INCOMPLETE", style.color, "33;1"),
+        _ => paint("PASSED", style.color, "32;1"),
+    };
+    writeln!(
+        out,
+        "{} rules, {} findings: {} failed, {} error, {} passed. Gate {verdict} (exit {}): {}.",
+        report.rules.len(),
+        t.pass + t.fail + t.error,
+        t.fail,
+        t.error,
+        t.pass,
+        g.exit_code,
+        g.reason
+    )
+}
+
+fn paint(text: &str, color: bool, code: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}

@@ -1,0 +1,409 @@
+//! The binding between rules and CEL: compiling conditions and message
+//! templates, checking at load time that every `resource.x.y` a rule names
+//! exists in the facts schema of its resource kind, and converting values.
+
+use std::collections::{BTreeSet, HashMap};
+
+use cel::common::ast::{Expr as Ast, IdedExpr};
+use cel::{Context, Program, Value};
+use serde_json::Value as Json;
+
+/// A compiled CEL expression with its source text.
+pub struct Expr {
+    pub source: String,
+    program: Program,
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Expr").field(&self.source).finish()
+    }
+}
+
+/// A compile error with its position inside the expression (1-based).
+pub struct CompileError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl Expr {
+    pub fn compile(source: &str) -> Result<Expr, CompileError> {
+        match Program::compile(source) {
+            Ok(program) => Ok(Expr {
+                source: source.to_string(),
+                program,
+            }),
+            Err(errors) => {
+                let first = errors.errors.first();
+                Err(CompileError {
+                    line: first.map(|e| e.pos.0.max(1) as usize).unwrap_or(1),
+                    column: first.map(|e| e.pos.1.max(0) as usize + 1).unwrap_or(1),
+                    message: first
+                        .map(|e| e.msg.clone())
+                        .unwrap_or_else(|| "invalid expression".to_string()),
+                })
+            }
+        }
+    }
+
+    pub fn execute(&self, ctx: &Context) -> Result<Value, String> {
+        self.program.execute(ctx).map_err(|e| e.to_string())
+    }
+
+    /// Field paths under `root` that the expression names but `schema` lacks.
+    pub fn unknown_fields(&self, root: &str, schema: &FieldSchema) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        let mut env = HashMap::new();
+        env.insert(root.to_string(), schema.clone());
+        walk(self.program.expression(), &env, &mut out);
+        out.into_iter().collect()
+    }
+}
+
+/// What is known of the shape of a value: a struct with named fields, a list
+/// of something, or anything (a map, a scalar, or a shape we do not check).
+#[derive(Debug, Clone)]
+pub enum FieldSchema {
+    Object(std::collections::BTreeMap<String, FieldSchema>),
+    List(Box<FieldSchema>),
+    Any,
+}
+
+impl FieldSchema {
+    /// Builds the shape from a schemars JSON schema (resolving `$ref`s).
+    pub fn from_json_schema(root: &Json) -> FieldSchema {
+        let defs = root.get("$defs").cloned().unwrap_or(Json::Null);
+        Self::from_node(root, &defs, 0)
+    }
+
+    fn from_node(node: &Json, defs: &Json, depth: usize) -> FieldSchema {
+        if depth > 16 {
+            return FieldSchema::Any;
+        }
+        if let Some(r) = node.get("$ref").and_then(Json::as_str) {
+            let name = r.rsplit('/').next().unwrap_or_default();
+            return match defs.get(name) {
+                Some(def) => Self::from_node(def, defs, depth + 1),
+                None => FieldSchema::Any,
+            };
+        }
+        // Option<T> is `anyOf: [T, null]` (or `type: [.., "null"]`).
+        if let Some(any) = node.get("anyOf").and_then(Json::as_array) {
+            let non_null: Vec<&Json> = any
+                .iter()
+                .filter(|s| s.get("type").and_then(Json::as_str) != Some("null"))
+                .collect();
+            if non_null.len() == 1 {
+                return Self::from_node(non_null[0], defs, depth + 1);
+            }
+            return FieldSchema::Any;
+        }
+        if let Some(props) = node.get("properties").and_then(Json::as_object) {
+            return FieldSchema::Object(
+                props
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Self::from_node(v, defs, depth + 1)))
+                    .collect(),
+            );
+        }
+        if let Some(items) = node.get("items") {
+            return FieldSchema::List(Box::new(Self::from_node(items, defs, depth + 1)));
+        }
+        FieldSchema::Any
+    }
+
+    pub fn object(fields: impl IntoIterator<Item = String>) -> FieldSchema {
+        FieldSchema::Object(fields.into_iter().map(|f| (f, FieldSchema::Any)).collect())
+    }
+}
+
+/// The shape an expression evaluates to, if it is a checked path.
+fn walk(
+    e: &IdedExpr,
+    env: &HashMap<String, FieldSchema>,
+    unknown: &mut BTreeSet<String>,
+) -> Option<(String, FieldSchema)> {
+    match &e.expr {
+        Ast::Ident(name) => env.get(name).map(|s| (name.clone(), s.clone())),
+        Ast::Select(sel) => {
+            let (path, schema) = walk(&sel.operand, env, unknown)?;
+            let path = format!("{path}.{}", sel.field);
+            match schema {
+                FieldSchema::Object(fields) => match fields.get(&sel.field) {
+                    Some(s) => Some((path, s.clone())),
+                    None => {
+                        unknown.insert(path);
+                        None
+                    }
+                },
+                _ => None,
+            }
+        }
+        Ast::Call(call) => {
+            if let Some(t) = &call.target {
+                walk(t, env, unknown);
+            }
+            for a in &call.args {
+                walk(a, env, unknown);
+            }
+            None
+        }
+        Ast::Comprehension(c) => {
+            let range = walk(&c.iter_range, env, unknown);
+            let mut inner = env.clone();
+            // Shadowing: a loop variable hides an outer name of the same spelling.
+            inner.remove(&c.iter_var);
+            if let Some((path, FieldSchema::List(item))) = range {
+                inner.insert(c.iter_var.clone(), (*item).clone());
+                let _ = path;
+            }
+            inner.remove(&c.accu_var);
+            walk(&c.accu_init, env, unknown);
+            walk(&c.loop_cond, &inner, unknown);
+            walk(&c.loop_step, &inner, unknown);
+            walk(&c.result, &inner, unknown);
+            None
+        }
+        Ast::List(l) => {
+            for x in &l.elements {
+                walk(x, env, unknown);
+            }
+            None
+        }
+        Ast::Map(m) => {
+            for entry in &m.entries {
+                if let cel::common::ast::EntryExpr::MapEntry(me) = &entry.expr {
+                    walk(&me.key, env, unknown);
+                    walk(&me.value, env, unknown);
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// A message template: literal text with `{ expression }` placeholders.
+/// `{{` and `}}` stand for literal braces.
+#[derive(Debug)]
+pub struct Template {
+    pub source: String,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+enum Part {
+    Text(String),
+    Expr(Expr),
+}
+
+/// A template error at a byte offset inside the template.
+pub struct TemplateError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl Template {
+    pub fn parse(source: &str) -> Result<Template, TemplateError> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let bytes = source.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' if bytes.get(i + 1) == Some(&b'{') => {
+                    text.push('{');
+                    i += 2;
+                }
+                b'}' if bytes.get(i + 1) == Some(&b'}') => {
+                    text.push('}');
+                    i += 2;
+                }
+                b'{' => {
+                    // Find the matching brace: CEL map literals nest braces,
+                    // and string literals may contain them.
+                    let start = i + 1;
+                    let mut depth = 1;
+                    let mut j = start;
+                    let mut quote: Option<u8> = None;
+                    while j < bytes.len() && depth > 0 {
+                        let b = bytes[j];
+                        match quote {
+                            Some(_) if b == b'\\' => j += 1,
+                            Some(q) if b == q => quote = None,
+                            Some(_) => {}
+                            None if b == b'\'' || b == b'"' => quote = Some(b),
+                            None if b == b'{' => depth += 1,
+                            None if b == b'}' => depth -= 1,
+                            None => {}
+                        }
+                        j += 1;
+                    }
+                    if depth > 0 {
+                        return Err(TemplateError {
+                            offset: i,
+                            message: "unclosed `{` in message (write `{{` for a literal brace)"
+                                .to_string(),
+                        });
+                    }
+                    let inner = &source[start..j - 1];
+                    let expr = Expr::compile(inner).map_err(|e| TemplateError {
+                        offset: start + e.column.saturating_sub(1),
+                        message: format!("invalid expression in message: {}", e.message),
+                    })?;
+                    if !text.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut text)));
+                    }
+                    parts.push(Part::Expr(expr));
+                    i = j;
+                }
+                b'}' => {
+                    return Err(TemplateError {
+                        offset: i,
+                        message: "unmatched `}` in message (write `}}` for a literal brace)"
+                            .to_string(),
+                    });
+                }
+                _ => {
+                    let ch = source[i..].chars().next().unwrap_or_default();
+                    text.push(ch);
+                    i += ch.len_utf8();
+                }
+            }
+        }
+        if !text.is_empty() {
+            parts.push(Part::Text(text));
+        }
+        Ok(Template {
+            source: source.to_string(),
+            parts,
+        })
+    }
+
+    pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Expr(e) => Some(e),
+            Part::Text(_) => None,
+        })
+    }
+
+    /// Renders the message; a placeholder that fails renders as `<?>` so that
+    /// the finding still explains itself.
+    pub fn render(&self, ctx: &Context) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Expr(e) => match e.execute(ctx) {
+                    Ok(v) => display(&v, &mut out),
+                    Err(_) => out.push_str("<?>"),
+                },
+            }
+        }
+        out
+    }
+}
+
+/// Human text for a value: strings bare, lists comma-separated.
+fn display(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => out.push_str(s),
+        Value::List(items) => {
+            if items.is_empty() {
+                out.push_str("(none)");
+            }
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                display(item, out);
+            }
+        }
+        other => out.push_str(&cel_to_json(other).to_string()),
+    }
+}
+
+/// Converts a CEL value to JSON (map keys sorted, for determinism).
+pub fn cel_to_json(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => Json::from(*i),
+        Value::UInt(u) => Json::from(*u),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
+        Value::String(s) => Json::String(s.to_string()),
+        Value::List(items) => Json::Array(items.iter().map(cel_to_json).collect()),
+        Value::Map(m) => {
+            let mut entries: Vec<(String, Json)> = m
+                .map
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        cel::objects::Key::String(s) => s.to_string(),
+                        cel::objects::Key::Int(i) => i.to_string(),
+                        cel::objects::Key::Uint(u) => u.to_string(),
+                        cel::objects::Key::Bool(b) => b.to_string(),
+                    };
+                    (key, cel_to_json(v))
+                })
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Json::Object(entries.into_iter().collect())
+        }
+        other => Json::String(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> FieldSchema {
+        let mut inner = std::collections::BTreeMap::new();
+        inner.insert("kind".to_string(), FieldSchema::Any);
+        let mut top = std::collections::BTreeMap::new();
+        top.insert("id".to_string(), FieldSchema::Any);
+        top.insert(
+            "ingress".to_string(),
+            FieldSchema::List(Box::new(FieldSchema::Object(inner))),
+        );
+        FieldSchema::Object(top)
+    }
+
+    #[test]
+    fn finds_unknown_fields_through_comprehensions() {
+        let e = Expr::compile(
+            "resource.ingress.all(s, s.kind == 'x' && s.knd == 'y') && resource.idd == ''",
+        )
+        .unwrap();
+        assert_eq!(
+            e.unknown_fields("resource", &facts()),
+            vec![
+                "resource.idd".to_string(),
+                "resource.ingress.knd".to_string()
+            ]
+            .into_iter()
+            .map(|s| s.replace("resource.ingress.knd", "s.knd"))
+            .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn compile_error_has_position() {
+        let err = Expr::compile("resource.id ==").err().unwrap();
+        assert_eq!(err.line, 1);
+        assert!(err.column >= 1);
+    }
+
+    #[test]
+    fn template_renders_lists_and_escapes() {
+        let t = Template::parse("{{x}} {['a','b']} {1 + 1} {{'k': 1}.k}").unwrap();
+        let ctx = Context::default();
+        assert_eq!(t.render(&ctx), "{x} a, b 2 1");
+        assert!(Template::parse("oops {resource.id").is_err());
+        assert!(Template::parse("oops }").is_err());
+    }
+}

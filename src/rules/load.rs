@@ -1,0 +1,408 @@
+//! Loading and validating rule files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::expr::{Expr, FieldSchema, Template};
+use super::{ResourceKind, Rule, RuleSource, SERVICES, Severity};
+use crate::config::BuiltinParams;
+use crate::error::{Error, Problem};
+use crate::tomlspan::{Reader, Value, closest};
+
+/// The built-in rule pack, embedded at build time. A test checks that every
+/// `rules/*.toml` file is listed here.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "rules/network.toml",
+        include_str!("../../rules/network.toml"),
+    ),
+    (
+        "rules/database.toml",
+        include_str!("../../rules/database.toml"),
+    ),
+    (
+        "rules/resilience.toml",
+        include_str!("../../rules/resilience.toml"),
+    ),
+    (
+        "rules/environments.toml",
+        include_str!("../../rules/environments.toml"),
+    ),
+];
+
+/// Default rule parameters per environment (`rules/params.toml`).
+pub const BUILTIN_PARAMS: (&str, &str) =
+    ("rules/params.toml", include_str!("../../rules/params.toml"));
+
+/// A rule source file: path, contents, and whether it is built in.
+pub struct RuleFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub builtin: bool,
+}
+
+pub fn builtin_files() -> Vec<RuleFile> {
+    BUILTIN
+        .iter()
+        .map(|(p, t)| RuleFile {
+            path: PathBuf::from(p),
+            text: t.to_string(),
+            builtin: true,
+        })
+        .collect()
+}
+
+/// Every `*.toml` file of a directory (sorted), or the file itself.
+pub fn user_files(path: &Path) -> Result<Vec<RuleFile>, Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut paths = Vec::new();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(io)? {
+            let p = entry.map_err(io)?.path();
+            if p.extension().is_some_and(|e| e == "toml") {
+                paths.push(p);
+            }
+        }
+        paths.sort();
+    } else {
+        paths.push(path.to_path_buf());
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            Ok(RuleFile {
+                text: crate::error::read_to_string(&p)?,
+                path: p,
+                builtin: false,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub params: BuiltinParams,
+}
+
+impl RuleSet {
+    /// The built-in pack plus the files found under each of `dirs`.
+    pub fn load(dirs: &[PathBuf], extra_params: &[String]) -> Result<RuleSet, Error> {
+        let mut files = builtin_files();
+        for d in dirs {
+            files.extend(user_files(d)?);
+        }
+        load_files(&files, extra_params)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+}
+
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "severity",
+    "resource",
+    "environments",
+    "requires",
+    "applies_if",
+    "condition",
+    "message",
+    "evidence",
+    "rationale",
+    "remediation",
+    "references",
+];
+
+/// Loads and validates rule files; every problem in every file is reported.
+/// `extra_params` are parameter names defined by the user's config.
+pub fn load_files(files: &[RuleFile], extra_params: &[String]) -> Result<RuleSet, Error> {
+    let params = BuiltinParams::parse(BUILTIN_PARAMS.1, Path::new(BUILTIN_PARAMS.0))?;
+    let mut param_names = params.names();
+    param_names.extend(extra_params.iter().cloned());
+    let params_schema = FieldSchema::object(param_names);
+    let account_schema = crate::model::facts_schema(ResourceKind::Account);
+    let schemas: BTreeMap<ResourceKind, FieldSchema> = ResourceKind::ALL
+        .into_iter()
+        .map(|k| (k, crate::model::facts_schema(k)))
+        .collect();
+
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for file in files {
+        let mut r = Reader::new(&file.path, &file.text);
+        let doc = match r.parse() {
+            Ok(d) => d,
+            Err(Error::Invalid(p)) => {
+                problems.extend(p);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        r.deny_unknown(doc.get_ref(), "a rule file", &["rule"]);
+        let tables = r.table_array(doc.get_ref().get("rule"), "rule");
+        if tables.is_empty() && doc.get_ref().get("rule").is_none() {
+            r.problem(0, "no rules: expected one or more `[[rule]]` tables");
+        }
+        for table in tables {
+            let t = *table.get_ref();
+            let start = table.span().start;
+            r.deny_unknown(t, "[[rule]]", RULE_KEYS);
+            let what = "[[rule]]";
+            let id_v = r.required(t, start, "id", what);
+            let id = r.string(id_v, "id");
+            if let (Some(id), Some(v)) = (&id, id_v) {
+                if !valid_id(id) {
+                    r.problem(
+                        v.span().start,
+                        format!("rule id `{id}` must be lowercase words of [a-z0-9-] joined by dots, e.g. `db.network.private-subnets`"),
+                    );
+                }
+                let here =
+                    crate::error::Location::from_offset(&file.path, &file.text, v.span().start);
+                if let Some(prev) = seen.insert(id.clone(), here.to_string()) {
+                    r.problem(
+                        v.span().start,
+                        format!("duplicate rule id `{id}` (first defined at {prev})"),
+                    );
+                }
+            }
+            let title_v = r_req(&mut r, t, start, "title");
+            let title = r.string(title_v, "title");
+            let sev_v = r.required(t, start, "severity", what);
+            let severity = r.string(sev_v, "severity").and_then(|s| {
+                let parsed = Severity::parse(&s);
+                if parsed.is_none() {
+                    r.problem(
+                        sev_v.map(|v| v.span().start).unwrap_or(start),
+                        format!("unknown severity `{s}`; expected one of: critical, high, medium, low, info"),
+                    );
+                }
+                parsed
+            });
+            let kind_v = r.required(t, start, "resource", what);
+            let resource = r.string(kind_v, "resource").and_then(|s| {
+                let parsed = ResourceKind::parse(&s);
+                if parsed.is_none() {
+                    let names: Vec<&str> = ResourceKind::ALL.iter().map(|k| k.as_str()).collect();
+                    r.problem(
+                        kind_v.map(|v| v.span().start).unwrap_or(start),
+                        format!(
+                            "unknown resource kind `{s}`; expected one of: {}",
+                            names.join(", ")
+                        ),
+                    );
+                }
+                parsed
+            });
+            let environments = r
+                .string_array(t.get("environments"), "environments")
+                .unwrap_or_default();
+            let requires = r
+                .string_array(t.get("requires"), "requires")
+                .unwrap_or_default();
+            if let Some(v) = t.get("requires") {
+                for s in &requires {
+                    if !SERVICES.contains(&s.as_str()) {
+                        r.problem(
+                            v.span().start,
+                            format!(
+                                "unknown service `{s}` in `requires`; expected one of: {}",
+                                SERVICES.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            let rationale_v = r_req(&mut r, t, start, "rationale");
+            let rationale = r.string(rationale_v, "rationale");
+            let remediation_v = r_req(&mut r, t, start, "remediation");
+            let remediation = r.string(remediation_v, "remediation");
+            let references = r
+                .string_array(t.get("references"), "references")
+                .unwrap_or_default();
+
+            let schema = resource.map(|k| schemas[&k].clone());
+            let env_schema = |s: &Option<FieldSchema>| {
+                s.clone().map(|resource| {
+                    [
+                        ("resource", resource),
+                        ("params", params_schema.clone()),
+                        ("account", account_schema.clone()),
+                    ]
+                })
+            };
+            let roots = env_schema(&schema);
+            let compile = |r: &mut Reader, key: &str, v: Option<&Value>| -> Option<Arc<Expr>> {
+                let v = v?;
+                let src = r.string(Some(v), key)?;
+                let content = content_offset(r.text, v.span());
+                match Expr::compile(&src) {
+                    Ok(e) => {
+                        if let Some(roots) = &roots {
+                            for (root, s) in roots {
+                                for f in e.unknown_fields(root, s) {
+                                    r.problem(content, unknown_field_message(&f, root, s));
+                                }
+                            }
+                        }
+                        Some(Arc::new(e))
+                    }
+                    Err(err) => {
+                        let off = offset_in(r.text, content, err.line, err.column);
+                        r.problem(off, format!("`{key}` does not compile: {}", err.message));
+                        None
+                    }
+                }
+            };
+            let cond_v = r.required(t, start, "condition", what);
+            let condition = compile(&mut r, "condition", cond_v);
+            let applies_if = compile(&mut r, "applies_if", t.get("applies_if"));
+            let evidence = compile(&mut r, "evidence", t.get("evidence"));
+            let msg_v = r.required(t, start, "message", what);
+            let message = r.string(msg_v, "message").and_then(|src| {
+                let v = msg_v?;
+                let content = content_offset(r.text, v.span());
+                match Template::parse(&src) {
+                    Ok(tpl) => {
+                        if let Some(roots) = &roots {
+                            for e in tpl.exprs() {
+                                for (root, s) in roots {
+                                    for f in e.unknown_fields(root, s) {
+                                        r.problem(content, unknown_field_message(&f, root, s));
+                                    }
+                                }
+                            }
+                        }
+                        Some(Arc::new(tpl))
+                    }
+                    Err(err) => {
+                        r.problem(content + err.offset, err.message);
+                        None
+                    }
+                }
+            });
+            let line = crate::error::Location::from_offset(&file.path, &file.text, start).line;
+            if let (
+                Some(id),
+                Some(title),
+                Some(severity),
+                Some(resource),
+                Some(condition),
+                Some(message),
+                Some(rationale),
+                Some(remediation),
+            ) = (
+                id,
+                title,
+                severity,
+                resource,
+                condition,
+                message,
+                rationale,
+                remediation,
+            ) {
+                rules.push(Rule {
+                    id,
+                    title,
+                    severity,
+                    resource,
+                    environments,
+                    requires,
+                    applies_if,
+                    condition,
+                    message,
+                    evidence,
+                    rationale: rationale.trim().to_string(),
+                    remediation: remediation.trim().to_string(),
+                    references,
+                    source: RuleSource {
+                        path: file.path.clone(),
+                        line,
+                        builtin: file.builtin,
+                    },
+                });
+            }
+        }
+        problems.extend(r.problems);
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(Error::Invalid(problems));
+    }
+    rules.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(RuleSet { rules, params })
+}
+
+fn r_req<'t, 'a>(
+    r: &mut Reader<'a>,
+    t: &'t crate::tomlspan::Table<'a>,
+    start: usize,
+    key: &str,
+) -> Option<&'t Value<'a>> {
+    r.required(t, start, key, "[[rule]]")
+}
+
+fn unknown_field_message(path: &str, root: &str, schema: &FieldSchema) -> String {
+    let mut msg = format!("unknown field `{path}`");
+    // Suggest a sibling for a misspelt last segment directly under the root.
+    if let (FieldSchema::Object(fields), Some(last)) =
+        (schema, path.strip_prefix(&format!("{root}.")))
+        && !last.contains('.')
+    {
+        let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        if let Some(k) = closest(last, &names) {
+            msg.push_str(&format!(" (did you mean `{root}.{k}`?)"));
+        }
+    }
+    msg.push_str("; `dbaudit rules fields` lists the facts of each resource kind");
+    msg
+}
+
+/// Lowercase dotted words: `db.network.private-subnets`.
+fn valid_id(id: &str) -> bool {
+    id.contains('.')
+        && id.split('.').all(|w| {
+            !w.is_empty()
+                && !w.starts_with('-')
+                && !w.ends_with('-')
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// Byte offset where a TOML string's content starts.
+fn content_offset(text: &str, span: std::ops::Range<usize>) -> usize {
+    let raw = &text[span.start..span.end.min(text.len())];
+    if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
+        let after = span.start + 3;
+        if text[after..].starts_with("\r\n") {
+            after + 2
+        } else if text[after..].starts_with('\n') {
+            after + 1
+        } else {
+            after
+        }
+    } else {
+        span.start + 1
+    }
+}
+
+/// Offset of (line, column) of an expression whose content starts at `content`.
+fn offset_in(text: &str, content: usize, line: usize, column: usize) -> usize {
+    let mut off = content;
+    for _ in 1..line {
+        match text[off..].find('\n') {
+            Some(i) => off += i + 1,
+            None => break,
+        }
+    }
+    (off + column.saturating_sub(1)).min(text.len())
+}

@@ -1,0 +1,151 @@
+//! Rules as data: TOML files with several `[[rule]]` tables each.
+//!
+//! The built-in pack (`rules/*.toml` at the repository root) is embedded in the
+//! binary; users add their own with `--rules DIR`. Loading validates every file
+//! in one pass and reports all problems with `file:line:col`.
+
+mod expr;
+mod load;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use expr::{Expr, Template, cel_to_json};
+
+/// The shape of facts, used to check rule field names at load time.
+pub mod expr_schema {
+    pub use super::expr::FieldSchema;
+}
+pub use load::{BUILTIN_PARAMS, RuleFile, RuleSet, builtin_files, load_files, user_files};
+
+/// Severity of a rule; ordered from `info` (lowest) to `critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of resource a rule is evaluated against, once per resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// An Aurora/RDS DB cluster.
+    DbCluster,
+    /// An RDS DB instance (Aurora members included).
+    DbInstance,
+    /// A configured AWS account.
+    Account,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 3] = [
+        ResourceKind::DbCluster,
+        ResourceKind::DbInstance,
+        ResourceKind::Account,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::DbCluster => "db_cluster",
+            ResourceKind::DbInstance => "db_instance",
+            ResourceKind::Account => "account",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResourceKind> {
+        ResourceKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The AWS service whose collection produces resources of this kind.
+    pub fn service(self) -> Option<&'static str> {
+        match self {
+            ResourceKind::DbCluster | ResourceKind::DbInstance => Some("rds"),
+            ResourceKind::Account => None,
+        }
+    }
+}
+
+/// Services a rule may declare in `requires`.
+pub const SERVICES: &[&str] = &["rds", "ec2", "eks", "iam", "organizations"];
+
+/// One loaded and validated rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub resource: ResourceKind,
+    /// Environments the rule applies to; empty means all.
+    pub environments: Vec<String>,
+    /// Services whose collection gaps make this rule's outcome `error`
+    /// (the resource kind's own service is always included).
+    pub requires: Vec<String>,
+    /// Resources for which this is false are out of the rule's scope.
+    pub applies_if: Option<Arc<Expr>>,
+    pub condition: Arc<Expr>,
+    pub message: Arc<Template>,
+    pub evidence: Option<Arc<Expr>>,
+    pub rationale: String,
+    pub remediation: String,
+    pub references: Vec<String>,
+    /// Where the rule was defined: `rules/network.toml:12`, or the user's file.
+    pub source: RuleSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleSource {
+    pub path: PathBuf,
+    pub line: usize,
+    pub builtin: bool,
+}
+
+impl Rule {
+    pub fn applies_to_environment(&self, environment: &str) -> bool {
+        self.environments.is_empty() || self.environments.iter().any(|e| e == environment)
+    }
+
+    /// Every service whose gaps this rule depends on.
+    pub fn needs(&self) -> impl Iterator<Item = &str> {
+        self.resource
+            .service()
+            .into_iter()
+            .chain(self.requires.iter().map(String::as_str))
+    }
+}

@@ -1,0 +1,644 @@
+//! The versioned snapshot: the only contract between collection and evaluation.
+//!
+//! Plain serde data of our own (never SDK types). Collections are sorted by
+//! [`Snapshot::normalize`] so that the JSON is deterministic: two collections of
+//! the same estate give byte-identical files, and `evaluate` of a saved snapshot
+//! gives exactly what `scan` gave.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Location};
+
+/// The schema identifier written in every snapshot this version produces.
+pub const SCHEMA: &str = "dbaudit.snapshot/v1";
+
+pub type Tags = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// Always `dbaudit.snapshot/v1` for this version.
+    pub schema: String,
+    /// RFC 3339 time at which collection started.
+    pub collected_at: String,
+    /// Version of dbaudit that wrote the snapshot.
+    pub tool_version: String,
+    pub accounts: Vec<Account>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// Name of the account in dbaudit.toml (e.g. `prod`).
+    pub name: String,
+    /// Environment of the account (`test`, `prod`, or any other string).
+    pub environment: String,
+    /// 12-digit AWS account id. Empty when the account could not be reached at all.
+    pub account_id: String,
+    /// AWS partition (`aws`, `aws-cn`, `aws-us-gov`).
+    pub partition: String,
+    pub regions: Vec<Region>,
+    /// IAM is global; `None` when it was not collected (see `gaps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<Iam>,
+    /// Everything that could not be collected. Rules needing it report `error`.
+    #[serde(default)]
+    pub gaps: Vec<Gap>,
+}
+
+/// A piece of the estate that could not be collected.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
+pub struct Gap {
+    /// `sts` (the whole account), `rds`, `ec2`, `eks`, `iam`, `organizations`.
+    pub service: String,
+    /// Region, or `None` for global services and account-wide failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// API operation that failed (e.g. `DescribeDBClusters`).
+    pub operation: String,
+    /// AWS error code, or a dbaudit code such as `Timeout` or `AccountMismatch`.
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub name: String,
+    #[serde(default)]
+    pub vpcs: Vec<Vpc>,
+    #[serde(default)]
+    pub subnets: Vec<Subnet>,
+    #[serde(default)]
+    pub route_tables: Vec<RouteTable>,
+    #[serde(default)]
+    pub internet_gateways: Vec<InternetGateway>,
+    #[serde(default)]
+    pub nat_gateways: Vec<NatGateway>,
+    #[serde(default)]
+    pub egress_only_internet_gateways: Vec<EgressOnlyInternetGateway>,
+    #[serde(default)]
+    pub security_groups: Vec<SecurityGroup>,
+    #[serde(default)]
+    pub db_subnet_groups: Vec<DbSubnetGroup>,
+    #[serde(default)]
+    pub db_clusters: Vec<DbCluster>,
+    #[serde(default)]
+    pub db_instances: Vec<DbInstance>,
+    #[serde(default)]
+    pub global_clusters: Vec<GlobalCluster>,
+    #[serde(default)]
+    pub eks_clusters: Vec<EksCluster>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Vpc {
+    pub id: String,
+    #[serde(default)]
+    pub cidr_blocks: Vec<String>,
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr_block: Option<String>,
+    #[serde(default)]
+    pub ipv6_cidr_blocks: Vec<String>,
+    #[serde(default)]
+    pub map_public_ip_on_launch: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTable {
+    pub id: String,
+    pub vpc_id: String,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub associations: Vec<RouteTableAssociation>,
+}
+
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// IPv4 destination CIDR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_cidr: Option<String>,
+    /// IPv6 destination CIDR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_ipv6_cidr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_prefix_list_id: Option<String>,
+    pub target: RouteTarget,
+    /// Route state (`active`, `blackhole`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTarget {
+    /// `local`, `igw`, `nat`, `eigw`, `tgw`, `pcx`, `vpce`, `eni`, `instance`, `vgw`, `other`.
+    pub kind: String,
+    pub id: String,
+}
+
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTableAssociation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    /// The VPC's main route table, used by subnets without an explicit association.
+    #[serde(default)]
+    pub main: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InternetGateway {
+    pub id: String,
+    #[serde(default)]
+    pub vpc_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NatGateway {
+    pub id: String,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EgressOnlyInternetGateway {
+    pub id: String,
+    #[serde(default)]
+    pub vpc_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub vpc_id: String,
+    pub owner_id: String,
+    #[serde(default)]
+    pub ingress: Vec<SgRule>,
+    #[serde(default)]
+    pub egress: Vec<SgRule>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+/// One permission of a security group, as `DescribeSecurityGroups` reports it.
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct SgRule {
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, a protocol number, or `-1` for all.
+    pub protocol: String,
+    /// First port; `None` for all ports (protocol `-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    #[serde(default)]
+    pub ipv4_ranges: Vec<String>,
+    #[serde(default)]
+    pub ipv6_ranges: Vec<String>,
+    #[serde(default)]
+    pub prefix_list_ids: Vec<String>,
+    #[serde(default)]
+    pub security_groups: Vec<SgReference>,
+}
+
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct SgReference {
+    pub group_id: String,
+    /// Account that owns the referenced group (cross-account references).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DbSubnetGroup {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub vpc_id: String,
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DbCluster {
+    pub id: String,
+    pub arn: String,
+    #[serde(default)]
+    pub resource_id: String,
+    pub engine: String,
+    #[serde(default)]
+    pub engine_version: String,
+    /// `provisioned`, `serverless` (v1), `parallelquery`, `global`, `multimaster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_mode: Option<String>,
+    /// Aurora Serverless v2 scaling (ACUs); `None` when the cluster is not serverless v2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serverless_v2: Option<ServerlessV2Scaling>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(default)]
+    pub members: Vec<DbClusterMember>,
+    pub iam_database_authentication_enabled: bool,
+    pub storage_encrypted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    pub backup_retention_period: i32,
+    pub deletion_protection: bool,
+    #[serde(default)]
+    pub multi_az: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_cluster_id: Option<String>,
+    #[serde(default)]
+    pub vpc_security_group_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group: Option<String>,
+    #[serde(default)]
+    pub publicly_accessible: Option<bool>,
+    /// Identifiers of read-replica clusters (cross-region replicas).
+    #[serde(default)]
+    pub read_replica_identifiers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_source_identifier: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerlessV2Scaling {
+    pub min_capacity: f64,
+    pub max_capacity: f64,
+}
+
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct DbClusterMember {
+    pub instance_id: String,
+    pub is_writer: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DbInstance {
+    pub id: String,
+    pub arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub instance_class: String,
+    pub engine: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    pub publicly_accessible: bool,
+    /// For Aurora members AWS reports the cluster's setting on the cluster only.
+    pub iam_database_authentication_enabled: bool,
+    pub storage_encrypted: bool,
+    #[serde(default)]
+    pub vpc_security_group_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(default)]
+    pub backup_retention_period: i32,
+    #[serde(default)]
+    pub deletion_protection: bool,
+    #[serde(default)]
+    pub multi_az: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_replica_source: Option<String>,
+    #[serde(default)]
+    pub read_replicas: Vec<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalCluster {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default)]
+    pub members: Vec<GlobalClusterMember>,
+}
+
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalClusterMember {
+    pub cluster_arn: String,
+    pub is_writer: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EksCluster {
+    pub name: String,
+    pub arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// The security group EKS creates for the control plane and managed nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_security_group_id: Option<String>,
+    #[serde(default)]
+    pub additional_security_group_ids: Vec<String>,
+    /// Security groups of node groups (remote access SGs), where present.
+    #[serde(default)]
+    pub node_security_group_ids: Vec<String>,
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_issuer: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Iam {
+    #[serde(default)]
+    pub users: Vec<IamUser>,
+    #[serde(default)]
+    pub groups: Vec<IamGroup>,
+    #[serde(default)]
+    pub roles: Vec<IamRole>,
+    /// Managed policies attached to something (customer and AWS managed).
+    #[serde(default)]
+    pub policies: Vec<ManagedPolicy>,
+    #[serde(default)]
+    pub oidc_providers: Vec<String>,
+}
+
+/// A policy document as JSON, decoded from AWS's URL-encoded form.
+pub type PolicyDocument = serde_json::Value;
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InlinePolicy {
+    pub name: String,
+    pub document: PolicyDocument,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IamUser {
+    pub name: String,
+    pub arn: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub inline_policies: Vec<InlinePolicy>,
+    /// ARNs of attached managed policies.
+    #[serde(default)]
+    pub attached_policies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IamGroup {
+    pub name: String,
+    pub arn: String,
+    #[serde(default)]
+    pub inline_policies: Vec<InlinePolicy>,
+    #[serde(default)]
+    pub attached_policies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IamRole {
+    pub name: String,
+    pub arn: String,
+    #[serde(default)]
+    pub path: String,
+    pub trust_policy: PolicyDocument,
+    #[serde(default)]
+    pub inline_policies: Vec<InlinePolicy>,
+    #[serde(default)]
+    pub attached_policies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedPolicy {
+    pub arn: String,
+    pub name: String,
+    #[serde(default)]
+    pub default_version_id: String,
+    /// The default version's document.
+    pub document: PolicyDocument,
+}
+
+impl Snapshot {
+    pub fn new(collected_at: String) -> Self {
+        Snapshot {
+            schema: SCHEMA.to_string(),
+            collected_at,
+            tool_version: crate::VERSION.to_string(),
+            accounts: Vec::new(),
+        }
+    }
+
+    /// Sorts every collection so that serialisation is deterministic.
+    pub fn normalize(&mut self) {
+        self.accounts.sort_by(|a, b| a.name.cmp(&b.name));
+        for account in &mut self.accounts {
+            account.regions.sort_by(|a, b| a.name.cmp(&b.name));
+            account.gaps.sort();
+            account.gaps.dedup();
+            for region in &mut account.regions {
+                region.normalize();
+            }
+            if let Some(iam) = &mut account.iam {
+                iam.normalize();
+            }
+        }
+    }
+
+    /// Reads and validates a snapshot file.
+    pub fn load(path: &Path) -> Result<Snapshot, Error> {
+        let text = crate::error::read_to_string(path)?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Snapshot, Error> {
+        let problem = |e: &serde_json::Error, message: String| Error::Input {
+            location: Location::new(path, e.line(), e.column()),
+            message,
+        };
+        // Check the schema tag first, so that a v2 snapshot says so instead of
+        // failing on its first unknown field.
+        let probe: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| problem(&e, format!("not valid JSON: {e}")))?;
+        match probe.get("schema").and_then(|s| s.as_str()) {
+            Some(SCHEMA) => {}
+            Some(other) => {
+                return Err(Error::Input {
+                    location: Location::new(path, 1, 1),
+                    message: format!(
+                        "unsupported snapshot schema `{other}`: this dbaudit reads `{SCHEMA}`"
+                    ),
+                });
+            }
+            None => {
+                return Err(Error::Input {
+                    location: Location::new(path, 1, 1),
+                    message: format!(
+                        "not a dbaudit snapshot: expected a JSON object with \"schema\": \"{SCHEMA}\""
+                    ),
+                });
+            }
+        }
+        let mut snapshot: Snapshot = serde_json::from_str(text)
+            .map_err(|e| problem(&e, format!("invalid snapshot: {}", strip_position(&e))))?;
+        snapshot.normalize();
+        Ok(snapshot)
+    }
+
+    /// Deterministic, pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut out = serde_json::to_string_pretty(self).expect("snapshot serialises");
+        out.push('\n');
+        out
+    }
+
+    /// The JSON Schema of this format (kept in docs/snapshot.schema.json).
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(Snapshot);
+        let mut out = serde_json::to_string_pretty(&schema).expect("schema serialises");
+        out.push('\n');
+        out
+    }
+}
+
+/// serde_json appends " at line X column Y" to messages; we print the
+/// position ourselves, in the `file:line:col` prefix.
+fn strip_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+impl Region {
+    fn normalize(&mut self) {
+        self.vpcs.sort_by(|a, b| a.id.cmp(&b.id));
+        self.subnets.sort_by(|a, b| a.id.cmp(&b.id));
+        self.route_tables.sort_by(|a, b| a.id.cmp(&b.id));
+        for rt in &mut self.route_tables {
+            rt.routes.sort();
+            rt.associations.sort();
+        }
+        self.internet_gateways.sort_by(|a, b| a.id.cmp(&b.id));
+        self.nat_gateways.sort_by(|a, b| a.id.cmp(&b.id));
+        self.egress_only_internet_gateways
+            .sort_by(|a, b| a.id.cmp(&b.id));
+        self.security_groups.sort_by(|a, b| a.id.cmp(&b.id));
+        for sg in &mut self.security_groups {
+            sg.ingress.sort();
+            sg.egress.sort();
+        }
+        self.db_subnet_groups.sort_by(|a, b| a.name.cmp(&b.name));
+        for g in &mut self.db_subnet_groups {
+            g.subnet_ids.sort();
+        }
+        self.db_clusters.sort_by(|a, b| a.id.cmp(&b.id));
+        for c in &mut self.db_clusters {
+            c.members.sort();
+            c.vpc_security_group_ids.sort();
+            c.read_replica_identifiers.sort();
+        }
+        self.db_instances.sort_by(|a, b| a.id.cmp(&b.id));
+        for i in &mut self.db_instances {
+            i.vpc_security_group_ids.sort();
+            i.read_replicas.sort();
+        }
+        self.global_clusters.sort_by(|a, b| a.id.cmp(&b.id));
+        for g in &mut self.global_clusters {
+            g.members.sort();
+        }
+        self.eks_clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        for e in &mut self.eks_clusters {
+            e.additional_security_group_ids.sort();
+            e.node_security_group_ids.sort();
+            e.subnet_ids.sort();
+        }
+    }
+}
+
+impl Iam {
+    fn normalize(&mut self) {
+        self.users.sort_by(|a, b| a.arn.cmp(&b.arn));
+        for u in &mut self.users {
+            u.groups.sort();
+            u.attached_policies.sort();
+            u.inline_policies.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        self.groups.sort_by(|a, b| a.arn.cmp(&b.arn));
+        for g in &mut self.groups {
+            g.attached_policies.sort();
+            g.inline_policies.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        self.roles.sort_by(|a, b| a.arn.cmp(&b.arn));
+        for r in &mut self.roles {
+            r.attached_policies.sort();
+            r.inline_policies.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        self.policies.sort_by(|a, b| a.arn.cmp(&b.arn));
+        self.oidc_providers.sort();
+    }
+}
