@@ -236,7 +236,7 @@ pub fn closest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
     known
         .iter()
         .map(|k| (edit_distance(word, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) || (word.len() >= 3 && k.starts_with(word)))
         .min()
         .map(|(_, k)| k)
 }

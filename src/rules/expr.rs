@@ -21,6 +21,7 @@ impl std::fmt::Debug for Expr {
 }
 
 /// A compile error with its position inside the expression (1-based).
+#[derive(Debug)]
 pub struct CompileError {
     pub line: usize,
     pub column: usize,
@@ -199,6 +200,7 @@ enum Part {
 }
 
 /// A template error at a byte offset inside the template.
+#[derive(Debug)]
 pub struct TemplateError {
     pub offset: usize,
     pub message: String,
@@ -400,7 +402,7 @@ mod tests {
 
     #[test]
     fn template_renders_lists_and_escapes() {
-        let t = Template::parse("{{x}} {['a','b']} {1 + 1} {{'k': 1}.k}").unwrap();
+        let t = Template::parse("{{x}} {['a','b']} {1 + 1} { {'k': 1}.k }").unwrap();
         let ctx = Context::default();
         assert_eq!(t.render(&ctx), "{x} a, b 2 1");
         assert!(Template::parse("oops {resource.id").is_err());

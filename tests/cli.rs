@@ -1,0 +1,368 @@
+//! End-to-end tests of the `dbaudit` binary: exit codes, stdout and stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn dbaudit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("DBAUDIT_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const DEMO: &str = "fixtures/demo/snapshot.json";
+const DEMO_CONFIG: &str = "fixtures/demo/dbaudit.toml";
+const BASE: &str = "fixtures/rules/base.json";
+
+#[test]
+fn demo_reports_the_planted_violations_and_fails_the_gate() {
+    let out = dbaudit(&["evaluate", DEMO, "--config", DEMO_CONFIG]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    for planted in [
+        "db.network.not-publicly-accessible",
+        "db.network.sg-not-open-to-world",
+        "db.network.private-subnets",
+        "db.network.sg-eks-only",
+        "db.ha.readers-across-azs",
+        "db.deletion-protection",
+        "env.prod.cluster-per-service",
+        "db.encryption.at-rest",
+        "db.auth.iam-instance",
+    ] {
+        assert!(stdout.contains(planted), "missing {planted} in:\n{stdout}");
+    }
+    assert!(stdout.contains("Gate FAILED (exit 1)"), "{stdout}");
+    assert!(!stdout.contains("\x1b["), "no colours when NO_COLOR is set");
+}
+
+#[test]
+fn json_report_is_deterministic_and_versioned() {
+    let a = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        DEMO_CONFIG,
+        "--format",
+        "json",
+    ]);
+    let b = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        DEMO_CONFIG,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(a.status.code(), Some(1));
+    assert_eq!(a.stdout, b.stdout, "two evaluations must be byte-identical");
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(v["schema"], "dbaudit.report/v1");
+    assert_eq!(v["gate"]["exit_code"], 1);
+    assert_eq!(v["summary"]["total"]["fail"], 11);
+    let f = &v["findings"].as_array().unwrap()[0];
+    assert_eq!(f["fingerprint"].as_str().unwrap().len(), 32);
+    // Fingerprints are unique per (rule, account, resource).
+    let mut prints: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fingerprint"].as_str().unwrap())
+        .collect();
+    let n = prints.len();
+    prints.sort();
+    prints.dedup();
+    assert_eq!(prints.len(), n);
+}
+
+#[test]
+fn compliant_estate_passes_the_gate() {
+    let out = dbaudit(&["evaluate", BASE, "--config", DEMO_CONFIG]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("Gate PASSED (exit 0)"));
+}
+
+#[test]
+fn fail_on_threshold_decides_the_gate() {
+    // The demo's medium and low failures alone do not fail a critical-only gate,
+    // but it has critical failures.
+    let out = dbaudit(&["evaluate", DEMO, "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(1));
+    // test alone has high and medium failures: a critical gate passes it.
+    let dir = tempdir();
+    let only_test = dir.join("test.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(DEMO)).unwrap()).unwrap();
+    v["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|a| a["name"] == "test");
+    std::fs::write(&only_test, serde_json::to_string(&v).unwrap()).unwrap();
+    let p = only_test.to_str().unwrap();
+    assert_eq!(
+        dbaudit(&["evaluate", p, "--fail-on", "critical"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        dbaudit(&["evaluate", p, "--fail-on", "high"]).status.code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn gaps_give_exit_3_unless_on_incomplete_warn() {
+    let dir = tempdir();
+    let path = dir.join("gap.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(BASE)).unwrap()).unwrap();
+    v["accounts"][1]["gaps"] = serde_json::json!([{
+        "service": "ec2", "region": "eu-west-1", "operation": "DescribeSecurityGroups",
+        "code": "Throttling", "message": "Rate exceeded"
+    }]);
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    let p = path.to_str().unwrap();
+    let out = dbaudit(&["evaluate", p]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("gap: ec2 DescribeSecurityGroups (eu-west-1): Throttling Rate exceeded"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Gate INCOMPLETE (exit 3)"), "{stdout}");
+    // The gap is named once in the account header, not once per finding.
+    assert_eq!(stdout.matches("gap: ").count(), 1);
+    let warn = dbaudit(&["evaluate", p, "--on-incomplete", "warn"]);
+    assert_eq!(warn.status.code(), Some(0));
+}
+
+#[test]
+fn output_file_is_written_and_not_touched_on_error() {
+    let dir = tempdir();
+    let out_path = dir.join("report.json");
+    let p = out_path.to_str().unwrap();
+    let ok = dbaudit(&["evaluate", BASE, "--format", "json", "--output", p]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(ok.stdout.is_empty());
+    let good = std::fs::read(&out_path).unwrap();
+    assert!(serde_json::from_slice::<serde_json::Value>(&good).is_ok());
+    // A bad config: exit 2, and the previous report stays as it was.
+    let bad = root().join("tests/malformed/unknown-top-key.config.toml");
+    let err = dbaudit(&[
+        "evaluate",
+        BASE,
+        "--config",
+        bad.to_str().unwrap(),
+        "--output",
+        p,
+    ]);
+    assert_eq!(err.status.code(), Some(2));
+    assert_eq!(std::fs::read(&out_path).unwrap(), good);
+    // No temporary files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn two_snapshots_merge_and_duplicate_accounts_are_refused() {
+    let dir = tempdir();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(DEMO)).unwrap()).unwrap();
+    for name in ["test", "prod"] {
+        let mut one = v.clone();
+        one["accounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|a| a["name"] == name);
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_string(&one).unwrap(),
+        )
+        .unwrap();
+    }
+    let t = dir.join("test.json");
+    let p = dir.join("prod.json");
+    let merged = dbaudit(&[
+        "evaluate",
+        t.to_str().unwrap(),
+        p.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let whole = dbaudit(&["evaluate", DEMO, "--format", "json"]);
+    assert_eq!(merged.stdout, whole.stdout);
+    let dup = dbaudit(&["evaluate", t.to_str().unwrap(), t.to_str().unwrap()]);
+    assert_eq!(dup.status.code(), Some(2));
+    assert!(text(&dup.stderr).contains("account `test` is also in an earlier snapshot"));
+}
+
+#[test]
+fn rules_commands() {
+    let list = dbaudit(&["rules", "list"]);
+    assert_eq!(list.status.code(), Some(0));
+    assert!(text(&list.stdout).contains("db.network.sg-eks-only"));
+    let explain = dbaudit(&["rules", "explain", "db.ha.readers-across-azs"]);
+    let s = text(&explain.stdout);
+    assert!(
+        s.contains("**Why.**") && s.contains("**Fix.**") && s.contains("Passes when:"),
+        "{s}"
+    );
+    let unknown = dbaudit(&["rules", "explain", "db.ha.readers-across-az"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("did you mean `db.ha.readers-across-azs`?"));
+    let fields = dbaudit(&["rules", "fields", "db_cluster"]);
+    assert!(text(&fields.stdout).contains("readers_outside_writer_az"));
+    let valid = dbaudit(&["rules", "validate", "rules/"]);
+    assert_eq!(
+        valid.status.code(),
+        Some(2),
+        "the built-in files are already loaded: ids repeat"
+    );
+}
+
+#[test]
+fn user_rules_extend_the_pack() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.join("mine.toml"),
+        r#"[[rule]]
+id = "org.cluster.owner-tag"
+title = "Clusters have an owner tag"
+severity = "low"
+resource = "db_cluster"
+condition = "'owner' in resource.tags"
+message = "cluster {resource.id} has no owner tag"
+rationale = "Someone must answer for each database."
+remediation = "Tag it."
+"#,
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    assert_eq!(dbaudit(&["rules", "validate", d]).status.code(), Some(0));
+    let out = dbaudit(&["evaluate", BASE, "--rules", d, "--fail-on", "low"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("org.cluster.owner-tag"));
+}
+
+#[test]
+fn init_writes_an_example_and_refuses_to_overwrite() {
+    let dir = tempdir();
+    let path = dir.join("dbaudit.toml");
+    let p = path.to_str().unwrap();
+    assert_eq!(dbaudit(&["init", "--output", p]).status.code(), Some(0));
+    let again = dbaudit(&["init", "--output", p]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("--force"));
+    // The example is a valid config.
+    assert_eq!(
+        dbaudit(&["evaluate", BASE, "--config", p]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_explains_exit_codes() {
+    let out = dbaudit(&["evaluate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let help = dbaudit(&["evaluate", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let h = text(&help.stdout);
+    assert!(
+        h.contains("Exit codes:") && h.contains("--on-incomplete"),
+        "{h}"
+    );
+}
+
+/// Every file under tests/malformed/ is a bad input; `NAME.expect` lists
+/// lines that stderr must contain (file:line:col and the words of the error).
+#[test]
+fn malformed_inputs_exit_2_with_located_errors() {
+    let dir = root().join("tests/malformed");
+    let mut cases = 0;
+    let mut failures = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().ends_with(".expect"))
+        .collect();
+    entries.sort();
+    for input in entries {
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        let stem = name.split('.').next().unwrap();
+        let expect = std::fs::read_to_string(dir.join(format!("{stem}.expect")))
+            .unwrap_or_else(|_| panic!("{name} has no {stem}.expect"));
+        let rel = Path::new("tests/malformed").join(&name);
+        let rel = rel.to_str().unwrap();
+        let out_dir = tempdir();
+        let report = out_dir.join("report.json");
+        let args: Vec<&str> = if name.ends_with(".config.toml") {
+            vec![
+                "evaluate",
+                BASE,
+                "--config",
+                rel,
+                "-o",
+                report.to_str().unwrap(),
+            ]
+        } else if name.ends_with(".rules.toml") {
+            vec!["rules", "validate", rel]
+        } else if name.ends_with(".snapshot.json") {
+            vec!["evaluate", rel, "-o", report.to_str().unwrap()]
+        } else {
+            panic!("unknown malformed input kind: {name}")
+        };
+        let out = dbaudit(&args);
+        let stderr = text(&out.stderr);
+        cases += 1;
+        if out.status.code() != Some(2) {
+            failures.push(format!(
+                "{name}: exit {:?}, stderr:\n{stderr}",
+                out.status.code()
+            ));
+        }
+        if !out.stdout.is_empty() || report.exists() {
+            failures.push(format!("{name}: wrote output despite the error"));
+        }
+        for line in expect.lines().filter(|l| !l.trim().is_empty()) {
+            if !stderr.contains(line) {
+                failures.push(format!("{name}: stderr lacks `{line}`:\n{stderr}"));
+            }
+        }
+    }
+    assert!(cases >= 15, "only {cases} malformed cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn tempdir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "dbaudit-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -1,0 +1,61 @@
+//! Generated files must match the code: the snapshot JSON Schema, the rules
+//! reference, and the pinned list of rule ids. `DBAUDIT_BLESS=1 cargo test`
+//! rewrites them; review the diff like any other change.
+
+use std::path::PathBuf;
+
+use dbaudit::rules::RuleSet;
+use dbaudit::snapshot::Snapshot;
+
+fn check(path: &str, expected: &str) {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+    if std::env::var_os("DBAUDIT_BLESS").is_some() {
+        std::fs::write(&file, expected).unwrap();
+        return;
+    }
+    let actual = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "{path} is stale: run `DBAUDIT_BLESS=1 cargo test --test docs_fresh` and commit the result"
+    );
+}
+
+#[test]
+fn snapshot_schema_is_fresh() {
+    check("docs/snapshot.schema.json", &Snapshot::json_schema());
+}
+
+#[test]
+fn rules_reference_is_fresh() {
+    let set = RuleSet::load(&[], &[]).unwrap();
+    check("docs/rules.md", &dbaudit::docs::rules_reference(&set));
+}
+
+/// A rename or removal of a rule id is a visible diff here.
+#[test]
+fn rule_ids_are_pinned() {
+    let set = RuleSet::load(&[], &[]).unwrap();
+    let ids: String = set.rules.iter().map(|r| format!("{}\n", r.id)).collect();
+    check("tests/expected/rule-ids.txt", &ids);
+}
+
+/// Every rules/*.toml file is embedded in the binary.
+#[test]
+fn every_rule_file_is_builtin() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let embedded: Vec<String> = dbaudit::rules::builtin_files()
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        let name = format!("rules/{}", p.file_name().unwrap().to_string_lossy());
+        if name == "rules/params.toml" || !name.ends_with(".toml") {
+            continue;
+        }
+        assert!(
+            embedded.contains(&name),
+            "{name} is not listed in src/rules/load.rs BUILTIN"
+        );
+    }
+}
