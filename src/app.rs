@@ -4,7 +4,10 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, Command, EvaluateArgs, Format, InitArgs, ReportArgs, RulesCommand};
+use crate::cli::{
+    Cli, CollectArgs, Command, EvaluateArgs, Format, InitArgs, ReportArgs, RulesCommand, ScanArgs,
+    TargetArgs,
+};
 use crate::config::Config;
 use crate::error::Error;
 use crate::report::{self, Report, gate};
@@ -22,6 +25,8 @@ pub struct Io<'a> {
 pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
     match cli.command {
         Command::Evaluate(args) => evaluate(args, io),
+        Command::Collect(args) => collect(args, io),
+        Command::Scan(args) => scan(args, io),
         Command::Rules(cmd) => rules(cmd, io),
         Command::Init(args) => init(args, io),
     }
@@ -123,6 +128,129 @@ pub fn report_snapshot(
         None => io.stdout.write_all(&buf).map_err(write_err)?,
     }
     Ok(exit)
+}
+
+fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
+    let config = Config::load(&args.config)?;
+    let snapshot = collect_snapshot(&config, &args.target, io)?;
+    crate::error::write_atomic(&args.output, snapshot.to_json().as_bytes())?;
+    let incomplete = snapshot.accounts.iter().any(|a| !a.gaps.is_empty());
+    // `collect` has no gate; it tells how complete the snapshot is.
+    Ok(if incomplete {
+        gate::EXIT_INCOMPLETE
+    } else {
+        gate::EXIT_OK
+    })
+}
+
+fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
+    let Some(path) = args.report.config.as_deref() else {
+        return Err(Error::Usage(
+            "scan needs --config (or DBAUDIT_CONFIG): the accounts to scan are declared there"
+                .to_string(),
+        ));
+    };
+    let config = Config::load(path)?;
+    // Load rules before collecting: a broken rule file fails fast.
+    let rules = load_rules(&config, &args.report.rules)?;
+    let snapshot = collect_snapshot(&config, &args.target, io)?;
+    if let Some(p) = &args.save_snapshot {
+        crate::error::write_atomic(p, snapshot.to_json().as_bytes())?;
+    }
+    report_snapshot(&snapshot, &config, &rules, &args.report, io)
+}
+
+/// Runs collection for the selected accounts, with progress on stderr.
+fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result<Snapshot, Error> {
+    let accounts = select_accounts(config, target)?;
+    let opts = crate::collect::Options {
+        profile: target.profile.clone(),
+        region: target.region.clone(),
+        endpoint_url: target.endpoint_url.clone(),
+        concurrency: usize::from(target.concurrency),
+        attempt_timeout: std::time::Duration::from_secs(target.timeout.max(1)),
+        operation_timeout: std::time::Duration::from_secs(
+            target.timeout.max(1) * u64::from(target.max_attempts) + 30,
+        ),
+        max_attempts: target.max_attempts,
+        ..crate::collect::Options::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            path: PathBuf::from("<tokio runtime>"),
+            source: e,
+        })?;
+    let stats = std::sync::Arc::new(crate::collect::Stats::default());
+    let started = std::time::Instant::now();
+    let progress = (!target.quiet && std::io::stderr().is_terminal())
+        .then(|| crate::progress::Ticker::start(stats.clone()));
+    let snapshot = runtime.block_on(async {
+        let base = crate::collect::base_config(&opts).await;
+        crate::collect::collect(
+            config,
+            &accounts,
+            &base,
+            &opts,
+            stats.clone(),
+            crate::collect::now_rfc3339(),
+        )
+        .await
+    });
+    if let Some(p) = progress {
+        p.stop();
+    }
+    if !target.quiet {
+        let gaps: usize = snapshot.accounts.iter().map(|a| a.gaps.len()).sum();
+        let _ = writeln!(
+            io.stderr,
+            "collected {} account(s) in {:.1}s: {} API calls, {} retries, {} gap(s)",
+            snapshot.accounts.len(),
+            started.elapsed().as_secs_f64(),
+            stats.calls.load(std::sync::atomic::Ordering::Relaxed),
+            stats.retries(),
+            gaps
+        );
+    }
+    Ok(snapshot)
+}
+
+fn select_accounts(
+    config: &Config,
+    target: &TargetArgs,
+) -> Result<Vec<crate::config::AccountConfig>, Error> {
+    if config.accounts.is_empty() {
+        return Err(Error::Usage(
+            "the config declares no [[account]]".to_string(),
+        ));
+    }
+    if target.all_accounts {
+        return Ok(config.accounts.clone());
+    }
+    let mut out = Vec::new();
+    for name in &target.accounts {
+        match config.account(name) {
+            Some(a) => out.push(a.clone()),
+            None => {
+                let names: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "no account `{name}` in the config; known accounts: {}",
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    for a in &out {
+        if a.regions.is_empty() && config.regions.is_empty() {
+            return Err(Error::Usage(format!(
+                "account `{}` lists no regions and the config has no top-level `regions`",
+                a.name
+            )));
+        }
+    }
+    Ok(out)
 }
 
 fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {

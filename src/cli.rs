@@ -37,6 +37,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Collect from AWS and evaluate in one run: the main job.
+    #[command(after_help = EXIT_CODES)]
+    Scan(ScanArgs),
+    /// Collect a snapshot from AWS (read-only) and write it to a file.
+    Collect(CollectArgs),
     /// Evaluate the rules on one or more saved snapshots and report (offline).
     #[command(after_help = EXIT_CODES)]
     Evaluate(EvaluateArgs),
@@ -54,6 +59,65 @@ pub struct EvaluateArgs {
     pub snapshots: Vec<PathBuf>,
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Also save the collected snapshot to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub save_snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Configuration file naming the accounts, roles and regions.
+    #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where to write the snapshot (atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// Which accounts to collect and how to reach AWS.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Account to collect, by its name in dbaudit.toml (repeatable).
+    #[arg(
+        long = "account",
+        value_name = "NAME",
+        required_unless_present = "all_accounts"
+    )]
+    pub accounts: Vec<String>,
+    /// Collect every account of dbaudit.toml.
+    #[arg(long, conflicts_with = "accounts")]
+    pub all_accounts: bool,
+    /// AWS profile for the base credentials (default: the standard chain).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Region for STS and for accounts that list no regions.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator, a VPC endpoint).
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Collection tasks (account × region × service) running at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Seconds one attempt of one AWS call may take.
+    #[arg(long, default_value_t = 20, value_name = "SECS")]
+    pub timeout: u64,
+    /// Attempts per AWS call (throttling and transient errors are retried with backoff).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+    /// No progress display and no summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Options shared by every command that evaluates and reports.

@@ -47,6 +47,16 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
                 gap.message
             )?;
         }
+        // An account that could not be reached: every rule errors for the
+        // same reason, said once above; one line instead of a row per rule.
+        if account.gaps.iter().any(|g| g.service == "sts") {
+            writeln!(
+                out,
+                "  not evaluated: {} rule(s) report error because the account could not be reached\n",
+                c.error
+            )?;
+            continue;
+        }
         let mut rows: Vec<&Finding> = report
             .findings
             .iter()

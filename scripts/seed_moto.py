@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Seeds estates into a moto server through the AWS API (boto3), for the
+integration tests, the emulator demo and the scan benchmark.
+
+    seed_moto.py --endpoint URL demo
+    seed_moto.py --endpoint URL clusters --account 333333333333 --count 500 [--readers 2]
+    seed_moto.py --endpoint URL instances --account 444444444444 --count 120
+
+Each account is a separate moto world reached by assuming a role in it.
+moto quirks handled here (see ../shared/design/MOTO-NOTES.md and docs/testing.md):
+  * EKS: moto stores resourcesVpcConfig verbatim and creates no cluster
+    security group, so we create the SG in EC2 and inject clusterSecurityGroupId
+    and vpcId into the CreateCluster body.
+  * Aurora members do not inherit the subnet group or PubliclyAccessible from
+    the cluster: we pass them on each instance.
+  * Seeding is serial: moto is not safe for concurrent writes to one account.
+"""
+import argparse
+import json
+import sys
+
+import boto3
+
+REGION = "eu-west-1"
+AZS = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+
+
+def session(endpoint, account):
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name=REGION,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/seeder", RoleSessionName="seed")["Credentials"]
+    return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"], region_name=REGION)
+
+
+class Account:
+    def __init__(self, endpoint, account, env):
+        self.account, self.env = account, env
+        s = session(endpoint, account)
+        self.ec2 = s.client("ec2", endpoint_url=endpoint)
+        self.rds = s.client("rds", endpoint_url=endpoint)
+        self.eks = s.client("eks", endpoint_url=endpoint)
+        self.iam = s.client("iam", endpoint_url=endpoint)
+
+    def network(self, eks=True):
+        ec2 = self.ec2
+        self.vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.private, self.public = [], []
+        for i, az in enumerate(AZS):
+            self.private.append(ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=az)["Subnet"]["SubnetId"])
+            self.public.append(ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"10.0.{100 + i}.0/24", AvailabilityZone=az)["Subnet"]["SubnetId"])
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=self.vpc)
+        pub_rt = ec2.create_route_table(VpcId=self.vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=pub_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+        for s in self.public:
+            ec2.associate_route_table(RouteTableId=pub_rt, SubnetId=s)
+        eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nat = ec2.create_nat_gateway(SubnetId=self.public[0], AllocationId=eip)["NatGateway"]["NatGatewayId"]
+        priv_rt = ec2.create_route_table(VpcId=self.vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=priv_rt, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+        for s in self.private:
+            ec2.associate_route_table(RouteTableId=priv_rt, SubnetId=s)
+        self.rds.create_db_subnet_group(DBSubnetGroupName=f"{self.env}-db-private", DBSubnetGroupDescription="private",
+                                        SubnetIds=self.private)
+        self.rds.create_db_subnet_group(DBSubnetGroupName=f"{self.env}-db-public", DBSubnetGroupDescription="public",
+                                        SubnetIds=self.public)
+        self.eks_sg = ec2.create_security_group(GroupName=f"eks-cluster-sg-{self.env}", Description="EKS cluster SG",
+                                                VpcId=self.vpc)["GroupId"]
+        if eks:
+            self.create_eks(f"{self.env}-eks")
+
+    def create_eks(self, name):
+        def inject(request, **_):
+            body = json.loads(request.body)
+            body["resourcesVpcConfig"]["clusterSecurityGroupId"] = self.eks_sg
+            body["resourcesVpcConfig"]["vpcId"] = self.vpc
+            request.data = json.dumps(body).encode()
+            if "Content-Length" in request.headers:
+                del request.headers["Content-Length"]
+        self.eks.meta.events.register("before-sign.eks.CreateCluster", inject)
+        self.eks.create_cluster(name=name, roleArn=f"arn:aws:iam::{self.account}:role/eks",
+                                resourcesVpcConfig={"subnetIds": self.private})
+        self.eks.meta.events.unregister("before-sign.eks.CreateCluster", inject)
+
+    def db_sg(self, name, cidrs=()):
+        sg = self.ec2.create_security_group(GroupName=f"{self.env}-db-{name}", Description=name, VpcId=self.vpc)["GroupId"]
+        perms = [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": self.eks_sg}]}]
+        for c in cidrs:
+            perms.append({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": c}]})
+        self.ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=perms)
+        return sg
+
+    def cluster(self, name, services, azs, encrypted=True, deletion_protection=None, public=False,
+                cidrs=(), subnet_group=None, iam_auth=True, backup=None):
+        prod = self.env == "prod"
+        cid = f"{self.env}-{name}"
+        sg = self.db_sg(name, cidrs)
+        group = subnet_group or f"{self.env}-db-private"
+        self.rds.create_db_cluster(
+            DBClusterIdentifier=cid, Engine="aurora-postgresql", EngineVersion="16.4",
+            MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1",
+            ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 16.0 if prod else 4.0},
+            EnableIAMDatabaseAuthentication=iam_auth, StorageEncrypted=encrypted,
+            DeletionProtection=prod if deletion_protection is None else deletion_protection,
+            BackupRetentionPeriod=backup if backup is not None else (14 if prod else 1),
+            VpcSecurityGroupIds=[sg], DBSubnetGroupName=group,
+            Tags=[{"Key": "service", "Value": ",".join(services)}, {"Key": "env", "Value": self.env}])
+        for i, az in enumerate(azs):
+            self.rds.create_db_instance(
+                DBInstanceIdentifier=f"{cid}-{i + 1}", DBClusterIdentifier=cid, Engine="aurora-postgresql",
+                DBInstanceClass="db.serverless", AvailabilityZone=az, DBSubnetGroupName=group,
+                PubliclyAccessible=public and i == 0)
+
+    def developers(self):
+        doc = {"Version": "2012-10-17", "Statement": [
+            {"Sid": "ReadRds", "Effect": "Allow", "Action": ["rds:Describe*", "rds:List*"], "Resource": "*"}]}
+        arn = self.iam.create_policy(PolicyName="developers-rds", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+        self.iam.create_group(GroupName="developers")
+        self.iam.attach_group_policy(GroupName="developers", PolicyArn=arn)
+        self.iam.create_user(UserName="alice")
+        self.iam.add_user_to_group(GroupName="developers", UserName="alice")
+
+
+def demo(endpoint):
+    t = Account(endpoint, "111111111111", "test")
+    t.network()
+    t.developers()
+    # Planted: the shared test cluster is not encrypted.
+    t.cluster("shared", ["billing", "catalog", "orders", "payments"], ["eu-west-1a"], encrypted=False)
+    p = Account(endpoint, "222222222222", "prod")
+    p.network()
+    p.developers()
+    p.cluster("orders", ["orders"], AZS)
+    # Planted: billing's security group also admits a VPN range.
+    p.cluster("billing", ["billing"], AZS, cidrs=["10.200.0.0/16"])
+    # Planted: catalog's readers share the writer's AZ; deletion protection off.
+    p.cluster("catalog", ["catalog"], ["eu-west-1a"] * 3, deletion_protection=False)
+    # Planted: payments and ledger share one prod cluster.
+    p.cluster("payments", ["ledger", "payments"], AZS)
+    # Planted: reporting in public subnets, open to the world, public writer.
+    p.cluster("reporting", ["reporting"], AZS, public=True, cidrs=["0.0.0.0/0"], subnet_group="prod-db-public")
+
+
+def clusters(endpoint, account, count, readers):
+    a = Account(endpoint, account, "prod")
+    a.network()
+    sg = a.db_sg("shared")
+    for n in range(count):
+        cid = f"bench-{n:04d}"
+        a.rds.create_db_cluster(
+            DBClusterIdentifier=cid, Engine="aurora-postgresql", MasterUsername="dbadmin",
+            MasterUserPassword="not-a-secret-1", EnableIAMDatabaseAuthentication=True, StorageEncrypted=True,
+            DeletionProtection=True, BackupRetentionPeriod=14, VpcSecurityGroupIds=[sg],
+            DBSubnetGroupName="prod-db-private", Tags=[{"Key": "service", "Value": cid}],
+            ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 8.0})
+        for i in range(readers + 1):
+            a.rds.create_db_instance(
+                DBInstanceIdentifier=f"{cid}-{i + 1}", DBClusterIdentifier=cid, Engine="aurora-postgresql",
+                DBInstanceClass="db.serverless", AvailabilityZone=AZS[i % 3], DBSubnetGroupName="prod-db-private")
+
+
+def instances(endpoint, account, count):
+    a = Account(endpoint, account, "test")
+    a.network()
+    sg = a.db_sg("many")
+    for n in range(count):
+        a.rds.create_db_instance(
+            DBInstanceIdentifier=f"pg-{n:04d}", Engine="postgres", DBInstanceClass="db.t4g.micro",
+            MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
+            VpcSecurityGroupIds=[sg], DBSubnetGroupName="test-db-private", AvailabilityZone=AZS[n % 3],
+            StorageEncrypted=True, EnableIAMDatabaseAuthentication=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--endpoint", required=True)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("demo")
+    c = sub.add_parser("clusters")
+    c.add_argument("--account", required=True)
+    c.add_argument("--count", type=int, required=True)
+    c.add_argument("--readers", type=int, default=2)
+    i = sub.add_parser("instances")
+    i.add_argument("--account", required=True)
+    i.add_argument("--count", type=int, required=True)
+    args = ap.parse_args()
+    if args.cmd == "demo":
+        demo(args.endpoint)
+    elif args.cmd == "clusters":
+        clusters(args.endpoint, args.account, args.count, args.readers)
+    else:
+        instances(args.endpoint, args.account, args.count)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

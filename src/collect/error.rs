@@ -1,0 +1,96 @@
+//! AWS errors become recorded gaps, never crashes and never passes.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::snapshot::Gap;
+
+/// The gap recorded for a failed call.
+pub fn gap<E, R>(service: &str, region: Option<&str>, operation: &str, err: &SdkError<E, R>) -> Gap
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let (code, message) = classify(err);
+    Gap {
+        service: service.to_string(),
+        region: region.map(str::to_string),
+        operation: operation.to_string(),
+        code,
+        message,
+    }
+}
+
+fn classify<E, R>(err: &SdkError<E, R>) -> (String, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    if let Some(refused) = find_source::<super::guard::MutationRefused>(err) {
+        return ("MutatingOperationRefused".to_string(), refused.to_string());
+    }
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let e = ctx.err();
+            (
+                e.code().unwrap_or("ServiceError").to_string(),
+                e.message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| one_line(&DisplayErrorContext(e).to_string())),
+            )
+        }
+        SdkError::TimeoutError(_) => ("Timeout".to_string(), "the operation timed out".to_string()),
+        SdkError::DispatchFailure(d) if d.is_timeout() => (
+            "Timeout".to_string(),
+            one_line(&DisplayErrorContext(err).to_string()),
+        ),
+        SdkError::DispatchFailure(_) => (
+            "ConnectionError".to_string(),
+            one_line(&DisplayErrorContext(err).to_string()),
+        ),
+        SdkError::ResponseError(_) => (
+            "MalformedResponse".to_string(),
+            one_line(&DisplayErrorContext(err).to_string()),
+        ),
+        _ => {
+            let text = DisplayErrorContext(err).to_string();
+            // A role that cannot be assumed surfaces as a credentials error.
+            let code = if text.contains("CredentialsError")
+                || text.contains("credentials")
+                || text.contains("AssumeRole")
+            {
+                "CredentialsError"
+            } else {
+                "RequestFailed"
+            };
+            (code.to_string(), one_line(&text))
+        }
+    }
+}
+
+fn find_source<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+fn one_line(s: &str) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.len() > 500 {
+        let mut end = 500;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s
+    }
+}

@@ -1,0 +1,134 @@
+//! The read-only guard: an interceptor on every AWS client that refuses any
+//! operation that is not a read before it is serialised, so no mutating
+//! request can leave the process, whatever a code path asks for. It also
+//! counts calls and retries for the progress display.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// Operations dbaudit may send besides `Describe*`, `List*` and `Get*`.
+const ALSO_ALLOWED: &[&str] = &["AssumeRole", "GetCallerIdentity"];
+
+/// Whether an operation name is a read dbaudit is allowed to send.
+pub fn is_read_only(operation: &str) -> bool {
+    ["Describe", "List", "Get"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+        || ALSO_ALLOWED.contains(&operation)
+}
+
+/// The error a refused operation fails with.
+#[derive(Debug, thiserror::Error)]
+#[error("dbaudit refused to send {service}:{operation}: only read operations are allowed")]
+pub struct MutationRefused {
+    pub service: String,
+    pub operation: String,
+}
+
+/// Counters shared by every client of a run.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Operations started (one per API call, whatever its retries).
+    pub calls: AtomicU64,
+    /// HTTP attempts (calls plus retries).
+    pub attempts: AtomicU64,
+    /// Collection tasks (account × region × service) planned and finished.
+    pub tasks_total: AtomicU64,
+    pub tasks_done: AtomicU64,
+    pub accounts_total: AtomicU64,
+    pub accounts_done: AtomicU64,
+}
+
+impl Stats {
+    pub fn retries(&self) -> u64 {
+        self.attempts
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.calls.load(Ordering::Relaxed))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOnlyGuard {
+    stats: Arc<Stats>,
+}
+
+impl ReadOnlyGuard {
+    pub fn new(stats: Arc<Stats>) -> Self {
+        ReadOnlyGuard { stats }
+    }
+}
+
+impl Intercept for ReadOnlyGuard {
+    fn name(&self) -> &'static str {
+        "dbaudit::ReadOnlyGuard"
+    }
+
+    // The operation's metadata is in the config bag from serialisation on;
+    // this hook still runs before any byte is sent.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // Fail closed: an operation we cannot name is not sent either.
+        let (service, operation) = match cfg.load::<Metadata>() {
+            Some(m) => (m.service().to_string(), m.name().to_string()),
+            None => ("unknown".to_string(), "unknown".to_string()),
+        };
+        if !is_read_only(&operation) {
+            return Err(Box::new(MutationRefused { service, operation }));
+        }
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_reads_are_allowed() {
+        for op in [
+            "DescribeDBClusters",
+            "ListClusters",
+            "GetAccountAuthorizationDetails",
+            "AssumeRole",
+            "GetCallerIdentity",
+        ] {
+            assert!(is_read_only(op), "{op}");
+        }
+        for op in [
+            "DeleteDBCluster",
+            "ModifyDBCluster",
+            "CreateSecurityGroup",
+            "AuthorizeSecurityGroupIngress",
+            "PutRolePolicy",
+            "AssumeRoleWithWebIdentity",
+            "Describ",
+            "",
+        ] {
+            assert!(!is_read_only(op), "{op}");
+        }
+    }
+}

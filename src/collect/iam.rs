@@ -1,0 +1,213 @@
+//! IAM (global): users, groups, roles and managed policies from
+//! `GetAccountAuthorizationDetails`, documents of attached policies it did not
+//! return (`GetPolicy` + `GetPolicyVersion`), and OIDC providers.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::EntityType;
+
+use super::{GapSource, tags_of};
+use crate::snapshot::{Gap, Iam, IamGroup, IamRole, IamUser, InlinePolicy, ManagedPolicy};
+
+pub async fn collect(client: &Client, gaps: &mut Vec<Gap>) -> Option<Iam> {
+    let gap = |op: &str, e: &dyn GapSource| e.to_gap("iam", None, op);
+    let pages = client
+        .get_account_authorization_details()
+        .filter(EntityType::User)
+        .filter(EntityType::Group)
+        .filter(EntityType::Role)
+        .filter(EntityType::LocalManagedPolicy)
+        .filter(EntityType::AwsManagedPolicy)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await;
+    let pages = match pages {
+        Ok(p) => p,
+        Err(e) => {
+            gaps.push(gap("GetAccountAuthorizationDetails", &e));
+            return None;
+        }
+    };
+    let mut iam = Iam::default();
+    for page in &pages {
+        for u in page.user_detail_list() {
+            iam.users.push(IamUser {
+                name: u.user_name().unwrap_or_default().to_string(),
+                arn: u.arn().unwrap_or_default().to_string(),
+                groups: u.group_list().to_vec(),
+                inline_policies: u
+                    .user_policy_list()
+                    .iter()
+                    .map(|p| inline(p.policy_name(), p.policy_document()))
+                    .collect(),
+                attached_policies: u
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_string))
+                    .collect(),
+                permissions_boundary: u
+                    .permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn())
+                    .map(str::to_string),
+                tags: tags_of(u.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+            });
+        }
+        for g in page.group_detail_list() {
+            iam.groups.push(IamGroup {
+                name: g.group_name().unwrap_or_default().to_string(),
+                arn: g.arn().unwrap_or_default().to_string(),
+                inline_policies: g
+                    .group_policy_list()
+                    .iter()
+                    .map(|p| inline(p.policy_name(), p.policy_document()))
+                    .collect(),
+                attached_policies: g
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_string))
+                    .collect(),
+            });
+        }
+        for r in page.role_detail_list() {
+            iam.roles.push(IamRole {
+                name: r.role_name().unwrap_or_default().to_string(),
+                arn: r.arn().unwrap_or_default().to_string(),
+                path: r.path().unwrap_or("/").to_string(),
+                trust_policy: decode_policy(r.assume_role_policy_document().unwrap_or("{}")),
+                inline_policies: r
+                    .role_policy_list()
+                    .iter()
+                    .map(|p| inline(p.policy_name(), p.policy_document()))
+                    .collect(),
+                attached_policies: r
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_string))
+                    .collect(),
+                permissions_boundary: r
+                    .permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn())
+                    .map(str::to_string),
+                tags: tags_of(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+            });
+        }
+        for p in page.policies() {
+            let arn = p.arn().unwrap_or_default().to_string();
+            let default = p.default_version_id().unwrap_or_default().to_string();
+            let doc = p
+                .policy_version_list()
+                .iter()
+                .find(|v| v.is_default_version() || v.version_id() == Some(default.as_str()))
+                .and_then(|v| v.document());
+            let Some(doc) = doc else { continue };
+            iam.policies.push(ManagedPolicy {
+                // moto omits PolicyName here; the ARN always ends with it.
+                name: p
+                    .policy_name()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_string()),
+                arn,
+                default_version_id: default,
+                document: decode_policy(doc),
+            });
+        }
+    }
+    // Attached policies whose documents were not in the answer.
+    let have: BTreeSet<String> = iam.policies.iter().map(|p| p.arn.clone()).collect();
+    let wanted: BTreeSet<String> = iam
+        .users
+        .iter()
+        .flat_map(|u| u.attached_policies.iter().chain(&u.permissions_boundary))
+        .chain(iam.groups.iter().flat_map(|g| &g.attached_policies))
+        .chain(
+            iam.roles
+                .iter()
+                .flat_map(|r| r.attached_policies.iter().chain(&r.permissions_boundary)),
+        )
+        .filter(|a| !have.contains(*a))
+        .cloned()
+        .collect();
+    for arn in wanted {
+        let policy = match client.get_policy().policy_arn(&arn).send().await {
+            Ok(o) => o.policy,
+            Err(e) => {
+                gaps.push(gap("GetPolicy", &e));
+                continue;
+            }
+        };
+        let Some(version) = policy
+            .as_ref()
+            .and_then(|p| p.default_version_id())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        match client
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(&version)
+            .send()
+            .await
+        {
+            Ok(o) => {
+                if let Some(doc) = o.policy_version().and_then(|v| v.document()) {
+                    iam.policies.push(ManagedPolicy {
+                        name: arn.rsplit('/').next().unwrap_or_default().to_string(),
+                        arn: arn.clone(),
+                        default_version_id: version,
+                        document: decode_policy(doc),
+                    });
+                }
+            }
+            Err(e) => gaps.push(gap("GetPolicyVersion", &e)),
+        }
+    }
+    match client.list_open_id_connect_providers().send().await {
+        Ok(o) => {
+            iam.oidc_providers = o
+                .open_id_connect_provider_list()
+                .iter()
+                .filter_map(|p| p.arn().map(str::to_string))
+                .collect()
+        }
+        Err(e) => gaps.push(gap("ListOpenIDConnectProviders", &e)),
+    }
+    Some(iam)
+}
+
+fn inline(name: Option<&str>, doc: Option<&str>) -> InlinePolicy {
+    InlinePolicy {
+        name: name.unwrap_or_default().to_string(),
+        document: decode_policy(doc.unwrap_or("{}")),
+    }
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986); moto returns trust
+/// policies as raw JSON. A document that starts with `{` is JSON; anything else
+/// is percent-decoded first. A document that still does not parse is kept as
+/// a string, so that the policy engine reports it instead of guessing.
+pub fn decode_policy(raw: &str) -> serde_json::Value {
+    let text = raw.trim_start();
+    let decoded = if text.starts_with('{') {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        percent_encoding::percent_decode_str(text).decode_utf8_lossy()
+    };
+    serde_json::from_str(&decoded).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_policy;
+
+    #[test]
+    fn decodes_url_encoded_and_raw_documents() {
+        let raw = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        let enc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        assert_eq!(decode_policy(raw), decode_policy(enc));
+        assert_eq!(decode_policy(raw)["Version"], "2012-10-17");
+        assert!(decode_policy("%7Bnot json").is_string());
+    }
+}
