@@ -173,7 +173,7 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
             target.timeout.max(1) * u64::from(target.max_attempts) + 30,
         ),
         max_attempts: target.max_attempts,
-        ..crate::collect::Options::default()
+        initial_backoff: std::time::Duration::from_millis(target.retry_backoff_ms),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -115,6 +115,9 @@ pub struct TargetArgs {
     /// Attempts per AWS call (throttling and transient errors are retried with backoff).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
+    /// Initial retry backoff in milliseconds (tests use a small one).
+    #[arg(long, default_value_t = 1000, hide = true, value_name = "MS")]
+    pub retry_backoff_ms: u64,
     /// No progress display and no summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,

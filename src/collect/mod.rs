@@ -249,7 +249,11 @@ async fn collect_account(
                 }
                 let gaps = out.gaps;
                 debug!(%region, service, gaps = gaps.len(), "collected");
-                TaskResult::Regional { region, data, gaps }
+                TaskResult::Regional {
+                    region,
+                    data: Box::new(data),
+                    gaps,
+                }
             });
         }
     }
@@ -283,7 +287,7 @@ async fn collect_account(
         stats.tasks_done.fetch_add(1, Ordering::Relaxed);
         match r {
             Ok(TaskResult::Regional { region, data, gaps }) => {
-                merge(by_region.entry(region).or_default(), data);
+                merge(by_region.entry(region).or_default(), *data);
                 account.gaps.extend(gaps);
             }
             Ok(TaskResult::Iam { iam, gaps }) => {
@@ -301,7 +305,7 @@ async fn collect_account(
 enum TaskResult {
     Regional {
         region: String,
-        data: RegionData,
+        data: Box<RegionData>,
         gaps: Vec<Gap>,
     },
     Iam {

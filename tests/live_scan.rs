@@ -1,0 +1,576 @@
+//! The live path against a real AWS emulator: moto in server mode on
+//! 127.0.0.1, reached by the real SDK clients through `--endpoint-url`,
+//! estates seeded through the API (scripts/seed_moto.py). Faults moto cannot
+//! produce come from the proxy in tests/support/faults.rs.
+
+mod support;
+
+use support::faults::{Fault, Proxy, Rule};
+use support::*;
+
+fn findings(report: &serde_json::Value) -> Vec<(String, String, String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["account"].as_str().unwrap().to_string(),
+                f["rule_id"].as_str().unwrap().to_string(),
+                f["resource_id"].as_str().unwrap().to_string(),
+                f["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn has(
+    f: &[(String, String, String, String)],
+    account: &str,
+    rule: &str,
+    resource: &str,
+    outcome: &str,
+) -> bool {
+    f.iter()
+        .any(|x| x.0 == account && x.1 == rule && x.2 == resource && x.3 == outcome)
+}
+
+#[test]
+fn scan_of_two_accounts_finds_the_planted_violations_and_keeps_accounts_apart() {
+    let moto = Moto::start();
+    moto.seed(&["demo"]);
+    let dir = tempdir("scan");
+    let report = dir.join("report.json");
+    let snap = dir.join("snapshot.json");
+    let out = dbaudit(&[
+        "scan",
+        "--all-accounts",
+        "--config",
+        "fixtures/demo/dbaudit.toml",
+        "--endpoint-url",
+        &moto.endpoint(),
+        "--format",
+        "json",
+        "-o",
+        report.to_str().unwrap(),
+        "--save-snapshot",
+        snap.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let f = findings(&read_json(&report));
+    for (acct, rule, res) in [
+        (
+            "prod",
+            "db.network.not-publicly-accessible",
+            "prod-reporting-1",
+        ),
+        ("prod", "db.network.sg-not-open-to-world", "prod-reporting"),
+        ("prod", "db.network.private-subnets", "prod-reporting"),
+        ("prod", "db.network.sg-eks-only", "prod-billing"),
+        ("prod", "db.ha.readers-across-azs", "prod-catalog"),
+        ("prod", "db.deletion-protection", "prod-catalog"),
+        ("prod", "env.prod.cluster-per-service", "prod-payments"),
+        ("test", "db.encryption.at-rest", "test-shared"),
+    ] {
+        assert!(
+            has(&f, acct, rule, res, "fail"),
+            "expected {rule} to fail on {acct}/{res}"
+        );
+    }
+    // The compliant prod cluster passes everything.
+    assert!(
+        f.iter()
+            .filter(|x| x.2 == "prod-orders")
+            .all(|x| x.3 == "pass")
+    );
+    assert!(
+        f.iter().all(|x| x.3 != "error"),
+        "no gaps against a healthy emulator"
+    );
+    // Isolation: each account sees only its own resources.
+    let s = read_json(&snap);
+    let clusters = |name: &str| -> Vec<String> {
+        let a = s["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap();
+        a["regions"][0]["db_clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(clusters("test"), vec!["test-shared"]);
+    assert_eq!(clusters("prod").len(), 5);
+    assert!(clusters("prod").iter().all(|c| c.starts_with("prod-")));
+    for a in s["accounts"].as_array().unwrap() {
+        assert!(a["gaps"].as_array().unwrap().is_empty());
+        let r = &a["regions"][0];
+        assert_eq!(r["eks_clusters"].as_array().unwrap().len(), 1);
+        assert!(r["eks_clusters"][0]["cluster_security_group_id"].is_string());
+        assert!(
+            a["iam"]["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["name"] == "developers")
+        );
+        // The developers policy document was decoded into JSON.
+        assert!(
+            a["iam"]["policies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["document"]["Statement"].is_array())
+        );
+    }
+    // No credential material in the snapshot.
+    let raw = std::fs::read_to_string(&snap).unwrap();
+    assert!(
+        !raw.contains("testing")
+            && !raw.contains("SecretAccessKey")
+            && !raw.contains("SessionToken")
+    );
+}
+
+#[test]
+fn collect_then_evaluate_gives_what_scan_gives() {
+    let moto = Moto::start();
+    moto.seed(&["demo"]);
+    let dir = tempdir("equal");
+    let snap = dir.join("snap.json");
+    let c = dbaudit(&[
+        "collect",
+        "--all-accounts",
+        "--config",
+        "fixtures/demo/dbaudit.toml",
+        "--endpoint-url",
+        &moto.endpoint(),
+        "-o",
+        snap.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c.stderr));
+    let e = dbaudit(&[
+        "evaluate",
+        snap.to_str().unwrap(),
+        "--config",
+        "fixtures/demo/dbaudit.toml",
+        "--format",
+        "json",
+    ]);
+    let s = dbaudit(&[
+        "scan",
+        "--all-accounts",
+        "--config",
+        "fixtures/demo/dbaudit.toml",
+        "--endpoint-url",
+        &moto.endpoint(),
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(e.status.code(), s.status.code());
+    let (e, s): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(&e.stdout).unwrap(),
+        serde_json::from_slice(&s.stdout).unwrap(),
+    );
+    assert_eq!(e["findings"], s["findings"]);
+    assert_eq!(e["gate"], s["gate"]);
+    assert_eq!(e["summary"], s["summary"]);
+}
+
+#[test]
+fn more_than_a_hundred_instances_are_paginated_to_the_end() {
+    // moto pages DescribeDBInstances at 100: 130 instances need two pages.
+    let moto = Moto::start();
+    moto.seed(&["instances", "--account", "444444444444", "--count", "130"]);
+    let dir = tempdir("pages");
+    let cfg = write_config(&dir, &[("many", "test", "444444444444")]);
+    let snap = dir.join("snap.json");
+    let out = dbaudit(&[
+        "collect",
+        "--account",
+        "many",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &moto.endpoint(),
+        "-o",
+        snap.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = read_json(&snap);
+    assert_eq!(
+        s["accounts"][0]["regions"][0]["db_instances"]
+            .as_array()
+            .unwrap()
+            .len(),
+        130
+    );
+}
+
+#[test]
+fn an_account_whose_role_cannot_be_assumed_is_a_gap_and_the_other_is_complete() {
+    let moto = Moto::start();
+    moto.seed(&["clusters", "--account", "333333333333", "--count", "2"]);
+    let proxy = Proxy::start(
+        moto.port,
+        vec![Rule {
+            service: Some("sts"),
+            operation: Some("AssumeRole"),
+            body_contains: Some("555555555555".into()),
+            fault: Some(Fault::AccessDenied),
+            ..Rule::default()
+        }],
+    );
+    let dir = tempdir("assume");
+    let cfg = write_config(
+        &dir,
+        &[
+            ("prod-a", "prod", "333333333333"),
+            ("prod-b", "prod", "555555555555"),
+        ],
+    );
+    let report = dir.join("r.json");
+    let snap = dir.join("s.json");
+    let out = dbaudit(&[
+        "scan",
+        "--all-accounts",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &proxy.endpoint(),
+        "--format",
+        "json",
+        "-o",
+        report.to_str().unwrap(),
+        "--retry-backoff-ms",
+        "5",
+        "--save-snapshot",
+        snap.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(proxy.hits(0) >= 1);
+    let r = read_json(&report);
+    let b = r["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "prod-b")
+        .unwrap();
+    let gaps = b["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(gaps[0]["operation"], "AssumeRole");
+    assert_eq!(gaps[0]["code"], "AccessDenied");
+    let f = findings(&r);
+    assert!(f.iter().filter(|x| x.0 == "prod-b").all(|x| x.3 == "error"));
+    // prod-a is complete and clean.
+    let a: Vec<_> = f.iter().filter(|x| x.0 == "prod-a").collect();
+    assert!(a.len() > 20 && a.iter().all(|x| x.3 == "pass"), "{a:?}");
+    // The table names the gap once, and not once per rule.
+    let table = dbaudit(&[
+        "evaluate",
+        snap.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(table.status.code(), Some(3));
+    let t = text(&table.stdout);
+    assert_eq!(
+        t.matches("gap: sts AssumeRole: AccessDenied").count(),
+        1,
+        "{t}"
+    );
+    assert!(t.contains("not evaluated:"), "{t}");
+}
+
+#[test]
+fn throttling_is_retried_then_becomes_a_gap_and_rules_error() {
+    let moto = Moto::start();
+    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
+    let proxy = Proxy::start(
+        moto.port,
+        vec![
+            // Always throttled: retried --max-attempts times, then a gap.
+            Rule {
+                service: Some("ec2"),
+                operation: Some("DescribeSecurityGroups"),
+                fault: Some(Fault::Throttle("RequestLimitExceeded")),
+                ..Rule::default()
+            },
+            // Throttled twice, then answered: no gap.
+            Rule {
+                service: Some("rds"),
+                operation: Some("DescribeDBClusters"),
+                times: Some(2),
+                fault: Some(Fault::Throttle("Throttling")),
+                ..Rule::default()
+            },
+        ],
+    );
+    let dir = tempdir("throttle");
+    let cfg = write_config(&dir, &[("prod", "prod", "333333333333")]);
+    let report = dir.join("r.json");
+    let out = dbaudit(&[
+        "scan",
+        "--account",
+        "prod",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &proxy.endpoint(),
+        "--max-attempts",
+        "3",
+        "--retry-backoff-ms",
+        "5",
+        "--format",
+        "json",
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(
+        proxy.hits(0),
+        3,
+        "bounded retries: exactly --max-attempts attempts"
+    );
+    assert_eq!(proxy.hits(1), 3, "two throttled attempts, then success");
+    let r = read_json(&report);
+    let gaps = r["accounts"][0]["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["code"], "RequestLimitExceeded");
+    assert_eq!(gaps[0]["operation"], "DescribeSecurityGroups");
+    let f = findings(&r);
+    // Rules needing EC2 error; rules on RDS data alone still pass.
+    assert!(has(
+        &f,
+        "prod",
+        "db.network.sg-eks-only",
+        "bench-0000",
+        "error"
+    ));
+    assert!(has(
+        &f,
+        "prod",
+        "db.network.private-subnets",
+        "bench-0000",
+        "error"
+    ));
+    assert!(has(
+        &f,
+        "prod",
+        "db.encryption.at-rest",
+        "bench-0000",
+        "pass"
+    ));
+    assert!(!f.iter().any(|x| x.1.starts_with("db.network.")
+        && x.3 == "pass"
+        && x.1 != "db.network.not-publicly-accessible"));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("retries"), "{stderr}");
+}
+
+#[test]
+fn access_denied_and_server_errors_on_one_service_do_not_stop_the_others() {
+    let moto = Moto::start();
+    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
+    let proxy = Proxy::start(
+        moto.port,
+        vec![
+            Rule {
+                service: Some("rds"),
+                operation: Some("DescribeDBClusters"),
+                fault: Some(Fault::AccessDenied),
+                ..Rule::default()
+            },
+            Rule {
+                service: Some("eks"),
+                operation: Some("ListClusters"),
+                fault: Some(Fault::Status(503)),
+                ..Rule::default()
+            },
+        ],
+    );
+    let dir = tempdir("denied");
+    let cfg = write_config(&dir, &[("prod", "prod", "333333333333")]);
+    let report = dir.join("r.json");
+    let out = dbaudit(&[
+        "scan",
+        "--account",
+        "prod",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &proxy.endpoint(),
+        "--max-attempts",
+        "2",
+        "--retry-backoff-ms",
+        "5",
+        "--format",
+        "json",
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let r = read_json(&report);
+    let gaps: Vec<(String, String)> = r["accounts"][0]["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["operation"].as_str().unwrap().to_string(),
+                g["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        gaps.contains(&("DescribeDBClusters".into(), "AccessDenied".into())),
+        "{gaps:?}"
+    );
+    assert!(gaps.iter().any(|g| g.0 == "ListClusters"), "{gaps:?}");
+    let f = findings(&r);
+    // Cluster listing failed: a region-wide error per cluster rule.
+    assert!(has(
+        &f,
+        "prod",
+        "db.encryption.at-rest",
+        "eu-west-1/*",
+        "error"
+    ));
+    // A gap is per service and region: instance rules (RDS data too) fail
+    // closed, even though DescribeDBInstances itself answered.
+    assert!(has(
+        &f,
+        "prod",
+        "db.network.not-publicly-accessible",
+        "bench-0000-1",
+        "error"
+    ));
+    assert!(
+        !f.iter()
+            .any(|x| x.3 == "pass" && x.1 != "env.separate-accounts"),
+        "{f:?}"
+    );
+    assert_eq!(r["accounts"][0]["gaps"].as_array().unwrap().len(), 2);
+    // EC2 and IAM data were collected despite the others failing.
+    let snap = dir.join("s.json");
+    let c = dbaudit(&[
+        "collect",
+        "--account",
+        "prod",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &proxy.endpoint(),
+        "--max-attempts",
+        "2",
+        "--retry-backoff-ms",
+        "5",
+        "-o",
+        snap.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(c.status.code(), Some(3));
+    let s = read_json(&snap);
+    assert!(
+        s["accounts"][0]["regions"][0]["security_groups"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 2
+    );
+    assert!(
+        s["accounts"][0]["regions"][0]["db_instances"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 3
+    );
+    assert!(s["accounts"][0]["iam"].is_object());
+}
+
+#[test]
+fn a_wrong_account_behind_the_role_is_refused() {
+    // The role ARN names 333333333333 but the config says 666666666666:
+    // moto hands out credentials of 333333333333, GetCallerIdentity says so,
+    // and dbaudit refuses to scan.
+    let moto = Moto::start();
+    let dir = tempdir("mismatch");
+    let cfg = dir.join("c.toml");
+    std::fs::write(
+        &cfg,
+        "regions = [\"eu-west-1\"]\n[[account]]\nname = \"prod\"\nenvironment = \"prod\"\naccount_id = \"666666666666\"\nrole_arn = \"arn:aws:iam::333333333333:role/dbaudit-audit\"\n",
+    )
+    .unwrap();
+    let snap = dir.join("s.json");
+    let out = dbaudit(&[
+        "collect",
+        "--account",
+        "prod",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &moto.endpoint(),
+        "-o",
+        snap.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let s = read_json(&snap);
+    assert_eq!(s["accounts"][0]["gaps"][0]["code"], "AccountMismatch");
+    assert!(s["accounts"][0]["regions"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn the_read_only_guard_refuses_a_mutating_call_before_sending_it() {
+    let moto = Moto::start();
+    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
+    let proxy = Proxy::start(
+        moto.port,
+        vec![Rule {
+            operation: Some("DeleteDBCluster"),
+            ..Rule::default()
+        }],
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let stats = std::sync::Arc::new(dbaudit::collect::Stats::default());
+        let guard = dbaudit::collect::ReadOnlyGuard::new(stats);
+        let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(proxy.endpoint())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_credential_types::Credentials::for_tests())
+            .load()
+            .await;
+        let rds = aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::config::Builder::from(&base)
+                .interceptor(guard)
+                .build(),
+        );
+        let err = rds
+            .delete_db_cluster()
+            .db_cluster_identifier("bench-0000")
+            .send()
+            .await
+            .unwrap_err();
+        let text = format!(
+            "{}",
+            aws_smithy_types::error::display::DisplayErrorContext(&err)
+        );
+        assert!(
+            text.contains("refused to send RDS:DeleteDBCluster"),
+            "{text}"
+        );
+        // A read through the same client is allowed.
+        assert!(rds.describe_db_instances().send().await.is_ok());
+    });
+    assert_eq!(
+        proxy.hits(0),
+        0,
+        "the DeleteDBCluster request never reached the wire"
+    );
+}
