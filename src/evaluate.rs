@@ -10,7 +10,7 @@ use cel::{Context, Value};
 use serde::Serialize;
 
 use crate::config::{Config, Params};
-use crate::model::{self, RegionIndex};
+use crate::model::{self, CelFacts, RegionIndex};
 use crate::report::{Finding, Outcome};
 use crate::rules::{ResourceKind, Rule, RuleSet, cel_to_json};
 use crate::snapshot::{Account, Gap, Snapshot};
@@ -42,6 +42,12 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         }
 
         let root = scope.root_context();
+        let wanted = |k: ResourceKind| wanted_fields(rules, k);
+        let (account_fields, cluster_fields, instance_fields) = (
+            wanted(ResourceKind::Account),
+            wanted(ResourceKind::DbCluster),
+            wanted(ResourceKind::DbInstance),
+        );
         let by_kind = |k: ResourceKind| -> Vec<&Rule> {
             applicable
                 .iter()
@@ -52,10 +58,10 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
 
         let account_rules = by_kind(ResourceKind::Account);
         if !account_rules.is_empty() {
-            let value = cel::to_value(&facts).unwrap_or(Value::Null);
+            let ctx = resource_context(&root, &facts, account_fields.as_deref());
             let target = ResourceRef::account(account);
             for rule in &account_rules {
-                findings.extend(scope.run(&root, rule, None, &target, &value));
+                findings.extend(scope.run(&ctx, rule, None, &target));
             }
         }
 
@@ -78,19 +84,25 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             let Some(data) = data else { continue };
             let idx = RegionIndex::new(data);
             for c in &data.db_clusters {
+                if cluster_rules.is_empty() {
+                    break;
+                }
                 let f = model::cluster_facts(&idx, c, &config.service_tag);
-                let value = cel::to_value(&f).unwrap_or(Value::Null);
+                let ctx = resource_context(&root, &f, cluster_fields.as_deref());
                 let target = ResourceRef::new(ResourceKind::DbCluster, &c.id, &c.arn, &f.unknown);
                 for rule in &cluster_rules {
-                    findings.extend(scope.run(&root, rule, Some(&region), &target, &value));
+                    findings.extend(scope.run(&ctx, rule, Some(&region), &target));
                 }
             }
             for i in &data.db_instances {
+                if instance_rules.is_empty() {
+                    break;
+                }
                 let f = model::instance_facts(&idx, i, &config.service_tag);
-                let value = cel::to_value(&f).unwrap_or(Value::Null);
+                let ctx = resource_context(&root, &f, instance_fields.as_deref());
                 let target = ResourceRef::new(ResourceKind::DbInstance, &i.id, &i.arn, &f.unknown);
                 for rule in &instance_rules {
-                    findings.extend(scope.run(&root, rule, Some(&region), &target, &value));
+                    findings.extend(scope.run(&ctx, rule, Some(&region), &target));
                 }
             }
         }
@@ -223,6 +235,9 @@ impl<'a> AccountScope<'a> {
 
     /// A gap in any service the rule needs, in this region or account-wide.
     fn needed_gap(&self, rule: &Rule, region: Option<&str>) -> Option<&'a Gap> {
+        if self.account.gaps.is_empty() {
+            return None;
+        }
         let needs: Vec<&str> = rule.needs().collect();
         self.account.gaps.iter().find(|g| {
             needs.contains(&g.service.as_str())
@@ -234,18 +249,16 @@ impl<'a> AccountScope<'a> {
         })
     }
 
+    /// Evaluates one rule in a context that already holds the resource.
     fn run(
         &self,
-        root: &Context,
+        ctx: &Context,
         rule: &Rule,
         region: Option<&str>,
         target: &ResourceRef,
-        value: &Value,
     ) -> Option<Finding> {
-        let mut ctx = root.new_inner_scope();
-        ctx.add_variable_from_value("resource", value.clone());
         if let Some(filter) = &rule.applies_if {
-            match filter.execute(&ctx) {
+            match filter.execute(ctx) {
                 Ok(Value::Bool(false)) => return None,
                 Ok(Value::Bool(true)) => {}
                 Ok(other) => {
@@ -277,9 +290,9 @@ impl<'a> AccountScope<'a> {
                 gap_message(gap),
             ));
         }
-        let (outcome, message) = match rule.condition.execute(&ctx) {
+        let (outcome, message) = match rule.condition.execute(ctx) {
             Ok(Value::Bool(true)) => (Outcome::Pass, rule.title.clone()),
-            Ok(Value::Bool(false)) => (Outcome::Fail, rule.message.render(&ctx)),
+            Ok(Value::Bool(false)) => (Outcome::Fail, rule.message.render(ctx)),
             Ok(other) => (
                 Outcome::Error,
                 format!(
@@ -290,7 +303,7 @@ impl<'a> AccountScope<'a> {
             Err(e) => (Outcome::Error, self.explain(&e, target)),
         };
         let evidence = match (&rule.evidence, outcome) {
-            (Some(e), Outcome::Fail) => e.execute(&ctx).ok().map(|v| cel_to_json(&v)),
+            (Some(e), Outcome::Fail) => e.execute(ctx).ok().map(|v| cel_to_json(&v)),
             _ => None,
         };
         Some(self.finding(
@@ -365,6 +378,39 @@ impl<'a> AccountScope<'a> {
             evidence,
         }
     }
+}
+
+/// The top-level facts the rules of a kind read, or `None` when one of them
+/// needs the whole resource.
+fn wanted_fields(rules: &RuleSet, kind: ResourceKind) -> Option<Vec<String>> {
+    let mut all = std::collections::BTreeSet::new();
+    for r in rules.rules.iter().filter(|r| r.resource == kind) {
+        all.extend(r.resource_fields()?);
+    }
+    Some(all.into_iter().collect())
+}
+
+/// A child scope of the account's context holding one resource's facts:
+/// converted once, only the fields the rules read, shared by every rule of
+/// the kind. An absent fact stays absent, so a rule reading it errors.
+fn resource_context<'p, T: CelFacts>(
+    root: &'p Context<'static, 'static>,
+    facts: &T,
+    fields: Option<&[String]>,
+) -> Context<'p, 'static> {
+    let value = match fields {
+        None => model::celval::map_of(
+            model::all_fields::<T>()
+                .iter()
+                .map(|f| (f.as_str(), facts.field(f)))
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ),
+        Some(fields) => model::celval::map_of(fields.iter().map(|f| (f.as_str(), facts.field(f)))),
+    };
+    let mut ctx = root.new_inner_scope();
+    ctx.add_variable_as_val("resource", value);
+    ctx
 }
 
 fn to_cel<T: Serialize>(v: &T) -> Value {

@@ -13,6 +13,8 @@ pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod snapshot;
+#[doc(hidden)]
+pub mod synth;
 pub mod tomlspan;
 
 pub use error::Error;

@@ -5,6 +5,7 @@
 //! collected is *left out* rather than defaulted, so that a rule reading it
 //! evaluates to `error`, never to `pass`; `unknown` says why.
 
+pub mod celval;
 pub mod network;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::rules::ResourceKind;
 use crate::rules::expr_schema::FieldSchema;
 use crate::snapshot::{Account, DbCluster, DbInstance, Snapshot, Tags};
+use celval::{BoxVal, ToVal};
 pub use network::{IngressSource, NetworkFacts, RegionIndex, SubnetFacts};
 
 /// A cluster member as rules see it.
@@ -131,6 +133,110 @@ pub struct AccountFacts {
     /// Number of DB clusters per service name, over the whole account.
     pub clusters_per_service: BTreeMap<String, i64>,
     pub regions: Vec<String>,
+}
+
+/// Facts that can hand out one top-level field at a time as an engine value,
+/// so that evaluation converts only the fields the loaded rules read.
+pub trait CelFacts: Serialize {
+    /// Every top-level field name.
+    const FIELDS: &'static [&'static str];
+    /// Field names of a flattened inner struct (network facts).
+    const FLATTENED: &'static [&'static str];
+    /// One top-level fact; `None` when it is absent (not derivable) or unknown.
+    fn field(&self, name: &str) -> Option<BoxVal>;
+}
+
+/// Implements [`CelFacts`] by naming every serialised field once; a test
+/// checks the list against the serde output.
+macro_rules! cel_facts {
+    ($ty:ty { $($f:ident),* $(,)? } $(flatten $fl:ident: $flty:ty)?) => {
+        impl CelFacts for $ty {
+            const FIELDS: &'static [&'static str] = &[$(stringify!($f),)*];
+            const FLATTENED: &'static [&'static str] = {
+                let inner: &'static [&'static str] = &[];
+                $(let inner = <$flty as CelFacts>::FIELDS;)?
+                inner
+            };
+            fn field(&self, name: &str) -> Option<BoxVal> {
+                match name {
+                    $(stringify!($f) => ToVal::to_val(&self.$f),)*
+                    _ => {
+                        $(return self.$fl.field(name);)?
+                        #[allow(unreachable_code)]
+                        None
+                    }
+                }
+            }
+        }
+    };
+}
+
+cel_facts!(NetworkFacts {
+    vpc_id,
+    subnets,
+    public_subnets,
+    all_subnets_private,
+    eks_clusters,
+    eks_vpc_ids,
+    in_eks_vpc,
+    security_group_ids,
+    ingress,
+    broad_sg_rules,
+});
+cel_facts!(ClusterFacts {
+    id, arn, region, engine, engine_version, engine_mode, serverless_v2, serverless_v2_min_acu,
+    serverless_v2_max_acu, port, iam_auth, storage_encrypted, kms_key_id, backup_retention_days,
+    deletion_protection, multi_az, global_cluster_id, cross_region_replicas, tags, services, writer,
+    readers, reader_count, reader_azs, member_azs, readers_outside_writer_az,
+    publicly_accessible_members, unknown,
+} flatten network: NetworkFacts);
+cel_facts!(InstanceFacts {
+    id, arn, region, standalone, cluster_id, engine, instance_class, availability_zone,
+    publicly_accessible, iam_auth, storage_encrypted, backup_retention_days, deletion_protection,
+    multi_az, port, read_replica_source, read_replicas, tags, services, unknown,
+} flatten network: NetworkFacts);
+cel_facts!(AccountFacts {
+    name,
+    environment,
+    account_id,
+    partition,
+    shared_with,
+    clusters_per_service,
+    regions,
+});
+celval::to_val_struct!(MemberFacts {
+    id,
+    availability_zone
+});
+celval::to_val_struct!(AccountRef { name, environment });
+celval::to_val_struct!(SubnetFacts {
+    id,
+    availability_zone,
+    public,
+    route_table_id,
+    evidence
+});
+celval::to_val_struct!(IngressSource {
+    kind,
+    source,
+    security_group_id,
+    protocol,
+    from_port,
+    to_port,
+    all_ports,
+    all_protocols,
+    open_to_world,
+    eks_cluster,
+    rule,
+});
+
+/// Every top-level field of a kind, flattened network facts included.
+pub fn all_fields<T: CelFacts>() -> Vec<String> {
+    T::FIELDS
+        .iter()
+        .chain(T::FLATTENED)
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// The shape of each kind's facts, for checking rule field names at load time.
@@ -408,4 +514,57 @@ pub fn instance_facts(idx: &RegionIndex<'_>, i: &DbInstance, service_tag: &str) 
 /// Region of an ARN (`arn:partition:service:REGION:account:…`).
 pub fn arn_region(arn: &str) -> Option<&str> {
     arn.split(':').nth(3).filter(|r| !r.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::cel_to_json;
+
+    /// Every serialised field is reachable through `CelFacts::field`, with
+    /// the same value: a field missing from a `cel_facts!` list would make
+    /// rules reading it error for no reason.
+    fn same<T: CelFacts>(facts: &T) {
+        let json = serde_json::to_value(facts).unwrap();
+        for (k, v) in json.as_object().unwrap() {
+            let got = facts
+                .field(k)
+                .unwrap_or_else(|| panic!("field `{k}` not served"));
+            let got = cel::Value::try_from(got.as_ref()).unwrap();
+            assert_eq!(&cel_to_json(&got), v, "field `{k}`");
+        }
+        assert!(facts.field("no_such_field").is_none());
+        let mut names: Vec<String> = all_fields::<T>();
+        names.sort();
+        let mut served: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
+        served.sort();
+        // Every served name is a known field (absent ones are Options).
+        assert!(
+            served.iter().all(|s| names.contains(s)),
+            "{served:?} vs {names:?}"
+        );
+    }
+
+    #[test]
+    fn per_field_values_match_the_full_serialisation() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/demo/snapshot.json"
+        ))
+        .unwrap();
+        let snap = Snapshot::parse(&text, std::path::Path::new("demo.json")).unwrap();
+        let config = Config::default();
+        for a in &snap.accounts {
+            same(&account_facts(&snap, a, &config));
+            for r in &a.regions {
+                let idx = RegionIndex::new(r);
+                for c in &r.db_clusters {
+                    same(&cluster_facts(&idx, c, "service"));
+                }
+                for i in &r.db_instances {
+                    same(&instance_facts(&idx, i, "service"));
+                }
+            }
+        }
+    }
 }

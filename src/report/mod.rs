@@ -191,3 +191,36 @@ impl Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fingerprint_is_stable_hex() {
+        let f = super::fingerprint(
+            "db.x",
+            "111111111111",
+            "arn:aws:rds:eu-west-1:111111111111:cluster:a",
+        );
+        assert_eq!(f.len(), 32);
+        assert!(
+            f.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_eq!(
+            f,
+            super::fingerprint(
+                "db.x",
+                "111111111111",
+                "arn:aws:rds:eu-west-1:111111111111:cluster:a"
+            )
+        );
+        assert_ne!(
+            f,
+            super::fingerprint(
+                "db.x",
+                "111111111111",
+                "arn:aws:rds:eu-west-1:111111111111:cluster:b"
+            )
+        );
+    }
+}

@@ -52,6 +52,13 @@ impl Expr {
         self.program.execute(ctx).map_err(|e| e.to_string())
     }
 
+    /// Top-level fields of `root` the expression reads, or `None` when it
+    /// uses `root` as a whole (e.g. `size(resource)`).
+    pub fn root_fields(&self, root: &str) -> Option<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        collect_root_fields(self.program.expression(), root, &mut out).then_some(out)
+    }
+
     /// Field paths under `root` that the expression names but `schema` lacks.
     pub fn unknown_fields(&self, root: &str, schema: &FieldSchema) -> Vec<String> {
         let mut out = BTreeSet::new();
@@ -116,6 +123,50 @@ impl FieldSchema {
 
     pub fn object(fields: impl IntoIterator<Item = String>) -> FieldSchema {
         FieldSchema::Object(fields.into_iter().map(|f| (f, FieldSchema::Any)).collect())
+    }
+}
+
+/// Adds `root.X` selections to `out`; false when `root` appears other than
+/// directly under a selection. Loop variables shadowing `root` are not `root`.
+fn collect_root_fields(e: &IdedExpr, root: &str, out: &mut BTreeSet<String>) -> bool {
+    match &e.expr {
+        Ast::Ident(name) => name != root,
+        Ast::Select(sel) => match &sel.operand.expr {
+            Ast::Ident(name) if name == root => {
+                out.insert(sel.field.clone());
+                true
+            }
+            _ => collect_root_fields(&sel.operand, root, out),
+        },
+        Ast::Call(call) => {
+            call.target
+                .as_ref()
+                .is_none_or(|t| collect_root_fields(t, root, out))
+                && call.args.iter().all(|a| collect_root_fields(a, root, out))
+        }
+        Ast::Comprehension(c) => {
+            if c.iter_var == root || c.accu_var == root {
+                return false;
+            }
+            [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ]
+            .into_iter()
+            .all(|x| collect_root_fields(x, root, out))
+        }
+        Ast::List(l) => l.elements.iter().all(|x| collect_root_fields(x, root, out)),
+        Ast::Map(m) => m.entries.iter().all(|entry| match &entry.expr {
+            cel::common::ast::EntryExpr::MapEntry(me) => {
+                collect_root_fields(&me.key, root, out) && collect_root_fields(&me.value, root, out)
+            }
+            _ => false,
+        }),
+        Ast::Literal(_) => true,
+        _ => false,
     }
 }
 
@@ -283,7 +334,7 @@ impl Template {
         })
     }
 
-    pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
+    pub fn exprs(&self) -> impl Iterator<Item = &Expr> + '_ {
         self.parts.iter().filter_map(|p| match p {
             Part::Expr(e) => Some(e),
             Part::Text(_) => None,

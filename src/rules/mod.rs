@@ -141,6 +141,19 @@ impl Rule {
         self.environments.is_empty() || self.environments.iter().any(|e| e == environment)
     }
 
+    /// Top-level `resource` fields the rule reads; `None` if it needs all.
+    pub fn resource_fields(&self) -> Option<std::collections::BTreeSet<String>> {
+        let mut out = std::collections::BTreeSet::new();
+        let exprs = std::iter::once(&*self.condition)
+            .chain(self.applies_if.as_deref())
+            .chain(self.evidence.as_deref())
+            .chain(self.message.exprs());
+        for e in exprs {
+            out.extend(e.root_fields("resource")?);
+        }
+        Some(out)
+    }
+
     /// Every service whose gaps this rule depends on.
     pub fn needs(&self) -> impl Iterator<Item = &str> {
         self.resource

@@ -1,0 +1,93 @@
+//! Benchmark: evaluate every built-in rule on a large synthetic estate.
+//! `cargo bench --bench evaluate [-- CLUSTERS INSTANCES_PER_CLUSTER EXTRA_SGS]`
+//! (default 10,000 clusters × 3 instances = 30,000 instances, 20,000 security
+//! groups). Prints wall times and the peak RSS; figures go in docs/performance.md.
+
+use std::time::Instant;
+
+use dbaudit::config::Config;
+use dbaudit::report::{Report, gate};
+use dbaudit::rules::{RuleSet, Severity};
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let clusters = args.first().copied().unwrap_or(10_000);
+    let per = args.get(1).copied().unwrap_or(3);
+    let clusters_sgs = clusters;
+    let extra = args
+        .get(2)
+        .copied()
+        .unwrap_or(20_000usize.saturating_sub(clusters_sgs));
+
+    let t = Instant::now();
+    let snapshot = dbaudit::synth::snapshot(clusters, per, extra);
+    let json = snapshot.to_json();
+    let gen_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let snapshot =
+        dbaudit::snapshot::Snapshot::parse(&json, std::path::Path::new("synthetic.json")).unwrap();
+    let load_s = t.elapsed().as_secs_f64();
+
+    let rules = RuleSet::load(&[], &[]).unwrap();
+    let config = Config {
+        service_tag: "service".into(),
+        ..Config::default()
+    };
+    let t = Instant::now();
+    let findings = dbaudit::evaluate::evaluate(&snapshot, &rules, &config);
+    let eval_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let g = gate::decide(&findings, Severity::High, gate::OnIncomplete::Fail);
+    let n = findings.len();
+    let report = Report::build(&snapshot, &rules, findings, g);
+    let mut out = Vec::new();
+    dbaudit::report::json::render(&report, &mut out).unwrap();
+    let report_s = t.elapsed().as_secs_f64();
+
+    let sgs: usize = snapshot
+        .accounts
+        .iter()
+        .map(|a| a.regions[0].security_groups.len())
+        .sum();
+    let instances: usize = snapshot
+        .accounts
+        .iter()
+        .map(|a| a.regions[0].db_instances.len())
+        .sum();
+    println!(
+        "estate: {clusters} clusters, {instances} instances, {sgs} security groups ({:.1} MB snapshot JSON)",
+        json.len() as f64 / 1e6
+    );
+    println!("rules: {}, findings: {n}", rules.rules.len());
+    println!("generate+serialise: {gen_s:.3} s");
+    println!("load snapshot:      {load_s:.3} s");
+    println!(
+        "evaluate:           {eval_s:.3} s   ({:.2} µs per finding)",
+        eval_s * 1e6 / n as f64
+    );
+    println!(
+        "report (JSON):      {report_s:.3} s ({:.1} MB)",
+        out.len() as f64 / 1e6
+    );
+    println!(
+        "load + evaluate + report: {:.3} s",
+        load_s + eval_s + report_s
+    );
+    println!("peak RSS: {:.0} MB", peak_rss_mb());
+}

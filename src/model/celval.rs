@@ -1,0 +1,88 @@
+//! Direct conversion of facts into the rule engine's values.
+//!
+//! `cel::to_value` followed by `Context::add_variable_from_value` copies a
+//! resource twice (serde into `cel::Value`, then a deep clone into the
+//! engine's `Val` objects): about 60 µs per cluster, which dominated
+//! evaluation. Building the engine's values directly, and only for the fields
+//! the loaded rules read, is several times cheaper (docs/performance.md).
+
+use std::collections::{BTreeMap, HashMap};
+
+use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelString};
+use cel::common::value::Val;
+
+pub type BoxVal = Box<dyn Val + 'static>;
+
+/// A fact as an engine value; `None` when the fact is absent (unknown).
+pub trait ToVal {
+    fn to_val(&self) -> Option<BoxVal>;
+}
+
+impl ToVal for bool {
+    fn to_val(&self) -> Option<BoxVal> {
+        Some(Box::new(CelBool::from(*self)))
+    }
+}
+
+impl ToVal for i64 {
+    fn to_val(&self) -> Option<BoxVal> {
+        Some(Box::new(CelInt::from(*self)))
+    }
+}
+
+impl ToVal for f64 {
+    fn to_val(&self) -> Option<BoxVal> {
+        Some(Box::new(CelDouble::from(*self)))
+    }
+}
+
+impl ToVal for String {
+    fn to_val(&self) -> Option<BoxVal> {
+        Some(Box::new(CelString::from(self.clone())))
+    }
+}
+
+impl<T: ToVal> ToVal for Option<T> {
+    fn to_val(&self) -> Option<BoxVal> {
+        self.as_ref().and_then(ToVal::to_val)
+    }
+}
+
+impl<T: ToVal> ToVal for Vec<T> {
+    fn to_val(&self) -> Option<BoxVal> {
+        let items: Vec<BoxVal> = self.iter().filter_map(ToVal::to_val).collect();
+        Some(Box::new(CelList::from(items)))
+    }
+}
+
+impl<T: ToVal> ToVal for BTreeMap<String, T> {
+    fn to_val(&self) -> Option<BoxVal> {
+        let map: HashMap<CelMapKey<'static>, BoxVal> = self
+            .iter()
+            .filter_map(|(k, v)| Some((CelMapKey::from(k.clone()), v.to_val()?)))
+            .collect();
+        Some(Box::new(CelMap::from(map)))
+    }
+}
+
+/// A map value from (name, value) pairs; absent values are left out.
+pub fn map_of<'a>(pairs: impl Iterator<Item = (&'a str, Option<BoxVal>)>) -> BoxVal {
+    let map: HashMap<CelMapKey<'static>, BoxVal> = pairs
+        .filter_map(|(k, v)| Some((CelMapKey::from(k.to_string()), v?)))
+        .collect();
+    Box::new(CelMap::from(map))
+}
+
+/// Implements [`ToVal`] for a struct as a map of its named fields.
+macro_rules! to_val_struct {
+    ($ty:ty { $($f:ident),* $(,)? }) => {
+        impl $crate::model::celval::ToVal for $ty {
+            fn to_val(&self) -> Option<$crate::model::celval::BoxVal> {
+                Some($crate::model::celval::map_of(
+                    [$((stringify!($f), $crate::model::celval::ToVal::to_val(&self.$f))),*].into_iter(),
+                ))
+            }
+        }
+    };
+}
+pub(crate) use to_val_struct;
