@@ -35,6 +35,31 @@ use crate::snapshot::{Account, Gap, Iam, Region as RegionData, Snapshot, Tags};
 pub use guard::{ReadOnlyGuard, Stats};
 pub use iam::decode_policy;
 
+/// Every AWS operation the collectors send, as `service:Operation` (IAM
+/// action names). docs/audit-role/policy.json grants exactly these; a test
+/// keeps the two in step, and each is a read the guard lets through.
+pub const OPERATIONS: &[&str] = &[
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
+    "rds:DescribeDBSubnetGroups",
+    "rds:DescribeGlobalClusters",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeEgressOnlyInternetGateways",
+    "ec2:DescribeSecurityGroups",
+    "eks:ListClusters",
+    "eks:DescribeCluster",
+    "eks:ListNodegroups",
+    "eks:DescribeNodegroup",
+    "iam:GetAccountAuthorizationDetails",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListOpenIDConnectProviders",
+];
+
 /// How to reach AWS.
 #[derive(Debug, Clone)]
 pub struct Options {
