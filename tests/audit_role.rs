@@ -97,6 +97,9 @@ fn collector_sources_name_only_listed_operations() {
                 "{file} calls {op}, not in OPERATIONS/policy"
             );
         }
-        assert!(found >= 4, "{file}: found only {found} operations; did the code change shape?");
+        assert!(
+            found >= 4,
+            "{file}: found only {found} operations; did the code change shape?"
+        );
     }
 }
