@@ -5,8 +5,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cli::{
-    Cli, CollectArgs, Command, EvaluateArgs, Format, InitArgs, ReportArgs, RulesCommand, ScanArgs,
-    TargetArgs,
+    Cli, CollectArgs, Command, DiffArgs, DiffFormat, EvaluateArgs, Format, InitArgs, ReportArgs,
+    RulesCommand, ScanArgs, TargetArgs,
 };
 use crate::config::Config;
 use crate::error::Error;
@@ -29,6 +29,7 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         Command::Scan(args) => scan(args, io),
         Command::Rules(cmd) => rules(cmd, io),
         Command::Init(args) => init(args, io),
+        Command::Diff(args) => diff(args, io),
     }
 }
 
@@ -93,7 +94,7 @@ fn evaluate(args: EvaluateArgs, io: &mut Io) -> Result<i32, Error> {
     report_snapshot(&snapshot, &config, &rules, &args.report, io)
 }
 
-/// Evaluates a snapshot, writes the report and returns the gate's exit code.
+/// Evaluates a snapshot, writes the reports and returns the gate's exit code.
 pub fn report_snapshot(
     snapshot: &Snapshot,
     config: &Config,
@@ -101,33 +102,170 @@ pub fn report_snapshot(
     args: &ReportArgs,
     io: &mut Io,
 ) -> Result<i32, Error> {
-    let findings = crate::evaluate::evaluate(snapshot, rules, config);
+    // Every input is read and checked before anything is evaluated or written.
+    let mut waivers = config.waivers.clone();
+    if let Some(p) = &args.waivers {
+        waivers.extend(crate::waivers::load_file(p)?);
+    }
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(crate::baseline::PreviousReport::load)
+        .transpose()?;
+    let as_of = match &args.as_of {
+        Some(s) => crate::waivers::Date::parse(s).ok_or_else(|| {
+            Error::Usage(format!("--as-of must be a date as YYYY-MM-DD, found `{s}`"))
+        })?,
+        None => crate::waivers::Date::today(),
+    };
+    let outputs = outputs(args)?;
+
+    let mut findings = crate::evaluate::evaluate(snapshot, rules, config);
+    let tags = crate::waivers::tags_by_arn(snapshot);
+    for f in &mut findings {
+        if let Some(t) = tags.get(f.resource_arn.as_str()) {
+            f.source = t.get(&config.sarif.source_tag).cloned();
+        }
+    }
+    let waiver_status = crate::waivers::apply(&mut findings, &waivers, as_of, &tags);
+    let fixed = baseline
+        .as_ref()
+        .map(|b| crate::baseline::annotate(&mut findings, b));
     let gate = gate::decide(&findings, args.fail_on.into(), args.on_incomplete);
     let exit = gate.exit_code;
-    let report = Report::build(snapshot, rules, findings, gate);
-    let mut buf = Vec::new();
-    let color = args.output.is_none()
-        && args.format == Format::Table
-        && io.stdout_tty
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    match args.format {
-        Format::Json => report::json::render(&report, &mut buf),
-        Format::Table => report::table::render(
-            &report,
-            &mut buf,
-            report::table::Style {
-                color,
-                show_passed: args.show_passed,
-                width: None,
-            },
-        ),
+    let mut report = Report::build(snapshot, rules, findings, gate);
+    report.waivers = waiver_status;
+    report.fixed = fixed;
+
+    // Render everything first, then write: an error leaves no output behind.
+    let sarif_opts = crate::report::sarif::Options {
+        rules,
+        config_uri: config_uri(config),
+        account_lines: config
+            .accounts
+            .iter()
+            .filter_map(|a| Some((a.name.clone(), a.declared_at.as_ref()?.line)))
+            .collect(),
+        mappings: &config.sarif.mappings,
+    };
+    let mut rendered: Vec<(Option<PathBuf>, Vec<u8>)> = Vec::new();
+    let mut warnings = Vec::new();
+    for (format, target) in outputs {
+        let mut buf = Vec::new();
+        let color = target.is_none()
+            && format == Format::Table
+            && io.stdout_tty
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        match format {
+            Format::Json => report::json::render(&report, &mut buf),
+            Format::Table => report::table::render(
+                &report,
+                &mut buf,
+                report::table::Style {
+                    color,
+                    show_passed: args.show_passed,
+                    width: None,
+                },
+            ),
+            Format::Sarif => {
+                report::sarif::render(&report, &sarif_opts, &mut buf).map(|w| warnings.extend(w))
+            }
+            Format::Junit => report::junit::render(&report, &mut buf),
+            Format::Markdown => report::markdown::render(&report, &mut buf),
+        }
+        .map_err(write_err)?;
+        rendered.push((target, buf));
     }
-    .map_err(write_err)?;
-    match &args.output {
-        Some(path) => crate::error::write_atomic(path, &buf)?,
-        None => io.stdout.write_all(&buf).map_err(write_err)?,
+    for (target, buf) in &rendered {
+        match target {
+            Some(path) => crate::error::write_atomic(path, buf)?,
+            None => io.stdout.write_all(buf).map_err(write_err)?,
+        }
+    }
+    for w in &warnings {
+        writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
+    }
+    for w in report.waivers.iter().filter(|w| w.status != "applied") {
+        let what = match w.status {
+            "expired" => format!(
+                "expired on {}: it no longer applies",
+                w.expires.as_deref().unwrap_or("?")
+            ),
+            _ => "matched no failing finding: remove it or fix its selector".to_string(),
+        };
+        writeln!(
+            io.stderr,
+            "warning: waiver at {} (rule `{}`) {what}",
+            w.location, w.rule
+        )
+        .map_err(write_err)?;
     }
     Ok(exit)
+}
+
+/// The primary output plus `--json/--sarif/--junit/--markdown`; `-` is stdout,
+/// which only one output may use.
+fn outputs(args: &ReportArgs) -> Result<Vec<(Format, Option<PathBuf>)>, Error> {
+    let mut out = vec![(args.format, args.output.clone())];
+    for (format, path) in [
+        (Format::Json, &args.json),
+        (Format::Sarif, &args.sarif),
+        (Format::Junit, &args.junit),
+        (Format::Markdown, &args.markdown),
+    ] {
+        if let Some(p) = path {
+            let target = (p.as_os_str() != "-").then(|| p.clone());
+            out.push((format, target));
+        }
+    }
+    let on_stdout = out.iter().filter(|(_, t)| t.is_none()).count();
+    if on_stdout > 1 && args.output.is_none() {
+        // The primary goes to stdout by default; an explicit `-` elsewhere
+        // takes its place.
+        out.remove(0);
+    }
+    if out.iter().filter(|(_, t)| t.is_none()).count() > 1 {
+        return Err(Error::Usage(
+            "only one output can go to stdout (`-`)".to_string(),
+        ));
+    }
+    Ok(out)
+}
+
+/// dbaudit.toml as a repository-relative URI, for SARIF locations.
+fn config_uri(config: &Config) -> String {
+    let Some(path) = &config.path else {
+        return "dbaudit.toml".to_string();
+    };
+    let rel = if path.is_absolute() {
+        std::env::current_dir()
+            .ok()
+            .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from(path.file_name().unwrap_or_default()))
+    } else {
+        path.clone()
+    };
+    rel.to_string_lossy()
+        .trim_start_matches("./")
+        .replace('\\', "/")
+}
+
+fn diff(args: DiffArgs, io: &mut Io) -> Result<i32, Error> {
+    let d = crate::diff::load(&args.old, &args.new)?;
+    let mut buf = Vec::new();
+    match args.format {
+        DiffFormat::Json => {
+            serde_json::to_writer_pretty(&mut buf, &d).map_err(|e| write_err(e.into()))?;
+            buf.push(b'\n');
+        }
+        DiffFormat::Table => crate::diff::render_text(&d, &mut buf, false).map_err(write_err)?,
+        DiffFormat::Markdown => crate::diff::render_text(&d, &mut buf, true).map_err(write_err)?,
+    }
+    match &args.output {
+        Some(p) => crate::error::write_atomic(p, &buf)?,
+        None => io.stdout.write_all(&buf).map_err(write_err)?,
+    }
+    Ok(0)
 }
 
 fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
@@ -274,7 +412,7 @@ fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
                         .map_err(|e| write_err(e.into()))?;
                     writeln!(out).map_err(write_err)?;
                 }
-                Format::Table => {
+                _ => {
                     for r in &set.rules {
                         let envs = if r.environments.is_empty() {
                             "all".to_string()

@@ -50,6 +50,29 @@ pub enum Command {
     Rules(RulesCommand),
     /// Write an annotated example dbaudit.toml.
     Init(InitArgs),
+    /// Compare two reports (new, fixed, unchanged failures) or two snapshots
+    /// (resources added, removed, changed).
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older report or snapshot (JSON).
+    pub old: PathBuf,
+    /// The newer report or snapshot (JSON).
+    pub new: PathBuf,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Table,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +161,27 @@ pub struct ReportArgs {
     /// Write the report to FILE (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the JSON report to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write SARIF 2.1.0 for GitHub code scanning to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Also write JUnit XML to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE (`-` for stdout), e.g. $GITHUB_STEP_SUMMARY.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Waivers file (`[[waiver]]` tables), in addition to those in the config.
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
+    /// A previous JSON report: gate only on failures that are new since it.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Date waiver expiries are checked against (YYYY-MM-DD; default: today, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
     /// Lowest severity whose failures fail the gate (exit 1).
     #[arg(long, value_enum, default_value_t = SeverityArg::High)]
     pub fail_on: SeverityArg,
@@ -153,6 +197,9 @@ pub struct ReportArgs {
 pub enum Format {
     Table,
     Json,
+    Sarif,
+    Junit,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -25,6 +25,27 @@ pub struct Config {
     pub developers: DeveloperSelectors,
     /// Default regions for accounts that list none.
     pub regions: Vec<String>,
+    /// `[[waiver]]` tables.
+    pub waivers: Vec<crate::waivers::Waiver>,
+    /// `[sarif]`: where results point in the repository.
+    pub sarif: SarifConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SarifConfig {
+    /// Resource tag holding `path#Lline` of the resource's definition.
+    pub source_tag: String,
+    /// `[[sarif.location]]`: ARN glob → path and line.
+    pub mappings: Vec<crate::report::sarif::SourceMapping>,
+}
+
+impl Default for SarifConfig {
+    fn default() -> Self {
+        SarifConfig {
+            source_tag: "dbaudit:source".to_string(),
+            mappings: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +79,8 @@ const TOP_KEYS: &[&str] = &[
     "service_tag",
     "developers",
     "regions",
+    "waiver",
+    "sarif",
 ];
 const ACCOUNT_KEYS: &[&str] = &[
     "name",
@@ -121,6 +144,47 @@ impl Config {
             };
         }
 
+        cfg.waivers = crate::waivers::parse_tables(&mut r, top.get("waiver"));
+        if let Some((sarif, _)) = r.table(top.get("sarif"), "sarif") {
+            r.deny_unknown(sarif, "[sarif]", &["source_tag", "location"]);
+            if let Some(tag) = r.string(sarif.get("source_tag"), "source_tag") {
+                cfg.sarif.source_tag = tag;
+            }
+            for loc in r.table_array(sarif.get("location"), "sarif.location") {
+                let t = *loc.get_ref();
+                let start = loc.span().start;
+                r.deny_unknown(t, "[[sarif.location]]", &["resource", "path", "line"]);
+                let res_v = r.required(t, start, "resource", "[[sarif.location]]");
+                let resource = r.string(res_v, "resource");
+                let path_v = r.required(t, start, "path", "[[sarif.location]]");
+                let path = r.string(path_v, "path");
+                if let (Some(p), Some(v)) = (&path, path_v)
+                    && crate::report::sarif::parse_source(p).is_none()
+                {
+                    r.problem(
+                        v.span().start,
+                        format!(
+                            "`path` must be a relative path inside the repository, found `{p}`"
+                        ),
+                    );
+                }
+                let line = r.integer(t.get("line"), "line").unwrap_or(1);
+                if line < 1
+                    && let Some(v) = t.get("line")
+                {
+                    r.problem(v.span().start, "`line` must be 1 or more");
+                }
+                if let (Some(resource), Some(path)) = (resource, path) {
+                    cfg.sarif
+                        .mappings
+                        .push(crate::report::sarif::SourceMapping {
+                            resource,
+                            path,
+                            line: line.max(1) as usize,
+                        });
+                }
+            }
+        }
         for table in r.table_array(top.get("account"), "account") {
             let t = table.get_ref();
             let start = table.span().start;

@@ -376,6 +376,9 @@ impl<'a> AccountScope<'a> {
             resource_arn: target.arn,
             message,
             evidence,
+            waiver: None,
+            baseline: None,
+            source: None,
         }
     }
 }

@@ -22,7 +22,11 @@ pub use error::Error;
 /// Version of this build, written into snapshots and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod app;
+pub mod baseline;
 pub mod cli;
 pub mod collect;
+pub mod diff;
 pub mod docs;
+pub mod glob;
 pub mod logging;
+pub mod waivers;

@@ -329,6 +329,24 @@ fn malformed_inputs_exit_2_with_located_errors() {
             vec!["rules", "validate", rel]
         } else if name.ends_with(".snapshot.json") {
             vec!["evaluate", rel, "-o", report.to_str().unwrap()]
+        } else if name.ends_with(".waivers.toml") {
+            vec![
+                "evaluate",
+                BASE,
+                "--waivers",
+                rel,
+                "-o",
+                report.to_str().unwrap(),
+            ]
+        } else if name.ends_with(".baseline.json") {
+            vec![
+                "evaluate",
+                BASE,
+                "--baseline",
+                rel,
+                "-o",
+                report.to_str().unwrap(),
+            ]
         } else {
             panic!("unknown malformed input kind: {name}")
         };

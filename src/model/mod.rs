@@ -146,17 +146,22 @@ pub trait CelFacts: Serialize {
     fn field(&self, name: &str) -> Option<BoxVal>;
 }
 
+macro_rules! flattened {
+    () => {
+        &[]
+    };
+    ($flty:ty) => {
+        <$flty as CelFacts>::FIELDS
+    };
+}
+
 /// Implements [`CelFacts`] by naming every serialised field once; a test
 /// checks the list against the serde output.
 macro_rules! cel_facts {
     ($ty:ty { $($f:ident),* $(,)? } $(flatten $fl:ident: $flty:ty)?) => {
         impl CelFacts for $ty {
             const FIELDS: &'static [&'static str] = &[$(stringify!($f),)*];
-            const FLATTENED: &'static [&'static str] = {
-                let inner: &'static [&'static str] = &[];
-                $(let inner = <$flty as CelFacts>::FIELDS;)?
-                inner
-            };
+            const FLATTENED: &'static [&'static str] = flattened!($($flty)?);
             fn field(&self, name: &str) -> Option<BoxVal> {
                 match name {
                     $(stringify!($f) => ToVal::to_val(&self.$f),)*

@@ -39,11 +39,18 @@ pub struct Gate {
 /// one at or above `fail_on` is an error and `on_incomplete` is `fail`;
 /// otherwise 0. Failures take precedence: a known violation matters more than
 /// an unknown.
+///
+/// Waived failures never gate. With a baseline, only failures that are new
+/// since it gate; errors gate regardless (an incomplete audit is incomplete).
 pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomplete) -> Gate {
     let gated = |o: Outcome| {
         findings
             .iter()
             .filter(|f| f.outcome == o && f.severity >= fail_on)
+            .filter(|f| {
+                f.outcome != Outcome::Fail
+                    || f.baseline != Some(crate::baseline::BaselineState::Existing)
+            })
             .count()
     };
     let failing = gated(Outcome::Fail);

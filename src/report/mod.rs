@@ -6,6 +6,9 @@
 
 pub mod gate;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -25,6 +28,8 @@ pub enum Outcome {
     Pass,
     Fail,
     Error,
+    /// A failure covered by an unexpired waiver: shown, not gated.
+    Waived,
 }
 
 impl Outcome {
@@ -33,6 +38,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
             Outcome::Error => "error",
+            Outcome::Waived => "waived",
         }
     }
 }
@@ -57,6 +63,15 @@ pub struct Finding {
     pub evidence: Option<serde_json::Value>,
     /// Stable identity: hash of rule id, account id and resource ARN.
     pub fingerprint: String,
+    /// The waiver that turned this failure into `waived`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<crate::waivers::WaiverRef>,
+    /// With `--baseline`: whether a failure is new since the baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::baseline::BaselineState>,
+    /// Where the resource is defined in the user's repository (source tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A stable finding identity that survives reruns and message changes.
@@ -84,6 +99,12 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub summary: Summary,
     pub gate: Gate,
+    /// What became of each waiver (applied, expired, unused).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<crate::waivers::WaiverStatus>,
+    /// With `--baseline`: failures of the baseline that are gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<Vec<crate::baseline::PreviousFinding>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,6 +136,7 @@ pub struct Counts {
     pub pass: usize,
     pub fail: usize,
     pub error: usize,
+    pub waived: usize,
 }
 
 impl Counts {
@@ -123,6 +145,7 @@ impl Counts {
             Outcome::Pass => self.pass += 1,
             Outcome::Fail => self.fail += 1,
             Outcome::Error => self.error += 1,
+            Outcome::Waived => self.waived += 1,
         }
     }
 }
@@ -188,6 +211,8 @@ impl Report {
             findings,
             summary: Summary { total, by_severity },
             gate,
+            waivers: Vec::new(),
+            fixed: None,
         }
     }
 }

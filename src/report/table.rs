@@ -26,11 +26,12 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         };
         writeln!(
             out,
-            "{} ({}, {id}): {} failed, {} error, {} passed",
+            "{} ({}, {id}): {} failed, {} error, {} waived, {} passed",
             paint(&account.name, style.color, "1"),
             account.environment,
             c.fail,
             c.error,
+            c.waived,
             c.pass
         )?;
         for gap in &account.gaps {
@@ -105,6 +106,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
                     Outcome::Fail => Color::Red,
                     Outcome::Error => Color::Yellow,
                     Outcome::Pass => Color::Green,
+                    Outcome::Waived => Color::Cyan,
                 };
                 (
                     sev.fg(sev_color),
@@ -124,6 +126,28 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         }
         writeln!(out, "{table}\n")?;
     }
+    for w in report.waivers.iter().filter(|w| w.status != "applied") {
+        let what = match w.status {
+            "expired" => format!(
+                "expired on {}: it no longer applies",
+                w.expires.as_deref().unwrap_or("?")
+            ),
+            _ => "unused: it matched no failing finding".to_string(),
+        };
+        writeln!(out, "waiver {} (rule {}): {what}", w.location, w.rule)?;
+    }
+    if let Some(fixed) = &report.fixed {
+        let new = report
+            .findings
+            .iter()
+            .filter(|f| f.baseline == Some(crate::baseline::BaselineState::New))
+            .count();
+        writeln!(
+            out,
+            "baseline: {new} new failing finding(s), {} fixed since the baseline",
+            fixed.len()
+        )?;
+    }
     let t = report.summary.total;
     let g = &report.gate;
     let verdict = match g.status {
@@ -133,11 +157,12 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
     };
     writeln!(
         out,
-        "{} rules, {} findings: {} failed, {} error, {} passed. Gate {verdict} (exit {}): {}.",
+        "{} rules, {} findings: {} failed, {} error, {} waived, {} passed. Gate {verdict} (exit {}): {}.",
         report.rules.len(),
-        t.pass + t.fail + t.error,
+        t.pass + t.fail + t.error + t.waived,
         t.fail,
         t.error,
+        t.waived,
         t.pass,
         g.exit_code,
         g.reason

@@ -22,7 +22,9 @@ pub mod expr_schema {
 pub use load::{BUILTIN_PARAMS, RuleFile, RuleSet, builtin_files, load_files, user_files};
 
 /// Severity of a rule; ordered from `info` (lowest) to `critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,

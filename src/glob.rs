@@ -1,0 +1,68 @@
+//! Wildcard matching for user-supplied patterns (waiver resources, SARIF
+//! location mappings, developer role globs): `*` matches any run of
+//! characters, `?` exactly one. No regex: the greedy two-pointer algorithm
+//! keeps a single backtrack point, so time is O(len(pattern) × len(text)) in
+//! the worst case and never exponential, whatever the input.
+
+pub fn matches(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<usize> = None;
+    let mut mark = 0usize;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn wildcards() {
+        assert!(matches(
+            "arn:aws:rds:*:222222222222:cluster:prod-*",
+            "arn:aws:rds:eu-west-1:222222222222:cluster:prod-orders"
+        ));
+        assert!(!matches(
+            "arn:aws:rds:*:222222222222:cluster:prod-*",
+            "arn:aws:rds:eu-west-1:111111111111:cluster:prod-orders"
+        ));
+        assert!(matches("*", ""));
+        assert!(matches("a?c", "abc"));
+        assert!(!matches("a?c", "ac"));
+        assert!(matches(
+            "AWSReservedSSO_Developer*",
+            "AWSReservedSSO_Developer_0123abcd"
+        ));
+        assert!(!matches("abc", "abcd"));
+        assert!(matches("*.*.*", "a.b.c"));
+    }
+
+    #[test]
+    fn adversarial_patterns_stay_fast() {
+        // Exponential for a backtracking regex engine; here it is a few
+        // million steps at most.
+        let text = "a".repeat(5_000);
+        let pattern = format!("{}b", "*a".repeat(200));
+        assert!(!matches(&pattern, &text));
+    }
+}

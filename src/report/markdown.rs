@@ -1,0 +1,136 @@
+//! Markdown summary for `$GITHUB_STEP_SUMMARY` and pull-request comments.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use super::{Outcome, Report};
+use crate::rules::Severity;
+
+pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let g = &report.gate;
+    let verdict = match g.status {
+        "fail" => "❌ FAILED",
+        "incomplete" => "⚠️ INCOMPLETE",
+        _ => "✅ PASSED",
+    };
+    writeln!(out, "## dbaudit: {verdict} (exit {})\n", g.exit_code)?;
+    writeln!(out, "{}.\n", g.reason)?;
+    writeln!(
+        out,
+        "Snapshot collected at {}; dbaudit {}.\n",
+        report.collected_at, report.tool.version
+    )?;
+
+    // Totals per environment and severity (failing findings).
+    let mut envs: BTreeMap<&str, BTreeMap<Severity, usize>> = BTreeMap::new();
+    let mut other: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
+    for f in &report.findings {
+        let e = f.environment.as_str();
+        envs.entry(e).or_default();
+        let o = other.entry(e).or_default();
+        match f.outcome {
+            Outcome::Fail => *envs.get_mut(e).unwrap().entry(f.severity).or_default() += 1,
+            Outcome::Error => o[0] += 1,
+            Outcome::Waived => o[1] += 1,
+            Outcome::Pass => o[2] += 1,
+        }
+    }
+    writeln!(
+        out,
+        "| environment | critical | high | medium | low | info | errors | waived | passed |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
+    for (env, sev) in &envs {
+        let n = |s| sev.get(&s).copied().unwrap_or(0);
+        let o = other[env];
+        writeln!(
+            out,
+            "| {env} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            n(Severity::Critical),
+            n(Severity::High),
+            n(Severity::Medium),
+            n(Severity::Low),
+            n(Severity::Info),
+            o[0],
+            o[1],
+            o[2]
+        )?;
+    }
+    let failing: Vec<&super::RuleSummary> =
+        report.rules.iter().filter(|r| r.counts.fail > 0).collect();
+    if !failing.is_empty() {
+        writeln!(out, "\n### Failing rules\n")?;
+        writeln!(out, "| rule | severity | failures | title |")?;
+        writeln!(out, "|---|---|---|---|")?;
+        let mut failing = failing;
+        failing.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
+        for r in failing {
+            writeln!(
+                out,
+                "| [`{}`]({}/blob/main/docs/rules.md#{}) | {} | {} | {} |",
+                r.id,
+                super::sarif::INFORMATION_URI,
+                crate::docs::anchor(&r.id),
+                r.severity,
+                r.counts.fail,
+                r.title
+            )?;
+        }
+    }
+    let gaps: Vec<_> = report
+        .accounts
+        .iter()
+        .flat_map(|a| a.gaps.iter().map(move |g| (a, g)))
+        .collect();
+    if !gaps.is_empty() {
+        writeln!(out, "\n### Data not collected\n")?;
+        for (a, g) in gaps {
+            writeln!(
+                out,
+                "- **{}**: {} `{}`{}: {} — {}",
+                a.name,
+                g.service,
+                g.operation,
+                g.region
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                g.code,
+                g.message
+            )?;
+        }
+    }
+    let attention: Vec<_> = report
+        .waivers
+        .iter()
+        .filter(|w| w.status != "applied")
+        .collect();
+    if !attention.is_empty() {
+        writeln!(out, "\n### Waivers needing attention\n")?;
+        for w in attention {
+            writeln!(
+                out,
+                "- `{}` ({}): {} — {}",
+                w.rule, w.location, w.status, w.reason
+            )?;
+        }
+    }
+    if let Some(fixed) = &report.fixed {
+        let new = report
+            .findings
+            .iter()
+            .filter(|f| f.baseline == Some(crate::baseline::BaselineState::New))
+            .count();
+        let existing = report
+            .findings
+            .iter()
+            .filter(|f| f.baseline == Some(crate::baseline::BaselineState::Existing))
+            .count();
+        writeln!(
+            out,
+            "\n### Against the baseline\n\n{new} new, {existing} existing, {} fixed.",
+            fixed.len()
+        )?;
+    }
+    Ok(())
+}

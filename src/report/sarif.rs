@@ -1,0 +1,370 @@
+//! SARIF 2.1.0 for GitHub code scanning.
+//!
+//! Cloud resources have no file, which is why other scanners' uploads are
+//! rejected or their alerts duplicate. Every result here gets a location in
+//! the user's repository: the resource's source tag (`dbaudit:source =
+//! infra/prod/rds.tf#L12`), else a `[[sarif.location]]` mapping from the
+//! config (ARN glob → path and line), else the line of dbaudit.toml declaring
+//! the account. `partialFingerprints` come from the finding's fingerprint
+//! (rule id + account id + resource ARN), so an alert survives reruns and
+//! moved lines. One run per account, each with its own
+//! `automationDetails.id` (`dbaudit/<environment>/<account>/`): GitHub no
+//! longer accepts several runs of one tool and category in an upload.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+use serde_sarif::sarif;
+
+use super::{Finding, Outcome, Report};
+use crate::rules::{RuleSet, Severity};
+
+/// GitHub's limits for one upload.
+pub const MAX_RESULTS_PER_RUN: usize = 25_000;
+pub const MAX_RUNS: usize = 20;
+const FULL_DESCRIPTION_MAX: usize = 1024;
+
+pub const INFORMATION_URI: &str = "https://github.com/dbaudit/dbaudit";
+
+/// A config mapping from resource ARNs to a place in the repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceMapping {
+    pub resource: String,
+    pub path: String,
+    pub line: usize,
+}
+
+pub struct Options<'a> {
+    pub rules: &'a RuleSet,
+    /// Repository-relative path of dbaudit.toml.
+    pub config_uri: String,
+    /// Line of each account's `[[account]]` in dbaudit.toml.
+    pub account_lines: BTreeMap<String, usize>,
+    pub mappings: &'a [SourceMapping],
+}
+
+/// `security-severity` as GitHub reads it (critical > 9.0, high 7.0–8.9,
+/// medium 4.0–6.9, low 0.1–3.9).
+pub fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.5",
+    }
+}
+
+fn level(s: Severity) -> sarif::ResultLevel {
+    match s {
+        Severity::Critical | Severity::High => sarif::ResultLevel::Error,
+        Severity::Medium => sarif::ResultLevel::Warning,
+        Severity::Low | Severity::Info => sarif::ResultLevel::Note,
+    }
+}
+
+/// Renders the SARIF log; returns warnings for stderr (limits applied).
+pub fn render(report: &Report, opts: &Options, out: &mut dyn Write) -> io::Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    let mut accounts: Vec<&super::AccountSummary> = report.accounts.iter().collect();
+    if accounts.len() > MAX_RUNS {
+        // Keep the accounts with the most severe failures.
+        let worst = |name: &str| {
+            report
+                .findings
+                .iter()
+                .filter(|f| f.account == name && f.outcome == Outcome::Fail)
+                .map(|f| f.severity)
+                .max()
+        };
+        accounts.sort_by(|a, b| {
+            worst(&b.name)
+                .cmp(&worst(&a.name))
+                .then(a.name.cmp(&b.name))
+        });
+        let dropped: Vec<String> = accounts[MAX_RUNS..]
+            .iter()
+            .map(|a| a.name.clone())
+            .collect();
+        warnings.push(format!(
+            "SARIF: GitHub accepts at most {MAX_RUNS} runs per upload; left out the accounts with the least severe findings: {}",
+            dropped.join(", ")
+        ));
+        accounts.truncate(MAX_RUNS);
+        accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let mut runs = Vec::new();
+    for account in accounts {
+        let mut results: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.account == account.name && f.outcome != Outcome::Pass)
+            .collect();
+        let mut notifications = Vec::new();
+        for g in &account.gaps {
+            notifications.push(
+                sarif::Notification::builder()
+                    .level(serde_json::json!("warning"))
+                    .message(text(&format!(
+                        "data not collected: {} {}{}: {} {}",
+                        g.service,
+                        g.operation,
+                        g.region
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default(),
+                        g.code,
+                        g.message
+                    )))
+                    .build(),
+            );
+        }
+        if results.len() > MAX_RESULTS_PER_RUN {
+            results.sort_by(|a, b| {
+                b.severity
+                    .cmp(&a.severity)
+                    .then(outcome_rank(a).cmp(&outcome_rank(b)))
+            });
+            let n = results.len();
+            results.truncate(MAX_RESULTS_PER_RUN);
+            let msg = format!(
+                "SARIF: account {} has {n} results; GitHub accepts {MAX_RESULTS_PER_RUN} per run, so the {} least severe were left out",
+                account.name,
+                n - MAX_RESULTS_PER_RUN
+            );
+            notifications.push(
+                sarif::Notification::builder()
+                    .level(serde_json::json!("warning"))
+                    .message(text(&msg))
+                    .build(),
+            );
+            warnings.push(msg);
+            results
+                .sort_by(|a, b| (&a.rule_id, &a.resource_arn).cmp(&(&b.rule_id, &b.resource_arn)));
+        }
+        let used: BTreeSet<&str> = results.iter().map(|f| f.rule_id.as_str()).collect();
+        let rules: Vec<sarif::ReportingDescriptor> = opts
+            .rules
+            .rules
+            .iter()
+            .filter(|r| used.contains(r.id.as_str()))
+            .map(descriptor)
+            .collect();
+        let results: Vec<sarif::Result> = results.iter().map(|f| result(f, opts)).collect();
+        let driver = sarif::ToolComponent::builder()
+            .name("dbaudit")
+            .version(crate::VERSION)
+            .semantic_version(crate::VERSION)
+            .information_uri(INFORMATION_URI)
+            .rules(rules)
+            .build();
+        let invocation = sarif::Invocation::builder()
+            .execution_successful(true)
+            .tool_execution_notifications(notifications)
+            .build();
+        runs.push(
+            sarif::Run::builder()
+                .tool(sarif::Tool::builder().driver(driver).build())
+                .automation_details(
+                    sarif::RunAutomationDetails::builder()
+                        .id(format!("dbaudit/{}/{}/", account.environment, account.name))
+                        .build(),
+                )
+                .invocations(vec![invocation])
+                .results(results)
+                .build(),
+        );
+    }
+    let log = sarif::Sarif::builder()
+        .schema(sarif::SCHEMA_URL)
+        .version(serde_json::json!("2.1.0"))
+        .runs(runs)
+        .build();
+    serde_json::to_writer_pretty(&mut *out, &log)?;
+    out.write_all(b"\n")?;
+    Ok(warnings)
+}
+
+fn outcome_rank(f: &Finding) -> u8 {
+    match f.outcome {
+        Outcome::Fail => 0,
+        Outcome::Error => 1,
+        _ => 2,
+    }
+}
+
+fn text(s: &str) -> sarif::Message {
+    sarif::Message::builder().text(s.to_string()).build()
+}
+
+fn descriptor(r: &crate::rules::Rule) -> sarif::ReportingDescriptor {
+    let mut full = r.rationale.replace('\n', " ");
+    if full.len() > FULL_DESCRIPTION_MAX {
+        let mut end = FULL_DESCRIPTION_MAX - 1;
+        while !full.is_char_boundary(end) {
+            end -= 1;
+        }
+        full.truncate(end);
+        full.push('…');
+    }
+    let help_text = format!(
+        "{}\n\nWhy: {}\n\nFix: {}",
+        r.title,
+        r.rationale.replace('\n', " "),
+        r.remediation.replace('\n', " ")
+    );
+    let mut props = BTreeMap::new();
+    props.insert(
+        "security-severity".to_string(),
+        serde_json::json!(security_severity(r.severity)),
+    );
+    props.insert("precision".to_string(), serde_json::json!("very-high"));
+    sarif::ReportingDescriptor::builder()
+        .id(r.id.clone())
+        .name(r.id.clone())
+        .short_description(
+            sarif::MultiformatMessageString::builder()
+                .text(r.title.clone())
+                .build(),
+        )
+        .full_description(
+            sarif::MultiformatMessageString::builder()
+                .text(full)
+                .build(),
+        )
+        .help(
+            sarif::MultiformatMessageString::builder()
+                .text(help_text)
+                .markdown(crate::docs::rule_markdown(r, 2))
+                .build(),
+        )
+        .help_uri(format!(
+            "{INFORMATION_URI}/blob/main/docs/rules.md#{}",
+            crate::docs::anchor(&r.id)
+        ))
+        .default_configuration(
+            sarif::ReportingConfiguration::builder()
+                .level(serde_json::to_value(level(r.severity)).unwrap_or_default())
+                .build(),
+        )
+        .properties(
+            sarif::PropertyBag::builder()
+                .tags(vec![
+                    "security".to_string(),
+                    "aws".to_string(),
+                    r.resource.as_str().to_string(),
+                    r.severity.as_str().to_string(),
+                ])
+                .additional_properties(props)
+                .build(),
+        )
+        .build()
+}
+
+/// Where a finding lives in the repository.
+pub fn physical(f: &Finding, opts: &Options) -> (String, usize) {
+    if let Some(src) = &f.source
+        && let Some(loc) = parse_source(src)
+    {
+        return loc;
+    }
+    if let Some(m) = opts
+        .mappings
+        .iter()
+        .find(|m| crate::glob::matches(&m.resource, &f.resource_arn))
+    {
+        return (m.path.clone(), m.line.max(1));
+    }
+    let line = opts.account_lines.get(&f.account).copied().unwrap_or(1);
+    (opts.config_uri.clone(), line)
+}
+
+/// `path#L12`, `path:12` or `path` (line 1); only relative paths inside
+/// the repository are accepted.
+pub fn parse_source(s: &str) -> Option<(String, usize)> {
+    let s = s.trim();
+    let (path, line) = if let Some((p, l)) = s.rsplit_once("#L") {
+        (p, l.parse().ok()?)
+    } else if let Some((p, l)) = s.rsplit_once(':')
+        && let Ok(n) = l.parse::<usize>()
+    {
+        (p, n)
+    } else {
+        (s, 1)
+    };
+    let path = path.trim_start_matches("./");
+    if path.is_empty() || path.starts_with('/') || path.contains("..") || path.contains("://") {
+        return None;
+    }
+    Some((path.to_string(), line.max(1)))
+}
+
+fn result(f: &Finding, opts: &Options) -> sarif::Result {
+    let (uri, line) = physical(f, opts);
+    let location = sarif::Location::builder()
+        .physical_location(
+            sarif::PhysicalLocation::builder()
+                .artifact_location(
+                    sarif::ArtifactLocation::builder()
+                        .uri(uri)
+                        .uri_base_id("%SRCROOT%")
+                        .build(),
+                )
+                .region(sarif::Region::builder().start_line(line as i64).build())
+                .build(),
+        )
+        .logical_locations(vec![
+            sarif::LogicalLocation::builder()
+                .fully_qualified_name(f.resource_arn.clone())
+                .name(f.resource_id.clone())
+                .kind("resource")
+                .build(),
+        ])
+        .build();
+    let mut fingerprints = BTreeMap::new();
+    fingerprints.insert(
+        "primaryLocationLineHash".to_string(),
+        format!("{}:1", f.fingerprint),
+    );
+    fingerprints.insert("dbaudit/v1".to_string(), f.fingerprint.clone());
+    let (lvl, msg) = match f.outcome {
+        Outcome::Error => (
+            sarif::ResultLevel::Note,
+            format!(
+                "Could not evaluate {} on {}: {}",
+                f.rule_id, f.resource_id, f.message
+            ),
+        ),
+        _ => (
+            level(f.severity),
+            format!("{} [{} in {}]", f.message, f.resource_arn, f.account),
+        ),
+    };
+    let mut props = BTreeMap::new();
+    props.insert("outcome".to_string(), serde_json::json!(f.outcome.as_str()));
+    props.insert("account".to_string(), serde_json::json!(f.account));
+    props.insert("environment".to_string(), serde_json::json!(f.environment));
+    let builder = sarif::Result::builder()
+        .rule_id(f.rule_id.clone())
+        .level(lvl)
+        .message(text(&msg))
+        .locations(vec![location])
+        .partial_fingerprints(fingerprints)
+        .properties(
+            sarif::PropertyBag::builder()
+                .additional_properties(props)
+                .build(),
+        );
+    match &f.waiver {
+        Some(w) => builder
+            .suppressions(vec![
+                sarif::Suppression::builder()
+                    .kind(serde_json::json!("external"))
+                    .status(serde_json::json!("accepted"))
+                    .justification(format!("{} (waiver at {})", w.reason, w.location))
+                    .build(),
+            ])
+            .build(),
+        None => builder.build(),
+    }
+}

@@ -1,0 +1,753 @@
+//! CI-grade outputs: SARIF that GitHub code scanning accepts, JUnit, Markdown,
+//! several outputs from one run, waivers, baselines and diffs.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::*;
+
+const DEMO: &str = "fixtures/demo/snapshot.json";
+const CONFIG: &str = "fixtures/demo/dbaudit.toml";
+
+fn demo_value() -> Value {
+    read_json(&root().join(DEMO))
+}
+
+fn write_snapshot(dir: &Path, name: &str, v: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
+    p
+}
+
+/// Validates a SARIF file against the official SARIF 2.1.0 JSON Schema (the
+/// copy shipped in the serde-sarif crate's sources, from crates.io), with the
+/// `jsonschema` package of the emulator's Python environment.
+fn validate_against_schema(sarif: &Path) {
+    let schema = sarif_schema_path();
+    let python = moto_server_path().parent().unwrap().join("python");
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(
+            "import json,sys,jsonschema\n\
+             schema=json.load(open(sys.argv[1])); doc=json.load(open(sys.argv[2]))\n\
+             v=jsonschema.Draft7Validator(schema)\n\
+             errs=sorted(v.iter_errors(doc), key=lambda e: list(e.path))\n\
+             [print('/'.join(map(str,e.path)), e.message) for e in errs[:20]]\n\
+             sys.exit(1 if errs else 0)",
+        )
+        .arg(&schema)
+        .arg(sarif)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} does not validate against the SARIF 2.1.0 schema:\n{}{}",
+        sarif.display(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+fn sarif_schema_path() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let src = home.join("registry/src");
+    for index in std::fs::read_dir(&src).unwrap() {
+        let p = index
+            .unwrap()
+            .path()
+            .join("serde-sarif-0.8.0/src/schema.json");
+        if p.exists() {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            assert_eq!(
+                v["$id"],
+                "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
+            );
+            return p;
+        }
+    }
+    panic!(
+        "the SARIF 2.1.0 schema from the serde-sarif crate was not found under {}",
+        src.display()
+    );
+}
+
+/// The ingestion rules GitHub code scanning applies beyond the schema.
+fn check_github_rules(sarif: &Value) {
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(sarif["$schema"].as_str().unwrap().contains("sarif"));
+    let runs = sarif["runs"].as_array().unwrap();
+    assert!(!runs.is_empty() && runs.len() <= 20);
+    let mut ids = std::collections::BTreeSet::new();
+    for run in runs {
+        let id = run["automationDetails"]["id"].as_str().unwrap();
+        assert!(ids.insert(id.to_string()), "duplicate category {id}");
+        let driver = &run["tool"]["driver"];
+        assert_eq!(driver["name"], "dbaudit");
+        assert!(driver["version"].is_string() && driver["informationUri"].is_string());
+        let rules: Vec<&str> = driver["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        for r in driver["rules"].as_array().unwrap() {
+            assert!(
+                r["shortDescription"]["text"]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty())
+            );
+            assert!(
+                r["fullDescription"]["text"]
+                    .as_str()
+                    .unwrap()
+                    .chars()
+                    .count()
+                    <= 1024
+            );
+            assert!(r["help"]["text"].is_string() && r["help"]["markdown"].is_string());
+            assert!(
+                r["properties"]["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t == "security")
+            );
+            let sev: f64 = r["properties"]["security-severity"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((0.0..=10.0).contains(&sev));
+        }
+        let results = run["results"].as_array().unwrap();
+        assert!(results.len() <= 25_000);
+        for res in results {
+            assert!(
+                rules.contains(&res["ruleId"].as_str().unwrap()),
+                "rule of a result is in the driver"
+            );
+            assert!(
+                res["message"]["text"]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty())
+            );
+            let loc = &res["locations"][0]["physicalLocation"];
+            let uri = loc["artifactLocation"]["uri"].as_str().unwrap();
+            assert!(
+                !uri.starts_with('/') && !uri.contains("://") && !uri.is_empty(),
+                "relative uri: {uri}"
+            );
+            assert!(loc["region"]["startLine"].as_i64().unwrap() >= 1);
+            assert!(res["partialFingerprints"]["primaryLocationLineHash"].is_string());
+            assert!(
+                res["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("arn:")
+            );
+        }
+    }
+}
+
+fn run_sarif(snapshot: &Path, extra: &[&str]) -> Value {
+    let dir = tempdir("sarif");
+    let out = dir.join("out.sarif");
+    let mut args = vec![
+        "evaluate",
+        snapshot.to_str().unwrap(),
+        "--config",
+        CONFIG,
+        "--sarif",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+        "-o",
+        "/dev/null",
+    ];
+    args.extend_from_slice(extra);
+    let o = dbaudit(&args);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1 | 3)),
+        "{}",
+        text(&o.stderr)
+    );
+    validate_against_schema(&out);
+    read_json(&out)
+}
+
+#[test]
+fn demo_sarif_passes_the_schema_and_github_rules_for_one_and_two_environments() {
+    let both = run_sarif(&root().join(DEMO), &[]);
+    check_github_rules(&both);
+    assert_eq!(both["runs"].as_array().unwrap().len(), 2);
+    let dir = tempdir("one-env");
+    let mut v = demo_value();
+    v["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|a| a["name"] == "prod");
+    let one = run_sarif(&write_snapshot(&dir, "prod.json", &v), &[]);
+    check_github_rules(&one);
+    assert_eq!(one["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        one["runs"][0]["automationDetails"]["id"],
+        "dbaudit/prod/prod/"
+    );
+    // Failures are results; passes are not; the planted critical is an error-level result.
+    let results = one["runs"][0]["results"].as_array().unwrap();
+    assert!(
+        results
+            .iter()
+            .any(|r| r["ruleId"] == "db.network.sg-not-open-to-world" && r["level"] == "error")
+    );
+    assert!(results.iter().all(|r| r["properties"]["outcome"] != "pass"));
+}
+
+#[test]
+fn fingerprints_are_stable_across_runs_and_distinct_per_resource() {
+    let a = run_sarif(&root().join(DEMO), &[]);
+    let b = run_sarif(&root().join(DEMO), &[]);
+    let prints = |s: &Value| -> Vec<String> {
+        s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                r["results"].as_array().unwrap().iter().map(|x| {
+                    x["partialFingerprints"]["dbaudit/v1"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+            })
+            .collect()
+    };
+    assert_eq!(prints(&a), prints(&b));
+    assert_eq!(a, b, "the whole SARIF is deterministic");
+    let mut p = prints(&a);
+    let n = p.len();
+    p.sort();
+    p.dedup();
+    assert_eq!(p.len(), n, "different resources, different fingerprints");
+}
+
+#[test]
+fn results_point_at_the_source_tag_then_mappings_then_the_account_line() {
+    let dir = tempdir("locations");
+    let mut v = demo_value();
+    // prod-catalog carries a source tag; prod-billing is covered by a mapping.
+    for c in v["accounts"][1]["regions"][0]["db_clusters"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if c["id"] == "prod-catalog" {
+            c["tags"]["dbaudit:source"] = "infra/prod/catalog.tf#L42".into();
+        }
+    }
+    let snap = write_snapshot(&dir, "s.json", &v);
+    let cfg = dir.join("dbaudit.toml");
+    let mut text = std::fs::read_to_string(root().join(CONFIG)).unwrap();
+    text.push_str("\n[[sarif.location]]\nresource = \"arn:aws:rds:*:222222222222:cluster:prod-billing\"\npath = \"infra/prod/billing.tf\"\nline = 7\n");
+    std::fs::write(&cfg, &text).unwrap();
+    let out = dir.join("o.sarif");
+    let o = dbaudit(&[
+        "evaluate",
+        snap.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--sarif",
+        out.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o.stderr));
+    validate_against_schema(&out);
+    let s = read_json(&out);
+    let loc = |resource: &str| -> (String, i64) {
+        let r = s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["results"].as_array().unwrap())
+            .find(|r| r["locations"][0]["logicalLocations"][0]["name"] == resource)
+            .unwrap();
+        let p = &r["locations"][0]["physicalLocation"];
+        (
+            p["artifactLocation"]["uri"].as_str().unwrap().to_string(),
+            p["region"]["startLine"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(
+        loc("prod-catalog"),
+        ("infra/prod/catalog.tf".to_string(), 42)
+    );
+    assert_eq!(
+        loc("prod-billing"),
+        ("infra/prod/billing.tf".to_string(), 7)
+    );
+    // Fallback: the line declaring the prod account in dbaudit.toml.
+    let prod_line = text
+        .lines()
+        .position(|l| l.contains("name = \"prod\""))
+        .unwrap() as i64; // `[[account]]` is the line before
+    assert_eq!(loc("prod-payments").1, prod_line);
+    assert!(loc("prod-payments").0.ends_with("dbaudit.toml"));
+}
+
+fn text_of(b: &[u8]) -> String {
+    text(b)
+}
+
+#[test]
+fn several_outputs_from_one_run_and_junit_and_markdown() {
+    let dir = tempdir("outs");
+    let (j, x, m, s) = (
+        dir.join("r.json"),
+        dir.join("r.xml"),
+        dir.join("r.md"),
+        dir.join("r.sarif"),
+    );
+    let o = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        CONFIG,
+        "--format",
+        "table",
+        "--json",
+        j.to_str().unwrap(),
+        "--junit",
+        x.to_str().unwrap(),
+        "--markdown",
+        m.to_str().unwrap(),
+        "--sarif",
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stdout).contains("Gate FAILED"),
+        "the table still goes to stdout"
+    );
+    let report = read_json(&j);
+    assert_eq!(report["schema"], "dbaudit.report/v1");
+    let junit = quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&x).unwrap())
+        .expect("JUnit XML parses");
+    assert_eq!(junit.test_suites.len(), 2);
+    let cases: usize = junit.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    assert_eq!(cases, report["findings"].as_array().unwrap().len());
+    let failures: usize = junit.test_suites.iter().map(|s| s.failures).sum();
+    assert_eq!(
+        failures as u64,
+        report["summary"]["total"]["fail"].as_u64().unwrap()
+    );
+    let md = std::fs::read_to_string(&m).unwrap();
+    assert!(
+        md.contains(
+            "| environment | critical | high | medium | low | info | errors | waived | passed |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("| prod | 2 | 5 | 1 | 0 | 0 | 0 | 0 |"), "{md}");
+    assert!(
+        md.contains("### Failing rules") && md.contains("docs/rules.md#db-network-sg-eks-only"),
+        "{md}"
+    );
+    // `-` sends one extra output to stdout in place of the table.
+    let o = dbaudit(&["evaluate", DEMO, "--config", CONFIG, "--markdown", "-"]);
+    assert!(text(&o.stdout).starts_with("## dbaudit: "));
+    let o = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        CONFIG,
+        "--markdown",
+        "-",
+        "--junit",
+        "-",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("only one output can go to stdout"));
+}
+
+fn waivers_file(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("waivers.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn waivers_hide_until_they_expire_and_unused_ones_are_reported() {
+    let dir = tempdir("waivers");
+    let w = waivers_file(
+        &dir,
+        r#"
+[[waiver]]
+rule = "db.network.sg-eks-only"
+resource = "arn:aws:rds:eu-west-1:222222222222:cluster:prod-billing"
+reason = "office VPN access until the bastion is live"
+owner = "platform-team"
+ticket = "OPS-123"
+expires = 2026-11-26
+
+[[waiver]]
+rule = "db.deletion-protection"
+resource = "arn:aws:rds:eu-west-1:222222222222:cluster:prod-catalog"
+reason = "catalog is being migrated this week"
+expires = "2026-12-31"
+
+[[waiver]]
+rule = "db.encryption.at-rest"
+resource = "arn:aws:rds:*:*:cluster:does-not-exist"
+reason = "stale"
+"#,
+    );
+    let report = dir.join("r.json");
+    let o = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        CONFIG,
+        "--waivers",
+        w.to_str().unwrap(),
+        "--as-of",
+        "2026-11-27",
+        "--format",
+        "json",
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("waivers.toml:2 (rule `db.network.sg-eks-only`) expired on 2026-11-26"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("waivers.toml:16 (rule `db.encryption.at-rest`) matched no failing finding"),
+        "{stderr}"
+    );
+    let r = read_json(&report);
+    let outcome = |rule: &str, res: &str| -> String {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule_id"] == rule && f["resource_id"] == res)
+            .unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Expired yesterday: the failure is back.
+    assert_eq!(outcome("db.network.sg-eks-only", "prod-billing"), "fail");
+    // Unexpired: waived, with its reason.
+    assert_eq!(outcome("db.deletion-protection", "prod-catalog"), "waived");
+    let statuses: Vec<&str> = r["waivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["expired", "applied", "unused"]);
+    // The same waiver file a day earlier still hides billing's failure.
+    let o = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        CONFIG,
+        "--waivers",
+        w.to_str().unwrap(),
+        "--as-of",
+        "2026-11-26",
+        "--format",
+        "json",
+    ]);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "db.network.sg-eks-only" && f["resource_id"] == "prod-billing")
+        .unwrap()
+        .clone();
+    assert_eq!(f["outcome"], "waived");
+    assert_eq!(
+        f["waiver"]["reason"],
+        "office VPN access until the bastion is live"
+    );
+    // SARIF carries waived findings as suppressed results.
+    let s = run_sarif(
+        &root().join(DEMO),
+        &["--waivers", w.to_str().unwrap(), "--as-of", "2026-11-26"],
+    );
+    let suppressed = s["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["results"].as_array().unwrap())
+        .filter(|r| r["suppressions"].is_array())
+        .count();
+    assert_eq!(suppressed, 2);
+}
+
+#[test]
+fn waivers_gate_and_errors_are_never_waived() {
+    // test alone: three failures (two high, one medium). Waive the highs.
+    let dir = tempdir("waive-gate");
+    let mut v = demo_value();
+    v["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|a| a["name"] == "test");
+    let snap = write_snapshot(&dir, "t.json", &v);
+    let w = waivers_file(
+        &dir,
+        "[[waiver]]\nrule = \"db.*\"\naccount = \"test\"\nreason = \"test estate accepted as is\"\n",
+    );
+    let o = dbaudit(&[
+        "evaluate",
+        snap.to_str().unwrap(),
+        "--waivers",
+        w.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    // A gap is not a deviation: a waiver does not turn an error into a pass.
+    v["accounts"][0]["gaps"] = serde_json::json!([{"service": "ec2", "region": "eu-west-1", "operation": "DescribeSecurityGroups", "code": "AccessDenied", "message": "no"}]);
+    let snap = write_snapshot(&dir, "g.json", &v);
+    let o = dbaudit(&[
+        "evaluate",
+        snap.to_str().unwrap(),
+        "--waivers",
+        w.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
+    let dir = tempdir("baseline");
+    let base = dir.join("base.json");
+    let o = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        CONFIG,
+        "--format",
+        "json",
+        "-o",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    // Same estate against its own baseline: nothing new, the gate passes.
+    let o = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        CONFIG,
+        "--baseline",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("baseline: 0 new failing finding(s), 0 fixed"));
+    // Plant a new violation and fix an old one.
+    let mut v = demo_value();
+    for c in v["accounts"][1]["regions"][0]["db_clusters"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if c["id"] == "prod-orders" {
+            c["storage_encrypted"] = false.into();
+        }
+        if c["id"] == "prod-catalog" {
+            c["deletion_protection"] = true.into();
+        }
+    }
+    let snap = write_snapshot(&dir, "new.json", &v);
+    let report = dir.join("r.json");
+    let o = dbaudit(&[
+        "evaluate",
+        snap.to_str().unwrap(),
+        "--config",
+        CONFIG,
+        "--baseline",
+        base.to_str().unwrap(),
+        "--format",
+        "json",
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let r = read_json(&report);
+    assert_eq!(r["gate"]["failing"], 1, "only the new failure gates");
+    let new: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["baseline"] == "new")
+        .collect();
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0]["resource_id"], "prod-orders");
+    let fixed = r["fixed"].as_array().unwrap();
+    assert_eq!(fixed.len(), 1);
+    assert_eq!(fixed[0]["rule_id"], "db.deletion-protection");
+    // A baseline that is not a report is refused before anything runs.
+    let o = dbaudit(&["evaluate", DEMO, "--baseline", DEMO]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("not a dbaudit JSON report"));
+}
+
+#[test]
+fn diff_of_reports_and_of_snapshots() {
+    let dir = tempdir("diff");
+    let mut v = demo_value();
+    for c in v["accounts"][1]["regions"][0]["db_clusters"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if c["id"] == "prod-orders" {
+            c["storage_encrypted"] = false.into();
+        }
+    }
+    v["accounts"][1]["regions"][0]["db_clusters"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|c| c["id"] != "prod-reporting");
+    let new_snap = write_snapshot(&dir, "new.json", &v);
+    let (old_r, new_r) = (dir.join("old-r.json"), dir.join("new-r.json"));
+    dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--format",
+        "json",
+        "-o",
+        old_r.to_str().unwrap(),
+    ]);
+    dbaudit(&[
+        "evaluate",
+        new_snap.to_str().unwrap(),
+        "--format",
+        "json",
+        "-o",
+        new_r.to_str().unwrap(),
+    ]);
+    let o = dbaudit(&[
+        "diff",
+        old_r.to_str().unwrap(),
+        new_r.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["kind"], "report");
+    assert!(
+        d["new"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == "db.encryption.at-rest")
+    );
+    assert!(d["fixed"].as_array().unwrap().iter().any(|f| {
+        f["resource_arn"]
+            .as_str()
+            .unwrap()
+            .ends_with("prod-reporting")
+    }));
+    let o = dbaudit(&["diff", DEMO, new_snap.to_str().unwrap(), "--format", "json"]);
+    let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["kind"], "snapshot");
+    assert!(
+        d["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "prod/eu-west-1/db_clusters/prod-reporting")
+    );
+    let changed = d["changed"].as_array().unwrap();
+    assert!(changed.iter().any(
+        |c| c["resource"] == "prod/eu-west-1/db_clusters/prod-orders"
+            && c["fields"] == serde_json::json!(["storage_encrypted"])
+    ));
+    let md = dbaudit(&[
+        "diff",
+        DEMO,
+        new_snap.to_str().unwrap(),
+        "--format",
+        "markdown",
+    ]);
+    assert!(text(&md.stdout).contains("## dbaudit snapshot diff"));
+    let mixed = dbaudit(&["diff", DEMO, old_r.to_str().unwrap()]);
+    assert_eq!(mixed.status.code(), Some(2));
+}
+
+#[test]
+fn recipes_parse_and_do_what_they_promise() {
+    let dir = root().join("docs/recipes");
+    let python = moto_server_path().parent().unwrap().join("python");
+    let load = |name: &str| -> Value {
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg("import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))")
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name} does not parse as YAML: {}",
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let nightly = &load("github-actions-nightly.yml")[0];
+    // PyYAML reads the `on` key as true (YAML 1.1).
+    let on = &nightly["true"];
+    assert!(on["schedule"].is_array() && on.get("workflow_dispatch").is_some());
+    assert_eq!(nightly["permissions"]["id-token"], "write");
+    let steps = nightly["jobs"]["audit"]["steps"].to_string();
+    for needle in [
+        "configure-aws-credentials",
+        "upload-sarif",
+        "category",
+        "--sarif",
+        "--junit",
+        "--markdown",
+        "upload-artifact",
+        "--save-snapshot",
+    ] {
+        assert!(steps.contains(needle), "nightly workflow lacks {needle}");
+    }
+    let gate = &load("github-actions-release-gate.yml")[0];
+    assert!(
+        gate["jobs"]["dbaudit-gate"]["steps"]
+            .to_string()
+            .contains("--fail-on high")
+    );
+    assert_eq!(gate["jobs"]["release"]["needs"], "dbaudit-gate");
+    let k8s = load("k8s-cronjob.yaml");
+    let kinds: Vec<&str> = k8s
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ServiceAccount", "ConfigMap", "CronJob"]);
+    assert!(k8s[0]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].is_string());
+    // The CronJob's embedded config is a valid dbaudit config.
+    let cfg_dir = tempdir("recipe-cfg");
+    let cfg = cfg_dir.join("dbaudit.toml");
+    std::fs::write(&cfg, k8s[1]["data"]["dbaudit.toml"].as_str().unwrap()).unwrap();
+    assert!(dbaudit::config::Config::load(&cfg).is_ok());
+    let policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("k8s-scanner-role-policy.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(policy["Statement"][0]["Action"], "sts:AssumeRole");
+    let docker = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    assert!(docker.contains("cargo build --release --locked") && docker.contains("USER nonroot"));
+}
