@@ -125,11 +125,31 @@ pub fn read_to_string(path: &Path) -> Result<String, Error> {
 /// Writes `contents` to `path` atomically: a temporary file in the same
 /// directory, flushed and renamed over the target. A crash or a signal leaves
 /// either the old file or the new one, never half of one.
+///
+/// Only regular files are replaced. A symlink is followed (the file it points
+/// to is replaced, the link stays), and a target that is not a regular file —
+/// `/dev/null`, `/dev/stdout`, a FIFO — is written to directly: renaming over
+/// it would replace a device node (as root, even `/dev/null`).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
+    let resolved = std::fs::canonicalize(path).ok();
+    if let Some(target) = &resolved
+        && let Ok(meta) = std::fs::metadata(target)
+        && !meta.is_file()
+    {
+        if meta.is_dir() {
+            return Err(io(std::io::Error::other("is a directory")));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(target)
+            .map_err(io)?;
+        return f.write_all(contents).map_err(io);
+    }
+    let path = resolved.as_deref().unwrap_or(path);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -155,4 +175,54 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::write_atomic;
+
+    #[test]
+    fn replaces_regular_files_and_keeps_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+    }
+
+    #[test]
+    fn writes_through_to_a_fifo_instead_of_replacing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        write_atomic(&fifo, b"through the pipe").unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+            "still a FIFO"
+        );
+    }
+
+    #[test]
+    fn refuses_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(write_atomic(dir.path(), b"x").is_err());
+    }
 }

@@ -157,6 +157,7 @@ fn check_github_rules(sarif: &Value) {
 fn run_sarif(snapshot: &Path, extra: &[&str]) -> Value {
     let dir = tempdir("sarif");
     let out = dir.join("out.sarif");
+    let primary = dir.join("primary.json");
     let mut args = vec![
         "evaluate",
         snapshot.to_str().unwrap(),
@@ -167,7 +168,7 @@ fn run_sarif(snapshot: &Path, extra: &[&str]) -> Value {
         "--format",
         "json",
         "-o",
-        "/dev/null",
+        primary.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
     let o = dbaudit(&args);
@@ -255,6 +256,7 @@ fn results_point_at_the_source_tag_then_mappings_then_the_account_line() {
     text.push_str("\n[[sarif.location]]\nresource = \"arn:aws:rds:*:222222222222:cluster:prod-billing\"\npath = \"infra/prod/billing.tf\"\nline = 7\n");
     std::fs::write(&cfg, &text).unwrap();
     let out = dir.join("o.sarif");
+    let table = dir.join("table.txt");
     let o = dbaudit(&[
         "evaluate",
         snap.to_str().unwrap(),
@@ -263,7 +265,7 @@ fn results_point_at_the_source_tag_then_mappings_then_the_account_line() {
         "--sarif",
         out.to_str().unwrap(),
         "-o",
-        "/dev/null",
+        table.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text_of(&o.stderr));
     validate_against_schema(&out);
