@@ -113,13 +113,44 @@ class Account:
                 PubliclyAccessible=public and i == 0)
 
     def developers(self):
-        doc = {"Version": "2012-10-17", "Statement": [
-            {"Sid": "ReadRds", "Effect": "Allow", "Action": ["rds:Describe*", "rds:List*"], "Resource": "*"}]}
+        if self.env == "prod":
+            doc = {"Version": "2012-10-17", "Statement": [
+                {"Sid": "ReadRds", "Effect": "Allow", "Action": ["rds:Describe*", "rds:List*"], "Resource": "*"},
+                {"Sid": "DenyRdsWrites", "Effect": "Deny", "NotAction": ["rds:Describe*", "rds:List*"],
+                 "Resource": "arn:aws:rds:*:*:*"}]}
+        else:
+            doc = {"Version": "2012-10-17", "Statement": [
+                {"Sid": "ReadWriteRds", "Effect": "Allow", "Action": ["rds:*", "rds-data:*"], "Resource": "*"}]}
         arn = self.iam.create_policy(PolicyName="developers-rds", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
         self.iam.create_group(GroupName="developers")
         self.iam.attach_group_policy(GroupName="developers", PolicyArn=arn)
         self.iam.create_user(UserName="alice")
         self.iam.add_user_to_group(GroupName="developers", UserName="alice")
+
+    def app_role(self, name, sub):
+        issuer = "oidc.eks.eu-west-1.amazonaws.com/id/" + self.env.upper()
+        self.iam.create_open_id_connect_provider(Url="https://" + issuer, ClientIDList=["sts.amazonaws.com"],
+                                                 ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": f"arn:aws:iam::{self.account}:oidc-provider/{issuer}"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{issuer}:sub": sub, f"{issuer}:aud": "sts.amazonaws.com"}}}]}
+        self.iam.create_role(RoleName=f"{name}-app", AssumeRolePolicyDocument=json.dumps(trust))
+        connect = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "rds-db:connect",
+            "Resource": f"arn:aws:rds-db:eu-west-1:{self.account}:dbuser:cluster-{name.upper()}/{name}"}]}
+        self.iam.put_role_policy(RoleName=f"{name}-app", PolicyName="connect", PolicyDocument=json.dumps(connect))
+
+    def oncall_hotfix(self):
+        """Planted: on-call developers may modify prod clusters (no deny guard)."""
+        doc = {"Version": "2012-10-17", "Statement": [
+            {"Sid": "HotfixClusters", "Effect": "Allow", "Action": "rds:ModifyDBCluster",
+             "Resource": f"arn:aws:rds:eu-west-1:{self.account}:cluster:prod-*"}]}
+        arn = self.iam.create_policy(PolicyName="dev-hotfix", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+        self.iam.create_group(GroupName="oncall")
+        self.iam.attach_group_policy(GroupName="oncall", PolicyArn=arn)
+        self.iam.create_user(UserName="bob")
+        self.iam.add_user_to_group(GroupName="oncall", UserName="bob")
 
 
 def demo(endpoint):
@@ -131,6 +162,8 @@ def demo(endpoint):
     p = Account(endpoint, "222222222222", "prod")
     p.network()
     p.developers()
+    p.oncall_hotfix()
+    p.app_role("orders", "system:serviceaccount:orders:orders")
     p.cluster("orders", ["orders"], AZS)
     # Planted: billing's security group also admits a VPN range.
     p.cluster("billing", ["billing"], AZS, cidrs=["10.200.0.0/16"])

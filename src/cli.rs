@@ -50,9 +50,43 @@ pub enum Command {
     Rules(RulesCommand),
     /// Write an annotated example dbaudit.toml.
     Init(InitArgs),
+    /// Ask the IAM engine: can a principal perform an action on a resource,
+    /// and which statements decide it? Or: who can write the databases of an
+    /// environment?
+    Access(AccessArgs),
     /// Compare two reports (new, fixed, unchanged failures) or two snapshots
     /// (resources added, removed, changed).
     Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// Snapshot to answer from (offline).
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: PathBuf,
+    /// Configuration (for `--who-can-write`: who the developers are).
+    #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Principal ARN (user or role) to evaluate.
+    #[arg(long, value_name = "ARN", requires_all = ["action", "resource"], conflicts_with = "who_can_write")]
+    pub principal: Option<String>,
+    /// Action, e.g. rds:ModifyDBCluster.
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// Resource ARN.
+    #[arg(long, value_name = "ARN")]
+    pub resource: Option<String>,
+    /// Known request context, e.g. aws:MultiFactorAuthPresent=true (repeatable).
+    /// Keys not given are unknown: answers that depend on them are `conditional`.
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+    /// List every principal with a non-read RDS action on the databases of
+    /// the accounts of this environment.
+    #[arg(long, value_name = "ENV", required_unless_present = "principal")]
+    pub who_can_write: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
 }
 
 #[derive(Debug, Args)]

@@ -65,6 +65,48 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             }
         }
 
+        let iam_rules = by_kind(ResourceKind::IamPrincipal);
+        if !iam_rules.is_empty() {
+            match crate::iam::principal_facts(account, &config.developers) {
+                None => {
+                    // IAM was not collected: one error per rule for the account.
+                    let gap = account.gaps.iter().find(|g| g.service == "iam");
+                    let msg = gap.map(gap_message).unwrap_or_else(|| {
+                        "data not collected: the snapshot has no IAM section for this account"
+                            .to_string()
+                    });
+                    for rule in &iam_rules {
+                        let target = ResourceRef {
+                            kind: ResourceKind::IamPrincipal.as_str(),
+                            id: "iam/*".to_string(),
+                            arn: format!(
+                                "arn:{}:iam::{}:*",
+                                partition(account),
+                                account.account_id
+                            ),
+                            unknown: &[],
+                        };
+                        findings.push(scope.error_finding(rule, None, target, msg.clone()));
+                    }
+                }
+                Some(principals) => {
+                    let fields = wanted(ResourceKind::IamPrincipal);
+                    for p in &principals {
+                        let ctx = resource_context(&root, p, fields.as_deref());
+                        let target = ResourceRef::new(
+                            ResourceKind::IamPrincipal,
+                            &p.name,
+                            &p.arn,
+                            &p.unknown,
+                        );
+                        for rule in &iam_rules {
+                            findings.extend(scope.run(&ctx, rule, None, &target));
+                        }
+                    }
+                }
+            }
+        }
+
         let cluster_rules = by_kind(ResourceKind::DbCluster);
         let instance_rules = by_kind(ResourceKind::DbInstance);
         for region in region_names(account) {

@@ -5,16 +5,25 @@
 //! the worst case and never exponential, whatever the input.
 
 pub fn matches(pattern: &str, text: &str) -> bool {
+    // ARNs, action names and tags are ASCII: match bytes without allocating.
+    // Otherwise match chars, so that `?` stands for one character.
+    if pattern.is_ascii() && text.is_ascii() {
+        return matches_slice(pattern.as_bytes(), text.as_bytes());
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    matches_slice(&p, &t)
+}
+
+fn matches_slice<T: Copy + PartialEq + Wild>(p: &[T], t: &[T]) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<usize> = None;
     let mut mark = 0usize;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi].question() || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi].star() {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -26,10 +35,33 @@ pub fn matches(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi].star() {
         pi += 1;
     }
     pi == p.len()
+}
+
+trait Wild {
+    fn star(self) -> bool;
+    fn question(self) -> bool;
+}
+
+impl Wild for u8 {
+    fn star(self) -> bool {
+        self == b'*'
+    }
+    fn question(self) -> bool {
+        self == b'?'
+    }
+}
+
+impl Wild for char {
+    fn star(self) -> bool {
+        self == '*'
+    }
+    fn question(self) -> bool {
+        self == '?'
+    }
 }
 
 #[cfg(test)]
@@ -55,6 +87,9 @@ mod tests {
         ));
         assert!(!matches("abc", "abcd"));
         assert!(matches("*.*.*", "a.b.c"));
+        // Non-ASCII: `?` is one character, not one byte.
+        assert!(matches("caf?", "café"));
+        assert!(matches("é*", "été"));
     }
 
     #[test]

@@ -28,5 +28,6 @@ pub mod collect;
 pub mod diff;
 pub mod docs;
 pub mod glob;
+pub mod iam;
 pub mod logging;
 pub mod waivers;

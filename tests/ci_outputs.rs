@@ -354,7 +354,7 @@ fn several_outputs_from_one_run_and_junit_and_markdown() {
         ),
         "{md}"
     );
-    assert!(md.contains("| prod | 2 | 5 | 1 | 0 | 0 | 0 | 0 |"), "{md}");
+    assert!(md.contains("| prod | 3 | 7 | 1 | 0 | 0 | 0 | 0 |"), "{md}");
     assert!(
         md.contains("### Failing rules") && md.contains("docs/rules.md#db-network-sg-eks-only"),
         "{md}"

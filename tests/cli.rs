@@ -45,6 +45,9 @@ fn demo_reports_the_planted_violations_and_fails_the_gate() {
         "env.prod.cluster-per-service",
         "db.encryption.at-rest",
         "db.auth.iam-instance",
+        "iam.developers.prod-read-only",
+        "iam.app.rds-connect-scoped",
+        "iam.irsa.trust-pinned",
     ] {
         assert!(stdout.contains(planted), "missing {planted} in:\n{stdout}");
     }
@@ -75,7 +78,15 @@ fn json_report_is_deterministic_and_versioned() {
     let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     assert_eq!(v["schema"], "dbaudit.report/v1");
     assert_eq!(v["gate"]["exit_code"], 1);
-    assert_eq!(v["summary"]["total"]["fail"], 11);
+    assert_eq!(v["summary"]["total"]["fail"], 14);
+    // Every message rendered: no placeholder failed.
+    for f in v["findings"].as_array().unwrap() {
+        assert!(
+            !f["message"].as_str().unwrap().contains("<?>"),
+            "{}",
+            f["message"]
+        );
+    }
     let f = &v["findings"].as_array().unwrap()[0];
     assert_eq!(f["fingerprint"].as_str().unwrap().len(), 32);
     // Fingerprints are unique per (rule, account, resource).
@@ -383,4 +394,61 @@ fn tempdir() -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+#[test]
+fn access_answers_with_the_deciding_statements() {
+    let q = |who: &str| {
+        dbaudit(&[
+            "access",
+            "--snapshot",
+            DEMO,
+            "--principal",
+            &format!("arn:aws:iam::222222222222:user/{who}"),
+            "--action",
+            "rds:ModifyDBCluster",
+            "--resource",
+            "arn:aws:rds:eu-west-1:222222222222:cluster:prod-orders",
+        ])
+    };
+    let alice = text(&q("alice").stdout);
+    assert!(alice.contains(": Deny") && alice.contains("denied by arn:aws:iam::222222222222:policy/developers-rds statement 1 (DenyRdsWrites)"), "{alice}");
+    let bob = text(&q("bob").stdout);
+    assert!(
+        bob.contains(": Allow") && bob.contains("dev-hotfix statement 0 (HotfixClusters)"),
+        "{bob}"
+    );
+    let who = dbaudit(&[
+        "access",
+        "--snapshot",
+        DEMO,
+        "--config",
+        DEMO_CONFIG,
+        "--who-can-write",
+        "prod",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&who.stdout).unwrap();
+    let principals: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(principals, ["arn:aws:iam::222222222222:user/bob"]);
+    // Unknown context keys make answers conditional, and --context settles them.
+    let mfa = dbaudit(&[
+        "access",
+        "--snapshot",
+        DEMO,
+        "--principal",
+        "arn:aws:iam::222222222222:user/nobody",
+        "--action",
+        "rds:ModifyDBCluster",
+        "--resource",
+        "x",
+    ]);
+    assert_eq!(mfa.status.code(), Some(2));
+    assert!(text(&mfa.stderr).contains("no user or role"));
 }

@@ -77,6 +77,44 @@ fn scan_of_two_accounts_finds_the_planted_violations_and_keeps_accounts_apart() 
             "expected {rule} to fail on {acct}/{res}"
         );
     }
+    // IAM, from the emulator's GetAccountAuthorizationDetails: the planted
+    // on-call grant is found; the read-only developers with a deny guard pass;
+    // test developers can read and write; the app role is scoped and pinned.
+    assert!(has(
+        &f,
+        "prod",
+        "iam.developers.prod-read-only",
+        "bob",
+        "fail"
+    ));
+    assert!(has(
+        &f,
+        "prod",
+        "iam.developers.prod-read-only",
+        "alice",
+        "pass"
+    ));
+    assert!(has(
+        &f,
+        "test",
+        "iam.developers.test-read-write",
+        "alice",
+        "pass"
+    ));
+    assert!(has(
+        &f,
+        "prod",
+        "iam.app.rds-connect-scoped",
+        "orders-app",
+        "pass"
+    ));
+    assert!(has(
+        &f,
+        "prod",
+        "iam.irsa.trust-pinned",
+        "orders-app",
+        "pass"
+    ));
     // The compliant prod cluster passes everything.
     assert!(
         f.iter()

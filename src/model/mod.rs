@@ -209,6 +209,22 @@ cel_facts!(AccountFacts {
     clusters_per_service,
     regions,
 });
+cel_facts!(crate::iam::PrincipalFacts {
+    name,
+    arn,
+    kind,
+    is_developer,
+    rds_write,
+    sg_write,
+    can_read_rds,
+    can_write_rds,
+    connect_resources,
+    connect_unscoped,
+    is_irsa,
+    irsa_subjects,
+    irsa_pinned,
+    unknown,
+});
 celval::to_val_struct!(MemberFacts {
     id,
     availability_zone
@@ -265,6 +281,7 @@ pub fn facts_json_schema(kind: ResourceKind) -> serde_json::Value {
         ResourceKind::DbCluster => schemars::schema_for!(ClusterFacts),
         ResourceKind::DbInstance => schemars::schema_for!(InstanceFacts),
         ResourceKind::Account => schemars::schema_for!(AccountFacts),
+        ResourceKind::IamPrincipal => schemars::schema_for!(crate::iam::PrincipalFacts),
     };
     serde_json::to_value(schema).expect("schema serialises")
 }

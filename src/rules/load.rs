@@ -29,6 +29,7 @@ const BUILTIN: &[(&str, &str)] = &[
         "rules/environments.toml",
         include_str!("../../rules/environments.toml"),
     ),
+    ("rules/iam.toml", include_str!("../../rules/iam.toml")),
 ];
 
 /// Default rule parameters per environment (`rules/params.toml`).

@@ -74,13 +74,16 @@ pub enum ResourceKind {
     DbInstance,
     /// A configured AWS account.
     Account,
+    /// An IAM user or role of an account.
+    IamPrincipal,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 3] = [
+    pub const ALL: [ResourceKind; 4] = [
         ResourceKind::DbCluster,
         ResourceKind::DbInstance,
         ResourceKind::Account,
+        ResourceKind::IamPrincipal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +91,7 @@ impl ResourceKind {
             ResourceKind::DbCluster => "db_cluster",
             ResourceKind::DbInstance => "db_instance",
             ResourceKind::Account => "account",
+            ResourceKind::IamPrincipal => "iam_principal",
         }
     }
 
@@ -100,6 +104,7 @@ impl ResourceKind {
         match self {
             ResourceKind::DbCluster | ResourceKind::DbInstance => Some("rds"),
             ResourceKind::Account => None,
+            ResourceKind::IamPrincipal => Some("iam"),
         }
     }
 }
