@@ -90,6 +90,7 @@ fn main() {
         regions: vec![region],
         iam: Some(iam),
         gaps: vec![],
+        scps: None,
     };
     let actions = dbaudit::iam::Catalogue::get().non_read("rds").len()
         + dbaudit::iam::Catalogue::get().non_read("rds-data").len();

@@ -339,10 +339,13 @@ fn access(args: AccessArgs, io: &mut Io) -> Result<i32, Error> {
                 })
             })
             .ok_or_else(|| Error::Usage(format!("no user or role `{arn}` in the snapshot")))?;
-        let principal = crate::iam::principals(account.iam.as_ref().expect("checked above"))
-            .into_iter()
-            .find(|p| &p.arn == arn)
-            .expect("found above");
+        let principal = crate::iam::principals(
+            account.iam.as_ref().expect("checked above"),
+            account.scps.as_deref(),
+        )
+        .into_iter()
+        .find(|p| &p.arn == arn)
+        .expect("found above");
         if !principal.errors.is_empty() {
             return Err(Error::Usage(format!(
                 "cannot evaluate {arn}: {}",

@@ -29,6 +29,8 @@ pub struct Config {
     pub waivers: Vec<crate::waivers::Waiver>,
     /// `[sarif]`: where results point in the repository.
     pub sarif: SarifConfig,
+    /// Read the accounts' service control policies from AWS Organizations.
+    pub collect_scps: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +83,7 @@ const TOP_KEYS: &[&str] = &[
     "regions",
     "waiver",
     "sarif",
+    "collect_scps",
 ];
 const ACCOUNT_KEYS: &[&str] = &[
     "name",
@@ -144,6 +147,9 @@ impl Config {
             };
         }
 
+        cfg.collect_scps = r
+            .bool(top.get("collect_scps"), "collect_scps")
+            .unwrap_or(false);
         cfg.waivers = crate::waivers::parse_tables(&mut r, top.get("waiver"));
         if let Some((sarif, _)) = r.table(top.get("sarif"), "sarif") {
             r.deny_unknown(sarif, "[sarif]", &["source_tag", "location"]);

@@ -48,6 +48,21 @@ pub struct Account {
     /// Everything that could not be collected. Rules needing it report `error`.
     #[serde(default)]
     pub gaps: Vec<Gap>,
+    /// Service control policies applying to the account, one level per
+    /// node from the organization root down to the account. `None` when not
+    /// collected (`collect_scps = false`, or Organizations not readable): the
+    /// IAM engine then evaluates without SCPs, as a stated assumption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scps: Option<Vec<ScpLevel>>,
+}
+
+/// The SCPs attached to one node of the organization (root, OU or account).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScpLevel {
+    /// `r-…`, `ou-…` or the account id.
+    pub target: String,
+    pub policies: Vec<ManagedPolicy>,
 }
 
 /// A piece of the estate that could not be collected.

@@ -51,6 +51,26 @@ fn corpus() {
         let boundary = c
             .get("boundary")
             .map(|b| Policy::parse("boundary", b).unwrap());
+        // SCPs: one list of documents per organization level.
+        let scps: Vec<Vec<Policy>> = c
+            .get("scps")
+            .and_then(Value::as_array)
+            .map(|levels| {
+                levels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        l.as_array()
+                            .unwrap()
+                            .iter()
+                            .enumerate()
+                            .map(|(j, d)| Policy::parse(&format!("scp{i}.{j}"), d).unwrap())
+                            .collect()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let scp_refs: Vec<Vec<&Policy>> = scps.iter().map(|l| l.iter().collect()).collect();
         let mut ctx = Context::default();
         for (k, vs) in c["request"]["context"].as_object().unwrap() {
             for v in vs.as_array().unwrap() {
@@ -61,9 +81,10 @@ fn corpus() {
             ctx.missing.insert(k.as_str().unwrap().to_ascii_lowercase());
         }
         let refs: Vec<&Policy> = policies.iter().collect();
-        let a = eval::evaluate(
+        let a = eval::evaluate_with_scps(
             &refs,
             boundary.as_ref(),
+            &scp_refs,
             &Request {
                 action: c["request"]["action"].as_str().unwrap(),
                 resource: c["request"]["resource"].as_str().unwrap(),

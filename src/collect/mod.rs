@@ -13,6 +13,7 @@ mod eks;
 pub mod error;
 pub mod guard;
 mod iam;
+mod organizations;
 mod rds;
 
 use std::collections::BTreeMap;
@@ -58,6 +59,9 @@ pub const OPERATIONS: &[&str] = &[
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
     "iam:ListOpenIDConnectProviders",
+    "organizations:ListParents",
+    "organizations:ListPoliciesForTarget",
+    "organizations:DescribePolicy",
 ];
 
 /// How to reach AWS.
@@ -171,6 +175,7 @@ pub async fn collect(
     let mut set = JoinSet::new();
     for (i, acct) in accounts.iter().enumerate() {
         let acct = acct.clone();
+        let scps = config.collect_scps;
         let regions = if acct.regions.is_empty() {
             config.regions.clone()
         } else {
@@ -179,7 +184,12 @@ pub async fn collect(
         let base = base.clone();
         let limit = limit.clone();
         let stats = stats.clone();
-        set.spawn(async move { (i, collect_account(acct, regions, base, limit, stats).await) });
+        set.spawn(async move {
+            (
+                i,
+                collect_account(acct, regions, scps, base, limit, stats).await,
+            )
+        });
     }
     let mut results: Vec<(usize, Account)> = Vec::new();
     while let Some(r) = set.join_next().await {
@@ -198,6 +208,7 @@ pub async fn collect(
 async fn collect_account(
     acct: AccountConfig,
     regions: Vec<String>,
+    collect_scps: bool,
     base: SdkConfig,
     limit: Arc<Semaphore>,
     stats: Arc<Stats>,
@@ -295,6 +306,29 @@ async fn collect_account(
             TaskResult::Iam { iam, gaps }
         });
     }
+    if collect_scps {
+        let (conf, guard, limit, id) = (
+            conf.clone(),
+            guard.clone(),
+            limit.clone(),
+            acct.account_id.clone(),
+        );
+        stats.tasks_total.fetch_add(1, Ordering::Relaxed);
+        set.spawn(async move {
+            let _permit = limit.acquire().await;
+            let c = aws_sdk_organizations::config::Builder::from(&conf)
+                .interceptor(guard)
+                .build();
+            let mut gaps = Vec::new();
+            let scps = organizations::collect(
+                &aws_sdk_organizations::Client::from_conf(c),
+                &id,
+                &mut gaps,
+            )
+            .await;
+            TaskResult::Scps { scps, gaps }
+        });
+    }
 
     let mut by_region: BTreeMap<String, RegionData> = regions
         .iter()
@@ -319,6 +353,10 @@ async fn collect_account(
                 account.iam = iam;
                 account.gaps.extend(gaps);
             }
+            Ok(TaskResult::Scps { scps, gaps }) => {
+                account.scps = scps;
+                account.gaps.extend(gaps);
+            }
             Err(e) => warn!(account = %acct.name, "a collection task panicked: {e}"),
         }
     }
@@ -335,6 +373,10 @@ enum TaskResult {
     },
     Iam {
         iam: Option<Iam>,
+        gaps: Vec<Gap>,
+    },
+    Scps {
+        scps: Option<Vec<crate::snapshot::ScpLevel>>,
         gaps: Vec<Gap>,
     },
 }

@@ -140,14 +140,35 @@ fn judge<'p>(policies: impl Iterator<Item = &'p Policy>, req: &Request, action: 
 /// Evaluates a request for a principal with identity policies and an
 /// optional permissions boundary.
 pub fn evaluate(identity: &[&Policy], boundary: Option<&Policy>, req: &Request) -> Answer {
+    evaluate_with_scps(identity, boundary, &[], req)
+}
+
+/// As [`evaluate`], also under service control policies: `scps` holds one
+/// list per level of the organization (root, OUs, account). At every level
+/// some SCP must allow the request, and a Deny in any SCP wins — like the
+/// permissions boundary, SCPs only limit, they never grant.
+pub fn evaluate_with_scps(
+    identity: &[&Policy],
+    boundary: Option<&Policy>,
+    scps: &[Vec<&Policy>],
+    req: &Request,
+) -> Answer {
     let action = req.action.to_ascii_lowercase();
     let id = judge(identity.iter().copied(), req, &action);
-    let b = boundary.map(|p| judge(std::iter::once(p), req, &action));
+    // Every gate must allow: the boundary, then each SCP level.
+    let gates: Vec<Verdict> = boundary
+        .map(|b| judge(std::iter::once(b), req, &action))
+        .into_iter()
+        .chain(
+            scps.iter()
+                .map(|level| judge(level.iter().copied(), req, &action)),
+        )
+        .collect();
     let mut denied_by = id.deny.clone();
     let mut allowed_by = id.allow.clone();
     let mut unknown: BTreeSet<String> = BTreeSet::new();
-    if let Some(b) = &b {
-        denied_by.extend(b.deny.iter().cloned());
+    for g in &gates {
+        denied_by.extend(g.deny.iter().cloned());
     }
     if !denied_by.is_empty() {
         return Answer {
@@ -161,24 +182,21 @@ pub fn evaluate(identity: &[&Policy], boundary: Option<&Policy>, req: &Request) 
     for (s, k) in id
         .deny_maybe
         .iter()
-        .chain(b.iter().flat_map(|b| b.deny_maybe.iter()))
+        .chain(gates.iter().flat_map(|g| g.deny_maybe.iter()))
     {
         maybe_denied = true;
         denied_by.push(s.clone());
         unknown.extend(k.iter().cloned());
     }
-    let identity_allows = if !id.allow.is_empty() {
-        Some(true)
+    let identity_definite = if !id.allow.is_empty() {
+        true
     } else if !id.allow_maybe.is_empty() {
         for (s, k) in &id.allow_maybe {
             allowed_by.push(s.clone());
             unknown.extend(k.iter().cloned());
         }
-        Some(false)
+        false
     } else {
-        None
-    };
-    let Some(identity_definite) = identity_allows else {
         return Answer {
             decision: Decision::ImplicitDeny,
             allowed_by,
@@ -186,16 +204,12 @@ pub fn evaluate(identity: &[&Policy], boundary: Option<&Policy>, req: &Request) 
             unknown_keys: vec![],
         };
     };
-    let boundary_definite = match &b {
-        None => true,
-        Some(b) if !b.allow.is_empty() => true,
-        Some(b) if !b.allow_maybe.is_empty() => {
-            for (_, k) in &b.allow_maybe {
-                unknown.extend(k.iter().cloned());
-            }
-            false
+    let mut gates_definite = true;
+    for g in &gates {
+        if !g.allow.is_empty() {
+            continue;
         }
-        Some(_) => {
+        if g.allow_maybe.is_empty() {
             return Answer {
                 decision: Decision::ImplicitDeny,
                 allowed_by,
@@ -203,8 +217,12 @@ pub fn evaluate(identity: &[&Policy], boundary: Option<&Policy>, req: &Request) 
                 unknown_keys: vec![],
             };
         }
-    };
-    let decision = if identity_definite && boundary_definite && !maybe_denied {
+        gates_definite = false;
+        for (_, k) in &g.allow_maybe {
+            unknown.extend(k.iter().cloned());
+        }
+    }
+    let decision = if identity_definite && gates_definite && !maybe_denied {
         Decision::Allow
     } else {
         Decision::Conditional
@@ -229,6 +247,7 @@ pub fn evaluate(identity: &[&Policy], boundary: Option<&Policy>, req: &Request) 
 pub fn resource_signature(
     policies: &[&Policy],
     boundary: Option<&Policy>,
+    scps: &[Vec<&Policy>],
     resource: &str,
     ctx: &Context,
 ) -> Vec<u8> {
@@ -236,6 +255,7 @@ pub fn resource_signature(
         .iter()
         .copied()
         .chain(boundary)
+        .chain(scps.iter().flatten().copied())
         .flat_map(|p| &p.statements)
         .map(|s| match resource_matches(s, resource, ctx) {
             Tri::False => 0,

@@ -73,6 +73,8 @@ pub struct Principal {
     pub groups: Vec<String>,
     pub policies: Vec<Arc<Policy>>,
     pub boundary: Option<Arc<Policy>>,
+    /// Service control policies by organization level (empty: not evaluated).
+    pub scps: Vec<Vec<Arc<Policy>>>,
     pub trust: Option<Policy>,
     /// Problems that make this principal's answers unknowable.
     pub errors: Vec<String>,
@@ -81,15 +83,24 @@ pub struct Principal {
 impl Principal {
     pub fn evaluate(&self, action: &str, resource: &str, context: &Context) -> Answer {
         let ids: Vec<&Policy> = self.policies.iter().map(|p| p.as_ref()).collect();
-        eval::evaluate(
+        let scps = self.scp_refs();
+        eval::evaluate_with_scps(
             &ids,
             self.boundary.as_deref(),
+            &scps,
             &Request {
                 action,
                 resource,
                 context,
             },
         )
+    }
+
+    fn scp_refs(&self) -> Vec<Vec<&Policy>> {
+        self.scps
+            .iter()
+            .map(|l| l.iter().map(|p| p.as_ref()).collect())
+            .collect()
     }
 
     /// The context every request of this principal carries.
@@ -103,8 +114,29 @@ impl Principal {
     }
 }
 
-/// Every principal of an account, with managed policies parsed once.
-pub fn principals(iam: &Iam) -> Vec<Principal> {
+/// Every principal of an account, with managed policies parsed once, under
+/// the account's SCPs when the snapshot has them.
+pub fn principals(iam: &Iam, scps: Option<&[crate::snapshot::ScpLevel]>) -> Vec<Principal> {
+    let mut scp_errors = Vec::new();
+    let scp_levels: Vec<Vec<Arc<Policy>>> = scps
+        .unwrap_or_default()
+        .iter()
+        .map(|level| {
+            level
+                .policies
+                .iter()
+                .filter_map(
+                    |p| match Policy::parse(&format!("SCP {}", p.arn), &p.document) {
+                        Ok(p) => Some(Arc::new(p)),
+                        Err(e) => {
+                            scp_errors.push(e.to_string());
+                            None
+                        }
+                    },
+                )
+                .collect()
+        })
+        .collect();
     let mut managed: HashMap<&str, Result<Arc<Policy>, String>> = HashMap::new();
     for p in &iam.policies {
         managed.insert(
@@ -165,6 +197,7 @@ pub fn principals(iam: &Iam) -> Vec<Principal> {
             }
         }
         let b = boundary(&u.permissions_boundary, &mut errors);
+        errors.extend(scp_errors.iter().cloned());
         out.push(Principal {
             kind: "user",
             name: u.name.clone(),
@@ -172,6 +205,7 @@ pub fn principals(iam: &Iam) -> Vec<Principal> {
             groups: u.groups.clone(),
             policies,
             boundary: b,
+            scps: scp_levels.clone(),
             trust: None,
             errors,
         });
@@ -188,6 +222,7 @@ pub fn principals(iam: &Iam) -> Vec<Principal> {
                 None
             }
         };
+        errors.extend(scp_errors.iter().cloned());
         out.push(Principal {
             kind: "role",
             name: r.name.clone(),
@@ -195,6 +230,7 @@ pub fn principals(iam: &Iam) -> Vec<Principal> {
             groups: Vec::new(),
             policies,
             boundary: b,
+            scps: scp_levels.clone(),
             trust,
             errors,
         });
@@ -255,6 +291,9 @@ pub struct PrincipalFacts {
     /// with StringEquals, and the audience pinned to `sts.amazonaws.com`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub irsa_pinned: Option<bool>,
+    /// Service control policies were part of the evaluation (false: the
+    /// snapshot has none, and answers assume no SCP restricts the account).
+    pub scps_evaluated: bool,
     pub unknown: Vec<String>,
 }
 
@@ -294,7 +333,7 @@ pub fn principal_facts(
         .map(|(a, _)| format!("ec2:{a}"))
         .collect();
     let mut out = Vec::new();
-    for p in principals(iam) {
+    for p in principals(iam, account.scps.as_deref()) {
         let is_developer = is_developer(&p, developers);
         let ctx = p.base_context();
         let unknown = p.errors.clone();
@@ -385,6 +424,7 @@ pub fn principal_facts(
             is_irsa: trust_known.then_some(is_irsa),
             irsa_subjects,
             irsa_pinned: trust_known.then_some(irsa_pinned),
+            scps_evaluated: account.scps.is_some(),
             unknown,
         });
     }
@@ -445,12 +485,14 @@ type Groups<'r> = BTreeMap<Vec<u8>, Vec<&'r String>>;
 
 fn resource_groups<'r>(p: &Principal, resources: &'r [String], ctx: &Context) -> Groups<'r> {
     let ids: Vec<&Policy> = p.policies.iter().map(|x| x.as_ref()).collect();
+    let scps = p.scp_refs();
     let mut groups: Groups = BTreeMap::new();
     for r in resources {
         groups
             .entry(eval::resource_signature(
                 &ids,
                 p.boundary.as_deref(),
+                &scps,
                 r,
                 ctx,
             ))

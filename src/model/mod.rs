@@ -223,6 +223,7 @@ cel_facts!(crate::iam::PrincipalFacts {
     is_irsa,
     irsa_subjects,
     irsa_pinned,
+    scps_evaluated,
     unknown,
 });
 celval::to_val_struct!(MemberFacts {

@@ -1,0 +1,164 @@
+//! Organizations: the service control policies that apply to the account,
+//! from the organization root down to the account itself. Only attempted
+//! with `collect_scps = true`: member accounts usually cannot read
+//! Organizations (only the management account or a delegated administrator
+//! can), and an expected AccessDenied every night would only be noise.
+
+use aws_sdk_organizations::Client;
+use aws_sdk_organizations::types::{ParentType, PolicyType};
+
+use super::GapSource;
+use crate::snapshot::{Gap, ManagedPolicy, ScpLevel};
+
+/// Levels root → account; `None` (with a gap) when they cannot be read.
+pub async fn collect(
+    client: &Client,
+    account_id: &str,
+    gaps: &mut Vec<Gap>,
+) -> Option<Vec<ScpLevel>> {
+    let gap = |op: &str, e: &dyn GapSource| e.to_gap("organizations", None, op);
+    // Walk up from the account to the root.
+    let mut chain = vec![account_id.to_string()];
+    let mut child = account_id.to_string();
+    for _ in 0..8 {
+        let parents = match client
+            .list_parents()
+            .child_id(&child)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+        {
+            Ok(pages) => pages
+                .iter()
+                .flat_map(|p| p.parents().to_vec())
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                gaps.push(gap("ListParents", &e));
+                return None;
+            }
+        };
+        let Some(parent) = parents.first() else { break };
+        let id = parent.id().unwrap_or_default().to_string();
+        chain.push(id.clone());
+        if parent.r#type() == Some(&ParentType::Root) || id.starts_with("r-") {
+            break;
+        }
+        child = id;
+    }
+    chain.reverse();
+    let mut levels = Vec::new();
+    for target in chain {
+        let summaries = match client
+            .list_policies_for_target()
+            .target_id(&target)
+            .filter(PolicyType::ServiceControlPolicy)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+        {
+            Ok(pages) => pages
+                .iter()
+                .flat_map(|p| p.policies().to_vec())
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                gaps.push(gap("ListPoliciesForTarget", &e));
+                return None;
+            }
+        };
+        let mut policies = Vec::new();
+        for s in summaries {
+            let id = s.id().unwrap_or_default();
+            match client.describe_policy().policy_id(id).send().await {
+                Ok(o) => {
+                    let Some(p) = o.policy() else { continue };
+                    let summary = p.policy_summary();
+                    policies.push(ManagedPolicy {
+                        arn: summary.and_then(|x| x.arn()).unwrap_or(id).to_string(),
+                        name: summary.and_then(|x| x.name()).unwrap_or(id).to_string(),
+                        default_version_id: String::new(),
+                        document: super::decode_policy(p.content().unwrap_or("{}")),
+                    });
+                }
+                Err(e) => {
+                    gaps.push(gap("DescribePolicy", &e));
+                    return None;
+                }
+            }
+        }
+        levels.push(ScpLevel { target, policies });
+    }
+    Some(levels)
+}
+
+#[cfg(test)]
+mod tests {
+    //! moto keeps each account's Organizations data apart, so a member
+    //! account cannot see its organization's SCPs there; the walk is tested
+    //! with the SDK's mock client instead.
+    use aws_sdk_organizations::operation::describe_policy::DescribePolicyOutput;
+    use aws_sdk_organizations::operation::list_parents::ListParentsOutput;
+    use aws_sdk_organizations::operation::list_policies_for_target::ListPoliciesForTargetOutput;
+    use aws_sdk_organizations::types::{Parent, ParentType, Policy, PolicySummary};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[tokio::test]
+    async fn walks_from_the_account_to_the_root_and_reads_each_levels_scps() {
+        let parent_of_account = mock!(aws_sdk_organizations::Client::list_parents)
+            .match_requests(|r| r.child_id() == Some("222222222222"))
+            .then_output(|| {
+                ListParentsOutput::builder()
+                    .parents(
+                        Parent::builder()
+                            .id("ou-ab12-prod")
+                            .r#type(ParentType::OrganizationalUnit)
+                            .build(),
+                    )
+                    .build()
+            });
+        let parent_of_ou = mock!(aws_sdk_organizations::Client::list_parents)
+            .match_requests(|r| r.child_id() == Some("ou-ab12-prod"))
+            .then_output(|| {
+                ListParentsOutput::builder()
+                    .parents(
+                        Parent::builder()
+                            .id("r-ab12")
+                            .r#type(ParentType::Root)
+                            .build(),
+                    )
+                    .build()
+            });
+        let policies = mock!(aws_sdk_organizations::Client::list_policies_for_target).then_output(|| {
+            ListPoliciesForTargetOutput::builder()
+                .policies(PolicySummary::builder().id("p-full").arn("arn:aws:organizations::111:policy/o-x/service_control_policy/p-full").name("FullAWSAccess").build())
+                .build()
+        });
+        let describe = mock!(aws_sdk_organizations::Client::describe_policy).then_output(|| {
+            DescribePolicyOutput::builder()
+                .policy(
+                    Policy::builder()
+                        .policy_summary(PolicySummary::builder().id("p-full").name("FullAWSAccess").build())
+                        .content(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_organizations,
+            RuleMode::MatchAny,
+            [&parent_of_account, &parent_of_ou, &policies, &describe]
+        );
+        let mut gaps = Vec::new();
+        let levels = super::collect(&client, "222222222222", &mut gaps)
+            .await
+            .unwrap();
+        assert!(gaps.is_empty());
+        let targets: Vec<&str> = levels.iter().map(|l| l.target.as_str()).collect();
+        assert_eq!(targets, ["r-ab12", "ou-ab12-prod", "222222222222"]);
+        assert_eq!(
+            levels[0].policies[0].document["Statement"][0]["Effect"],
+            "Allow"
+        );
+    }
+}
