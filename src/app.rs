@@ -460,18 +460,34 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
     let started = std::time::Instant::now();
     let progress = (!target.quiet && std::io::stderr().is_terminal())
         .then(|| crate::progress::Ticker::start(stats.clone()));
+    // A signal during collection abandons it: nothing has been written yet,
+    // and nothing will be (outputs are written only after evaluation). Once
+    // collection is over, the handlers stay installed, so a late signal waits
+    // for the run to finish writing instead of cutting a file in half.
     let snapshot = runtime.block_on(async {
         let base = crate::collect::base_config(&opts).await;
-        crate::collect::collect(
+        let work = crate::collect::collect(
             config,
             &accounts,
             &base,
             &opts,
             stats.clone(),
             crate::collect::now_rfc3339(),
-        )
-        .await
+        );
+        tokio::select! {
+            snapshot = work => Ok(snapshot),
+            interrupted = interrupted() => Err(interrupted),
+        }
     });
+    let snapshot = match snapshot {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(p) = progress {
+                p.stop();
+            }
+            return Err(e);
+        }
+    };
     if let Some(p) = progress {
         p.stop();
     }
@@ -488,6 +504,32 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
         );
     }
     Ok(snapshot)
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn interrupted() -> Error {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => Error::Interrupted { signal: 2, name: "SIGINT" },
+            _ = term.recv() => Error::Interrupted { signal: 15, name: "SIGTERM" },
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        Error::Interrupted {
+            signal: 2,
+            name: "SIGINT",
+        }
+    }
 }
 
 fn select_accounts(

@@ -46,7 +46,7 @@ pub enum BaselineState {
 
 impl PreviousReport {
     pub fn load(path: &Path) -> Result<PreviousReport, Error> {
-        let text = crate::error::read_to_string(path)?;
+        let text = crate::error::read_to_string_limited(path, crate::error::MAX_LARGE_INPUT)?;
         let probe: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Input {
             location: Location::new(path, e.line(), e.column()),
             message: format!("not valid JSON: {e}"),

@@ -38,7 +38,7 @@ pub struct Changed {
 
 pub fn load(old: &Path, new: &Path) -> Result<Diff, Error> {
     let kind = |p: &Path| -> Result<String, Error> {
-        let text = crate::error::read_to_string(p)?;
+        let text = crate::error::read_to_string_limited(p, crate::error::MAX_LARGE_INPUT)?;
         let v: Value = serde_json::from_str(&text).map_err(|e| Error::Input {
             location: Location::new(p, e.line(), e.column()),
             message: format!("not valid JSON: {e}"),

@@ -27,12 +27,13 @@ fn main() -> ExitCode {
     match app::run(cli, &mut io) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
+            let code = e.exit_code();
             let err = anyhow::Error::from(e);
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("error: {err:#}");
             }
-            ExitCode::from(EXIT_USAGE as u8)
+            ExitCode::from(code.clamp(0, 255) as u8)
         }
     }
 }

@@ -525,7 +525,7 @@ impl Snapshot {
 
     /// Reads and validates a snapshot file.
     pub fn load(path: &Path) -> Result<Snapshot, Error> {
-        let text = crate::error::read_to_string(path)?;
+        let text = crate::error::read_to_string_limited(path, crate::error::MAX_LARGE_INPUT)?;
         Self::parse(&text, path)
     }
 

@@ -30,6 +30,9 @@ where
     if let Some(refused) = find_source::<super::guard::MutationRefused>(err) {
         return ("MutatingOperationRefused".to_string(), refused.to_string());
     }
+    if let Some(bad) = find_source::<super::guard::MalformedBody>(err) {
+        return ("MalformedResponse".to_string(), bad.to_string());
+    }
     match err {
         SdkError::ServiceError(ctx) => {
             let e = ctx.err();

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -32,6 +33,56 @@ pub fn is_read_only(operation: &str) -> bool {
 pub struct MutationRefused {
     pub service: String,
     pub operation: String,
+}
+
+/// A response whose body is not a complete document.
+#[derive(Debug, thiserror::Error)]
+#[error("the response body is incomplete or malformed ({0}); its data was not used")]
+pub struct MalformedBody(pub String);
+
+/// Whether a response body is a complete XML or JSON document. The SDK's
+/// XML parser accepts a truncated document and returns what it read so
+/// far (found with the fault proxy: half a DescribeDBSubnetGroups answer gave
+/// one complete group, one empty one and no error), so a cut answer would be
+/// silently partial data. Checked after deserialisation, on the buffered body.
+pub fn check_body(body: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(body).map_err(|_| "not UTF-8".to_string())?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(());
+    }
+    if t.starts_with('{') || t.starts_with('[') {
+        return serde_json::from_str::<serde::de::IgnoredAny>(t)
+            .map(|_| ())
+            .map_err(|e| format!("invalid JSON: {e}"));
+    }
+    if t.starts_with('<') {
+        // The root element: the first tag that is not a declaration,
+        // comment or processing instruction.
+        let mut rest = t;
+        let root = loop {
+            let Some(open) = rest.find('<') else {
+                return Err("no root element".into());
+            };
+            rest = &rest[open + 1..];
+            if rest.starts_with('?') || rest.starts_with('!') {
+                continue;
+            }
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .unwrap_or(rest.len());
+            break &rest[..end];
+        };
+        if root.is_empty() {
+            return Err("no root element".into());
+        }
+        if t.ends_with(&format!("</{root}>")) || (t.ends_with("/>") && t.matches('<').count() <= 2)
+        {
+            return Ok(());
+        }
+        return Err(format!("the root element <{root}> is not closed"));
+    }
+    Err("neither XML nor JSON".to_string())
 }
 
 /// Counters shared by every client of a run.
@@ -92,6 +143,18 @@ impl Intercept for ReadOnlyGuard {
         Ok(())
     }
 
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(body) = context.response().body().bytes() {
+            check_body(body).map_err(|e| Box::new(MalformedBody(e)) as BoxError)?;
+        }
+        Ok(())
+    }
+
     fn read_before_attempt(
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
@@ -106,6 +169,15 @@ impl Intercept for ReadOnlyGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_must_be_complete_documents() {
+        assert!(check_body(b"<?xml version=\"1.0\"?><DescribeDBSubnetGroupsResponse xmlns=\"x\"><a/></DescribeDBSubnetGroupsResponse>\n").is_ok());
+        assert!(check_body(b"<DescribeDBSubnetGroupsResponse><DescribeDBSubnetGroupsResult><DBSubnetGroups><DBSubnetGroup>").is_err());
+        assert!(check_body(br#"{"clusters": ["a"]}"#).is_ok());
+        assert!(check_body(br#"{"clusters": ["a""#).is_err());
+        assert!(check_body(b"").is_ok());
+    }
 
     #[test]
     fn only_reads_are_allowed() {

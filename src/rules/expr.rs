@@ -28,8 +28,66 @@ pub struct CompileError {
     pub message: String,
 }
 
+/// Longest expression accepted, in bytes.
+pub const MAX_EXPRESSION_LEN: usize = 4096;
+/// Deepest nesting of brackets accepted.
+pub const MAX_NESTING: usize = 32;
+
+/// Rejects expressions that would make the CEL parser or interpreter recurse
+/// past the stack (a deeply nested expression aborted the process before
+/// this check: found by feeding it 20,000 parentheses).
+fn check_bounds(source: &str) -> Result<(), CompileError> {
+    if source.len() > MAX_EXPRESSION_LEN {
+        return Err(CompileError {
+            line: 1,
+            column: 1,
+            message: format!(
+                "expression is {} bytes long; the limit is {MAX_EXPRESSION_LEN}",
+                source.len()
+            ),
+        });
+    }
+    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for ch in source.chars() {
+        col += 1;
+        if ch == '\n' {
+            line += 1;
+            col = 0;
+        }
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == q {
+                quote = None;
+            }
+            continue;
+        }
+        match ch {
+            '\'' | '"' => quote = Some(ch),
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(CompileError {
+                        line,
+                        column: col,
+                        message: format!("expression nests deeper than {MAX_NESTING} levels"),
+                    });
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Expr {
     pub fn compile(source: &str) -> Result<Expr, CompileError> {
+        check_bounds(source)?;
         match Program::compile(source) {
             Ok(program) => Ok(Expr {
                 source: source.to_string(),
@@ -442,6 +500,35 @@ mod tests {
             .map(|s| s.replace("resource.ingress.knd", "s.knd"))
             .collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn pathological_expressions_are_errors_not_crashes() {
+        let deep = format!("{}true{}", "(".repeat(20_000), ")".repeat(20_000));
+        let e = Expr::compile(&deep).err().unwrap();
+        assert!(
+            e.message.contains("limit is") || e.message.contains("nests deeper"),
+            "{}",
+            e.message
+        );
+        let nested = format!("{}true{}", "(".repeat(40), ")".repeat(40));
+        assert!(
+            Expr::compile(&nested)
+                .err()
+                .unwrap()
+                .message
+                .contains("nests deeper than 32")
+        );
+        // Brackets inside string literals do not count.
+        assert!(Expr::compile(&format!("'{}' == ''", "(".repeat(100))).is_ok());
+        // The longest chain the length limit allows evaluates without overflow.
+        let chain = vec!["true"; 512].join(" && ");
+        assert!(chain.len() <= MAX_EXPRESSION_LEN);
+        let e = Expr::compile(&chain).unwrap();
+        assert!(matches!(
+            e.execute(&Context::default()),
+            Ok(cel::Value::Bool(true))
+        ));
     }
 
     #[test]
