@@ -403,6 +403,7 @@ fn diff(args: DiffArgs, io: &mut Io) -> Result<i32, Error> {
     Ok(0)
 }
 
+#[cfg(feature = "aws")]
 fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     let config = Config::load(&args.config)?;
     let snapshot = collect_snapshot(&config, &args.target, io)?;
@@ -416,6 +417,7 @@ fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     })
 }
 
+#[cfg(feature = "aws")]
 fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     let Some(path) = args.report.config.as_deref() else {
         return Err(Error::Usage(
@@ -433,6 +435,7 @@ fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     report_snapshot(&snapshot, &config, &rules, &args.report, io)
 }
 
+#[cfg(feature = "aws")]
 /// Runs collection for the selected accounts, with progress on stderr.
 fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result<Snapshot, Error> {
     let accounts = select_accounts(config, target)?;
@@ -506,6 +509,7 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
     Ok(snapshot)
 }
 
+#[cfg(feature = "aws")]
 /// Resolves when SIGINT or SIGTERM arrives.
 async fn interrupted() -> Error {
     #[cfg(unix)]
@@ -532,6 +536,7 @@ async fn interrupted() -> Error {
     }
 }
 
+#[cfg(feature = "aws")]
 fn select_accounts(
     config: &Config,
     target: &TargetArgs,
@@ -566,6 +571,20 @@ fn select_accounts(
         }
     }
     Ok(out)
+}
+
+#[cfg(not(feature = "aws"))]
+fn collect(_: CollectArgs, _: &mut Io) -> Result<i32, Error> {
+    Err(Error::Usage(
+        "this dbaudit was built without the `aws` feature: it cannot collect".to_string(),
+    ))
+}
+
+#[cfg(not(feature = "aws"))]
+fn scan(_: ScanArgs, _: &mut Io) -> Result<i32, Error> {
+    Err(Error::Usage(
+        "this dbaudit was built without the `aws` feature: it cannot scan".to_string(),
+    ))
 }
 
 fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {

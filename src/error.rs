@@ -23,7 +23,13 @@ impl Location {
 
     /// Location of a byte offset in `text`.
     pub fn from_offset(path: &Path, text: &str, offset: usize) -> Self {
-        let offset = offset.min(text.len());
+        // Offsets can come from counts of characters added to byte positions
+        // (CEL columns): step back to a character boundary rather than slice
+        // inside one (found by fuzzing, with a byte-order mark in a rule).
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);

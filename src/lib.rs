@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod evaluate;
 pub mod model;
+#[cfg(feature = "aws")]
 pub mod progress;
 pub mod report;
 pub mod rules;
@@ -24,6 +25,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod app;
 pub mod baseline;
 pub mod cli;
+#[cfg(feature = "aws")]
 pub mod collect;
 pub mod diff;
 pub mod docs;

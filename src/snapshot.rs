@@ -81,6 +81,18 @@ pub struct Gap {
     pub message: String,
 }
 
+/// `ec2 DescribeSecurityGroups (eu-west-1): Throttling Rate exceeded`: how
+/// every report names a gap.
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.service, self.operation)?;
+        if let Some(r) = &self.region {
+            write!(f, " ({r})")?;
+        }
+        write!(f, ": {} {}", self.code, self.message)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Region {

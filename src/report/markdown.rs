@@ -85,19 +85,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if !gaps.is_empty() {
         writeln!(out, "\n### Data not collected\n")?;
         for (a, g) in gaps {
-            writeln!(
-                out,
-                "- **{}**: {} `{}`{}: {} — {}",
-                a.name,
-                g.service,
-                g.operation,
-                g.region
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default(),
-                g.code,
-                g.message
-            )?;
+            writeln!(out, "- **{}**: {g}", a.name)?;
         }
     }
     let attention: Vec<_> = report

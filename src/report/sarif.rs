@@ -105,17 +105,7 @@ pub fn render(report: &Report, opts: &Options, out: &mut dyn Write) -> io::Resul
             notifications.push(
                 sarif::Notification::builder()
                     .level(serde_json::json!("warning"))
-                    .message(text(&format!(
-                        "data not collected: {} {}{}: {} {}",
-                        g.service,
-                        g.operation,
-                        g.region
-                            .as_deref()
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default(),
-                        g.code,
-                        g.message
-                    )))
+                    .message(text(&format!("data not collected: {g}")))
                     .build(),
             );
         }

@@ -35,18 +35,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             c.pass
         )?;
         for gap in &account.gaps {
-            writeln!(
-                out,
-                "  gap: {} {}{}: {} {}",
-                gap.service,
-                gap.operation,
-                gap.region
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default(),
-                gap.code,
-                gap.message
-            )?;
+            writeln!(out, "  gap: {gap}")?;
         }
         // An account that could not be reached: every rule errors for the
         // same reason, said once above; one line instead of a row per rule.
