@@ -547,10 +547,20 @@ impl Snapshot {
             message,
         };
         // Check the schema tag first, so that a v2 snapshot says so instead of
-        // failing on its first unknown field.
-        let probe: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| problem(&e, format!("not valid JSON: {e}")))?;
-        match probe.get("schema").and_then(|s| s.as_str()) {
+        // failing on its first unknown field. Only the tag is kept: the rest
+        // is skipped, not built into a JSON tree (a 50 MB snapshot would
+        // briefly cost ~150 MB of `serde_json::Value`).
+        #[derive(Deserialize)]
+        struct Probe {
+            schema: Option<serde_json::Value>,
+        }
+        let probe: Probe = match serde_json::from_str(text) {
+            Ok(p) => p,
+            // Valid JSON that is not an object: not a snapshot.
+            Err(e) if e.classify() == serde_json::error::Category::Data => Probe { schema: None },
+            Err(e) => return Err(problem(&e, format!("not valid JSON: {e}"))),
+        };
+        match probe.schema.as_ref().and_then(|v| v.as_str()) {
             Some(SCHEMA) => {}
             Some(other) => {
                 return Err(Error::Input {
