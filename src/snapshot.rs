@@ -581,8 +581,72 @@ impl Snapshot {
         }
         let mut snapshot: Snapshot = serde_json::from_str(text)
             .map_err(|e| problem(&e, format!("invalid snapshot: {}", strip_position(&e))))?;
+        snapshot.check_cidrs(text, path)?;
         snapshot.normalize();
         Ok(snapshot)
+    }
+
+    /// Every CIDR of the snapshot parses; a bad one is reported where it
+    /// first appears in the file (serde has no positions after parsing).
+    fn check_cidrs(&self, text: &str, path: &Path) -> Result<(), Error> {
+        let v4 = |c: &str| c.parse::<ipnet::Ipv4Net>().is_ok();
+        let v6 = |c: &str| c.parse::<ipnet::Ipv6Net>().is_ok();
+        let mut bad: Option<(String, &'static str)> = None;
+        let mut check = |c: &str, ok: bool, what: &'static str| {
+            if !ok && bad.is_none() {
+                bad = Some((c.to_string(), what));
+            }
+        };
+        for a in &self.accounts {
+            for r in &a.regions {
+                for v in &r.vpcs {
+                    for c in &v.cidr_blocks {
+                        check(c, v4(c), "a VPC CIDR (IPv4)");
+                    }
+                }
+                for s in &r.subnets {
+                    if let Some(c) = &s.cidr_block {
+                        check(c, v4(c), "a subnet CIDR (IPv4)");
+                    }
+                    for c in &s.ipv6_cidr_blocks {
+                        check(c, v6(c), "a subnet IPv6 CIDR");
+                    }
+                }
+                for rt in &r.route_tables {
+                    for route in &rt.routes {
+                        if let Some(c) = &route.destination_cidr {
+                            check(c, v4(c), "a route destination (IPv4 CIDR)");
+                        }
+                        if let Some(c) = &route.destination_ipv6_cidr {
+                            check(c, v6(c), "a route destination (IPv6 CIDR)");
+                        }
+                    }
+                }
+                for sg in &r.security_groups {
+                    for rule in sg.ingress.iter().chain(&sg.egress) {
+                        for c in &rule.ipv4_ranges {
+                            check(c, v4(c), "a security group IPv4 range");
+                        }
+                        for c in &rule.ipv6_ranges {
+                            check(c, v6(c), "a security group IPv6 range");
+                        }
+                    }
+                }
+            }
+        }
+        match bad {
+            None => Ok(()),
+            Some((c, what)) => {
+                let needle = serde_json::to_string(&c).unwrap_or_default();
+                let offset = text.find(&needle).map(|i| i + 1).unwrap_or(0);
+                Err(Error::Input {
+                    location: Location::from_offset(path, text, offset),
+                    message: format!(
+                        "invalid snapshot: `{c}` is not a valid CIDR; expected {what}, e.g. 10.0.0.0/16 or 2001:db8::/32"
+                    ),
+                })
+            }
+        }
     }
 
     /// Deterministic, pretty JSON with a trailing newline.

@@ -470,3 +470,36 @@ fn oversized_inputs_are_refused_before_they_are_read() {
         "{stderr}"
     );
 }
+
+/// Memory stays bounded with tens of thousands of security group rules:
+/// 40,000 groups (the synthetic estate's DB groups plus 30,000 others) and
+/// 5,000 clusters evaluated by the binary under GNU time.
+#[test]
+fn memory_stays_bounded_with_tens_of_thousands_of_security_group_rules() {
+    if !Path::new("/usr/bin/time").exists() {
+        panic!("GNU time (/usr/bin/time) is needed to measure peak memory");
+    }
+    let dir = tempdir();
+    let snap = dir.join("big.json");
+    std::fs::write(&snap, dbaudit::synth::snapshot(5_000, 3, 35_000).to_json()).unwrap();
+    let rss = dir.join("rss");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o", rss.to_str().unwrap()])
+        .arg(env!("CARGO_BIN_EXE_dbaudit"))
+        .args([
+            "evaluate",
+            snap.to_str().unwrap(),
+            "--format",
+            "json",
+            "-o",
+            dir.join("r.json").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = std::fs::read_to_string(&rss).unwrap();
+    // GNU time writes "Command exited with non-zero status 1" first.
+    let kb: u64 = report.lines().last().unwrap().trim().parse().unwrap();
+    // A debug build; the release figure is in docs/performance.md.
+    assert!(kb < 1_500_000, "peak RSS {} MB", kb / 1024);
+}
