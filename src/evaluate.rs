@@ -18,6 +18,14 @@ use crate::snapshot::{Account, Gap, Snapshot};
 /// Evaluates every rule against every resource of every account.
 pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Finding> {
     let mut findings = Vec::new();
+    // The facts each kind's rules read depend on the rules only: once per run.
+    let wanted = |k: ResourceKind| wanted_fields(rules, k);
+    let (account_fields, cluster_fields, instance_fields, iam_fields) = (
+        wanted(ResourceKind::Account),
+        wanted(ResourceKind::DbCluster),
+        wanted(ResourceKind::DbInstance),
+        wanted(ResourceKind::IamPrincipal),
+    );
     for account in &snapshot.accounts {
         let params = config.params_for(&account.environment, &rules.params);
         let facts = model::account_facts(snapshot, account, config);
@@ -42,12 +50,6 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         }
 
         let root = scope.root_context();
-        let wanted = |k: ResourceKind| wanted_fields(rules, k);
-        let (account_fields, cluster_fields, instance_fields) = (
-            wanted(ResourceKind::Account),
-            wanted(ResourceKind::DbCluster),
-            wanted(ResourceKind::DbInstance),
-        );
         let by_kind = |k: ResourceKind| -> Vec<&Rule> {
             applicable
                 .iter()
@@ -90,7 +92,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                     }
                 }
                 Some(principals) => {
-                    let fields = wanted(ResourceKind::IamPrincipal);
+                    let fields = &iam_fields;
                     for p in &principals {
                         let ctx = resource_context(&root, p, fields.as_deref());
                         let target = ResourceRef::new(
