@@ -6,6 +6,9 @@
 //! gives `error`, as does a condition that fails to evaluate or yields a
 //! non-boolean: missing data never passes.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use cel::{Context, Value};
 use serde::Serialize;
 
@@ -18,6 +21,8 @@ use crate::snapshot::{Account, Gap, Snapshot};
 /// Evaluates every rule against every resource of every account.
 pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let mut chunk = Chunk::new(rules);
+    let names = rule_names(rules);
     // The facts each kind's rules read depend on the rules only: once per run.
     let wanted = |k: ResourceKind| wanted_fields(rules, k);
     let (account_fields, cluster_fields, instance_fields, iam_fields) = (
@@ -26,10 +31,14 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         wanted(ResourceKind::DbInstance),
         wanted(ResourceKind::IamPrincipal),
     );
-    for account in &snapshot.accounts {
+    // Accounts by name, then the account-wide findings, then regions by name,
+    // each chunk's findings by rule id: the report's order, produced directly.
+    let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    for account in accounts {
         let params = config.params_for(&account.environment, &rules.params);
         let facts = model::account_facts(snapshot, account, config);
-        let scope = AccountScope::new(account, &facts, &params);
+        let scope = AccountScope::new(account, &facts, &params, &names);
         let applicable: Vec<&Rule> = rules
             .rules
             .iter()
@@ -39,13 +48,14 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         // The account could not be reached at all: every rule is an error.
         if let Some(gap) = account.gaps.iter().find(|g| g.service == "sts") {
             for rule in &applicable {
-                findings.push(scope.error_finding(
+                chunk.push(scope.error_finding(
                     rule,
                     None,
                     ResourceRef::account(account),
                     gap_message(gap),
                 ));
             }
+            chunk.drain_into(&mut findings);
             continue;
         }
 
@@ -63,7 +73,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             let ctx = resource_context(&root, &facts, account_fields.as_deref());
             let target = ResourceRef::account(account);
             for rule in &account_rules {
-                findings.extend(scope.run(&ctx, rule, None, &target));
+                chunk.extend(scope.run(&ctx, rule, None, &target));
             }
         }
 
@@ -88,7 +98,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                             ),
                             unknown: &[],
                         };
-                        findings.push(scope.error_finding(rule, None, target, msg.clone()));
+                        chunk.push(scope.error_finding(rule, None, target, msg.clone()));
                     }
                 }
                 Some(principals) => {
@@ -102,22 +112,31 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                             &p.unknown,
                         );
                         for rule in &iam_rules {
-                            findings.extend(scope.run(&ctx, rule, None, &target));
+                            chunk.extend(scope.run(&ctx, rule, None, &target));
                         }
                     }
                 }
             }
         }
 
+        chunk.drain_into(&mut findings);
+
         let cluster_rules = by_kind(ResourceKind::DbCluster);
         let instance_rules = by_kind(ResourceKind::DbInstance);
+        let kinds = KindRules {
+            cluster: &cluster_rules,
+            instance: &instance_rules,
+            cluster_fields: cluster_fields.as_deref(),
+            instance_fields: instance_fields.as_deref(),
+            service_tag: &config.service_tag,
+        };
         for region in region_names(account) {
-            let data = account.regions.iter().find(|r| r.name == region);
+            let data = account.regions.iter().find(|r| *r.name == *region);
             // A gap in a rule's own service means resources may be missing:
             // say so once per (rule, region), not just per resource seen.
             for rule in cluster_rules.iter().chain(&instance_rules) {
                 if let Some(gap) = scope.own_gap(rule, &region) {
-                    findings.push(scope.error_finding(
+                    chunk.push(scope.error_finding(
                         rule,
                         Some(&region),
                         ResourceRef::region_scope(account, &region, rule.resource),
@@ -125,32 +144,19 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                     ));
                 }
             }
-            let Some(data) = data else { continue };
+            let Some(data) = data else {
+                chunk.drain_into(&mut findings);
+                continue;
+            };
             let idx = RegionIndex::new(data);
-            for c in &data.db_clusters {
-                if cluster_rules.is_empty() {
-                    break;
-                }
-                let f = model::cluster_facts(&idx, c, &config.service_tag);
-                let ctx = resource_context(&root, &f, cluster_fields.as_deref());
-                let target = ResourceRef::new(ResourceKind::DbCluster, &c.id, &c.arn, &f.unknown);
-                for rule in &cluster_rules {
-                    findings.extend(scope.run(&ctx, rule, Some(&region), &target));
-                }
-            }
-            for i in &data.db_instances {
-                if instance_rules.is_empty() {
-                    break;
-                }
-                let f = model::instance_facts(&idx, i, &config.service_tag);
-                let ctx = resource_context(&root, &f, instance_fields.as_deref());
-                let target = ResourceRef::new(ResourceKind::DbInstance, &i.id, &i.arn, &f.unknown);
-                for rule in &instance_rules {
-                    findings.extend(scope.run(&ctx, rule, Some(&region), &target));
-                }
-            }
+            scope.region_resources(&root, &idx, &region, &kinds, &mut chunk);
+            chunk.drain_into(&mut findings);
         }
     }
+    // The order above is already the report's order except where ARNs do not
+    // follow the snapshot's id order; on sorted input this stable sort is a
+    // linear pass (sorting the interleaved findings outright took 0.35 s of
+    // the benchmark), and it keeps the order exact whatever the input.
     findings.sort_by(|a, b| {
         (&a.account, &a.region, &a.rule_id, &a.resource_arn).cmp(&(
             &b.account,
@@ -162,13 +168,58 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
     findings
 }
 
+/// The findings of one (account, region) being produced, bucketed by rule in
+/// id order so that draining them yields the report's order.
+struct Chunk<'r> {
+    rank: std::collections::HashMap<&'r str, usize>,
+    buckets: Vec<Vec<Finding>>,
+}
+
+impl<'r> Chunk<'r> {
+    fn new(rules: &'r RuleSet) -> Self {
+        let mut ids: Vec<&str> = rules.rules.iter().map(|r| r.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Chunk {
+            buckets: ids.iter().map(|_| Vec::new()).collect(),
+            rank: ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect(),
+        }
+    }
+
+    fn push(&mut self, finding: Finding) {
+        let i = self.rank[&*finding.rule_id];
+        self.buckets[i].push(finding);
+    }
+
+    fn extend(&mut self, finding: Option<Finding>) {
+        if let Some(f) = finding {
+            self.push(f);
+        }
+    }
+
+    fn drain_into(&mut self, out: &mut Vec<Finding>) {
+        for bucket in &mut self.buckets {
+            out.append(bucket);
+        }
+    }
+}
+
+/// The rules of the region-level kinds and the facts they read.
+struct KindRules<'a> {
+    cluster: &'a [&'a Rule],
+    instance: &'a [&'a Rule],
+    cluster_fields: Option<&'a [String]>,
+    instance_fields: Option<&'a [String]>,
+    service_tag: &'a str,
+}
+
 /// Regions with data or with a recorded gap.
-fn region_names(account: &Account) -> Vec<String> {
-    let mut names: Vec<String> = account.regions.iter().map(|r| r.name.clone()).collect();
-    names.extend(account.gaps.iter().filter_map(|g| g.region.clone()));
-    names.sort();
+fn region_names(account: &Account) -> Vec<Arc<str>> {
+    let mut names: Vec<&str> = account.regions.iter().map(|r| r.name.as_str()).collect();
+    names.extend(account.gaps.iter().filter_map(|g| g.region.as_deref()));
+    names.sort_unstable();
     names.dedup();
-    names
+    names.into_iter().map(Arc::from).collect()
 }
 
 fn gap_message(gap: &Gap) -> String {
@@ -245,18 +296,54 @@ fn partition(account: &Account) -> &str {
     }
 }
 
+/// A rule's id and title, shared by all its findings.
+type RuleNames<'r> = HashMap<&'r str, (Arc<str>, Arc<str>)>;
+
+fn rule_names(rules: &RuleSet) -> RuleNames<'_> {
+    rules
+        .rules
+        .iter()
+        .map(|r| {
+            (
+                r.id.as_str(),
+                (Arc::from(r.id.as_str()), Arc::from(r.title.as_str())),
+            )
+        })
+        .collect()
+}
+
+/// The account's strings, shared by all its findings.
+struct SharedAccount {
+    name: Arc<str>,
+    account_id: Arc<str>,
+    environment: Arc<str>,
+}
+
 struct AccountScope<'a> {
     account: &'a Account,
     facts: &'a model::AccountFacts,
     params: &'a Params,
+    rule_names: &'a RuleNames<'a>,
+    shared: SharedAccount,
 }
 
 impl<'a> AccountScope<'a> {
-    fn new(account: &'a Account, facts: &'a model::AccountFacts, params: &'a Params) -> Self {
+    fn new(
+        account: &'a Account,
+        facts: &'a model::AccountFacts,
+        params: &'a Params,
+        rule_names: &'a RuleNames<'a>,
+    ) -> Self {
         AccountScope {
             account,
             facts,
             params,
+            rule_names,
+            shared: SharedAccount {
+                name: Arc::from(account.name.as_str()),
+                account_id: Arc::from(account.account_id.as_str()),
+                environment: Arc::from(account.environment.as_str()),
+            },
         }
     }
 
@@ -293,12 +380,44 @@ impl<'a> AccountScope<'a> {
         })
     }
 
+    /// Evaluates the rules of the region-level kinds on a region's clusters
+    /// and instances.
+    fn region_resources(
+        &self,
+        root: &Context<'static, 'static>,
+        idx: &RegionIndex,
+        region: &Arc<str>,
+        kinds: &KindRules,
+        chunk: &mut Chunk,
+    ) {
+        if !kinds.cluster.is_empty() {
+            for c in &idx.region.db_clusters {
+                let f = model::cluster_facts(idx, c, kinds.service_tag);
+                let ctx = resource_context(root, &f, kinds.cluster_fields);
+                let target = ResourceRef::new(ResourceKind::DbCluster, &c.id, &c.arn, &f.unknown);
+                for rule in kinds.cluster {
+                    chunk.extend(self.run(&ctx, rule, Some(region), &target));
+                }
+            }
+        }
+        if !kinds.instance.is_empty() {
+            for i in &idx.region.db_instances {
+                let f = model::instance_facts(idx, i, kinds.service_tag);
+                let ctx = resource_context(root, &f, kinds.instance_fields);
+                let target = ResourceRef::new(ResourceKind::DbInstance, &i.id, &i.arn, &f.unknown);
+                for rule in kinds.instance {
+                    chunk.extend(self.run(&ctx, rule, Some(region), &target));
+                }
+            }
+        }
+    }
+
     /// Evaluates one rule in a context that already holds the resource.
     fn run(
         &self,
         ctx: &Context,
         rule: &Rule,
-        region: Option<&str>,
+        region: Option<&Arc<str>>,
         target: &ResourceRef,
     ) -> Option<Finding> {
         if let Some(filter) = &rule.applies_if {
@@ -326,7 +445,7 @@ impl<'a> AccountScope<'a> {
                 }
             }
         }
-        if let Some(gap) = self.needed_gap(rule, region) {
+        if let Some(gap) = self.needed_gap(rule, region.map(|r| &**r)) {
             return Some(self.error_finding(
                 rule,
                 region,
@@ -335,16 +454,17 @@ impl<'a> AccountScope<'a> {
             ));
         }
         let (outcome, message) = match rule.condition.execute(ctx) {
-            Ok(Value::Bool(true)) => (Outcome::Pass, rule.title.clone()),
-            Ok(Value::Bool(false)) => (Outcome::Fail, rule.message.render(ctx)),
+            Ok(Value::Bool(true)) => (Outcome::Pass, self.title(rule)),
+            Ok(Value::Bool(false)) => (Outcome::Fail, rule.message.render(ctx).into()),
             Ok(other) => (
                 Outcome::Error,
                 format!(
                     "condition gave {} instead of true or false",
                     type_name(&other)
-                ),
+                )
+                .into(),
             ),
-            Err(e) => (Outcome::Error, self.explain(&e, target)),
+            Err(e) => (Outcome::Error, self.explain(&e, target).into()),
         };
         let evidence = match (&rule.evidence, outcome) {
             (Some(e), Outcome::Fail) => e.execute(ctx).ok().map(|v| cel_to_json(&v)),
@@ -358,6 +478,11 @@ impl<'a> AccountScope<'a> {
             message,
             evidence,
         ))
+    }
+
+    /// A passing finding's message: the rule's title, shared.
+    fn title(&self, rule: &Rule) -> Arc<str> {
+        Arc::clone(&self.rule_names[rule.id.as_str()].1)
     }
 
     /// Turns an evaluation error into a message that says which data was missing.
@@ -384,20 +509,20 @@ impl<'a> AccountScope<'a> {
     fn error_finding(
         &self,
         rule: &Rule,
-        region: Option<&str>,
+        region: Option<&Arc<str>>,
         target: ResourceRef,
         message: String,
     ) -> Finding {
-        self.finding(rule, region, target, Outcome::Error, message, None)
+        self.finding(rule, region, target, Outcome::Error, message.into(), None)
     }
 
     fn finding(
         &self,
         rule: &Rule,
-        region: Option<&str>,
+        region: Option<&Arc<str>>,
         target: ResourceRef,
         outcome: Outcome,
-        message: String,
+        message: Arc<str>,
         evidence: Option<serde_json::Value>,
     ) -> Finding {
         let account_key = if self.account.account_id.is_empty() {
@@ -405,17 +530,18 @@ impl<'a> AccountScope<'a> {
         } else {
             &self.account.account_id
         };
+        let names = &self.rule_names[rule.id.as_str()];
         Finding {
             fingerprint: crate::report::fingerprint(&rule.id, account_key, &target.arn),
-            rule_id: rule.id.clone(),
-            title: rule.title.clone(),
+            rule_id: Arc::clone(&names.0),
+            title: Arc::clone(&names.1),
             severity: rule.severity,
             outcome,
-            account: self.account.name.clone(),
-            account_id: self.account.account_id.clone(),
-            environment: self.account.environment.clone(),
-            region: region.map(str::to_string),
-            resource_kind: target.kind.to_string(),
+            account: Arc::clone(&self.shared.name),
+            account_id: Arc::clone(&self.shared.account_id),
+            environment: Arc::clone(&self.shared.environment),
+            region: region.cloned(),
+            resource_kind: target.kind,
             resource_id: target.id,
             resource_arn: target.arn,
             message,

@@ -265,7 +265,7 @@ pub fn apply(
         let hit = waivers.iter().enumerate().find(|(_, w)| {
             w.expires.is_none_or(|e| as_of <= e)
                 && crate::glob::matches(&w.rule, &f.rule_id)
-                && w.account.as_ref().is_none_or(|a| *a == f.account)
+                && w.account.as_ref().is_none_or(|a| **a == *f.account)
                 && w.resource
                     .as_ref()
                     .is_none_or(|g| crate::glob::matches(g, &f.resource_arn))
@@ -277,13 +277,13 @@ pub fn apply(
         if let Some((i, w)) = hit {
             waived[i] += 1;
             f.outcome = Outcome::Waived;
-            f.waiver = Some(WaiverRef {
+            f.waiver = Some(Box::new(WaiverRef {
                 reason: w.reason.clone(),
                 owner: w.owner.clone(),
                 ticket: w.ticket.clone(),
                 expires: w.expires.map(|d| d.to_string()),
                 location: short_location(&w.location),
-            });
+            }));
         }
     }
     waivers

@@ -94,9 +94,9 @@ fn every_case_produces_its_expected_findings() {
             let rule = e["rule"].as_str().unwrap();
             let resource = e["resource"].as_str().unwrap();
             let account = e["account"].as_str().unwrap();
-            let found = findings
-                .iter()
-                .find(|f| f.rule_id == rule && f.resource_id == resource && f.account == account);
+            let found = findings.iter().find(|f| {
+                *f.rule_id == *rule && f.resource_id == resource && *f.account == *account
+            });
             let want = e["outcome"].as_str().unwrap();
             match found {
                 None => failures.push(format!(
@@ -162,7 +162,7 @@ fn compliant_base_has_no_failures_or_errors() {
     let findings = run(&base(), None);
     let bad: Vec<String> = findings
         .iter()
-        .filter(|f| f.outcome != Outcome::Pass && f.rule_id != "db.engine.instance-aurora")
+        .filter(|f| f.outcome != Outcome::Pass && &*f.rule_id != "db.engine.instance-aurora")
         .map(|f| {
             format!(
                 "{} {} {:?}: {}",
@@ -188,7 +188,7 @@ fn a_gap_never_lets_a_rule_pass_for_the_affected_account() {
         .unwrap(),
     );
     let findings = run(&snap, None);
-    let prod: Vec<&Finding> = findings.iter().filter(|f| f.account == "prod").collect();
+    let prod: Vec<&Finding> = findings.iter().filter(|f| &*f.account == "prod").collect();
     assert!(!prod.is_empty());
     assert!(prod.iter().all(|f| f.outcome == Outcome::Error));
     let rules = RuleSet::load(&[], &[]).unwrap();
@@ -201,6 +201,6 @@ fn a_gap_never_lets_a_rule_pass_for_the_affected_account() {
     assert!(
         findings
             .iter()
-            .any(|f| f.account == "test" && f.outcome == Outcome::Pass)
+            .any(|f| &*f.account == "test" && f.outcome == Outcome::Pass)
     );
 }

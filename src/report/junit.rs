@@ -14,7 +14,11 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "{} ({}, {})",
             account.name, account.environment, account.account_id
         ));
-        for f in report.findings.iter().filter(|f| f.account == account.name) {
+        for f in report
+            .findings
+            .iter()
+            .filter(|f| *f.account == *account.name)
+        {
             let status = match f.outcome {
                 Outcome::Pass => TestCaseStatus::success(),
                 Outcome::Fail => {

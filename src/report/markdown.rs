@@ -25,7 +25,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut envs: BTreeMap<&str, BTreeMap<Severity, usize>> = BTreeMap::new();
     let mut other: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
     for f in &report.findings {
-        let e = f.environment.as_str();
+        let e = &*f.environment;
         envs.entry(e).or_default();
         let o = other.entry(e).or_default();
         match f.outcome {

@@ -73,7 +73,7 @@ pub fn render(report: &Report, opts: &Options, out: &mut dyn Write) -> io::Resul
             report
                 .findings
                 .iter()
-                .filter(|f| f.account == name && f.outcome == Outcome::Fail)
+                .filter(|f| *f.account == *name && f.outcome == Outcome::Fail)
                 .map(|f| f.severity)
                 .max()
         };
@@ -98,7 +98,7 @@ pub fn render(report: &Report, opts: &Options, out: &mut dyn Write) -> io::Resul
         let mut results: Vec<&Finding> = report
             .findings
             .iter()
-            .filter(|f| f.account == account.name && f.outcome != Outcome::Pass)
+            .filter(|f| *f.account == *account.name && f.outcome != Outcome::Pass)
             .collect();
         let mut notifications = Vec::new();
         for g in &account.gaps {
@@ -132,7 +132,7 @@ pub fn render(report: &Report, opts: &Options, out: &mut dyn Write) -> io::Resul
             results
                 .sort_by(|a, b| (&a.rule_id, &a.resource_arn).cmp(&(&b.rule_id, &b.resource_arn)));
         }
-        let used: BTreeSet<&str> = results.iter().map(|f| f.rule_id.as_str()).collect();
+        let used: BTreeSet<&str> = results.iter().map(|f| &*f.rule_id).collect();
         let rules: Vec<sarif::ReportingDescriptor> = opts
             .rules
             .rules
@@ -265,7 +265,7 @@ pub fn physical(f: &Finding, opts: &Options) -> (String, usize) {
     {
         return (m.path.clone(), m.line.max(1));
     }
-    let line = opts.account_lines.get(&f.account).copied().unwrap_or(1);
+    let line = opts.account_lines.get(&*f.account).copied().unwrap_or(1);
     (opts.config_uri.clone(), line)
 }
 
@@ -335,7 +335,7 @@ fn result(f: &Finding, opts: &Options) -> sarif::Result {
     props.insert("account".to_string(), serde_json::json!(f.account));
     props.insert("environment".to_string(), serde_json::json!(f.environment));
     let builder = sarif::Result::builder()
-        .rule_id(f.rule_id.clone())
+        .rule_id(f.rule_id.to_string())
         .level(lvl)
         .message(text(&msg))
         .locations(vec![location])

@@ -50,7 +50,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         let mut rows: Vec<&Finding> = report
             .findings
             .iter()
-            .filter(|f| f.account == account.name)
+            .filter(|f| *f.account == *account.name)
             .filter(|f| style.show_passed || f.outcome != Outcome::Pass)
             .collect();
         rows.sort_by(|a, b| {
