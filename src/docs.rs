@@ -40,6 +40,12 @@ pub fn rule_markdown(rule: &Rule, level: usize) -> String {
     if let Some(a) = &rule.applies_if {
         out.push_str(&format!("Applies when: `{}`\n\n", a.source));
     }
+    if let Some(m) = &rule.none_applies_error {
+        out.push_str(&format!(
+            "When nothing in an account applies: `error` ({})\n\n",
+            m.replace('\n', " ")
+        ));
+    }
     out.push_str(&format!("Passes when: `{}`\n\n", rule.condition.source));
     if !rule.references.is_empty() {
         out.push_str("References:\n");

@@ -39,6 +39,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         let params = config.params_for(&account.environment, &rules.params);
         let facts = model::account_facts(snapshot, account, config);
         let scope = AccountScope::new(account, &facts, &params, &names);
+        chunk.start_account();
         let applicable: Vec<&Rule> = rules
             .rules
             .iter()
@@ -88,16 +89,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                             .to_string()
                     });
                     for rule in &iam_rules {
-                        let target = ResourceRef {
-                            kind: ResourceKind::IamPrincipal.as_str(),
-                            id: "iam/*".to_string(),
-                            arn: format!(
-                                "arn:{}:iam::{}:*",
-                                partition(account),
-                                account.account_id
-                            ),
-                            unknown: &[],
-                        };
+                        let target = ResourceRef::everything(account, rule.resource);
                         chunk.push(scope.error_finding(rule, None, target, msg.clone()));
                     }
                 }
@@ -152,6 +144,22 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             scope.region_resources(&root, &idx, &region, &kinds, &mut chunk);
             chunk.drain_into(&mut findings);
         }
+
+        // A rule whose selection matched nothing in the account checked
+        // nothing; where the rule says that matters, it is an error.
+        for rule in &applicable {
+            if let Some(message) = &rule.none_applies_error
+                && !chunk.has_findings_of(rule)
+            {
+                chunk.push(scope.error_finding(
+                    rule,
+                    None,
+                    ResourceRef::everything(account, rule.resource),
+                    message.clone(),
+                ));
+            }
+        }
+        chunk.drain_into(&mut findings);
     }
     // The order above is already the report's order except where ARNs do not
     // follow the snapshot's id order; on sorted input this stable sort is a
@@ -171,8 +179,10 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
 /// The findings of one (account, region) being produced, bucketed by rule in
 /// id order so that draining them yields the report's order.
 struct Chunk<'r> {
-    rank: std::collections::HashMap<&'r str, usize>,
+    rank: HashMap<&'r str, usize>,
     buckets: Vec<Vec<Finding>>,
+    /// Rules with at least one finding in the current account.
+    produced: Vec<bool>,
 }
 
 impl<'r> Chunk<'r> {
@@ -182,13 +192,23 @@ impl<'r> Chunk<'r> {
         ids.dedup();
         Chunk {
             buckets: ids.iter().map(|_| Vec::new()).collect(),
+            produced: vec![false; ids.len()],
             rank: ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect(),
         }
     }
 
     fn push(&mut self, finding: Finding) {
         let i = self.rank[&*finding.rule_id];
+        self.produced[i] = true;
         self.buckets[i].push(finding);
+    }
+
+    fn start_account(&mut self) {
+        self.produced.fill(false);
+    }
+
+    fn has_findings_of(&self, rule: &Rule) -> bool {
+        self.produced[self.rank[rule.id.as_str()]]
     }
 
     fn extend(&mut self, finding: Option<Finding>) {
@@ -264,6 +284,27 @@ impl<'a> ResourceRef<'a> {
             kind: ResourceKind::Account.as_str(),
             arn: format!("arn:{}:iam::{id}:root", partition(account)),
             id: account.name.clone(),
+            unknown: &[],
+        }
+    }
+
+    /// Stands for "every resource of this kind in the account".
+    fn everything(account: &Account, kind: ResourceKind) -> ResourceRef<'static> {
+        let (p, id) = (partition(account), &account.account_id);
+        let arn = match kind {
+            ResourceKind::Account => return ResourceRef::account(account),
+            ResourceKind::IamPrincipal => format!("arn:{p}:iam::{id}:*"),
+            ResourceKind::DbCluster => format!("arn:{p}:rds:*:{id}:cluster:*"),
+            ResourceKind::DbInstance => format!("arn:{p}:rds:*:{id}:db:*"),
+        };
+        let scope = match kind {
+            ResourceKind::IamPrincipal => "iam/*",
+            _ => "*/*",
+        };
+        ResourceRef {
+            kind: kind.as_str(),
+            id: scope.to_string(),
+            arn,
             unknown: &[],
         }
     }

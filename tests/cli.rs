@@ -169,7 +169,16 @@ fn output_file_is_written_and_not_touched_on_error() {
     let dir = tempdir();
     let out_path = dir.join("report.json");
     let p = out_path.to_str().unwrap();
-    let ok = dbaudit(&["evaluate", BASE, "--format", "json", "--output", p]);
+    let ok = dbaudit(&[
+        "evaluate",
+        BASE,
+        "--config",
+        DEMO_CONFIG,
+        "--format",
+        "json",
+        "--output",
+        p,
+    ]);
     assert_eq!(ok.status.code(), Some(0));
     assert!(ok.stdout.is_empty());
     let good = std::fs::read(&out_path).unwrap();

@@ -306,9 +306,19 @@ fn an_account_whose_role_cannot_be_assumed_is_a_gap_and_the_other_is_complete() 
     assert_eq!(gaps[0]["code"], "AccessDenied");
     let f = findings(&r);
     assert!(f.iter().filter(|x| x.0 == "prod-b").all(|x| x.3 == "error"));
-    // prod-a is complete and clean.
+    // prod-a is complete and clean, except that this config names no
+    // developers: the developer rule says so instead of passing silently.
     let a: Vec<_> = f.iter().filter(|x| x.0 == "prod-a").collect();
-    assert!(a.len() > 20 && a.iter().all(|x| x.3 == "pass"), "{a:?}");
+    type Row<'a> = &'a &'a (String, String, String, String);
+    let (dev, rest): (Vec<Row>, Vec<Row>) = a
+        .iter()
+        .partition(|x| x.1 == "iam.developers.prod-read-only");
+    assert!(
+        rest.len() > 20 && rest.iter().all(|x| x.3 == "pass"),
+        "{a:?}"
+    );
+    assert_eq!(dev.len(), 1, "{dev:?}");
+    assert_eq!((dev[0].2.as_str(), dev[0].3.as_str()), ("iam/*", "error"));
     // The table names the gap once, and not once per rule.
     let table = dbaudit(&[
         "evaluate",

@@ -157,9 +157,12 @@ fn every_builtin_rule_has_pass_fail_and_error_cases() {
     );
 }
 
+/// The configuration the compliant base is written for.
+const BASE_CONFIG: &str = "service_tag = \"service\"\n[developers]\ngroups = [\"developers\"]\n";
+
 #[test]
 fn compliant_base_has_no_failures_or_errors() {
-    let findings = run(&base(), None);
+    let findings = run(&base(), Some(BASE_CONFIG));
     let bad: Vec<String> = findings
         .iter()
         .filter(|f| f.outcome != Outcome::Pass && &*f.rule_id != "db.engine.instance-aurora")
@@ -202,5 +205,41 @@ fn a_gap_never_lets_a_rule_pass_for_the_affected_account() {
         findings
             .iter()
             .any(|f| &*f.account == "test" && f.outcome == Outcome::Pass)
+    );
+}
+
+#[test]
+fn without_developer_selectors_developer_access_is_an_error_not_silence() {
+    // No `[developers]` in the config: the developer rules select nobody, and
+    // each says so once for its account instead of producing no finding.
+    let findings = run(&base(), None);
+    for (rule, account) in [
+        ("iam.developers.prod-read-only", "prod"),
+        ("iam.developers.test-read-write", "test"),
+    ] {
+        let mine: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| &*f.rule_id == rule && &*f.account == account)
+            .collect();
+        assert_eq!(mine.len(), 1, "{rule} in {account}: {mine:?}");
+        assert_eq!(mine[0].outcome, Outcome::Error);
+        assert_eq!(mine[0].resource_id, "iam/*");
+        assert!(
+            mine[0].message.contains("[developers]"),
+            "{}",
+            mine[0].message
+        );
+    }
+    // With selectors, the same base passes those rules for each developer.
+    let findings = run(&base(), Some(BASE_CONFIG));
+    assert!(
+        findings
+            .iter()
+            .any(|f| &*f.rule_id == "iam.developers.prod-read-only" && f.outcome == Outcome::Pass)
+    );
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.rule_id.starts_with("iam.developers.") && f.outcome == Outcome::Error)
     );
 }

@@ -113,6 +113,7 @@ const RULE_KEYS: &[&str] = &[
     "environments",
     "requires",
     "applies_if",
+    "none_applies_error",
     "condition",
     "message",
     "evidence",
@@ -266,6 +267,19 @@ pub fn load_files(files: &[RuleFile], extra_params: &[String]) -> Result<RuleSet
             let cond_v = r.required(t, start, "condition", what);
             let condition = compile(&mut r, "condition", cond_v);
             let applies_if = compile(&mut r, "applies_if", t.get("applies_if"));
+            let none_applies_v = t.get("none_applies_error");
+            let none_applies_error = r
+                .string(none_applies_v, "none_applies_error")
+                .map(|m| m.trim().to_string());
+            if let Some(v) = none_applies_v
+                && t.get("applies_if").is_none()
+            {
+                r.problem(
+                    v.span().start,
+                    "`none_applies_error` needs an `applies_if`: it is the message for when that selects nothing"
+                        .to_string(),
+                );
+            }
             let evidence = compile(&mut r, "evidence", t.get("evidence"));
             let msg_v = r.required(t, start, "message", what);
             let message = r.string(msg_v, "message").and_then(|src| {
@@ -318,6 +332,7 @@ pub fn load_files(files: &[RuleFile], extra_params: &[String]) -> Result<RuleSet
                     environments,
                     requires,
                     applies_if,
+                    none_applies_error,
                     condition,
                     message,
                     evidence,

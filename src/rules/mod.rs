@@ -126,6 +126,10 @@ pub struct Rule {
     pub requires: Vec<String>,
     /// Resources for which this is false are out of the rule's scope.
     pub applies_if: Option<Arc<Expr>>,
+    /// When `applies_if` selects no resource of an account: one `error`
+    /// finding for the account with this message, instead of silence (the
+    /// selection itself is what the rule depends on, e.g. the developers).
+    pub none_applies_error: Option<String>,
     pub condition: Arc<Expr>,
     pub message: Arc<Template>,
     pub evidence: Option<Arc<Expr>>,
