@@ -190,14 +190,14 @@ pub fn report_snapshot(
         let what = match w.status {
             "expired" => format!(
                 "expired on {}: it no longer applies",
-                w.expires.as_deref().unwrap_or("?")
+                w.waiver.expires.as_deref().unwrap_or("?")
             ),
             _ => "matched no failing finding: remove it or fix its selector".to_string(),
         };
         writeln!(
             io.stderr,
             "warning: waiver at {} (rule `{}`) {what}",
-            w.location, w.rule
+            w.waiver.location, w.rule
         )
         .map_err(write_err)?;
     }
@@ -646,12 +646,31 @@ fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
                 .map_err(write_err)?;
             Ok(0)
         }
-        RulesCommand::Validate { paths } => {
-            let mut files = crate::rules::builtin_files();
+        RulesCommand::Validate { paths, no_builtin } => {
+            let mut files = if no_builtin {
+                Vec::new()
+            } else {
+                crate::rules::builtin_files()
+            };
+            // On its own, a copy of the pack brings its parameter defaults
+            // (a directory's params.toml, as rules/ has) instead of ours.
+            let mut params = None;
             for p in &paths {
-                files.extend(crate::rules::user_files(p)?);
+                for f in crate::rules::user_files(p)? {
+                    if no_builtin
+                        && p.is_dir()
+                        && f.path.file_name() == Some("params.toml".as_ref())
+                    {
+                        params = Some(crate::config::BuiltinParams::parse(&f.text, &f.path)?);
+                    } else {
+                        files.push(f);
+                    }
+                }
             }
-            let set = crate::rules::load_files(&files, &[])?;
+            let set = match params {
+                Some(params) => crate::rules::load_files_with_params(&files, &[], params)?,
+                None => crate::rules::load_files(&files, &[])?,
+            };
             let user = set.rules.iter().filter(|r| !r.source.builtin).count();
             writeln!(io.stdout, "ok: {user} rule(s) valid").map_err(write_err)?;
             Ok(0)

@@ -276,10 +276,16 @@ pub enum RulesCommand {
     Validate {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Validate the files on their own, without the built-in pack (e.g.
+        /// a copy of rules/); ids are then checked for duplicates among the
+        /// given files only, and a directory's params.toml supplies the
+        /// parameters the rules may read.
+        #[arg(long)]
+        no_builtin: bool,
     },
     /// List the facts a rule can use for a resource kind (JSON Schema).
     Fields {
-        /// db_cluster, db_instance or account.
+        /// db_cluster, db_instance, account or iam_principal.
         kind: String,
     },
 }

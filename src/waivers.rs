@@ -42,15 +42,9 @@ pub struct WaiverStatus {
     pub resource: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ticket: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires: Option<String>,
-    /// `file:line` of the waiver.
-    pub location: String,
+    /// Reason, owner, ticket, expiry and location, as on a waived finding.
+    #[serde(flatten)]
+    pub waiver: WaiverRef,
     /// `applied`, `expired` or `unused`.
     pub status: &'static str,
     /// Failures it turned into `waived`.
@@ -67,7 +61,20 @@ pub struct WaiverRef {
     pub ticket: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// `file:line` of the waiver.
     pub location: String,
+}
+
+impl WaiverRef {
+    fn of(w: &Waiver) -> WaiverRef {
+        WaiverRef {
+            reason: w.reason.clone(),
+            owner: w.owner.clone(),
+            ticket: w.ticket.clone(),
+            expires: w.expires.map(|d| d.to_string()),
+            location: format!("{}:{}", w.location.path.display(), w.location.line),
+        }
+    }
 }
 
 /// A calendar date (UTC).
@@ -277,13 +284,7 @@ pub fn apply(
         if let Some((i, w)) = hit {
             waived[i] += 1;
             f.outcome = Outcome::Waived;
-            f.waiver = Some(Box::new(WaiverRef {
-                reason: w.reason.clone(),
-                owner: w.owner.clone(),
-                ticket: w.ticket.clone(),
-                expires: w.expires.map(|d| d.to_string()),
-                location: short_location(&w.location),
-            }));
+            f.waiver = Some(Box::new(WaiverRef::of(w)));
         }
     }
     waivers
@@ -293,11 +294,7 @@ pub fn apply(
             rule: w.rule.clone(),
             resource: w.resource.clone(),
             account: w.account.clone(),
-            reason: w.reason.clone(),
-            owner: w.owner.clone(),
-            ticket: w.ticket.clone(),
-            expires: w.expires.map(|d| d.to_string()),
-            location: short_location(&w.location),
+            waiver: WaiverRef::of(w),
             status: if w.expires.is_some_and(|e| as_of > e) {
                 "expired"
             } else if n == 0 {
@@ -308,10 +305,6 @@ pub fn apply(
             waived: n,
         })
         .collect()
-}
-
-fn short_location(l: &Location) -> String {
-    format!("{}:{}", l.path.display(), l.line)
 }
 
 #[cfg(test)]

@@ -457,6 +457,15 @@ reason = "stale"
         .map(|w| w["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["expired", "applied", "unused"]);
+    // Each status carries the waiver's own fields, flat, as waived findings do.
+    for w in r["waivers"].as_array().unwrap() {
+        assert!(w["reason"].as_str().is_some_and(|s| !s.is_empty()), "{w}");
+        assert!(
+            w["location"].as_str().is_some_and(|s| s.contains(".toml:")),
+            "{w}"
+        );
+        assert!(w.get("waiver").is_none(), "{w}");
+    }
     // The same waiver file a day earlier still hides billing's failure.
     let o = dbaudit(&[
         "evaluate",

@@ -259,6 +259,35 @@ fn rules_commands() {
         Some(2),
         "the built-in files are already loaded: ids repeat"
     );
+    assert!(text(&valid.stderr).contains("duplicate"));
+    // A copy of the pack is validated on its own with --no-builtin.
+    let alone = dbaudit(&["rules", "validate", "--no-builtin", "rules/"]);
+    assert_eq!(alone.status.code(), Some(0), "{}", text(&alone.stderr));
+    let n = std::fs::read_to_string(root().join("tests/expected/rule-ids.txt"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(text(&alone.stdout).trim(), format!("ok: {n} rule(s) valid"));
+    // The copy's own params.toml is what its rules are checked against.
+    let copy = tempdir();
+    for f in std::fs::read_dir(root().join("rules")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    let params = std::fs::read_to_string(copy.join("params.toml")).unwrap();
+    let without: String = params
+        .lines()
+        .filter(|l| !l.starts_with("min_readers"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(copy.join("params.toml"), without).unwrap();
+    let broken = dbaudit(&["rules", "validate", "--no-builtin", copy.to_str().unwrap()]);
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(
+        text(&broken.stderr).contains("min_readers"),
+        "{}",
+        text(&broken.stderr)
+    );
 }
 
 #[test]

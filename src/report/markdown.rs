@@ -99,7 +99,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 out,
                 "- `{}` ({}): {} — {}",
-                w.rule, w.location, w.status, w.reason
+                w.rule, w.waiver.location, w.status, w.waiver.reason
             )?;
         }
     }

@@ -119,11 +119,15 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         let what = match w.status {
             "expired" => format!(
                 "expired on {}: it no longer applies",
-                w.expires.as_deref().unwrap_or("?")
+                w.waiver.expires.as_deref().unwrap_or("?")
             ),
             _ => "unused: it matched no failing finding".to_string(),
         };
-        writeln!(out, "waiver {} (rule {}): {what}", w.location, w.rule)?;
+        writeln!(
+            out,
+            "waiver {} (rule {}): {what}",
+            w.waiver.location, w.rule
+        )?;
     }
     if let Some(fixed) = &report.fixed {
         let new = report

@@ -126,6 +126,16 @@ const RULE_KEYS: &[&str] = &[
 /// `extra_params` are parameter names defined by the user's config.
 pub fn load_files(files: &[RuleFile], extra_params: &[String]) -> Result<RuleSet, Error> {
     let params = BuiltinParams::parse(BUILTIN_PARAMS.1, Path::new(BUILTIN_PARAMS.0))?;
+    load_files_with_params(files, extra_params, params)
+}
+
+/// [`load_files`] against another parameter file than the built-in one
+/// (`rules validate --no-builtin` on a copy of the pack with its params.toml).
+pub fn load_files_with_params(
+    files: &[RuleFile],
+    extra_params: &[String],
+    params: BuiltinParams,
+) -> Result<RuleSet, Error> {
     let mut param_names = params.names();
     param_names.extend(extra_params.iter().cloned());
     let params_schema = FieldSchema::object(param_names);

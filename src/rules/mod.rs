@@ -19,7 +19,10 @@ pub use expr::{Expr, Template, cel_to_json};
 pub mod expr_schema {
     pub use super::expr::FieldSchema;
 }
-pub use load::{BUILTIN_PARAMS, RuleFile, RuleSet, builtin_files, load_files, user_files};
+pub use load::{
+    BUILTIN_PARAMS, RuleFile, RuleSet, builtin_files, load_files, load_files_with_params,
+    user_files,
+};
 
 /// Severity of a rule; ordered from `info` (lowest) to `critical`.
 #[derive(
