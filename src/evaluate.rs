@@ -71,11 +71,9 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
 
         let account_rules = by_kind(ResourceKind::Account);
         if !account_rules.is_empty() {
-            let ctx = resource_context(&root, &facts, account_fields.as_deref());
             let target = ResourceRef::account(account);
-            for rule in &account_rules {
-                chunk.extend(scope.run(&ctx, rule, None, &target));
-            }
+            let rules = (&account_rules[..], account_fields.as_deref());
+            scope.resource(&root, &facts, &target, rules, None, &mut chunk);
         }
 
         let iam_rules = by_kind(ResourceKind::IamPrincipal);
@@ -94,18 +92,11 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                     }
                 }
                 Some(principals) => {
-                    let fields = &iam_fields;
+                    let rules = (&iam_rules[..], iam_fields.as_deref());
                     for p in &principals {
-                        let ctx = resource_context(&root, p, fields.as_deref());
-                        let target = ResourceRef::new(
-                            ResourceKind::IamPrincipal,
-                            &p.name,
-                            &p.arn,
-                            &p.unknown,
-                        );
-                        for rule in &iam_rules {
-                            chunk.extend(scope.run(&ctx, rule, None, &target));
-                        }
+                        let kind = ResourceKind::IamPrincipal;
+                        let target = ResourceRef::new(kind, &p.name, &p.arn, &p.unknown);
+                        scope.resource(&root, p, &target, rules, None, &mut chunk);
                     }
                 }
             }
@@ -431,25 +422,39 @@ impl<'a> AccountScope<'a> {
         kinds: &KindRules,
         chunk: &mut Chunk,
     ) {
+        let region = Some(region);
         if !kinds.cluster.is_empty() {
+            let rules = (kinds.cluster, kinds.cluster_fields);
             for c in &idx.region.db_clusters {
                 let f = model::cluster_facts(idx, c, kinds.service_tag);
-                let ctx = resource_context(root, &f, kinds.cluster_fields);
                 let target = ResourceRef::new(ResourceKind::DbCluster, &c.id, &c.arn, &f.unknown);
-                for rule in kinds.cluster {
-                    chunk.extend(self.run(&ctx, rule, Some(region), &target));
-                }
+                self.resource(root, &f, &target, rules, region, chunk);
             }
         }
         if !kinds.instance.is_empty() {
+            let rules = (kinds.instance, kinds.instance_fields);
             for i in &idx.region.db_instances {
                 let f = model::instance_facts(idx, i, kinds.service_tag);
-                let ctx = resource_context(root, &f, kinds.instance_fields);
                 let target = ResourceRef::new(ResourceKind::DbInstance, &i.id, &i.arn, &f.unknown);
-                for rule in kinds.instance {
-                    chunk.extend(self.run(&ctx, rule, Some(region), &target));
-                }
+                self.resource(root, &f, &target, rules, region, chunk);
             }
+        }
+    }
+
+    /// Evaluates `rules` (with the facts they read) on one resource: its
+    /// facts go into the engine once, in a scope every rule shares.
+    fn resource<T: CelFacts>(
+        &self,
+        root: &Context<'static, 'static>,
+        facts: &T,
+        target: &ResourceRef,
+        (rules, fields): (&[&Rule], Option<&[String]>),
+        region: Option<&Arc<str>>,
+        chunk: &mut Chunk,
+    ) {
+        let ctx = resource_context(root, facts, fields);
+        for rule in rules {
+            chunk.extend(self.run(&ctx, rule, region, target));
         }
     }
 
