@@ -360,26 +360,7 @@ fn throttling_is_retried_then_becomes_a_gap_and_rules_error() {
             },
         ],
     );
-    let dir = tempdir("throttle");
-    let cfg = write_config(&dir, &[("prod", "prod", "333333333333")]);
-    let report = dir.join("r.json");
-    let out = dbaudit(&[
-        "scan",
-        "--account",
-        "prod",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--endpoint-url",
-        &proxy.endpoint(),
-        "--max-attempts",
-        "3",
-        "--retry-backoff-ms",
-        "5",
-        "--format",
-        "json",
-        "-o",
-        report.to_str().unwrap(),
-    ]);
+    let (out, report) = scan_prod("throttle", &proxy.endpoint(), &["--max-attempts", "3"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert_eq!(
         proxy.hits(0),
@@ -443,26 +424,7 @@ fn access_denied_and_server_errors_on_one_service_do_not_stop_the_others() {
             },
         ],
     );
-    let dir = tempdir("denied");
-    let cfg = write_config(&dir, &[("prod", "prod", "333333333333")]);
-    let report = dir.join("r.json");
-    let out = dbaudit(&[
-        "scan",
-        "--account",
-        "prod",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--endpoint-url",
-        &proxy.endpoint(),
-        "--max-attempts",
-        "2",
-        "--retry-backoff-ms",
-        "5",
-        "--format",
-        "json",
-        "-o",
-        report.to_str().unwrap(),
-    ]);
+    let (out, report) = scan_prod("denied", &proxy.endpoint(), &["--max-attempts", "2"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let r = read_json(&report);
     let gaps: Vec<(String, String)> = r["accounts"][0]["gaps"]
@@ -506,6 +468,8 @@ fn access_denied_and_server_errors_on_one_service_do_not_stop_the_others() {
     );
     assert_eq!(r["accounts"][0]["gaps"].as_array().unwrap().len(), 2);
     // EC2 and IAM data were collected despite the others failing.
+    let dir = report.parent().unwrap();
+    let cfg = dir.join("dbaudit.toml");
     let snap = dir.join("s.json");
     let c = dbaudit(&[
         "collect",

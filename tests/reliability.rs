@@ -178,29 +178,12 @@ fn latency_beyond_the_timeout_becomes_a_timeout_gap() {
             ..Rule::default()
         }],
     );
-    let dir = tempdir("latency");
-    let cfg = write_config(&dir, &[("prod", "prod", "333333333333")]);
-    let report = dir.join("r.json");
     let started = Instant::now();
-    let out = dbaudit(&[
-        "scan",
-        "--account",
-        "prod",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--endpoint-url",
+    let (out, report) = scan_prod(
+        "latency",
         &proxy.endpoint(),
-        "--timeout",
-        "1",
-        "--max-attempts",
-        "2",
-        "--retry-backoff-ms",
-        "5",
-        "--format",
-        "json",
-        "-o",
-        report.to_str().unwrap(),
-    ]);
+        &["--timeout", "1", "--max-attempts", "2"],
+    );
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "the timeout bounded the wait"
@@ -236,26 +219,7 @@ fn a_truncated_answer_becomes_a_gap_not_a_pass() {
             ..Rule::default()
         }],
     );
-    let dir = tempdir("truncated");
-    let cfg = write_config(&dir, &[("prod", "prod", "333333333333")]);
-    let report = dir.join("r.json");
-    let out = dbaudit(&[
-        "scan",
-        "--account",
-        "prod",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--endpoint-url",
-        &proxy.endpoint(),
-        "--max-attempts",
-        "2",
-        "--retry-backoff-ms",
-        "5",
-        "--format",
-        "json",
-        "-o",
-        report.to_str().unwrap(),
-    ]);
+    let (out, report) = scan_prod("truncated", &proxy.endpoint(), &["--max-attempts", "2"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let r = read_json(&report);
     let gaps = r["accounts"][0]["gaps"].as_array().unwrap();

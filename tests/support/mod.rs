@@ -160,3 +160,30 @@ pub fn write_config(dir: &Path, accounts: &[(&str, &str, &str)]) -> PathBuf {
     std::fs::write(&p, s).unwrap();
     p
 }
+
+/// `dbaudit scan --account prod` of a one-account config (prod, 333333333333)
+/// through `endpoint`, with 5 ms retry backoff and a JSON report; `extra`
+/// adds flags (`--max-attempts`, `--timeout`…). Returns the process output
+/// and the report's path. The scaffolding every fault-injection test shares.
+pub fn scan_prod(tag: &str, endpoint: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let dir = tempdir(tag);
+    let cfg = write_config(&dir, &[("prod", "prod", "333333333333")]);
+    let report = dir.join("r.json");
+    let mut args = vec![
+        "scan",
+        "--account",
+        "prod",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        endpoint,
+        "--retry-backoff-ms",
+        "5",
+        "--format",
+        "json",
+        "-o",
+        report.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (dbaudit(&args), report)
+}
