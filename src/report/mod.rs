@@ -45,10 +45,12 @@ impl Outcome {
 }
 
 /// The result of one rule on one resource.
+///
+/// The strings every finding of a rule, account or region has in common are
+/// shared (`Arc<str>`): a run makes one finding per (rule, resource), 200,000
+/// in the benchmark estate, and allocating seven strings for each was a
+/// measurable part of evaluation time and memory (docs/performance.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-/// The strings every finding of a rule, account or region shares are shared
-/// (`Arc<str>`): a run makes one finding per (rule, resource), 200,000 in the
-/// benchmark estate, and copying them was a fifth of evaluation time.
 pub struct Finding {
     pub rule_id: Arc<str>,
     pub title: Arc<str>,
