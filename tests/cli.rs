@@ -103,6 +103,38 @@ fn json_report_is_deterministic_and_versioned() {
 }
 
 #[test]
+fn an_account_without_databases_says_so() {
+    // A wrong region list finds nothing and every resource rule passes
+    // vacuously: the account's inventory line is where the user sees it.
+    let dir = tempdir();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(BASE)).unwrap()).unwrap();
+    assert_eq!(v["accounts"][0]["name"], "test");
+    v["accounts"][0]["regions"][0]["db_clusters"] = serde_json::json!([]);
+    v["accounts"][0]["regions"][0]["db_instances"] = serde_json::json!([]);
+    let path = dir.join("empty-test.json");
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    let p = path.to_str().unwrap();
+    let out = dbaudit(&["evaluate", p, "--config", DEMO_CONFIG]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("audited: 0 DB clusters, 0 DB instances in eu-west-1")
+            && stdout.contains("no database found"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("no database found").count(), 1, "{stdout}");
+    let json = dbaudit(&["evaluate", p, "--config", DEMO_CONFIG, "--format", "json"]);
+    let r: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let inv = &r["accounts"][1]["inventory"];
+    assert_eq!(r["accounts"][1]["name"], "test");
+    assert_eq!(
+        (inv["db_clusters"].as_u64(), inv["db_instances"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(r["accounts"][0]["inventory"]["db_clusters"].as_u64() > Some(0));
+}
+
+#[test]
 fn compliant_estate_passes_the_gate() {
     let out = dbaudit(&["evaluate", BASE, "--config", DEMO_CONFIG]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));

@@ -77,6 +77,20 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
+    writeln!(out, "\n### Accounts audited\n")?;
+    for a in &report.accounts {
+        if a.gaps.iter().any(|g| g.service == "sts") {
+            writeln!(out, "- **{}** ({}): not reached", a.name, a.environment)?;
+        } else {
+            writeln!(
+                out,
+                "- **{}** ({}): {}",
+                a.name,
+                a.environment,
+                a.inventory.describe()
+            )?;
+        }
+    }
     let gaps: Vec<_> = report
         .accounts
         .iter()

@@ -132,6 +132,60 @@ pub struct AccountSummary {
     pub account_id: String,
     pub counts: Counts,
     pub gaps: Vec<Gap>,
+    pub inventory: Inventory,
+}
+
+/// What the snapshot holds for an account. A scan that found no database at
+/// all (a wrong `regions` list, a role in the wrong account) passes every
+/// resource rule vacuously; the inventory is where that shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Inventory {
+    /// Regions with data.
+    pub regions: Vec<String>,
+    pub db_clusters: usize,
+    pub db_instances: usize,
+    /// IAM users and roles; absent when IAM was not collected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iam_principals: Option<usize>,
+}
+
+impl Inventory {
+    pub fn of(account: &crate::snapshot::Account) -> Inventory {
+        Inventory {
+            regions: account.regions.iter().map(|r| r.name.clone()).collect(),
+            db_clusters: account.regions.iter().map(|r| r.db_clusters.len()).sum(),
+            db_instances: account.regions.iter().map(|r| r.db_instances.len()).sum(),
+            iam_principals: account.iam.as_ref().map(|i| i.users.len() + i.roles.len()),
+        }
+    }
+
+    /// One line for the table and Markdown: what was audited, and a warning
+    /// when no database was found.
+    pub fn describe(&self) -> String {
+        let regions = if self.regions.is_empty() {
+            "no region".to_string()
+        } else {
+            self.regions.join(", ")
+        };
+        let n = |count: usize, what: &str| {
+            format!("{count} {what}{}", if count == 1 { "" } else { "s" })
+        };
+        let iam = self
+            .iam_principals
+            .map(|count| format!("; {} (users and roles)", n(count, "IAM principal")))
+            .unwrap_or_default();
+        let mut line = format!(
+            "{}, {} in {regions}{iam}",
+            n(self.db_clusters, "DB cluster"),
+            n(self.db_instances, "DB instance")
+        );
+        if self.db_clusters + self.db_instances == 0 {
+            line.push_str(
+                " (no database found: check the account's `regions` and role if it should have some)",
+            );
+        }
+        line
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -198,6 +252,7 @@ impl Report {
                     .copied()
                     .unwrap_or_default(),
                 gaps: a.gaps.clone(),
+                inventory: Inventory::of(a),
             })
             .collect();
         let rules = rules
@@ -231,6 +286,35 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
+    use super::Inventory;
+
+    #[test]
+    fn inventory_says_what_was_audited_and_warns_when_empty() {
+        let one = Inventory {
+            regions: vec!["eu-west-1".into()],
+            db_clusters: 1,
+            db_instances: 3,
+            iam_principals: Some(1),
+        };
+        assert_eq!(
+            one.describe(),
+            "1 DB cluster, 3 DB instances in eu-west-1; 1 IAM principal (users and roles)"
+        );
+        let empty = Inventory {
+            regions: vec!["us-east-1".into()],
+            ..Inventory::default()
+        };
+        let line = empty.describe();
+        assert!(
+            line.starts_with("0 DB clusters, 0 DB instances in us-east-1 (no database found"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("IAM"),
+            "IAM not collected: not counted as zero: {line}"
+        );
+    }
+
     #[test]
     fn fingerprint_is_stable_hex() {
         let f = super::fingerprint(

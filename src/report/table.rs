@@ -47,6 +47,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             )?;
             continue;
         }
+        writeln!(out, "  audited: {}", account.inventory.describe())?;
         let mut rows: Vec<&Finding> = report
             .findings
             .iter()
