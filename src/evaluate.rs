@@ -4,7 +4,9 @@
 //! rule of its kind is evaluated against them. A rule whose data was not
 //! collected (a gap of a service it needs, in the resource's region or account)
 //! gives `error`, as does a condition that fails to evaluate or yields a
-//! non-boolean: missing data never passes.
+//! non-boolean: missing data never passes. A rule whose `applies_if` selects
+//! nothing in an account gives no finding there, or one `error` for the
+//! account when the rule sets `none_applies_error`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
