@@ -210,6 +210,48 @@ fn demo_sarif_passes_the_schema_and_github_rules_for_one_and_two_environments() 
 }
 
 #[test]
+fn user_rules_in_sarif_link_to_their_own_reference_not_to_dbaudit_docs() {
+    let dir = tempdir("user-rules");
+    let rule = |id: &str, refs: &str| {
+        format!(
+            "[[rule]]\nid = \"{id}\"\ntitle = \"t\"\nseverity = \"low\"\nresource = \"db_cluster\"\n\
+             condition = \"false\"\nmessage = \"m\"\nrationale = \"r\"\nremediation = \"r\"\n{refs}\n"
+        )
+    };
+    let body = rule(
+        "org.linked",
+        "references = [\"https://wiki.example.com/db-owners\"]",
+    ) + &rule("org.unlinked", "");
+    std::fs::write(dir.join("org.toml"), body).unwrap();
+    let sarif = run_sarif(&root().join(DEMO), &["--rules", dir.to_str().unwrap()]);
+    check_github_rules(&sarif);
+    let descriptors: Vec<&Value> = sarif["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["tool"]["driver"]["rules"].as_array().unwrap())
+        .collect();
+    let uri = |id: &str| {
+        let d = descriptors
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap_or_else(|| panic!("no descriptor for {id}"));
+        d.get("helpUri").and_then(Value::as_str).map(str::to_string)
+    };
+    assert_eq!(
+        uri("org.linked").as_deref(),
+        Some("https://wiki.example.com/db-owners")
+    );
+    assert_eq!(uri("org.unlinked"), None);
+    assert!(
+        uri("db.deletion-protection")
+            .is_some_and(|u| u.ends_with("docs/rules.md#db-deletion-protection")),
+        "{:?}",
+        uri("db.deletion-protection")
+    );
+}
+
+#[test]
 fn fingerprints_are_stable_across_runs_and_distinct_per_resource() {
     let a = run_sarif(&root().join(DEMO), &[]);
     let b = run_sarif(&root().join(DEMO), &[]);

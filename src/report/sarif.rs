@@ -209,7 +209,7 @@ fn descriptor(r: &crate::rules::Rule) -> sarif::ReportingDescriptor {
         serde_json::json!(security_severity(r.severity)),
     );
     props.insert("precision".to_string(), serde_json::json!("very-high"));
-    sarif::ReportingDescriptor::builder()
+    let mut descriptor = sarif::ReportingDescriptor::builder()
         .id(r.id.clone())
         .name(r.id.clone())
         .short_description(
@@ -228,10 +228,6 @@ fn descriptor(r: &crate::rules::Rule) -> sarif::ReportingDescriptor {
                 .markdown(crate::docs::rule_markdown(r, 2))
                 .build(),
         )
-        .help_uri(format!(
-            "{INFORMATION_URI}/blob/main/docs/rules.md#{}",
-            crate::docs::anchor(&r.id)
-        ))
         .default_configuration(
             sarif::ReportingConfiguration::builder()
                 .level(serde_json::to_value(level(r.severity)).unwrap_or_default())
@@ -248,7 +244,25 @@ fn descriptor(r: &crate::rules::Rule) -> sarif::ReportingDescriptor {
                 .additional_properties(props)
                 .build(),
         )
-        .build()
+        .build();
+    descriptor.help_uri = help_uri(r);
+    descriptor
+}
+
+/// The rule's page: dbaudit's rules reference for built-in rules; for a
+/// user's rule, its first https reference (dbaudit's docs know nothing of
+/// it), else none.
+fn help_uri(r: &crate::rules::Rule) -> Option<String> {
+    if r.source.builtin {
+        return Some(format!(
+            "{INFORMATION_URI}/blob/main/docs/rules.md#{}",
+            crate::docs::anchor(&r.id)
+        ));
+    }
+    r.references
+        .iter()
+        .find(|u| u.starts_with("https://"))
+        .cloned()
 }
 
 /// Where a finding lives in the repository.
