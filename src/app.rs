@@ -37,7 +37,7 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
 fn write_err(e: std::io::Error) -> Error {
     Error::Io {
         path: PathBuf::from("<stdout>"),
-        source: e,
+        error: e,
     }
 }
 
@@ -457,7 +457,7 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
         .build()
         .map_err(|e| Error::Io {
             path: PathBuf::from("<tokio runtime>"),
-            source: e,
+            error: e,
         })?;
     let stats = std::sync::Arc::new(crate::collect::Stats::default());
     let started = std::time::Instant::now();

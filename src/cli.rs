@@ -143,16 +143,18 @@ pub struct CollectArgs {
 
 /// Which accounts to collect and how to reach AWS.
 #[derive(Debug, Args, Clone)]
+// One group, so that a missing choice names both ways to make it.
+#[command(group(
+    clap::ArgGroup::new("which_accounts")
+        .required(true)
+        .args(["accounts", "all_accounts"])
+))]
 pub struct TargetArgs {
     /// Account to collect, by its name in dbaudit.toml (repeatable).
-    #[arg(
-        long = "account",
-        value_name = "NAME",
-        required_unless_present = "all_accounts"
-    )]
+    #[arg(long = "account", value_name = "NAME")]
     pub accounts: Vec<String>,
     /// Collect every account of dbaudit.toml.
-    #[arg(long, conflicts_with = "accounts")]
+    #[arg(long)]
     pub all_accounts: bool,
     /// AWS profile for the base credentials (default: the standard chain).
     #[arg(long, value_name = "NAME")]

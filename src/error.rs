@@ -103,11 +103,12 @@ pub enum Error {
     /// Validation of a config, rule or waiver file found one or more problems.
     #[error("{}", render_problems(.0))]
     Invalid(Vec<Problem>),
-    #[error("{path}: {source}")]
+    // The OS error is part of the message, not a `source`: `{:#}` in main
+    // prints the source chain, which printed it twice.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     Usage(String),
@@ -155,9 +156,9 @@ pub fn read_to_string(path: &Path) -> Result<String, Error> {
 /// Reads a UTF-8 text file of at most `limit` bytes; invalid UTF-8 is
 /// reported with its position, an oversized file before it is read.
 pub fn read_to_string_limited(path: &Path, limit: u64) -> Result<String, Error> {
-    let io = |source| Error::Io {
+    let io = |error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > limit {
@@ -188,9 +189,9 @@ pub fn read_to_string_limited(path: &Path, limit: u64) -> Result<String, Error> 
 /// `/dev/null`, `/dev/stdout`, a FIFO — is written to directly: renaming over
 /// it would replace a device node (as root, even `/dev/null`).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
-    let io = |source| Error::Io {
+    let io = |error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let resolved = std::fs::canonicalize(path).ok();
     if let Some(target) = &resolved

@@ -363,6 +363,26 @@ fn init_writes_an_example_and_refuses_to_overwrite() {
 }
 
 #[test]
+fn a_missing_file_is_named_once_with_the_reason_once() {
+    let out = dbaudit(&["evaluate", "fixtures/no-such-snapshot.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: fixtures/no-such-snapshot.json: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+    // scan without --account or --all-accounts names both ways.
+    let scan = dbaudit(&["scan", "--config", DEMO_CONFIG]);
+    assert_eq!(scan.status.code(), Some(2));
+    assert!(
+        text(&scan.stderr).contains("<--account <NAME>|--all-accounts>"),
+        "{}",
+        text(&scan.stderr)
+    );
+}
+
+#[test]
 fn usage_errors_exit_2_and_help_explains_exit_codes() {
     let out = dbaudit(&["evaluate"]);
     assert_eq!(out.status.code(), Some(2));

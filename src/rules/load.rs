@@ -56,9 +56,9 @@ pub fn builtin_files() -> Vec<RuleFile> {
 
 /// Every `*.toml` file of a directory (sorted), or the file itself.
 pub fn user_files(path: &Path) -> Result<Vec<RuleFile>, Error> {
-    let io = |source| Error::Io {
+    let io = |error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut paths = Vec::new();
     if path.is_dir() {
