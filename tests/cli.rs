@@ -347,6 +347,55 @@ remediation = "Tag it."
 }
 
 #[test]
+fn a_user_rule_can_require_its_selection_to_match_something() {
+    // An org rule about MySQL clusters that must exist (say, a migration
+    // target): no MySQL cluster in an account is an error for it, not silence.
+    let dir = tempdir();
+    std::fs::write(
+        dir.join("mysql.toml"),
+        r#"[[rule]]
+id = "org.mysql.encrypted"
+title = "MySQL clusters are encrypted"
+severity = "high"
+resource = "db_cluster"
+applies_if = "resource.engine == 'aurora-mysql'"
+none_applies_error = "no Aurora MySQL cluster found; the migration plan expects one per account"
+condition = "resource.storage_encrypted"
+message = "cluster {resource.id} is not encrypted"
+rationale = "r"
+remediation = "r"
+"#,
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let out = dbaudit(&[
+        "evaluate",
+        BASE,
+        "--config",
+        DEMO_CONFIG,
+        "--rules",
+        d,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mine: Vec<&serde_json::Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"] == "org.mysql.encrypted")
+        .collect();
+    assert_eq!(mine.len(), 2, "one per account: {mine:?}");
+    for f in mine {
+        assert_eq!(f["outcome"], "error");
+        assert_eq!(f["resource_id"], "*/*");
+        assert!(f["resource_arn"].as_str().unwrap().ends_with(":cluster:*"));
+        assert!(f["message"].as_str().unwrap().contains("migration plan"));
+    }
+}
+
+#[test]
 fn init_writes_an_example_and_refuses_to_overwrite() {
     let dir = tempdir();
     let path = dir.join("dbaudit.toml");
