@@ -133,7 +133,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                 chunk.drain_into(&mut findings);
                 continue;
             };
-            let idx = RegionIndex::new(data);
+            let idx = RegionIndex::new(data).with_gaps(&account.gaps);
             scope.region_resources(&root, &idx, &region, &kinds, &mut chunk);
             chunk.drain_into(&mut findings);
         }
@@ -392,10 +392,11 @@ impl<'a> AccountScope<'a> {
     /// A gap in the service that lists the rule's own resources.
     fn own_gap(&self, rule: &Rule, region: &str) -> Option<&'a Gap> {
         let service = rule.resource.service()?;
-        self.account
-            .gaps
-            .iter()
-            .find(|g| g.service == service && g.region.as_deref().is_none_or(|r| r == region))
+        self.account.gaps.iter().find(|g| {
+            g.service == service
+                && g.region.as_deref().is_none_or(|r| r == region)
+                && !model::is_fact_level(g)
+        })
     }
 
     /// A gap in any service the rule needs, in this region or account-wide.
@@ -406,6 +407,7 @@ impl<'a> AccountScope<'a> {
         let needs: Vec<&str> = rule.needs().collect();
         self.account.gaps.iter().find(|g| {
             needs.contains(&g.service.as_str())
+                && !model::is_fact_level(g)
                 && match (&g.region, region) {
                     (None, _) => true,
                     (Some(gr), Some(r)) => gr == r,

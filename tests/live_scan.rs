@@ -586,3 +586,43 @@ fn the_read_only_guard_refuses_a_mutating_call_before_sending_it() {
         "the DeleteDBCluster request never reached the wire"
     );
 }
+
+#[test]
+fn a_failed_global_cluster_listing_errors_only_what_needs_it() {
+    // DescribeGlobalClusters is tracked by the facts themselves: with it
+    // throttled past the retries, the other cluster rules still evaluate.
+    let moto = Moto::start();
+    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
+    let proxy = Proxy::start(
+        moto.port,
+        vec![Rule {
+            service: Some("rds"),
+            operation: Some("DescribeGlobalClusters"),
+            fault: Some(Fault::Throttle("Throttling")),
+            ..Rule::default()
+        }],
+    );
+    let (out, report) = scan_prod("global", &proxy.endpoint(), &["--max-attempts", "2"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let r = read_json(&report);
+    let gaps = r["accounts"][0]["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["operation"], "DescribeGlobalClusters");
+    let f = findings(&r);
+    for rule in ["db.encryption.at-rest", "db.ha.readers-across-azs"] {
+        assert!(has(&f, "prod", rule, "bench-0000", "pass"), "{rule}: {f:?}");
+    }
+    // Not required by this config: unknown replicas do not matter.
+    assert!(has(
+        &f,
+        "prod",
+        "db.ha.cross-region-replica",
+        "bench-0000",
+        "pass"
+    ));
+    assert!(!f.iter().any(|x| x.2 == "eu-west-1/*"), "{f:?}");
+    // The only error is the developer rule's (this config names no developers).
+    let errors: Vec<_> = f.iter().filter(|x| x.3 == "error").collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].1, "iam.developers.prod-read-only");
+}

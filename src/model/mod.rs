@@ -55,8 +55,10 @@ pub struct ClusterFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global_cluster_id: Option<String>,
     /// ARNs of replicas of this cluster in other regions (global cluster
-    /// members or cross-region read-replica clusters).
-    pub cross_region_replicas: Vec<String>,
+    /// members or cross-region read-replica clusters). Absent when none is
+    /// known and the region's global clusters could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_region_replicas: Option<Vec<String>>,
     pub tags: Tags,
     /// Services named by the service tag (comma, space or `+` separated).
     pub services: Vec<String>,
@@ -347,6 +349,22 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
     }
 }
 
+/// Operations whose failure the facts account for themselves: the facts that
+/// depend on them become absent, so only the rules reading those facts give
+/// `error`. A gap of any other operation fails every rule that needs its
+/// service (fail closed: the facts cannot tell "none" from "not collected").
+pub const FACT_LEVEL_OPERATIONS: &[(&str, &str)] = &[
+    // Only `cross_region_replicas` reads the global clusters.
+    ("rds", "DescribeGlobalClusters"),
+];
+
+/// Whether the facts account for this gap (see [`FACT_LEVEL_OPERATIONS`]).
+pub fn is_fact_level(gap: &crate::snapshot::Gap) -> bool {
+    FACT_LEVEL_OPERATIONS
+        .iter()
+        .any(|(s, o)| gap.service == *s && gap.operation == *o)
+}
+
 pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) -> ClusterFacts {
     let mut unknown = Vec::new();
     let port = c
@@ -435,6 +453,15 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
     }
     cross_region_replicas.sort();
     cross_region_replicas.dedup();
+    // Without the global clusters, "no replica" is unknown; a cross-region
+    // read replica seen on the cluster itself is still known.
+    let cross_region_replicas = match &idx.global_clusters_unknown {
+        Some(why) if cross_region_replicas.is_empty() => {
+            unknown.push(format!("cross-region replicas: {why}"));
+            None
+        }
+        _ => Some(cross_region_replicas),
+    };
     ClusterFacts {
         id: c.id.clone(),
         arn: c.arn.clone(),

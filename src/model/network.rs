@@ -93,6 +93,9 @@ pub struct RegionIndex<'a> {
     eks_names: Vec<String>,
     eks_vpcs: Vec<String>,
     subnet_facts: HashMap<&'a str, SubnetFacts>,
+    /// Why the region's global clusters are unknown (DescribeGlobalClusters
+    /// failed), if they are: see [`crate::model::FACT_LEVEL_OPERATIONS`].
+    pub global_clusters_unknown: Option<String>,
 }
 
 impl<'a> RegionIndex<'a> {
@@ -153,6 +156,7 @@ impl<'a> RegionIndex<'a> {
             eks_names: region.eks_clusters.iter().map(|e| e.name.clone()).collect(),
             eks_vpcs: eks_vpcs.into_iter().collect(),
             subnet_facts: HashMap::new(),
+            global_clusters_unknown: None,
         };
         let facts: Vec<(&'a str, SubnetFacts)> = region
             .subnets
@@ -161,6 +165,26 @@ impl<'a> RegionIndex<'a> {
             .collect();
         idx.subnet_facts = facts.into_iter().collect();
         idx
+    }
+
+    /// Takes note of the account's gaps that the facts account for
+    /// themselves ([`crate::model::FACT_LEVEL_OPERATIONS`]).
+    pub fn with_gaps(mut self, gaps: &[crate::snapshot::Gap]) -> Self {
+        let region = self.region.name.as_str();
+        self.global_clusters_unknown = gaps
+            .iter()
+            .find(|g| {
+                g.service == "rds"
+                    && g.operation == "DescribeGlobalClusters"
+                    && g.region.as_deref().is_none_or(|r| r == region)
+            })
+            .map(|g| {
+                format!(
+                    "DescribeGlobalClusters failed with {}: {}",
+                    g.code, g.message
+                )
+            });
+        self
     }
 
     /// Public-ness of a subnet from its effective route table. `None` when the
