@@ -77,7 +77,10 @@ pub struct ClusterFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readers_outside_writer_az: Option<i64>,
     /// Member instances that are publicly accessible.
-    pub publicly_accessible_members: Vec<String>,
+    /// Absent when a member instance is not in the snapshot: "none public"
+    /// would then be a guess.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publicly_accessible_members: Option<Vec<String>>,
     #[serde(flatten)]
     pub network: NetworkFacts,
     /// Facts that could not be derived, and why.
@@ -381,13 +384,13 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
     let mut writer = None;
     let mut readers = Vec::new();
     let mut azs_known = true;
-    let mut public_members = Vec::new();
+    let mut public_members = Some(Vec::new());
     for m in &c.members {
         let inst = idx.instances.get(m.instance_id.as_str());
-        if let Some(i) = inst
-            && i.publicly_accessible
-        {
-            public_members.push(i.id.clone());
+        match (inst, &mut public_members) {
+            (None, _) => public_members = None,
+            (Some(i), Some(public)) if i.publicly_accessible => public.push(i.id.clone()),
+            _ => {}
         }
         let az = inst.and_then(|i| i.availability_zone.clone());
         let Some(az) = az else {
@@ -592,6 +595,31 @@ mod tests {
         assert!(
             served.iter().all(|s| names.contains(s)),
             "{served:?} vs {names:?}"
+        );
+    }
+
+    #[test]
+    fn member_facts_are_absent_not_empty_when_a_member_is_missing() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/demo/snapshot.json"
+        ))
+        .unwrap();
+        let mut snap = Snapshot::parse(&text, std::path::Path::new("demo.json")).unwrap();
+        let region = &mut snap.accounts[0].regions[0];
+        let cluster = region.db_clusters[0].clone();
+        let complete = cluster_facts(&RegionIndex::new(region), &cluster, "service");
+        assert!(complete.publicly_accessible_members.is_some());
+        assert!(complete.reader_azs.is_some());
+        let gone = cluster.members[0].instance_id.clone();
+        region.db_instances.retain(|i| i.id != gone);
+        let partial = cluster_facts(&RegionIndex::new(region), &cluster, "service");
+        assert_eq!(partial.publicly_accessible_members, None);
+        assert_eq!(partial.reader_azs, None);
+        assert!(
+            partial.unknown.iter().any(|u| u.contains(&gone)),
+            "{:?}",
+            partial.unknown
         );
     }
 
