@@ -235,4 +235,18 @@ fn a_truncated_answer_becomes_a_gap_not_a_pass() {
         .find(|x| x["rule_id"] == "db.network.private-subnets" && x["resource_id"] == "bench-0000")
         .unwrap();
     assert_eq!(private["outcome"], "error");
+    assert!(
+        private["message"]
+            .as_str()
+            .unwrap()
+            .contains("DescribeDBSubnetGroups failed with MalformedResponse"),
+        "{private} {gaps:?}"
+    );
+    // Only the facts that come from subnet groups are unknown: encryption,
+    // read from DescribeDBClusters, is still decided.
+    let encrypted = f
+        .iter()
+        .find(|x| x["rule_id"] == "db.encryption.at-rest" && x["resource_id"] == "bench-0000")
+        .unwrap();
+    assert_eq!(encrypted["outcome"], "pass", "{encrypted}");
 }

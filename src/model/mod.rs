@@ -359,6 +359,9 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
 pub const FACT_LEVEL_OPERATIONS: &[(&str, &str)] = &[
     // Only `cross_region_replicas` reads the global clusters.
     ("rds", "DescribeGlobalClusters"),
+    // Only the subnet and VPC facts read the subnet groups, and a group that
+    // is not in the snapshot leaves them absent.
+    ("rds", "DescribeDBSubnetGroups"),
 ];
 
 /// Whether the facts account for this gap (see [`FACT_LEVEL_OPERATIONS`]).

@@ -96,6 +96,8 @@ pub struct RegionIndex<'a> {
     /// Why the region's global clusters are unknown (DescribeGlobalClusters
     /// failed), if they are: see [`crate::model::FACT_LEVEL_OPERATIONS`].
     pub global_clusters_unknown: Option<String>,
+    /// Why the region's DB subnet groups are unknown, if they are.
+    pub subnet_groups_unknown: Option<String>,
 }
 
 impl<'a> RegionIndex<'a> {
@@ -157,6 +159,7 @@ impl<'a> RegionIndex<'a> {
             eks_vpcs: eks_vpcs.into_iter().collect(),
             subnet_facts: HashMap::new(),
             global_clusters_unknown: None,
+            subnet_groups_unknown: None,
         };
         let facts: Vec<(&'a str, SubnetFacts)> = region
             .subnets
@@ -171,19 +174,17 @@ impl<'a> RegionIndex<'a> {
     /// themselves ([`crate::model::FACT_LEVEL_OPERATIONS`]).
     pub fn with_gaps(mut self, gaps: &[crate::snapshot::Gap]) -> Self {
         let region = self.region.name.as_str();
-        self.global_clusters_unknown = gaps
-            .iter()
-            .find(|g| {
-                g.service == "rds"
-                    && g.operation == "DescribeGlobalClusters"
-                    && g.region.as_deref().is_none_or(|r| r == region)
-            })
-            .map(|g| {
-                format!(
-                    "DescribeGlobalClusters failed with {}: {}",
-                    g.code, g.message
-                )
-            });
+        let failed = |operation: &str| {
+            gaps.iter()
+                .find(|g| {
+                    g.service == "rds"
+                        && g.operation == operation
+                        && g.region.as_deref().is_none_or(|r| r == region)
+                })
+                .map(|g| format!("{operation} failed with {}: {}", g.code, g.message))
+        };
+        self.global_clusters_unknown = failed("DescribeGlobalClusters");
+        self.subnet_groups_unknown = failed("DescribeDBSubnetGroups");
         self
     }
 
@@ -248,9 +249,10 @@ impl<'a> RegionIndex<'a> {
         };
         match subnet_group.map(|g| (g, self.subnet_groups.get(g))) {
             None => unknown.push("the DB has no DB subnet group".to_string()),
-            Some((g, None)) => {
-                unknown.push(format!("DB subnet group `{g}` is not in the snapshot"))
-            }
+            Some((g, None)) => unknown.push(match &self.subnet_groups_unknown {
+                Some(why) => format!("DB subnet group `{g}` is unknown: {why}"),
+                None => format!("DB subnet group `{g}` is not in the snapshot"),
+            }),
             Some((_, Some(group))) => {
                 n.vpc_id = Some(group.vpc_id.clone());
                 n.in_eks_vpc = Some(self.eks_vpcs.contains(&group.vpc_id));
