@@ -5,7 +5,7 @@
 pub mod faults;
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -55,16 +55,43 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        // moto binds port 0 itself and prints the port it got: choosing a
+        // free port here and releasing it for moto to bind raced with other
+        // tests' listeners (seen in CI: the readiness probe reached another
+        // test's listener while this moto had exited with "address in use").
         let server = moto_server_path();
-        let port = free_port();
         let mut cmd = Command::new(&server);
         aws_env(&mut cmd);
-        let child = cmd
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut child = cmd
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("moto_server starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the banner for the port, then keeps draining: moto logs every
+        // request to stderr and would block on a full pipe.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    let port = rest
+                        .trim()
+                        .trim_end_matches(|c: char| !c.is_ascii_digit())
+                        .parse::<u16>()
+                        .ok();
+                    if let (Some(tx), Some(port)) = (tx.take(), port) {
+                        let _ = tx.send(port);
+                    }
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("moto printed the port it listens on");
         let moto = Moto { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -105,14 +132,6 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs the dbaudit binary with the test AWS environment.
