@@ -109,10 +109,8 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         let cluster_rules = by_kind(ResourceKind::DbCluster);
         let instance_rules = by_kind(ResourceKind::DbInstance);
         let kinds = KindRules {
-            cluster: &cluster_rules,
-            instance: &instance_rules,
-            cluster_fields: cluster_fields.as_deref(),
-            instance_fields: instance_fields.as_deref(),
+            cluster: (&cluster_rules, cluster_fields.as_deref()),
+            instance: (&instance_rules, instance_fields.as_deref()),
             service_tag: &config.service_tag,
         };
         for region in region_names(account) {
@@ -221,12 +219,13 @@ impl<'r> Chunk<'r> {
 
 /// The rules of the region-level kinds and the facts they read.
 struct KindRules<'a> {
-    cluster: &'a [&'a Rule],
-    instance: &'a [&'a Rule],
-    cluster_fields: Option<&'a [String]>,
-    instance_fields: Option<&'a [String]>,
+    cluster: KindSet<'a>,
+    instance: KindSet<'a>,
     service_tag: &'a str,
 }
+
+/// A kind's rules and the top-level facts they read (`None`: all of them).
+type KindSet<'a> = (&'a [&'a Rule], Option<&'a [String]>);
 
 /// Regions with data or with a recorded gap.
 fn region_names(account: &Account) -> Vec<Arc<str>> {
@@ -406,9 +405,8 @@ impl<'a> AccountScope<'a> {
         if self.account.gaps.is_empty() {
             return None;
         }
-        let needs: Vec<&str> = rule.needs().collect();
         self.account.gaps.iter().find(|g| {
-            needs.contains(&g.service.as_str())
+            rule.needs().any(|n| n == g.service)
                 && !model::is_fact_level(g)
                 && match (&g.region, region) {
                     (None, _) => true,
@@ -429,20 +427,18 @@ impl<'a> AccountScope<'a> {
         chunk: &mut Chunk,
     ) {
         let region = Some(region);
-        if !kinds.cluster.is_empty() {
-            let rules = (kinds.cluster, kinds.cluster_fields);
+        if !kinds.cluster.0.is_empty() {
             for c in &idx.region.db_clusters {
                 let f = model::cluster_facts(idx, c, kinds.service_tag);
                 let target = ResourceRef::new(ResourceKind::DbCluster, &c.id, &c.arn, &f.unknown);
-                self.resource(root, &f, &target, rules, region, chunk);
+                self.resource(root, &f, &target, kinds.cluster, region, chunk);
             }
         }
-        if !kinds.instance.is_empty() {
-            let rules = (kinds.instance, kinds.instance_fields);
+        if !kinds.instance.0.is_empty() {
             for i in &idx.region.db_instances {
                 let f = model::instance_facts(idx, i, kinds.service_tag);
                 let target = ResourceRef::new(ResourceKind::DbInstance, &i.id, &i.arn, &f.unknown);
-                self.resource(root, &f, &target, rules, region, chunk);
+                self.resource(root, &f, &target, kinds.instance, region, chunk);
             }
         }
     }
@@ -454,7 +450,7 @@ impl<'a> AccountScope<'a> {
         root: &Context<'static, 'static>,
         facts: &T,
         target: &ResourceRef,
-        (rules, fields): (&[&Rule], Option<&[String]>),
+        (rules, fields): KindSet,
         region: Option<&Arc<str>>,
         chunk: &mut Chunk,
     ) {

@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::faults::{Fault, Proxy, Rule};
+use support::faults::{Fault, Rule};
 use support::*;
 
 fn findings(report: &serde_json::Value) -> Vec<(String, String, String, String)> {
@@ -253,10 +253,8 @@ fn more_than_a_hundred_instances_are_paginated_to_the_end() {
 
 #[test]
 fn an_account_whose_role_cannot_be_assumed_is_a_gap_and_the_other_is_complete() {
-    let moto = Moto::start();
-    moto.seed(&["clusters", "--account", "333333333333", "--count", "2"]);
-    let proxy = Proxy::start(
-        moto.port,
+    let (_moto, proxy) = clusters_behind_proxy(
+        2,
         vec![Rule {
             service: Some("sts"),
             operation: Some("AssumeRole"),
@@ -338,10 +336,8 @@ fn an_account_whose_role_cannot_be_assumed_is_a_gap_and_the_other_is_complete() 
 
 #[test]
 fn throttling_is_retried_then_becomes_a_gap_and_rules_error() {
-    let moto = Moto::start();
-    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
-    let proxy = Proxy::start(
-        moto.port,
+    let (_moto, proxy) = clusters_behind_proxy(
+        1,
         vec![
             // Always throttled: retried --max-attempts times, then a gap.
             Rule {
@@ -405,10 +401,8 @@ fn throttling_is_retried_then_becomes_a_gap_and_rules_error() {
 
 #[test]
 fn access_denied_and_server_errors_on_one_service_do_not_stop_the_others() {
-    let moto = Moto::start();
-    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
-    let proxy = Proxy::start(
-        moto.port,
+    let (_moto, proxy) = clusters_behind_proxy(
+        1,
         vec![
             Rule {
                 service: Some("rds"),
@@ -539,10 +533,8 @@ fn a_wrong_account_behind_the_role_is_refused() {
 
 #[test]
 fn the_read_only_guard_refuses_a_mutating_call_before_sending_it() {
-    let moto = Moto::start();
-    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
-    let proxy = Proxy::start(
-        moto.port,
+    let (_moto, proxy) = clusters_behind_proxy(
+        1,
         vec![Rule {
             operation: Some("DeleteDBCluster"),
             ..Rule::default()
@@ -591,10 +583,8 @@ fn the_read_only_guard_refuses_a_mutating_call_before_sending_it() {
 fn a_failed_global_cluster_listing_errors_only_what_needs_it() {
     // DescribeGlobalClusters is tracked by the facts themselves: with it
     // throttled past the retries, the other cluster rules still evaluate.
-    let moto = Moto::start();
-    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
-    let proxy = Proxy::start(
-        moto.port,
+    let (_moto, proxy) = clusters_behind_proxy(
+        1,
         vec![Rule {
             service: Some("rds"),
             operation: Some("DescribeGlobalClusters"),

@@ -8,15 +8,13 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::faults::{Fault, Proxy, Rule};
+use support::faults::{Fault, Rule};
 use support::*;
 
 fn interrupted_scan_leaves_nothing(signal: &str, expected_code: i32) {
-    let moto = Moto::start();
-    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
     // DescribeSecurityGroups hangs long enough to interrupt the scan in it.
-    let proxy = Proxy::start(
-        moto.port,
+    let (_moto, proxy) = clusters_behind_proxy(
+        1,
         vec![Rule {
             service: Some("ec2"),
             operation: Some("DescribeSecurityGroups"),
@@ -167,10 +165,8 @@ fn canary_credentials_appear_in_no_output_even_at_trace_level() {
 
 #[test]
 fn latency_beyond_the_timeout_becomes_a_timeout_gap() {
-    let moto = Moto::start();
-    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
-    let proxy = Proxy::start(
-        moto.port,
+    let (_moto, proxy) = clusters_behind_proxy(
+        1,
         vec![Rule {
             service: Some("eks"),
             operation: Some("ListClusters"),
@@ -208,10 +204,8 @@ fn latency_beyond_the_timeout_becomes_a_timeout_gap() {
 
 #[test]
 fn a_truncated_answer_becomes_a_gap_not_a_pass() {
-    let moto = Moto::start();
-    moto.seed(&["clusters", "--account", "333333333333", "--count", "1"]);
-    let proxy = Proxy::start(
-        moto.port,
+    let (_moto, proxy) = clusters_behind_proxy(
+        1,
         vec![Rule {
             service: Some("rds"),
             operation: Some("DescribeDBSubnetGroups"),

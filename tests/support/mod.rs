@@ -206,3 +206,14 @@ pub fn scan_prod(tag: &str, endpoint: &str, extra: &[&str]) -> (Output, PathBuf)
     args.extend_from_slice(extra);
     (dbaudit(&args), report)
 }
+
+/// moto seeded with `count` Aurora clusters in account 333333333333, behind
+/// the fault-injecting proxy with `rules`: where every fault test starts.
+/// Keep both alive for the test (`let (_moto, proxy) = …`).
+pub fn clusters_behind_proxy(count: usize, rules: Vec<faults::Rule>) -> (Moto, faults::Proxy) {
+    let moto = Moto::start();
+    let count = count.to_string();
+    moto.seed(&["clusters", "--account", "333333333333", "--count", &count]);
+    let proxy = faults::Proxy::start(moto.port, rules);
+    (moto, proxy)
+}
