@@ -626,6 +626,35 @@ mod tests {
         );
     }
 
+    /// A fact-level operation's gap is skipped by the evaluator; the facts
+    /// must then record it, or rules would read "none" where data is missing.
+    #[test]
+    fn every_fact_level_operation_is_recorded_by_the_region_index() {
+        let region = crate::snapshot::Region {
+            name: "eu-west-1".into(),
+            ..Default::default()
+        };
+        for (service, operation) in FACT_LEVEL_OPERATIONS {
+            let gap = crate::snapshot::Gap {
+                service: service.to_string(),
+                region: Some("eu-west-1".into()),
+                operation: operation.to_string(),
+                code: "AccessDenied".into(),
+                message: "denied".into(),
+            };
+            let idx = RegionIndex::new(&region).with_gaps(std::slice::from_ref(&gap));
+            let recorded = [&idx.global_clusters_unknown, &idx.subnet_groups_unknown]
+                .into_iter()
+                .flatten()
+                .filter(|why| why.starts_with(operation))
+                .count();
+            assert_eq!(
+                recorded, 1,
+                "{service}:{operation} is fact-level but not recorded"
+            );
+        }
+    }
+
     #[test]
     fn per_field_values_match_the_full_serialisation() {
         let text = std::fs::read_to_string(concat!(
