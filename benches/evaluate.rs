@@ -1,7 +1,10 @@
 //! Benchmark: evaluate every built-in rule on a large synthetic estate.
-//! `cargo bench --bench evaluate [-- CLUSTERS INSTANCES_PER_CLUSTER EXTRA_SGS]`
+//! `cargo bench --bench evaluate [-- CLUSTERS INSTANCES_PER_CLUSTER EXTRA_SGS PRINCIPALS]`
 //! (default 10,000 clusters × 3 instances = 30,000 instances, 20,000 security
-//! groups). Prints wall times and the peak RSS; figures go in docs/performance.md.
+//! groups, 2,000 IAM principals with realistic policies). Evaluates the estate
+//! with and without its principals in the same run, so the cost of the IAM
+//! rules is the difference. Prints wall times and the peak RSS; figures go in
+//! docs/performance.md.
 
 use std::time::Instant;
 
@@ -9,8 +12,14 @@ use dbaudit::config::Config;
 use dbaudit::report::{Report, gate};
 use dbaudit::rules::{RuleSet, Severity};
 
-/// Evaluation runs per benchmark.
-const RUNS: usize = 5;
+/// Evaluation runs per benchmark (`DBAUDIT_BENCH_RUNS` for a quick look).
+fn runs() -> usize {
+    std::env::var("DBAUDIT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(5)
+}
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -48,9 +57,11 @@ fn main() {
         .get(2)
         .copied()
         .unwrap_or(20_000usize.saturating_sub(clusters_sgs));
+    let principals = args.get(3).copied().unwrap_or(2_000);
 
     let t = Instant::now();
-    let snapshot = dbaudit::synth::snapshot(clusters, per, extra);
+    let snapshot =
+        dbaudit::synth::with_principals(dbaudit::synth::snapshot(clusters, per, extra), principals);
     let json = snapshot.to_json();
     let gen_s = t.elapsed().as_secs_f64();
 
@@ -66,20 +77,47 @@ fn main() {
     let rules = RuleSet::load(&[], &[]).unwrap();
     let config = Config {
         service_tag: "service".into(),
+        developers: dbaudit::config::DeveloperSelectors {
+            groups: vec!["developers".into()],
+            ..Default::default()
+        },
         ..Config::default()
     };
     // Several runs: on a shared 2-core VM one run can be 50% slower than the
     // next, so the minimum and median are reported, not one sample.
+    let runs = runs();
     let mut times = Vec::new();
     let mut findings = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         drop(findings);
         let t = Instant::now();
         findings = dbaudit::evaluate::evaluate(&snapshot, &rules, &config);
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
-    let eval_s = times[RUNS / 2];
+    let eval_s = times[runs / 2];
+
+    // The same estate without principals: what the IAM rules add.
+    let mut bare = snapshot.clone();
+    for a in &mut bare.accounts {
+        a.iam = Some(Default::default());
+    }
+    let mut bare_times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let f = dbaudit::evaluate::evaluate(&bare, &rules, &config);
+        bare_times.push(t.elapsed().as_secs_f64());
+        drop(f);
+    }
+    drop(bare);
+    bare_times.sort_by(f64::total_cmp);
+    let bare_s = bare_times[runs / 2];
+    let t = Instant::now();
+    let mut iam_findings = 0;
+    for a in &snapshot.accounts {
+        iam_findings += dbaudit::iam::principal_facts(a, &config.developers).map_or(0, |p| p.len());
+    }
+    let facts_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let g = gate::decide(&findings, Severity::High, gate::OnIncomplete::Fail);
@@ -104,14 +142,19 @@ fn main() {
         "estate: {clusters} clusters, {instances} instances, {sgs} security groups ({:.1} MB snapshot JSON)",
         json_len as f64 / 1e6
     );
+    println!("IAM principals: {principals} ({iam_findings} analysed)");
     println!("rules: {}, findings: {n}", rules.rules.len());
     println!("generate+serialise: {gen_s:.3} s");
     println!("load snapshot:      {load_s:.3} s");
     println!(
-        "evaluate:           {eval_s:.3} s median of {RUNS} (min {:.3} s, max {:.3} s; {:.2} µs per finding)",
+        "evaluate:           {eval_s:.3} s median of {runs} (min {:.3} s, max {:.3} s; {:.2} µs per finding)",
         times[0],
-        times[RUNS - 1],
+        times[runs - 1],
         eval_s * 1e6 / n as f64
+    );
+    println!(
+        "without principals: {bare_s:.3} s median; IAM rules add {:.3} s (principal facts alone: {facts_s:.3} s)",
+        eval_s - bare_s
     );
     println!(
         "report (JSON):      {report_s:.3} s ({:.1} MB)",

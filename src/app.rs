@@ -30,7 +30,7 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         Command::Rules(cmd) => rules(cmd, io),
         Command::Init(args) => init(args, io),
         Command::Diff(args) => diff(args, io),
-        Command::Access(args) => access(args, io),
+        Command::Access(args) => access(args, cli.verbose > 0, io),
     }
 }
 
@@ -251,138 +251,52 @@ fn config_uri(config: &Config) -> String {
         .replace('\\', "/")
 }
 
-fn access(args: AccessArgs, io: &mut Io) -> Result<i32, Error> {
+fn access(args: AccessArgs, verbose: bool, io: &mut Io) -> Result<i32, Error> {
+    use crate::access;
     let snapshot = Snapshot::load(&args.snapshot)?;
     let config = load_config(args.config.as_deref())?;
     let json = args.format == DiffFormat::Json;
-    let mut out = String::new();
-    if let Some(env) = &args.who_can_write {
-        let mut rows = Vec::new();
-        for a in snapshot.accounts.iter().filter(|a| &a.environment == env) {
-            let Some(facts) = crate::iam::principal_facts(a, &config.developers) else {
-                return Err(Error::Usage(format!(
-                    "account `{}` has no IAM data in this snapshot",
-                    a.name
-                )));
-            };
-            for p in facts {
-                let grants = p.rds_write.clone().unwrap_or_default();
-                if !grants.is_empty() || !p.unknown.is_empty() {
-                    rows.push(serde_json::json!({
-                        "account": a.name, "principal": p.arn, "developer": p.is_developer,
-                        "actions": grants.iter().map(|g| format!("{} ({})", g.action, g.decision)).collect::<Vec<_>>(),
-                        "statements": grants.iter().flat_map(|g| g.statements.clone()).collect::<std::collections::BTreeSet<_>>(),
-                        "unknown": p.unknown,
-                    }));
-                }
-            }
-        }
-        if json {
-            out = serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n";
-        } else if rows.is_empty() {
-            out = format!(
-                "no principal can perform a non-read RDS action on the databases of `{env}`\n"
-            );
+    let usage = |e: access::AccessError| Error::Usage(e.to_string());
+    let (out, code) = if let Some(env) = &args.who_can_write {
+        let writers = access::who_can_write(&snapshot, &config, env).map_err(usage)?;
+        let out = if json {
+            serde_json::to_string_pretty(&writers).unwrap_or_default() + "\n"
         } else {
-            for r in &rows {
-                out.push_str(&format!(
-                    "{} {}{}\n  actions: {}\n  granted by: {}\n",
-                    r["account"].as_str().unwrap_or_default(),
-                    r["principal"].as_str().unwrap_or_default(),
-                    if r["developer"] == true {
-                        " (developer)"
-                    } else {
-                        ""
-                    },
-                    r["actions"]
-                        .as_array()
-                        .map(|a| a
-                            .iter()
-                            .filter_map(|x| x.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "))
-                        .unwrap_or_default(),
-                    r["statements"]
-                        .as_array()
-                        .map(|a| a
-                            .iter()
-                            .filter_map(|x| x.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; "))
-                        .unwrap_or_default(),
-                ));
-                if let Some(u) = r["unknown"].as_array().filter(|u| !u.is_empty()) {
-                    out.push_str(&format!(
-                        "  could not be evaluated: {}\n",
-                        u.iter()
-                            .filter_map(|x| x.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ));
-                }
-            }
-        }
+            access::render_writers(env, &writers, verbose)
+        };
+        (out, 0)
     } else {
-        let (Some(arn), Some(action), Some(resource)) =
+        let (Some(principal), Some(action), Some(resource)) =
             (&args.principal, &args.action, &args.resource)
         else {
             return Err(Error::Usage(
                 "--principal needs --action and --resource".to_string(),
             ));
         };
-        let account = snapshot
-            .accounts
-            .iter()
-            .find(|a| {
-                a.iam.as_ref().is_some_and(|i| {
-                    i.users.iter().any(|u| &u.arn == arn) || i.roles.iter().any(|r| &r.arn == arn)
-                })
-            })
-            .ok_or_else(|| Error::Usage(format!("no user or role `{arn}` in the snapshot")))?;
-        let principal = crate::iam::principals(
-            account.iam.as_ref().expect("checked above"),
-            account.scps.as_deref(),
+        let answer = access::ask(
+            &snapshot,
+            &access::Question {
+                principal,
+                action,
+                resource,
+                context: &args.context,
+                absent: &args.context_absent,
+            },
         )
-        .into_iter()
-        .find(|p| &p.arn == arn)
-        .expect("found above");
-        if !principal.errors.is_empty() {
-            return Err(Error::Usage(format!(
-                "cannot evaluate {arn}: {}",
-                principal.errors.join("; ")
-            )));
-        }
-        let mut ctx = principal.base_context();
-        for kv in &args.context {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| Error::Usage(format!("--context takes KEY=VALUE, found `{kv}`")))?;
-            ctx.set(k, v);
-        }
-        let answer = principal.evaluate(action, resource, &ctx);
-        if json {
-            out = serde_json::to_string_pretty(&answer).unwrap_or_default() + "\n";
+        .map_err(usage)?;
+        let code = match args.expect {
+            Some(e) if format!("{e:?}").to_ascii_lowercase() != answer.outcome() => 1,
+            _ => 0,
+        };
+        let out = if json {
+            serde_json::to_string_pretty(&answer).unwrap_or_default() + "\n"
         } else {
-            out.push_str(&format!(
-                "{action} on {resource} by {arn}: {:?}\n",
-                answer.decision
-            ));
-            for s in &answer.allowed_by {
-                out.push_str(&format!("  allowed by {s}\n"));
-            }
-            for s in &answer.denied_by {
-                out.push_str(&format!("  denied by {s}\n"));
-            }
-            if !answer.unknown_keys.is_empty() {
-                out.push_str(&format!(
-                    "  depends on condition keys not known: {} (give them with --context)\n",
-                    answer.unknown_keys.join(", ")
-                ));
-            }
-        }
-    }
+            access::render_answer(&answer)
+        };
+        (out, code)
+    };
     io.stdout.write_all(out.as_bytes()).map_err(write_err)?;
-    Ok(0)
+    Ok(code)
 }
 
 fn diff(args: DiffArgs, io: &mut Io) -> Result<i32, Error> {

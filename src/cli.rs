@@ -28,7 +28,8 @@ code a release gate can trust.",
     after_help = EXIT_CODES
 )]
 pub struct Cli {
-    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); for
+    /// `access --who-can-write`, every action and statement.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -60,6 +61,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = ACCESS_EXIT_CODES)]
 pub struct AccessArgs {
     /// Snapshot to answer from (offline).
     #[arg(long, value_name = "FILE")]
@@ -70,24 +72,50 @@ pub struct AccessArgs {
     /// Principal ARN (user or role) to evaluate.
     #[arg(long, value_name = "ARN", requires_all = ["action", "resource"], conflicts_with = "who_can_write")]
     pub principal: Option<String>,
-    /// Action, e.g. rds:ModifyDBCluster.
+    /// Action, e.g. rds:ModifyDBCluster (checked against AWS's action
+    /// catalogue; a misspelt name is an error that suggests the nearest).
     #[arg(long, value_name = "ACTION")]
     pub action: Option<String>,
-    /// Resource ARN.
+    /// Resource ARN; `*` for actions that take no resource; or an ARN
+    /// pattern with `*`/`?`, meaning "is there a resource in the snapshot
+    /// matching this that the principal can act on?" (the answer lists them).
     #[arg(long, value_name = "ARN")]
     pub resource: Option<String>,
     /// Known request context, e.g. aws:MultiFactorAuthPresent=true (repeatable).
     /// Keys not given are unknown: answers that depend on them are `conditional`.
+    /// A resource of the snapshot brings its own tags and region.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     pub context: Vec<String>,
-    /// List every principal with a non-read RDS action on the databases of
-    /// the accounts of this environment.
+    /// A key absent from the request, e.g. aws:MultiFactorAuthPresent for a
+    /// session without MFA (repeatable). AWS's operators treat absent keys
+    /// by their own rules (negated operators match, IfExists holds…).
+    #[arg(long = "context-absent", value_name = "KEY")]
+    pub context_absent: Vec<String>,
+    /// Exit 1 unless the answer is this (`deny` includes implicit deny): a
+    /// scriptable check.
+    #[arg(long, value_enum, requires = "principal")]
+    pub expect: Option<Expect>,
+    /// List every principal with a non-read RDS or security-group action on
+    /// the resources of the accounts of this environment.
     #[arg(long, value_name = "ENV", required_unless_present = "principal")]
     pub who_can_write: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
     pub format: DiffFormat,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Expect {
+    Allow,
+    Deny,
+    Conditional,
+}
+
+const ACCESS_EXIT_CODES: &str = "Exit codes:
+  0  the question was answered (and matched --expect, when given)
+  1  --expect was given and the answer differs
+  2  usage error: unknown action (the nearest name is suggested), malformed
+     ARN, unknown principal or environment, unreadable snapshot or config";
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {

@@ -12,11 +12,36 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     // ARNs, action names and tags are ASCII: match bytes without allocating.
     // Otherwise match chars, so that `?` stands for one character.
     if pattern.is_ascii() && text.is_ascii() {
+        if !pattern.contains('?') {
+            return matches_stars(pattern, text);
+        }
         return matches_slice(pattern.as_bytes(), text.as_bytes());
     }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     matches_slice(&p, &t)
+}
+
+/// Patterns with `*` only (the common case for ARNs and actions): the
+/// standard library's substring search finds each middle segment, leftmost.
+fn matches_stars(pattern: &str, text: &str) -> bool {
+    let mut segs = pattern.split('*');
+    let first = segs.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let mut segs: Vec<&str> = segs.collect();
+    let Some(last) = segs.pop() else {
+        // No star: the whole text must be the pattern.
+        return rest.is_empty();
+    };
+    for seg in segs {
+        match rest.find(seg) {
+            Some(i) => rest = &rest[i + seg.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 trait Sym: Copy + PartialEq + Eq + std::hash::Hash {

@@ -22,6 +22,7 @@ pub use error::Error;
 
 /// Version of this build, written into snapshots and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod access;
 pub mod app;
 pub mod baseline;
 pub mod cli;

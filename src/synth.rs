@@ -2,6 +2,8 @@
 //! `instances_per_cluster` members each and `extra_security_groups` unrelated
 //! groups, spread over two accounts (test and prod) in one region each.
 //! Every tenth cluster carries a violation, so rules both pass and fail.
+//! [`with_principals`] adds IAM users and roles with the policies real
+//! estates have (see there).
 
 use crate::snapshot::*;
 
@@ -22,6 +24,137 @@ pub fn snapshot(
     }
     s.normalize();
     s
+}
+
+/// IAM principals for an account of the synthetic estate, `n` in all:
+/// developers (5%, users in the `developers` group: read-only plus a deny
+/// guard in prod, read/write in test, a few tagged), application roles (85%,
+/// IRSA trust, each with its own inline policy: `rds-db:connect` as its own
+/// DB user, `rds:DescribeDBClusters` on its own cluster), service operators
+/// (5%, `rds:*` where `aws:ResourceTag/service` is their service), on-call
+/// roles with writes on a name prefix (4%) and administrators with a broad
+/// `rds:*` grant (1%).
+pub fn with_principals(mut s: Snapshot, n: usize) -> Snapshot {
+    for (k, a) in s.accounts.iter_mut().enumerate() {
+        let share = n / 2 + if k == 0 { n % 2 } else { 0 };
+        let clusters: Vec<(String, String)> = a
+            .regions
+            .iter()
+            .flat_map(|r| &r.db_clusters)
+            .map(|c| (c.id.clone(), c.resource_id.clone()))
+            .collect();
+        a.iam = Some(iam(&a.environment, &a.account_id, share, &clusters));
+    }
+    s.normalize();
+    s
+}
+
+fn iam(env: &str, id: &str, n: usize, clusters: &[(String, String)]) -> Iam {
+    use serde_json::json;
+    let policy = |name: &str, doc: serde_json::Value| ManagedPolicy {
+        arn: format!("arn:aws:iam::{id}:policy/{name}"),
+        name: name.to_string(),
+        default_version_id: "v1".into(),
+        document: doc,
+    };
+    let read = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Read", "Effect": "Allow", "Action": ["rds:Describe*", "rds:List*", "ec2:Describe*"], "Resource": "*"}]});
+    let dev = if env == "prod" {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Guard", "Effect": "Deny", "NotAction": ["rds:Describe*", "rds:List*"], "Resource": "*"}]})
+    } else {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "ReadWrite", "Effect": "Allow", "Action": ["rds:*", "rds-data:*"], "Resource": "*"}]})
+    };
+    let admin = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Admin", "Effect": "Allow", "Action": ["rds:*", "ec2:*SecurityGroup*"], "Resource": "*"}]});
+    let mut iam = Iam {
+        policies: vec![
+            policy("db-read", read),
+            policy("developers", dev),
+            policy("rds-admin", admin),
+        ],
+        groups: vec![IamGroup {
+            name: "developers".into(),
+            arn: format!("arn:aws:iam::{id}:group/developers"),
+            inline_policies: vec![],
+            attached_policies: vec![
+                format!("arn:aws:iam::{id}:policy/db-read"),
+                format!("arn:aws:iam::{id}:policy/developers"),
+            ],
+        }],
+        ..Iam::default()
+    };
+    let trust = |ns: &str, sa: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Federated": format!("arn:aws:iam::{id}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC")},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub": format!("system:serviceaccount:{ns}:{sa}"),
+                "oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com"}}}]})
+    };
+    let cluster = |i: usize| &clusters[i % clusters.len().max(1)];
+    for i in 0..n {
+        let role = |name: String, inline: serde_json::Value, attached: Vec<String>| IamRole {
+            arn: format!("arn:aws:iam::{id}:role/{name}"),
+            path: "/".into(),
+            trust_policy: trust("apps", &name),
+            inline_policies: vec![InlinePolicy {
+                name: "access".into(),
+                document: inline,
+            }],
+            attached_policies: attached,
+            name,
+            ..IamRole::default()
+        };
+        match i % 100 {
+            0..=4 => iam.users.push(IamUser {
+                name: format!("dev-{i:05}"),
+                arn: format!("arn:aws:iam::{id}:user/dev-{i:05}"),
+                groups: vec!["developers".into()],
+                tags: if i % 3 == 0 {
+                    [("team".to_string(), format!("team-{}", i % 7))].into_iter().collect()
+                } else {
+                    Tags::new()
+                },
+                ..IamUser::default()
+            }),
+            5..=89 if !clusters.is_empty() => {
+                let (cid, rid) = cluster(i);
+                iam.roles.push(role(
+                    format!("app-{i:05}"),
+                    json!({"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Action": "rds-db:connect",
+                         "Resource": format!("arn:aws:rds-db:eu-west-1:{id}:dbuser:{rid}/app_{i}")},
+                        {"Effect": "Allow", "Action": "rds:DescribeDBClusters",
+                         "Resource": format!("arn:aws:rds:eu-west-1:{id}:cluster:{cid}")},
+                        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                         "Resource": format!("arn:aws:secretsmanager:eu-west-1:{id}:secret:app-{i}-*")}]}),
+                    vec![],
+                ));
+            }
+            90..=94 => iam.roles.push(role(
+                format!("ops-{i:05}"),
+                json!({"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "rds:*", "Resource": "*",
+                     "Condition": {"StringEquals": {"aws:ResourceTag/service": format!("svc-{}", i % 50)}}}]}),
+                vec![format!("arn:aws:iam::{id}:policy/db-read")],
+            )),
+            95..=98 => iam.roles.push(role(
+                format!("oncall-{i:05}"),
+                json!({"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": ["rds:Modify*", "rds:Reboot*", "rds:Failover*"],
+                     "Resource": format!("arn:aws:rds:*:{id}:cluster:{env}-db-0000{}*", i % 10)}]}),
+                vec![format!("arn:aws:iam::{id}:policy/db-read")],
+            )),
+            _ => iam.roles.push(role(
+                format!("admin-{i:05}"),
+                json!({"Version": "2012-10-17", "Statement": []}),
+                vec![format!("arn:aws:iam::{id}:policy/rds-admin")],
+            )),
+        }
+    }
+    iam
 }
 
 fn account(env: &str, id: &str, clusters: usize, per: usize, extra_sgs: usize) -> Account {
@@ -161,6 +294,7 @@ fn account(env: &str, id: &str, clusters: usize, per: usize, extra_sgs: usize) -
         r.db_clusters.push(DbCluster {
             id: cid.clone(),
             arn: format!("arn:aws:rds:{region}:{id}:cluster:{cid}"),
+            resource_id: format!("cluster-{}{c:06}", env.to_ascii_uppercase()),
             engine: "aurora-postgresql".into(),
             engine_version: "16.4".into(),
             serverless_v2: Some(ServerlessV2Scaling {

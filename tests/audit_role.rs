@@ -117,8 +117,9 @@ fn the_audit_role_is_read_only_by_the_engine() {
     let cat = Catalogue::get();
     let ctx = Context::default();
     let mut checked = 0;
-    for (svc, actions) in &cat.services {
-        for (name, level) in actions {
+    for (svc, service) in &cat.services {
+        for (name, info) in &service.actions {
+            let level = &info.level;
             let action = format!("{svc}:{name}");
             let a = eval::evaluate(
                 &[&policy],

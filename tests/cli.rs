@@ -553,10 +553,10 @@ fn access_answers_with_the_deciding_statements() {
         ])
     };
     let alice = text(&q("alice").stdout);
-    assert!(alice.contains(": Deny") && alice.contains("denied by arn:aws:iam::222222222222:policy/developers-rds statement 1 (DenyRdsWrites)"), "{alice}");
+    assert!(alice.contains(": DENY (explicit)") && alice.contains("denied by arn:aws:iam::222222222222:policy/developers-rds statement 1 (DenyRdsWrites)"), "{alice}");
     let bob = text(&q("bob").stdout);
     assert!(
-        bob.contains(": Allow") && bob.contains("dev-hotfix statement 0 (HotfixClusters)"),
+        bob.contains(": ALLOW") && bob.contains("dev-hotfix statement 0 (HotfixClusters)"),
         "{bob}"
     );
     let who = dbaudit(&[
@@ -592,6 +592,159 @@ fn access_answers_with_the_deciding_statements() {
     ]);
     assert_eq!(mfa.status.code(), Some(2));
     assert!(text(&mfa.stderr).contains("no user or role"));
+}
+
+/// `dbaudit access` as a scriptable check: patterns over the snapshot's
+/// resources, absent keys, other accounts, the deciding layer, exit codes.
+#[test]
+fn access_answers_about_the_snapshot_with_scriptable_exit_codes() {
+    let ask = |resource: &str, action: &str, extra: &[&str]| {
+        let mut args = vec![
+            "access",
+            "--snapshot",
+            DEMO,
+            "--principal",
+            "arn:aws:iam::222222222222:user/bob",
+            "--action",
+            action,
+            "--resource",
+            resource,
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        dbaudit(&args)
+    };
+    let json = |o: &Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o.stderr)))
+    };
+    // A pattern means "some resource of the snapshot matching it".
+    let some = ask(
+        "arn:aws:rds:*:222222222222:cluster:prod-pay*",
+        "rds:ModifyDBCluster",
+        &["--expect", "allow"],
+    );
+    assert_eq!(some.status.code(), Some(0), "{}", text(&some.stderr));
+    let v = json(&some);
+    assert_eq!(v["decision"], "allow");
+    let matched: Vec<&str> = v["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        matched,
+        ["arn:aws:rds:eu-west-1:222222222222:cluster:prod-payments"]
+    );
+    // No resource matches: says so, and is not an allow.
+    let none = ask(
+        "arn:aws:rds:*:222222222222:cluster:nothing-*",
+        "rds:ModifyDBCluster",
+        &["--expect", "allow"],
+    );
+    assert_eq!(none.status.code(), Some(1));
+    let v = json(&none);
+    assert_eq!(v["matches"].as_array().unwrap().len(), 0);
+    assert!(
+        v["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("no resource in the snapshot matches"),
+        "{v}"
+    );
+    // Another account's cluster: denied by the resource account, even where
+    // the identity policy's pattern covers it.
+    let other = ask(
+        "arn:aws:rds:eu-west-1:333333333333:cluster:prod-orders",
+        "rds:ModifyDBCluster",
+        &["--expect", "deny"],
+    );
+    assert_eq!(other.status.code(), Some(0));
+    let v = json(&other);
+    assert_eq!(v["decision"], "implicit_deny");
+    assert!(
+        v["decided_by"]
+            .as_str()
+            .unwrap()
+            .contains("resource-based policy"),
+        "{v}"
+    );
+    // Misspelt action and non-ARN resource: exit 2 with the nearest name.
+    let typo = ask("*", "rds:ModifyDBClustr", &[]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        text(&typo.stderr).contains("did you mean `rds:ModifyDBCluster`"),
+        "{}",
+        text(&typo.stderr)
+    );
+    let bad = ask("prod-orders", "rds:ModifyDBCluster", &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("arn:aws:rds:eu-west-1:222222222222:cluster:prod-orders"));
+    // A key declared absent: StringNotEquals on it holds (AWS's rule).
+    let dir = tempdir();
+    let snap = dir.join("snap.json");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(DEMO)).unwrap()).unwrap();
+    let policies = s["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["name"] == "prod")
+        .unwrap()["iam"]["policies"]
+        .as_array_mut()
+        .unwrap();
+    let hotfix = policies
+        .iter_mut()
+        .find(|p| p["name"] == "dev-hotfix")
+        .unwrap();
+    hotfix["document"] = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "rds:ModifyDBCluster", "Resource": "*",
+         "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1"}}}]});
+    std::fs::write(&snap, serde_json::to_string(&s).unwrap()).unwrap();
+    let cluster = "arn:aws:rds:eu-west-1:222222222222:cluster:prod-orders";
+    let q = |extra: &[&str]| {
+        let mut args = vec![
+            "access",
+            "--snapshot",
+            snap.to_str().unwrap(),
+            "--principal",
+            "arn:aws:iam::222222222222:user/bob",
+            "--action",
+            "rds:ModifyDBCluster",
+            "--resource",
+            cluster,
+        ];
+        args.extend_from_slice(extra);
+        dbaudit(&args)
+    };
+    let unknown = q(&["--expect", "conditional"]);
+    assert_eq!(unknown.status.code(), Some(0), "{}", text(&unknown.stdout));
+    assert!(text(&unknown.stdout).contains("aws:sourcevpce"));
+    let absent = q(&["--context-absent", "aws:SourceVpce", "--expect", "allow"]);
+    assert_eq!(absent.status.code(), Some(0), "{}", text(&absent.stdout));
+    let present = q(&["--context", "aws:SourceVpce=vpce-1", "--expect", "deny"]);
+    assert_eq!(present.status.code(), Some(0), "{}", text(&present.stdout));
+    // The layer that blocked is named.
+    let h = text(&dbaudit(&["access", "--help"]).stdout);
+    assert!(
+        h.contains("--expect") && h.contains("--context-absent") && h.contains("Exit codes"),
+        "{h}"
+    );
+    // Unknown environment: exit 2 listing the known ones.
+    let env = dbaudit(&[
+        "access",
+        "--snapshot",
+        DEMO,
+        "--who-can-write",
+        "production",
+    ]);
+    assert_eq!(env.status.code(), Some(2));
+    assert!(
+        text(&env.stderr).contains("known: prod, test"),
+        "{}",
+        text(&env.stderr)
+    );
 }
 
 #[test]

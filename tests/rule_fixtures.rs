@@ -112,6 +112,16 @@ fn every_case_produces_its_expected_findings() {
                             f.message
                         ));
                     }
+                    if let Some(max) = e["message_max_chars"].as_u64()
+                        && f.message.chars().count() as u64 > max
+                    {
+                        failures.push(format!(
+                            "{}: message has {} characters (at most {max}): {}",
+                            file.display(),
+                            f.message.chars().count(),
+                            f.message
+                        ));
+                    }
                     if let Some(words) = e["message_contains"].as_str()
                         && !f.message.contains(words)
                     {

@@ -16,12 +16,23 @@ use ipnet::IpNet;
 use super::policy::{Condition, Effect, Op, Patterns, Policy, SetOp, Statement};
 
 /// Known request context: condition key (lower-cased) → values. A key that
-/// is absent here is *unknown*, not *missing*; list keys known to be missing
-/// in `missing`.
+/// is absent here is *unknown*, not *missing*, unless it is listed in
+/// `missing` or starts with one of `complete_prefixes` (e.g.
+/// `aws:resourcetag/` when the resource's full tag set is known): those are
+/// *absent* from the request, which AWS's operators treat differently.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     pub values: BTreeMap<String, Vec<String>>,
     pub missing: BTreeSet<String>,
+    /// Lower-cased key prefixes whose every key is known.
+    pub complete_prefixes: Vec<std::borrow::Cow<'static, str>>,
+}
+
+/// What a context says about one key.
+pub enum Lookup<'c> {
+    Present(&'c [String]),
+    Absent,
+    Unknown,
 }
 
 impl Context {
@@ -30,6 +41,51 @@ impl Context {
             .entry(key.to_ascii_lowercase())
             .or_default()
             .push(value.to_string());
+    }
+
+    /// Declares a key absent from the request.
+    pub fn absent(&mut self, key: &str) {
+        self.missing.insert(key.to_ascii_lowercase());
+    }
+
+    /// Declares every key starting with `prefix` known: the ones not set
+    /// are absent.
+    pub fn complete(&mut self, prefix: &str) {
+        self.complete_prefixes
+            .push(prefix.to_ascii_lowercase().into());
+    }
+
+    /// As [`Context::complete`], for a prefix already in lower case.
+    pub fn complete_static(&mut self, prefix: &'static str) {
+        debug_assert_eq!(prefix, prefix.to_ascii_lowercase());
+        self.complete_prefixes.push(prefix.into());
+    }
+
+    /// Adds another context's keys (theirs win for keys both set).
+    pub fn extend(&mut self, other: &Context) {
+        for (k, v) in &other.values {
+            self.values.insert(k.clone(), v.clone());
+        }
+        self.missing.extend(other.missing.iter().cloned());
+        self.complete_prefixes
+            .extend(other.complete_prefixes.iter().cloned());
+    }
+
+    /// `key` is lower-case.
+    pub fn lookup(&self, key: &str) -> Lookup<'_> {
+        if let Some(v) = self.values.get(key) {
+            return Lookup::Present(v);
+        }
+        if self.missing.contains(key)
+            || self
+                .complete_prefixes
+                .iter()
+                .any(|p| key.starts_with(p.as_ref()))
+        {
+            Lookup::Absent
+        } else {
+            Lookup::Unknown
+        }
     }
 }
 
@@ -87,9 +143,39 @@ pub enum Decision {
     Conditional,
 }
 
+/// The layer of AWS's evaluation that decided an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "layer", content = "level")]
+pub enum Layer {
+    /// The principal's identity-based policies (user, groups, role).
+    Identity,
+    /// The principal's permissions boundary.
+    Boundary,
+    /// A service control policy at this level of the organization (0 is
+    /// the root, the last the account).
+    Scp(usize),
+    /// The resource is in another account: access needs a resource-based
+    /// policy, which RDS resources and security groups do not have.
+    ResourceAccount,
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Layer::Identity => f.write_str("identity policies"),
+            Layer::Boundary => f.write_str("permissions boundary"),
+            Layer::Scp(i) => write!(f, "service control policies at organization level {i}"),
+            Layer::ResourceAccount => f.write_str("resource account"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Answer {
     pub decision: Decision,
+    /// The layer that decided: the one with the explicit Deny, the first
+    /// that does not allow, or (allowed) the identity policies.
+    pub decided_by: Layer,
     pub allowed_by: Vec<StatementRef>,
     pub denied_by: Vec<StatementRef>,
     /// Condition keys the answer depends on, when conditional.
@@ -156,33 +242,46 @@ pub fn evaluate_with_scps(
     let action = req.action.to_ascii_lowercase();
     let id = judge(identity.iter().copied(), req, &action);
     // Every gate must allow: the boundary, then each SCP level.
-    let gates: Vec<Verdict> = boundary
-        .map(|b| judge(std::iter::once(b), req, &action))
+    let gates: Vec<(Layer, Verdict)> = boundary
+        .map(|b| (Layer::Boundary, judge(std::iter::once(b), req, &action)))
         .into_iter()
         .chain(
             scps.iter()
-                .map(|level| judge(level.iter().copied(), req, &action)),
+                .enumerate()
+                .map(|(i, level)| (Layer::Scp(i), judge(level.iter().copied(), req, &action))),
         )
         .collect();
-    let mut denied_by = id.deny.clone();
+    let answer = |decision, decided_by, allowed_by, denied_by, unknown_keys| Answer {
+        decision,
+        decided_by,
+        allowed_by,
+        denied_by,
+        unknown_keys,
+    };
+    // An explicit Deny anywhere wins; the first layer with one decides.
+    let deny_layer = (!id.deny.is_empty())
+        .then_some(Layer::Identity)
+        .or_else(|| {
+            gates
+                .iter()
+                .find(|(_, g)| !g.deny.is_empty())
+                .map(|(l, _)| *l)
+        });
+    if let Some(layer) = deny_layer {
+        let mut denied_by = id.deny.clone();
+        for (_, g) in &gates {
+            denied_by.extend(g.deny.iter().cloned());
+        }
+        return answer(Decision::Deny, layer, id.allow.clone(), denied_by, vec![]);
+    }
     let mut allowed_by = id.allow.clone();
+    let mut denied_by = Vec::new();
     let mut unknown: BTreeSet<String> = BTreeSet::new();
-    for g in &gates {
-        denied_by.extend(g.deny.iter().cloned());
-    }
-    if !denied_by.is_empty() {
-        return Answer {
-            decision: Decision::Deny,
-            allowed_by,
-            denied_by,
-            unknown_keys: vec![],
-        };
-    }
     let mut maybe_denied = false;
     for (s, k) in id
         .deny_maybe
         .iter()
-        .chain(gates.iter().flat_map(|g| g.deny_maybe.iter()))
+        .chain(gates.iter().flat_map(|(_, g)| g.deny_maybe.iter()))
     {
         maybe_denied = true;
         denied_by.push(s.clone());
@@ -197,25 +296,21 @@ pub fn evaluate_with_scps(
         }
         false
     } else {
-        return Answer {
-            decision: Decision::ImplicitDeny,
+        return answer(
+            Decision::ImplicitDeny,
+            Layer::Identity,
             allowed_by,
-            denied_by: vec![],
-            unknown_keys: vec![],
-        };
+            vec![],
+            vec![],
+        );
     };
     let mut gates_definite = true;
-    for g in &gates {
+    for (layer, g) in &gates {
         if !g.allow.is_empty() {
             continue;
         }
         if g.allow_maybe.is_empty() {
-            return Answer {
-                decision: Decision::ImplicitDeny,
-                allowed_by,
-                denied_by: vec![],
-                unknown_keys: vec![],
-            };
+            return answer(Decision::ImplicitDeny, *layer, allowed_by, vec![], vec![]);
         }
         gates_definite = false;
         for (_, k) in &g.allow_maybe {
@@ -227,16 +322,18 @@ pub fn evaluate_with_scps(
     } else {
         Decision::Conditional
     };
-    Answer {
+    let unknown_keys = if decision == Decision::Conditional {
+        unknown.into_iter().collect()
+    } else {
+        vec![]
+    };
+    answer(
         decision,
+        Layer::Identity,
         allowed_by,
         denied_by,
-        unknown_keys: if decision == Decision::Conditional {
-            unknown.into_iter().collect()
-        } else {
-            vec![]
-        },
-    }
+        unknown_keys,
+    )
 }
 
 /// How each statement's `Resource`/`NotResource` treats a resource, in order
@@ -265,6 +362,16 @@ pub fn resource_signature(
         .collect()
 }
 
+/// How one statement's `Resource`/`NotResource` treats a resource: 0 no,
+/// 1 yes, 2 unknown (a variable not known).
+pub fn statement_resource_match(s: &Statement, resource: &str, ctx: &Context) -> u8 {
+    match resource_matches(s, resource, ctx) {
+        Tri::False => 0,
+        Tri::True => 1,
+        Tri::Unknown(_) => 2,
+    }
+}
+
 fn action_matches(s: &Statement, action: &str) -> bool {
     match &s.actions {
         Patterns::Only(p) => p.iter().any(|a| crate::glob::matches(a, action)),
@@ -272,10 +379,20 @@ fn action_matches(s: &Statement, action: &str) -> bool {
     }
 }
 
-/// Replaces `${...}` policy variables; `None` when one is unknown.
-fn substitute(pattern: &str, ctx: &Context) -> Result<String, String> {
+/// A pattern or value after policy variables were replaced.
+enum Substituted<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    /// A variable names a key the request does not have: AWS treats the
+    /// element as not matching.
+    Absent,
+    /// A variable names a key not known at audit time.
+    Unknown(String),
+}
+
+/// Replaces `${...}` policy variables.
+fn substitute<'a>(pattern: &'a str, ctx: &Context) -> Substituted<'a> {
     if !pattern.contains("${") {
-        return Ok(pattern.to_string());
+        return Substituted::Text(std::borrow::Cow::Borrowed(pattern));
     }
     let mut out = String::new();
     let mut rest = pattern;
@@ -284,27 +401,27 @@ fn substitute(pattern: &str, ctx: &Context) -> Result<String, String> {
         let after = &rest[i + 2..];
         let Some(j) = after.find('}') else {
             out.push_str(&rest[i..]);
-            return Ok(out);
+            return Substituted::Text(out.into());
         };
         let var = &after[..j];
         match var {
             "*" => out.push_str("[*]"),
             "?" => out.push_str("[?]"),
             "$" => out.push('$'),
-            _ => match ctx
-                .values
-                .get(&var.to_ascii_lowercase())
-                .and_then(|v| v.first())
-            {
-                Some(v) => out.push_str(v),
-                None => return Err(var.to_ascii_lowercase()),
-            },
+            _ => {
+                let key = var.to_ascii_lowercase();
+                match ctx.lookup(&key) {
+                    Lookup::Present(v) if !v.is_empty() => out.push_str(&v[0]),
+                    Lookup::Present(_) | Lookup::Absent => return Substituted::Absent,
+                    Lookup::Unknown => return Substituted::Unknown(key),
+                }
+            }
         }
         rest = &after[j + 1..];
     }
     out.push_str(rest);
     // `${*}` and `${?}` stand for literal characters, not wildcards.
-    Ok(out)
+    Substituted::Text(out.into())
 }
 
 fn literal_aware_match(pattern: &str, text: &str) -> bool {
@@ -328,12 +445,12 @@ fn resource_matches(s: &Statement, resource: &str, ctx: &Context) -> Tri {
     let mut hit = false;
     for p in list {
         match substitute(p, ctx) {
-            Ok(p) if literal_aware_match(&p, resource) => {
+            Substituted::Text(p) if literal_aware_match(&p, resource) => {
                 hit = true;
                 break;
             }
-            Ok(_) => {}
-            Err(var) => {
+            Substituted::Text(_) | Substituted::Absent => {}
+            Substituted::Unknown(var) => {
                 unknown.insert(var);
             }
         }
@@ -347,6 +464,58 @@ fn resource_matches(s: &Statement, resource: &str, ctx: &Context) -> Tri {
     }
 }
 
+/// How one condition holds for a request whose keys come from `first`,
+/// then (for keys `first` does not know) from `then`: 0 false, 1 true,
+/// 2 unknown. Cheaper than merging the two contexts when only a few
+/// conditions are asked about many resources.
+pub fn condition_outcome(c: &Condition, first: &Context, then: &Context) -> u8 {
+    let layered = |k: &str| match first.lookup(k) {
+        Lookup::Unknown => then.lookup(k),
+        l => l,
+    };
+    let tri = if c.values.iter().any(|v| v.contains("${")) {
+        // Variables in the values: resolve them in the merged context.
+        let mut keys = vec![c.key.clone()];
+        for v in &c.values {
+            collect_variables(v, &mut keys);
+        }
+        let mut ctx = Context::default();
+        for k in keys {
+            match layered(&k) {
+                Lookup::Present(v) => {
+                    ctx.values.insert(k, v.to_vec());
+                }
+                Lookup::Absent => {
+                    ctx.missing.insert(k);
+                }
+                Lookup::Unknown => {}
+            }
+        }
+        condition(c, &ctx)
+    } else {
+        condition_on(c, layered(&c.key), then)
+    };
+    match tri {
+        Tri::False => 0,
+        Tri::True => 1,
+        Tri::Unknown(_) => 2,
+    }
+}
+
+/// `${key}` variable names in a text, lower-cased.
+fn collect_variables(text: &str, out: &mut Vec<String>) {
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        let after = &rest[i + 2..];
+        let Some(j) = after.find('}') else { break };
+        let v = &after[..j];
+        if !matches!(v, "*" | "?" | "$") {
+            out.push(v.to_ascii_lowercase());
+        }
+        rest = &after[j + 1..];
+    }
+}
+
 fn conditions(s: &Statement, ctx: &Context) -> Tri {
     s.conditions
         .iter()
@@ -354,47 +523,75 @@ fn conditions(s: &Statement, ctx: &Context) -> Tri {
 }
 
 fn condition(c: &Condition, ctx: &Context) -> Tri {
-    if c.op == Op::Null {
-        // Null: true when the key is absent ("true") / present ("false").
-        let want_absent = c.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
-        return if ctx.missing.contains(&c.key) {
-            if want_absent { Tri::True } else { Tri::False }
-        } else if ctx.values.contains_key(&c.key) {
-            if want_absent { Tri::False } else { Tri::True }
-        } else {
-            Tri::unknown(&c.key)
-        };
-    }
-    let Some(request_values) = ctx.values.get(&c.key) else {
-        if ctx.missing.contains(&c.key) {
-            // Key absent from the request: IfExists and ForAllValues are
-            // true, everything else false.
-            return if c.if_exists || c.set == SetOp::ForAllValues {
-                Tri::True
-            } else {
-                Tri::False
-            };
-        }
-        return Tri::unknown(&c.key);
+    condition_on(c, ctx.lookup(&c.key), ctx)
+}
+
+/// A condition given what the request says about its key; `ctx` resolves
+/// variables in the policy values.
+fn condition_on(c: &Condition, lookup: Lookup, ctx: &Context) -> Tri {
+    let request_values = match lookup {
+        Lookup::Unknown => return Tri::unknown(&c.key),
+        Lookup::Absent => return Tri::from(absent_key(c)),
+        Lookup::Present(v) => v,
     };
+    if c.op == Op::Null {
+        // Null "true": the key must be absent; it is present.
+        let want_absent = c.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
+        return Tri::from(!want_absent);
+    }
+    if request_values.is_empty() {
+        // A present key with an empty set of values: ForAllValues holds
+        // vacuously, ForAnyValue has nothing to match; a single-valued
+        // operator sees no value, as if the key were absent.
+        return Tri::from(match c.set {
+            SetOp::ForAllValues => true,
+            SetOp::ForAnyValue => false,
+            SetOp::Single => absent_key(c),
+        });
+    }
     // Policy values may use variables too.
     let mut policy_values = Vec::new();
     for v in &c.values {
         match substitute(v, ctx) {
-            Ok(v) => policy_values.push(v),
-            Err(var) => return Tri::unknown(&var),
+            Substituted::Text(v) => policy_values.push(v.into_owned()),
+            Substituted::Absent => {}
+            Substituted::Unknown(var) => return Tri::unknown(&var),
         }
     }
     let one = |rv: &str| -> bool {
         let any = policy_values.iter().any(|pv| value_matches(c.op, rv, pv));
         if c.op.negated() { !any } else { any }
     };
-    let result = match c.set {
+    Tri::from(match c.set {
         SetOp::Single => request_values.iter().any(|rv| one(rv)),
         SetOp::ForAnyValue => request_values.iter().any(|rv| one(rv)),
         SetOp::ForAllValues => request_values.iter().all(|rv| one(rv)),
-    };
-    if result { Tri::True } else { Tri::False }
+    })
+}
+
+/// A condition on a key the request does not have, as AWS documents it:
+/// `Null: true` holds; `…IfExists` holds; `ForAllValues` holds and
+/// `ForAnyValue` does not; otherwise the values "do not match", so a plain
+/// operator is false and a negated one (`StringNotEquals`, `ArnNotLike`,
+/// `NotIpAddress`, …) is true.
+fn absent_key(c: &Condition) -> bool {
+    if c.op == Op::Null {
+        return c.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
+    }
+    if c.if_exists {
+        return true;
+    }
+    match c.set {
+        SetOp::ForAllValues => true,
+        SetOp::ForAnyValue => false,
+        SetOp::Single => c.op.negated(),
+    }
+}
+
+impl From<bool> for Tri {
+    fn from(b: bool) -> Tri {
+        if b { Tri::True } else { Tri::False }
+    }
 }
 
 /// Whether a request value matches one policy value (before negation).

@@ -221,6 +221,8 @@ cel_facts!(crate::iam::PrincipalFacts {
     is_developer,
     rds_write,
     sg_write,
+    write_access,
+    write_summary,
     can_read_rds,
     can_write_rds,
     connect_resources,
