@@ -175,9 +175,25 @@ def demo(endpoint):
     p.cluster("reporting", ["reporting"], AZS, public=True, cidrs=["0.0.0.0/0"], subnet_group="prod-db-public")
 
 
-def clusters(endpoint, account, count, readers):
+def broad_developers(a, count):
+    """`count` developer users holding a broad grant (RDS, the Data API and
+    security groups on everything), the case whose findings must stay short."""
+    doc = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "Everything", "Effect": "Allow",
+        "Action": ["rds:*", "rds-data:*", "ec2:*SecurityGroup*"], "Resource": "*"}]}
+    arn = a.iam.create_policy(PolicyName="rds-full", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    a.iam.create_group(GroupName="developers")
+    a.iam.attach_group_policy(GroupName="developers", PolicyArn=arn)
+    for n in range(count):
+        a.iam.create_user(UserName=f"dev-{n:03d}")
+        a.iam.add_user_to_group(GroupName="developers", UserName=f"dev-{n:03d}")
+
+
+def clusters(endpoint, account, count, readers, developers=0):
     a = Account(endpoint, account, "prod")
     a.network()
+    if developers:
+        broad_developers(a, developers)
     sg = a.db_sg("shared")
     for n in range(count):
         cid = f"bench-{n:04d}"
@@ -214,6 +230,8 @@ def main():
     c.add_argument("--account", required=True)
     c.add_argument("--count", type=int, required=True)
     c.add_argument("--readers", type=int, default=2)
+    c.add_argument("--developers", type=int, default=0,
+                   help="developer users with a broad RDS and security-group grant")
     i = sub.add_parser("instances")
     i.add_argument("--account", required=True)
     i.add_argument("--count", type=int, required=True)
@@ -221,7 +239,7 @@ def main():
     if args.cmd == "demo":
         demo(args.endpoint)
     elif args.cmd == "clusters":
-        clusters(args.endpoint, args.account, args.count, args.readers)
+        clusters(args.endpoint, args.account, args.count, args.readers, args.developers)
     else:
         instances(args.endpoint, args.account, args.count)
 
