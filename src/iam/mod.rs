@@ -351,3 +351,77 @@ fn is_service_account(v: &str) -> bool {
         && !parts[3].is_empty()
         && !v.contains(['*', '?'])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{IamRole, IamUser, InlinePolicy};
+    use serde_json::json;
+
+    fn iam(trust_actions: serde_json::Value) -> Iam {
+        let allow_team = json!({"Statement": [{"Effect": "Allow", "Action": "rds:ModifyDBCluster",
+            "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": "dba"}}}]});
+        Iam {
+            users: vec![IamUser {
+                name: "alice".into(),
+                arn: "arn:aws:iam::222222222222:user/alice".into(),
+                inline_policies: vec![InlinePolicy {
+                    name: "p".into(),
+                    document: allow_team.clone(),
+                }],
+                ..IamUser::default()
+            }],
+            roles: vec![IamRole {
+                name: "ops".into(),
+                arn: "arn:aws:iam::222222222222:role/ops".into(),
+                trust_policy: json!({"Statement": [{"Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": trust_actions}]}),
+                inline_policies: vec![InlinePolicy {
+                    name: "p".into(),
+                    document: allow_team,
+                }],
+                tags: [("team".to_string(), "dba".to_string())].into_iter().collect(),
+                ..IamRole::default()
+            }],
+            ..Iam::default()
+        }
+    }
+
+    fn decide(iam: &Iam, name: &str) -> Decision {
+        let p = principals(iam, None)
+            .into_iter()
+            .find(|p| p.name == name)
+            .unwrap();
+        let arn = "arn:aws:rds:eu-west-1:222222222222:cluster:prod-orders";
+        p.evaluate("rds:ModifyDBCluster", arn, &p.base_context())
+            .decision
+    }
+
+    #[test]
+    fn principal_tags_are_known_for_users_and_for_roles_without_session_tags() {
+        // alice has no `team` tag: the key is absent, the Allow does not apply.
+        let plain = iam(json!("sts:AssumeRole"));
+        assert_eq!(decide(&plain, "alice"), Decision::ImplicitDeny);
+        // The role's own tag decides when callers cannot pass session tags…
+        assert_eq!(decide(&plain, "ops"), Decision::Allow);
+        // …and is unknown when they can (a session tag would override it).
+        let tagging = iam(json!(["sts:AssumeRole", "sts:TagSession"]));
+        assert_eq!(decide(&tagging, "ops"), Decision::Conditional);
+    }
+
+    #[test]
+    fn role_sessions_have_no_username_and_name_their_account() {
+        let p = principals(&iam(json!("sts:AssumeRole")), None)
+            .into_iter()
+            .find(|p| p.name == "ops")
+            .unwrap();
+        let c = p.base_context();
+        assert!(matches!(c.lookup("aws:username"), eval::Lookup::Absent));
+        assert!(
+            matches!(c.lookup("aws:principalaccount"), eval::Lookup::Present(v) if v == ["222222222222"])
+        );
+        assert!(
+            matches!(c.lookup("aws:principaltype"), eval::Lookup::Present(v) if v == ["AssumedRole"])
+        );
+    }
+}
