@@ -463,9 +463,11 @@ fn select_accounts(
     if target.all_accounts {
         return Ok(config.accounts.clone());
     }
-    let mut out = Vec::new();
+    let mut out: Vec<crate::config::AccountConfig> = Vec::new();
     for name in &target.accounts {
         match config.account(name) {
+            // `--account prod --account prod` collects prod once.
+            Some(a) if out.iter().any(|o| o.name == a.name) => {}
             Some(a) => out.push(a.clone()),
             None => {
                 let names: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
@@ -619,4 +621,35 @@ fn init(args: InitArgs, io: &mut Io) -> Result<i32, Error> {
 /// Whether stdout is a terminal.
 pub fn stdout_is_tty() -> bool {
     std::io::stdout().is_terminal()
+}
+
+#[cfg(all(test, feature = "aws"))]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn a_repeated_account_is_selected_once() {
+        let config = crate::config::Config::parse(
+            "regions = [\"eu-west-1\"]\n[[account]]\nname = \"prod\"\nenvironment = \"prod\"\naccount_id = \"222222222222\"\n",
+            std::path::Path::new("dbaudit.toml"),
+        )
+        .unwrap();
+        let cli = crate::cli::Cli::parse_from([
+            "dbaudit",
+            "collect",
+            "--account",
+            "prod",
+            "--account",
+            "prod",
+            "-o",
+            "s.json",
+            "--config",
+            "c.toml",
+        ]);
+        let crate::cli::Command::Collect(args) = cli.command else {
+            panic!("collect expected");
+        };
+        let selected = super::select_accounts(&config, &args.target).unwrap();
+        assert_eq!(selected.len(), 1);
+    }
 }

@@ -31,6 +31,9 @@ pub struct Config {
     pub sarif: SarifConfig,
     /// Read the accounts' service control policies from AWS Organizations.
     pub collect_scps: bool,
+    /// `[environments.<name>] databases_expected`: whether the accounts of
+    /// an environment must hold databases (default true).
+    pub environment_databases_expected: BTreeMap<String, bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +66,8 @@ pub struct AccountConfig {
     /// Roles to assume, in order, before `role_arn` (role chaining).
     pub via_roles: Vec<String>,
     pub regions: Vec<String>,
+    /// Overrides the environment's `databases_expected` for this account.
+    pub databases_expected: Option<bool>,
     /// Where the account is declared (SARIF falls back to this line).
     pub declared_at: Option<Location>,
 }
@@ -95,6 +100,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "duration_seconds",
     "via_roles",
     "regions",
+    "databases_expected",
 ];
 
 impl Config {
@@ -125,8 +131,12 @@ impl Config {
             for (name, env) in envs.iter() {
                 let key = format!("environments.{}", name.get_ref());
                 if let Some((t, _)) = r.table(Some(env), &key) {
-                    r.deny_unknown(t, &format!("[{key}]"), &["params"]);
+                    r.deny_unknown(t, &format!("[{key}]"), &["params", "databases_expected"]);
                     let params = r.params(t.get("params"), &format!("{key}.params"));
+                    if let Some(b) = r.bool(t.get("databases_expected"), "databases_expected") {
+                        cfg.environment_databases_expected
+                            .insert(name.get_ref().to_string(), b);
+                    }
                     cfg.environment_params
                         .insert(name.get_ref().to_string(), params);
                 }
@@ -247,6 +257,7 @@ impl Config {
                 regions: r
                     .string_array(t.get("regions"), "regions")
                     .unwrap_or_default(),
+                databases_expected: r.bool(t.get("databases_expected"), "databases_expected"),
                 declared_at: Some(Location::from_offset(path, text, start)),
             });
         }
@@ -271,6 +282,20 @@ impl Config {
 
     pub fn account(&self, name: &str) -> Option<&AccountConfig> {
         self.accounts.iter().find(|a| a.name == name)
+    }
+
+    /// Whether an account must hold databases: its own `databases_expected`,
+    /// else its environment's, else true (an account with none is then an
+    /// error: a wrong region list must not pass as a clean audit).
+    pub fn databases_expected(&self, account: &str, environment: &str) -> bool {
+        self.account(account)
+            .and_then(|a| a.databases_expected)
+            .or_else(|| {
+                self.environment_databases_expected
+                    .get(environment)
+                    .copied()
+            })
+            .unwrap_or(true)
     }
 }
 

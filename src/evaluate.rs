@@ -73,7 +73,8 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
 
         let account_rules = by_kind(ResourceKind::Account);
         if !account_rules.is_empty() {
-            let target = ResourceRef::account(account);
+            let mut target = ResourceRef::account(account);
+            target.unknown = &facts.unknown;
             let rules = (&account_rules[..], account_fields.as_deref());
             scope.resource(&root, &facts, &target, rules, None, &mut chunk);
         }

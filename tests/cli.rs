@@ -132,6 +132,40 @@ fn an_account_without_databases_says_so() {
         (Some(0), Some(0))
     );
     assert!(r["accounts"][0]["inventory"]["db_clusters"].as_u64() > Some(0));
+    // And the gate does not pass on it: env.databases-present is an error
+    // for the account (exit 3 when nothing fails), unless the config says
+    // no database is expected there.
+    let found = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "env.databases-present" && f["account"] == "test")
+        .unwrap();
+    assert_eq!(found["outcome"], "error", "{found}");
+    let cfg = dir.join("not-expected.toml");
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(root().join(DEMO_CONFIG)).unwrap()
+            + "\n[environments.test]\ndatabases_expected = false\n",
+    )
+    .unwrap();
+    let quiet = dbaudit(&[
+        "evaluate",
+        p,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&quiet.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&quiet.stderr)));
+    let found = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "env.databases-present" && f["account"] == "test")
+        .unwrap();
+    assert_eq!(found["outcome"], "pass", "{found}");
 }
 
 #[test]
@@ -194,6 +228,26 @@ fn gaps_give_exit_3_unless_on_incomplete_warn() {
     assert_eq!(stdout.matches("gap: ").count(), 1);
     let warn = dbaudit(&["evaluate", p, "--on-incomplete", "warn"]);
     assert_eq!(warn.status.code(), Some(0));
+
+    // Every account unreachable: nothing was evaluated, so even `warn`
+    // cannot pass the gate.
+    let none = dir.join("none.json");
+    for a in v["accounts"].as_array_mut().unwrap() {
+        a["regions"] = serde_json::json!([]);
+        a["iam"] = serde_json::Value::Null;
+        a["gaps"] = serde_json::json!([{"service": "sts", "operation": "AssumeRole",
+            "code": "AccessDenied", "message": "not authorized"}]);
+    }
+    std::fs::write(&none, serde_json::to_string(&v).unwrap()).unwrap();
+    let out = dbaudit(&[
+        "evaluate",
+        none.to_str().unwrap(),
+        "--on-incomplete",
+        "warn",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("nothing was evaluated"), "{stdout}");
 }
 
 #[test]

@@ -380,7 +380,9 @@ mod tests {
                     name: "p".into(),
                     document: allow_team,
                 }],
-                tags: [("team".to_string(), "dba".to_string())].into_iter().collect(),
+                tags: [("team".to_string(), "dba".to_string())]
+                    .into_iter()
+                    .collect(),
                 ..IamRole::default()
             }],
             ..Iam::default()

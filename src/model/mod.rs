@@ -138,6 +138,16 @@ pub struct AccountFacts {
     /// Number of DB clusters per service name, over the whole account.
     pub clusters_per_service: BTreeMap<String, i64>,
     pub regions: Vec<String>,
+    /// DB clusters and instances found in the audited regions; absent when
+    /// there are none and the configuration expects some (a wrong region
+    /// list, the wrong account), so that a rule reading it errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub databases: Option<i64>,
+    /// `databases_expected` from the configuration (account, then
+    /// environment; default true).
+    pub databases_expected: bool,
+    /// Why facts are absent.
+    pub unknown: Vec<String>,
 }
 
 /// Facts that can hand out one top-level field at a time as an engine value,
@@ -213,6 +223,9 @@ cel_facts!(AccountFacts {
     shared_with,
     clusters_per_service,
     regions,
+    databases,
+    databases_expected,
+    unknown,
 });
 cel_facts!(crate::iam::PrincipalFacts {
     name,
@@ -343,6 +356,44 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
             }
         }
     }
+    let regions: Vec<String> = account.regions.iter().map(|r| r.name.clone()).collect();
+    let count: usize = account
+        .regions
+        .iter()
+        .map(|r| r.db_clusters.len() + r.db_instances.len())
+        .sum();
+    let databases_expected = config.databases_expected(&account.name, &account.environment);
+    let mut unknown = Vec::new();
+    let databases = if count == 0 && databases_expected {
+        let failed: Vec<String> = account
+            .gaps
+            .iter()
+            .filter(|g| g.service == "rds")
+            .map(|g| format!("{} failed: {}", g.operation, g.code))
+            .collect();
+        if !failed.is_empty() {
+            unknown.push(format!(
+                "RDS collection was incomplete ({})",
+                failed.join("; ")
+            ));
+        }
+        unknown.push(format!(
+            "no DB cluster or instance was found in account {} ({}) in the audited region(s) {}; \
+             check `regions` in dbaudit.toml, or set `databases_expected = false` under \
+             [environments.{}] or on the account if none is expected there",
+            account.name,
+            account.account_id,
+            if regions.is_empty() {
+                "(none)".to_string()
+            } else {
+                regions.join(", ")
+            },
+            account.environment
+        ));
+        None
+    } else {
+        Some(count as i64)
+    };
     AccountFacts {
         name: account.name.clone(),
         environment: account.environment.clone(),
@@ -350,7 +401,10 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
         partition: account.partition.clone(),
         shared_with,
         clusters_per_service,
-        regions: account.regions.iter().map(|r| r.name.clone()).collect(),
+        regions,
+        databases,
+        databases_expected,
+        unknown,
     }
 }
 

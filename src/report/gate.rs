@@ -42,6 +42,11 @@ pub struct Gate {
 ///
 /// Waived failures never gate. With a baseline, only failures that are new
 /// since it gate; errors gate regardless (an incomplete audit is incomplete).
+///
+/// When nothing was evaluated at all — no finding, or every outcome an
+/// error (every account unreachable, say) — the gate is incomplete (exit 3)
+/// whatever `on_incomplete` says: `warn` tolerates gaps in an audit, not the
+/// absence of one.
 pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomplete) -> Gate {
     let gated = |o: Outcome| {
         findings
@@ -55,11 +60,25 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
     };
     let failing = gated(Outcome::Fail);
     let errors = gated(Outcome::Error);
+    let evaluated = findings.iter().any(|f| f.outcome != Outcome::Error);
     let (status, exit_code, reason) = if failing > 0 {
         (
             "fail",
             EXIT_FAILED,
             format!("{failing} failing finding(s) at or above {fail_on}"),
+        )
+    } else if !evaluated {
+        (
+            "incomplete",
+            EXIT_INCOMPLETE,
+            if findings.is_empty() {
+                "nothing was evaluated: no finding at all".to_string()
+            } else {
+                format!(
+                    "nothing was evaluated: all {} outcome(s) are errors (no account's data could be read); exit 3 whatever --on-incomplete says",
+                    findings.len()
+                )
+            },
         )
     } else if errors > 0 && on_incomplete == OnIncomplete::Fail {
         (
