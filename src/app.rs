@@ -509,7 +509,7 @@ fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
             let set = RuleSet::load(&rules, &[])?;
             let out = &mut *io.stdout;
             match format {
-                Format::Json => {
+                crate::cli::ListFormat::Json => {
                     let list: Vec<serde_json::Value> = set
                         .rules
                         .iter()
@@ -524,7 +524,7 @@ fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
                         .map_err(|e| write_err(e.into()))?;
                     writeln!(out).map_err(write_err)?;
                 }
-                _ => {
+                crate::cli::ListFormat::Table => {
                     for r in &set.rules {
                         let envs = if r.environments.is_empty() {
                             "all".to_string()
@@ -563,6 +563,13 @@ fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
             Ok(0)
         }
         RulesCommand::Validate { paths, no_builtin } => {
+            // A directory with its own params.toml is a whole rule pack (a
+            // copy of rules/, or rules/ itself): validate it on its own
+            // rather than report each rule as a duplicate of the built-ins.
+            let no_builtin = no_builtin
+                || paths
+                    .iter()
+                    .any(|p| p.is_dir() && p.join("params.toml").is_file());
             let mut files = if no_builtin {
                 Vec::new()
             } else {
@@ -573,10 +580,7 @@ fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
             let mut params = None;
             for p in &paths {
                 for f in crate::rules::user_files(p)? {
-                    if no_builtin
-                        && p.is_dir()
-                        && f.path.file_name() == Some("params.toml".as_ref())
-                    {
+                    if p.is_dir() && f.path.file_name() == Some("params.toml".as_ref()) {
                         params = Some(crate::config::BuiltinParams::parse(&f.text, &f.path)?);
                     } else {
                         files.push(f);
@@ -607,6 +611,13 @@ fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
 }
 
 fn init(args: InitArgs, io: &mut Io) -> Result<i32, Error> {
+    // `-o -`: the example on stdout, as with the other commands.
+    if args.output.as_os_str() == "-" {
+        io.stdout
+            .write_all(crate::config::EXAMPLE.as_bytes())
+            .map_err(write_err)?;
+        return Ok(0);
+    }
     if args.output.exists() && !args.force {
         return Err(Error::Usage(format!(
             "{} already exists; pass --force to overwrite it",

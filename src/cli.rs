@@ -104,6 +104,13 @@ pub struct AccessArgs {
     pub format: DiffFormat,
 }
 
+/// Formats of `rules list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Expect {
     Allow,
@@ -293,8 +300,8 @@ pub enum RulesCommand {
     List {
         #[arg(long = "rules", value_name = "DIR")]
         rules: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// Show a rule's documentation: rationale, remediation, references, condition.
     Explain {
@@ -322,7 +329,7 @@ pub enum RulesCommand {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Where to write the example.
+    /// Where to write the example (`-` for stdout).
     #[arg(short, long, default_value = "dbaudit.toml")]
     pub output: PathBuf,
     /// Overwrite an existing file.

@@ -26,6 +26,13 @@ fn main() -> ExitCode {
     };
     match app::run(cli, &mut io) {
         Ok(code) => ExitCode::from(code as u8),
+        // A reader that stopped reading (`dbaudit … --json - | head`) is a
+        // normal end of output, not an error.
+        Err(dbaudit::Error::Io { path, error })
+            if error.kind() == std::io::ErrorKind::BrokenPipe && path.as_os_str() == "<stdout>" =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let code = e.exit_code();
             let err = anyhow::Error::from(e);

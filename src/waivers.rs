@@ -180,14 +180,19 @@ pub fn parse_tables<'a>(
                 }
             }
         }
-        if resource.is_none()
-            && account.is_none()
+        // A pattern of wildcards alone (`*`) matches everything: no scope.
+        let narrows = |s: &Option<String>| {
+            s.as_ref()
+                .is_some_and(|s| s.chars().any(|c| c != '*' && c != '?'))
+        };
+        if !narrows(&resource)
+            && !narrows(&account)
             && tags.is_empty()
             && let Some(v) = rule_v
         {
             r.problem(
                 v.span().start,
-                "a waiver must narrow its scope with `resource`, `account` or `tags`; a rule-wide waiver would silence it everywhere",
+                "a waiver must narrow its scope with `resource`, `account` or `tags` (a pattern of wildcards alone, like `*`, narrows nothing); a rule-wide waiver would silence it everywhere",
             );
         }
         let expires = t.get("expires").and_then(|v| {

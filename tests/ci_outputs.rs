@@ -607,7 +607,35 @@ fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
         base.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
-    assert!(text(&o.stdout).contains("baseline: 0 new failing finding(s), 0 fixed"));
+    let out = text(&o.stdout);
+    assert!(out.contains("baseline: 0 new failing finding(s), 0 fixed"));
+    // The verdict says what is true: nothing new, and what the baseline
+    // still carries; each row is marked.
+    assert!(
+        out.contains("no new failing findings at or above high; 12 existing failure(s) carried by the baseline"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fail EXISTING") && !out.contains("fail NEW"),
+        "{out}"
+    );
+    let md = dir.join("same.md");
+    dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        CONFIG,
+        "--baseline",
+        base.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+    ]);
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        md.contains("12 existing failure(s) carried by the baseline"),
+        "{md}"
+    );
+    assert!(md.contains("`prod/prod-reporting` (existing)"), "{md}");
     // Plant a new violation and fix an old one.
     let mut v = demo_value();
     for c in v["accounts"][1]["regions"][0]["db_clusters"]
@@ -638,6 +666,13 @@ fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
     assert_eq!(o.status.code(), Some(1));
     let r = read_json(&report);
     assert_eq!(r["gate"]["failing"], 1, "only the new failure gates");
+    assert!(
+        r["gate"]["reason"].as_str().unwrap().starts_with(
+            "1 new failing finding(s) at or above high; 11 existing failure(s) carried"
+        ),
+        "{}",
+        r["gate"]
+    );
     let new: Vec<&Value> = r["findings"]
         .as_array()
         .unwrap()

@@ -339,13 +339,14 @@ fn rules_commands() {
     assert!(text(&unknown.stderr).contains("did you mean `db.ha.readers-across-azs`?"));
     let fields = dbaudit(&["rules", "fields", "db_cluster"]);
     assert!(text(&fields.stdout).contains("readers_outside_writer_az"));
+    // A directory with its own params.toml is a whole pack: validated on
+    // its own, not against the built-ins (whose ids it repeats).
     let valid = dbaudit(&["rules", "validate", "rules/"]);
-    assert_eq!(
-        valid.status.code(),
-        Some(2),
-        "the built-in files are already loaded: ids repeat"
-    );
-    assert!(text(&valid.stderr).contains("duplicate"));
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+    // A single rule file that repeats a built-in id is still a duplicate.
+    let dup = dbaudit(&["rules", "validate", "rules/iam.toml"]);
+    assert_eq!(dup.status.code(), Some(2));
+    assert!(text(&dup.stderr).contains("duplicate"));
     // A copy of the pack is validated on its own with --no-builtin.
     let alone = dbaudit(&["rules", "validate", "--no-builtin", "rules/"]);
     assert_eq!(alone.status.code(), Some(0), "{}", text(&alone.stderr));
@@ -848,4 +849,67 @@ fn memory_stays_bounded_with_tens_of_thousands_of_security_group_rules() {
     let kb: u64 = report.lines().last().unwrap().trim().parse().unwrap();
     // A debug build; the release figure is in docs/performance.md.
     assert!(kb < 1_500_000, "peak RSS {} MB", kb / 1024);
+}
+
+/// Small holes a new user falls into, each closed.
+#[test]
+fn rough_edges_of_the_cli() {
+    // `init -o -` prints the example instead of writing a file named `-`.
+    let dir = tempdir();
+    let out = Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+        .args(["init", "-o", "-"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("[[account]]"));
+    assert!(!dir.join("-").exists());
+    // An empty --rules directory is an error, not zero extra rules.
+    let empty = dir.join("empty-rules");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = dbaudit(&["evaluate", DEMO, "--rules", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("holds no rule file"),
+        "{}",
+        text(&o.stderr)
+    );
+    // `rules list` has only the formats it renders.
+    let o = dbaudit(&["rules", "list", "--format", "sarif"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("possible values: table, json"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Validating the built-in directory itself just works.
+    let o = dbaudit(&["rules", "validate", "rules"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).starts_with("ok: "), "{}", text(&o.stdout));
+    // A reader that stops early is a normal end of output.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+        .args(["evaluate", DEMO, "--config", DEMO_CONFIG, "--json", "-"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Read;
+        let mut first = [0u8; 16];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+    }
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !text(&out.stderr).contains("Broken pipe"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(2));
 }

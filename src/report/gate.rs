@@ -60,12 +60,28 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
     };
     let failing = gated(Outcome::Fail);
     let errors = gated(Outcome::Error);
+    // Failures at or above the threshold that the baseline already had.
+    let carried = findings
+        .iter()
+        .filter(|f| {
+            f.outcome == Outcome::Fail
+                && f.severity >= fail_on
+                && f.baseline == Some(crate::baseline::BaselineState::Existing)
+        })
+        .count();
+    let baseline = findings.iter().any(|f| f.baseline.is_some());
+    let new = if baseline { "new " } else { "" };
+    let carried_note = if carried > 0 {
+        format!("; {carried} existing failure(s) carried by the baseline")
+    } else {
+        String::new()
+    };
     let evaluated = findings.iter().any(|f| f.outcome != Outcome::Error);
     let (status, exit_code, reason) = if failing > 0 {
         (
             "fail",
             EXIT_FAILED,
-            format!("{failing} failing finding(s) at or above {fail_on}"),
+            format!("{failing} {new}failing finding(s) at or above {fail_on}{carried_note}"),
         )
     } else if !evaluated {
         (
@@ -85,7 +101,7 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
             "incomplete",
             EXIT_INCOMPLETE,
             format!(
-                "{errors} finding(s) at or above {fail_on} could not be evaluated (data missing or rule error)"
+                "{errors} finding(s) at or above {fail_on} could not be evaluated (data missing or rule error){carried_note}"
             ),
         )
     } else if errors > 0 {
@@ -93,14 +109,14 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
             "pass",
             EXIT_OK,
             format!(
-                "no failing findings at or above {fail_on}; {errors} error(s) ignored (--on-incomplete warn)"
+                "no {new}failing findings at or above {fail_on}{carried_note}; {errors} error(s) ignored (--on-incomplete warn)"
             ),
         )
     } else {
         (
             "pass",
             EXIT_OK,
-            format!("no failing findings at or above {fail_on}"),
+            format!("no {new}failing findings at or above {fail_on}{carried_note}"),
         )
     };
     Gate {

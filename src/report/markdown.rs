@@ -6,6 +6,39 @@ use std::io::{self, Write};
 use super::{Outcome, Report};
 use crate::rules::Severity;
 
+/// Failing resources shown per rule before "and N more".
+const RESOURCES_SHOWN: usize = 5;
+
+/// `account/resource` of a rule's failures, the first few, each marked
+/// **NEW** or existing when there is a baseline.
+fn failing_resources(report: &Report, rule: &str) -> String {
+    let failed: Vec<&super::Finding> = report
+        .findings
+        .iter()
+        .filter(|f| *f.rule_id == *rule && f.outcome == Outcome::Fail)
+        .collect();
+    let mut names: Vec<String> = failed
+        .iter()
+        .take(RESOURCES_SHOWN)
+        .map(|f| {
+            let mark = match f.baseline {
+                Some(crate::baseline::BaselineState::New) => " **NEW**",
+                Some(crate::baseline::BaselineState::Existing) => " (existing)",
+                None => "",
+            };
+            format!(
+                "`{}/{}`{mark}",
+                f.account,
+                f.resource_id.replace('|', "\\|")
+            )
+        })
+        .collect();
+    if failed.len() > RESOURCES_SHOWN {
+        names.push(format!("and {} more", failed.len() - RESOURCES_SHOWN));
+    }
+    names.join(", ")
+}
+
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let g = &report.gate;
     let verdict = match g.status {
@@ -60,19 +93,23 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         report.rules.iter().filter(|r| r.counts.fail > 0).collect();
     if !failing.is_empty() {
         writeln!(out, "\n### Failing rules\n")?;
-        writeln!(out, "| rule | severity | failures | title |")?;
-        writeln!(out, "|---|---|---|---|")?;
+        writeln!(
+            out,
+            "| rule | severity | failures | failing resources | title |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|")?;
         let mut failing = failing;
         failing.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
         for r in failing {
             writeln!(
                 out,
-                "| [`{}`]({}/blob/main/docs/rules.md#{}) | {} | {} | {} |",
+                "| [`{}`]({}/blob/main/docs/rules.md#{}) | {} | {} | {} | {} |",
                 r.id,
                 super::sarif::INFORMATION_URI,
                 crate::docs::anchor(&r.id),
                 r.severity,
                 r.counts.fail,
+                failing_resources(report, &r.id),
                 r.title
             )?;
         }

@@ -84,7 +84,12 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         ]);
         for f in rows {
             let sev = Cell::new(f.severity.as_str());
-            let outcome = Cell::new(f.outcome.as_str());
+            // With a baseline, failures say whether they are new.
+            let outcome = Cell::new(match (f.outcome, f.baseline) {
+                (Outcome::Fail, Some(crate::baseline::BaselineState::New)) => "fail NEW",
+                (Outcome::Fail, Some(crate::baseline::BaselineState::Existing)) => "fail EXISTING",
+                (o, _) => o.as_str(),
+            });
             let (sev, outcome) = if style.color {
                 let sev_color = match f.severity {
                     crate::rules::Severity::Critical => Color::Magenta,

@@ -69,6 +69,14 @@ pub fn user_files(path: &Path) -> Result<Vec<RuleFile>, Error> {
             }
         }
         paths.sort();
+        // An empty directory (or a typo'd one full of other files) would
+        // silently add no rule.
+        if paths.is_empty() {
+            return Err(Error::Usage(format!(
+                "rule directory {} holds no rule file (*.toml)",
+                path.display()
+            )));
+        }
     } else {
         paths.push(path.to_path_buf());
     }
