@@ -18,7 +18,7 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(
     name = "dbaudit",
-    version,
+    version = crate::long_version(),
     about = "Audit AWS database infrastructure against a multi-environment design, as policy-as-code",
     long_about = "dbaudit gathers the facts that decide whether an AWS account's database estate follows \
 the design (Aurora PostgreSQL in private subnets of the EKS VPC, security groups admitting only the EKS \

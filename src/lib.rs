@@ -22,6 +22,19 @@ pub use error::Error;
 
 /// Version of this build, written into snapshots and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit this build comes from (build.rs; "unknown" outside git).
+pub const COMMIT: &str = env!("DBAUDIT_GIT_COMMIT");
+
+/// `dbaudit --version`: version, commit and rule-pack digest.
+pub fn long_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        format!(
+            "{VERSION} (commit {COMMIT}, rule pack {})",
+            rules::pack_digest()
+        )
+    })
+}
 pub mod access;
 pub mod app;
 pub mod baseline;

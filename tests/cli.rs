@@ -913,3 +913,20 @@ fn rough_edges_of_the_cli() {
     );
     assert_ne!(out.status.code(), Some(2));
 }
+
+/// `--version` names the commit and the rule pack; every report records both.
+#[test]
+fn version_names_commit_and_rule_pack_and_reports_record_them() {
+    let v = text(&dbaudit(&["--version"]).stdout);
+    let pack = v
+        .split("rule pack ")
+        .nth(1)
+        .and_then(|s| s.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(pack.len(), 12, "{v}");
+    assert!(v.starts_with(&format!("dbaudit {} (commit ", env!("CARGO_PKG_VERSION"))), "{v}");
+    let json = dbaudit(&["evaluate", DEMO, "--config", DEMO_CONFIG, "--format", "json"]);
+    let r: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(r["tool"]["rule_pack"], pack);
+    assert!(r["tool"]["commit"].is_string());
+}

@@ -123,6 +123,10 @@ pub struct Report {
 pub struct Tool {
     pub name: &'static str,
     pub version: &'static str,
+    /// The git commit the binary was built from ("unknown" outside git).
+    pub commit: &'static str,
+    /// The built-in rule pack's digest (`rules::pack_digest`).
+    pub rule_pack: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -271,6 +275,8 @@ impl Report {
             tool: Tool {
                 name: "dbaudit",
                 version: crate::VERSION,
+                commit: crate::COMMIT,
+                rule_pack: crate::rules::pack_digest(),
             },
             collected_at: snapshot.collected_at.clone(),
             accounts,

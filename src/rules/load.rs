@@ -43,6 +43,27 @@ pub struct RuleFile {
     pub builtin: bool,
 }
 
+/// The rule pack's version: a digest (SHA-256, first 12 hex digits) of the
+/// built-in rule files and parameters, in order. Shown by `--version` and
+/// recorded in every report, so a report says which rules judged it.
+pub fn pack_digest() -> &'static str {
+    use sha2::Digest;
+    static D: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    D.get_or_init(|| {
+        let mut h = sha2::Sha256::new();
+        for (path, text) in BUILTIN.iter().chain(std::iter::once(&BUILTIN_PARAMS)) {
+            h.update(path.as_bytes());
+            h.update([0]);
+            h.update(text.as_bytes());
+            h.update([0]);
+        }
+        h.finalize()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    })
+}
+
 pub fn builtin_files() -> Vec<RuleFile> {
     BUILTIN
         .iter()

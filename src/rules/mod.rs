@@ -21,7 +21,7 @@ pub mod expr_schema {
 }
 pub use load::{
     BUILTIN_PARAMS, RuleFile, RuleSet, builtin_files, load_files, load_files_with_params,
-    user_files,
+    pack_digest, user_files,
 };
 
 /// Severity of a rule; ordered from `info` (lowest) to `critical`.
