@@ -120,6 +120,17 @@ pub fn report_snapshot(
         None => crate::waivers::Date::today(),
     };
     let outputs = outputs(args)?;
+    let selection = crate::selection::Selection {
+        rules: args.rule.clone(),
+        skip: args.skip_rule.clone(),
+        min_severity: args.severity.map(Into::into),
+        environments: args.environment.clone(),
+        disabled: config.disabled_rules.clone(),
+    };
+    let (selected, not_evaluated) = selection.rules(rules)?;
+    let rules = &selected;
+    let narrowed = selection.accounts(snapshot)?;
+    let snapshot = narrowed.as_ref().unwrap_or(snapshot);
 
     let mut findings = crate::evaluate::evaluate(snapshot, rules, config);
     let tags = crate::waivers::tags_by_arn(snapshot);
@@ -137,6 +148,7 @@ pub fn report_snapshot(
     let mut report = Report::build(snapshot, rules, findings, gate);
     report.waivers = waiver_status;
     report.fixed = fixed;
+    report.not_evaluated = not_evaluated;
 
     // Render everything first, then write: an error leaves no output behind.
     let sarif_opts = crate::report::sarif::Options {
@@ -342,11 +354,51 @@ fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     let config = Config::load(path)?;
     // Load rules before collecting: a broken rule file fails fast.
     let rules = load_rules(&config, &args.report.rules)?;
-    let snapshot = collect_snapshot(&config, &args.target, io)?;
+    let target = environment_target(&config, &args.target, &args.report.environment)?;
+    let snapshot = collect_snapshot(&config, &target, io)?;
     if let Some(p) = &args.save_snapshot {
         crate::error::write_atomic(p, snapshot.to_json().as_bytes())?;
     }
     report_snapshot(&snapshot, &config, &rules, &args.report, io)
+}
+
+/// `scan --environment ENV`: only the selected accounts of those
+/// environments are collected (an unknown environment is exit 2).
+#[cfg(feature = "aws")]
+fn environment_target(
+    config: &Config,
+    target: &TargetArgs,
+    environments: &[String],
+) -> Result<TargetArgs, Error> {
+    let mut t = target.clone();
+    if environments.is_empty() {
+        return Ok(t);
+    }
+    let known: std::collections::BTreeSet<&str> = config
+        .accounts
+        .iter()
+        .map(|a| a.environment.as_str())
+        .collect();
+    if let Some(e) = environments.iter().find(|e| !known.contains(e.as_str())) {
+        return Err(Error::Usage(format!(
+            "no environment `{e}` in the config; known: {}",
+            known.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let names: Vec<String> = select_accounts(config, target)?
+        .into_iter()
+        .filter(|a| environments.contains(&a.environment))
+        .map(|a| a.name)
+        .collect();
+    if names.is_empty() {
+        return Err(Error::Usage(format!(
+            "no selected account is in environment(s) {}",
+            environments.join(", ")
+        )));
+    }
+    t.all_accounts = false;
+    t.accounts = names;
+    Ok(t)
 }
 
 #[cfg(feature = "aws")]

@@ -262,6 +262,19 @@ pub struct ReportArgs {
     /// List passing findings too in the table.
     #[arg(long)]
     pub show_passed: bool,
+    /// Evaluate only these rules: an id or a glob like `db.network.*`
+    /// (repeatable). Rules left out are listed in the report as not evaluated.
+    #[arg(long = "rule", value_name = "ID|GLOB")]
+    pub rule: Vec<String>,
+    /// Leave these rules out: an id or a glob (repeatable).
+    #[arg(long = "skip-rule", value_name = "ID|GLOB")]
+    pub skip_rule: Vec<String>,
+    /// Evaluate only rules of at least this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub severity: Option<SeverityArg>,
+    /// Evaluate only the accounts of this environment (repeatable).
+    #[arg(long = "environment", value_name = "ENV")]
+    pub environment: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

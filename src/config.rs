@@ -34,6 +34,9 @@ pub struct Config {
     /// `[environments.<name>] databases_expected`: whether the accounts of
     /// an environment must hold databases (default true).
     pub environment_databases_expected: BTreeMap<String, bool>,
+    /// `[rules] disable`: rule ids or globs never evaluated (listed in the
+    /// report as such).
+    pub disabled_rules: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +92,7 @@ const TOP_KEYS: &[&str] = &[
     "waiver",
     "sarif",
     "collect_scps",
+    "rules",
 ];
 const ACCOUNT_KEYS: &[&str] = &[
     "name",
@@ -141,6 +145,12 @@ impl Config {
                         .insert(name.get_ref().to_string(), params);
                 }
             }
+        }
+        if let Some((t, _)) = r.table(top.get("rules"), "rules") {
+            r.deny_unknown(t, "[rules]", &["disable"]);
+            cfg.disabled_rules = r
+                .string_array(t.get("disable"), "disable")
+                .unwrap_or_default();
         }
         if let Some((dev, _)) = r.table(top.get("developers"), "developers") {
             r.deny_unknown(dev, "[developers]", &["groups", "users", "role_globs"]);

@@ -13,6 +13,7 @@ pub mod model;
 pub mod progress;
 pub mod report;
 pub mod rules;
+pub mod selection;
 pub mod snapshot;
 #[doc(hidden)]
 pub mod synth;

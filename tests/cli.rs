@@ -924,9 +924,102 @@ fn version_names_commit_and_rule_pack_and_reports_record_them() {
         .and_then(|s| s.strip_suffix(")\n"))
         .unwrap_or_else(|| panic!("{v}"));
     assert_eq!(pack.len(), 12, "{v}");
-    assert!(v.starts_with(&format!("dbaudit {} (commit ", env!("CARGO_PKG_VERSION"))), "{v}");
-    let json = dbaudit(&["evaluate", DEMO, "--config", DEMO_CONFIG, "--format", "json"]);
+    assert!(
+        v.starts_with(&format!("dbaudit {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{v}"
+    );
+    let json = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        DEMO_CONFIG,
+        "--format",
+        "json",
+    ]);
     let r: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(r["tool"]["rule_pack"], pack);
     assert!(r["tool"]["commit"].is_string());
+}
+
+/// Rule selection on the command line and in the config: what is left out
+/// is listed as not evaluated, and a pattern that matches nothing is exit 2.
+#[test]
+fn rule_selection_lists_what_was_not_evaluated() {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut a = vec![
+            "evaluate",
+            DEMO,
+            "--config",
+            DEMO_CONFIG,
+            "--format",
+            "json",
+        ];
+        a.extend_from_slice(args);
+        let o = dbaudit(&a);
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o.stderr)))
+    };
+    let r = json(&[
+        "--rule",
+        "db.network.*",
+        "--skip-rule",
+        "db.network.eks-vpc",
+    ]);
+    let ids: std::collections::BTreeSet<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.iter().all(|i| i.starts_with("db.network.")), "{ids:?}");
+    assert!(!ids.contains("db.network.eks-vpc"));
+    let not: Vec<(&str, &str)> = r["not_evaluated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["rule"].as_str().unwrap(), n["reason"].as_str().unwrap()))
+        .collect();
+    assert!(
+        not.contains(&("db.network.eks-vpc", "skipped with --skip-rule")),
+        "{not:?}"
+    );
+    assert!(not.contains(&("iam.developers.prod-read-only", "not selected by --rule")));
+    // Severity and environment.
+    let r = json(&["--severity", "critical", "--environment", "prod"]);
+    for f in r["findings"].as_array().unwrap() {
+        assert_eq!(f["severity"], "critical", "{f}");
+        assert_eq!(f["environment"], "prod", "{f}");
+    }
+    // A typo is an error with the nearest rule, not an empty selection.
+    let o = dbaudit(&["evaluate", DEMO, "--rule", "db.network.sg-eks-onyl"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("did you mean `db.network.sg-eks-only`"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = dbaudit(&["evaluate", DEMO, "--environment", "production"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("known: prod, test"),
+        "{}",
+        text(&o.stderr)
+    );
+    // `[rules] disable` in the config: listed in the table too.
+    let dir = tempdir();
+    let cfg = dir.join("c.toml");
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(root().join(DEMO_CONFIG)).unwrap()
+            + "\n[rules]\ndisable = [\"db.ha.*\"]\n",
+    )
+    .unwrap();
+    let o = dbaudit(&["evaluate", DEMO, "--config", cfg.to_str().unwrap()]);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains(
+            "not evaluated (disabled in the configuration ([rules] disable)): 3 rule(s): db.ha."
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("db.ha.readers-across-azs  "), "{out}");
 }

@@ -154,6 +154,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
+    if !report.not_evaluated.is_empty() {
+        writeln!(out, "\n### Rules not evaluated\n")?;
+        for n in &report.not_evaluated {
+            writeln!(out, "- `{}`: {}", n.rule, n.reason)?;
+        }
+    }
     if let Some(fixed) = &report.fixed {
         let new = report
             .findings

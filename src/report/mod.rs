@@ -117,6 +117,10 @@ pub struct Report {
     /// With `--baseline`: failures of the baseline that are gone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed: Option<Vec<crate::baseline::PreviousFinding>>,
+    /// Rules of the pack this run did not evaluate, and why (selection
+    /// flags, `[rules] disable`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_evaluated: Vec<crate::selection::NotEvaluated>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -286,6 +290,7 @@ impl Report {
             gate,
             waivers: Vec::new(),
             fixed: None,
+            not_evaluated: Vec::new(),
         }
     }
 }

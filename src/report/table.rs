@@ -135,6 +135,20 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             w.waiver.location, w.rule
         )?;
     }
+    if !report.not_evaluated.is_empty() {
+        let mut by_reason: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for n in &report.not_evaluated {
+            by_reason.entry(&n.reason).or_default().push(&n.rule);
+        }
+        for (reason, rules) in by_reason {
+            writeln!(
+                out,
+                "not evaluated ({reason}): {} rule(s): {}",
+                rules.len(),
+                rules.join(", ")
+            )?;
+        }
+    }
     if let Some(fixed) = &report.fixed {
         let new = report
             .findings
