@@ -41,8 +41,10 @@ fn write_err(e: std::io::Error) -> Error {
     }
 }
 
+/// The config of `--config` (or `DBAUDIT_CONFIG`), else `./dbaudit.toml`
+/// when it exists, else the defaults.
 pub fn load_config(path: Option<&Path>) -> Result<Config, Error> {
-    match path {
+    match path.or_else(|| default_config()) {
         Some(p) => Config::load(p),
         None => Ok(Config {
             service_tag: "service".to_string(),
@@ -344,10 +346,19 @@ fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
 }
 
 #[cfg(feature = "aws")]
+/// `./dbaudit.toml`, when there is one.
+fn default_config() -> Option<&'static Path> {
+    let p = Path::new(DEFAULT_CONFIG);
+    p.is_file().then_some(p)
+}
+
+/// The config file used when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "dbaudit.toml";
+
 fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
-    let Some(path) = args.report.config.as_deref() else {
+    let Some(path) = args.report.config.as_deref().or_else(|| default_config()) else {
         return Err(Error::Usage(
-            "scan needs --config (or DBAUDIT_CONFIG): the accounts to scan are declared there"
+            "scan needs a configuration: --config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml (`dbaudit init` writes one); the accounts to scan are declared there"
                 .to_string(),
         ));
     };

@@ -39,7 +39,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Collect from AWS and evaluate in one run: the main job.
-    #[command(after_help = EXIT_CODES)]
+    #[command(
+        long_about = "Collect from AWS and evaluate in one run: the main job.\n\n\
+Required: which accounts (--account NAME, repeatable, or --all-accounts) and a \
+configuration declaring them (--config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml; \
+`dbaudit init` writes an annotated one).",
+        after_help = EXIT_CODES
+    )]
     Scan(ScanArgs),
     /// Collect a snapshot from AWS (read-only) and write it to a file.
     Collect(CollectArgs),
@@ -67,6 +73,7 @@ pub struct AccessArgs {
     #[arg(long, value_name = "FILE")]
     pub snapshot: PathBuf,
     /// Configuration (for `--who-can-write`: who the developers are).
+    /// Default: ./dbaudit.toml when it exists.
     #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Principal ARN (user or role) to evaluate.
@@ -166,8 +173,15 @@ pub struct ScanArgs {
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
-    /// Configuration file naming the accounts, roles and regions.
-    #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
+    /// Configuration file naming the accounts, roles and regions
+    /// (default: ./dbaudit.toml).
+    #[arg(
+        short,
+        long,
+        env = "DBAUDIT_CONFIG",
+        value_name = "FILE",
+        default_value = "dbaudit.toml"
+    )]
     pub config: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -220,7 +234,8 @@ pub struct TargetArgs {
 /// Options shared by every command that evaluates and reports.
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
-    /// Configuration file (environment parameters, service tag, accounts).
+    /// Configuration file (accounts, environment parameters, developers,
+    /// waivers). Default: ./dbaudit.toml when it exists (`scan` needs one).
     #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Extra rule files or directories of `*.toml` rules (repeatable).

@@ -1023,3 +1023,37 @@ fn rule_selection_lists_what_was_not_evaluated() {
     );
     assert!(!out.contains("db.ha.readers-across-azs  "), "{out}");
 }
+
+/// Without --config, ./dbaudit.toml is used; `scan --help` says what is required.
+#[test]
+fn the_config_in_the_working_directory_is_the_default() {
+    let dir = tempdir();
+    std::fs::copy(root().join(DEMO_CONFIG), dir.join("dbaudit.toml")).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+            .args(args)
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .env_remove("DBAUDIT_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let demo = root().join(DEMO);
+    let o = run(&["evaluate", demo.to_str().unwrap(), "--format", "json"]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The demo config names the developers: their rules decide (no error).
+    assert_eq!(r["gate"]["exit_code"], 1, "{}", r["gate"]);
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["outcome"] != "error"),
+        "./dbaudit.toml was not used"
+    );
+    let help = text(&run(&["scan", "--help"]).stdout);
+    assert!(
+        help.contains("Required: which accounts") && help.contains("./dbaudit.toml"),
+        "{help}"
+    );
+}
