@@ -44,7 +44,7 @@ fn write_err(e: std::io::Error) -> Error {
 /// The config of `--config` (or `DBAUDIT_CONFIG`), else `./dbaudit.toml`
 /// when it exists, else the defaults.
 pub fn load_config(path: Option<&Path>) -> Result<Config, Error> {
-    match path.or_else(|| default_config()) {
+    match path.or_else(default_config) {
         Some(p) => Config::load(p),
         None => Ok(Config {
             service_tag: "service".to_string(),
@@ -356,7 +356,7 @@ fn default_config() -> Option<&'static Path> {
 pub const DEFAULT_CONFIG: &str = "dbaudit.toml";
 
 fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
-    let Some(path) = args.report.config.as_deref().or_else(|| default_config()) else {
+    let Some(path) = args.report.config.as_deref().or_else(default_config) else {
         return Err(Error::Usage(
             "scan needs a configuration: --config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml (`dbaudit init` writes one); the accounts to scan are declared there"
                 .to_string(),
