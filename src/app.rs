@@ -347,7 +347,7 @@ fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
 
 #[cfg(feature = "aws")]
 /// `./dbaudit.toml`, when there is one.
-fn default_config() -> Option<&'static Path> {
+fn default_config<'a>() -> Option<&'a Path> {
     let p = Path::new(DEFAULT_CONFIG);
     p.is_file().then_some(p)
 }
