@@ -473,10 +473,22 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
     }
     if !target.quiet {
         let gaps: usize = snapshot.accounts.iter().map(|a| a.gaps.len()).sum();
+        // An account whose role could not be assumed was not collected.
+        let reached = snapshot
+            .accounts
+            .iter()
+            .filter(|a| !a.gaps.iter().any(|g| g.service == "sts"))
+            .count();
+        let unreached = snapshot.accounts.len() - reached;
         let _ = writeln!(
             io.stderr,
-            "collected {} account(s) in {:.1}s: {} API calls, {} retries, {} gap(s)",
+            "collected {reached} of {} account(s){} in {:.1}s: {} API calls, {} retries, {} gap(s)",
             snapshot.accounts.len(),
+            if unreached > 0 {
+                format!(" ({unreached} not reached)")
+            } else {
+                String::new()
+            },
             started.elapsed().as_secs_f64(),
             stats.calls.load(std::sync::atomic::Ordering::Relaxed),
             stats.retries(),

@@ -83,13 +83,18 @@ pub struct Gap {
 
 /// `ec2 DescribeSecurityGroups (eu-west-1): Throttling Rate exceeded`: how
 /// every report names a gap.
+/// One line: `service Operation: Code: message (region)`.
 impl std::fmt::Display for Gap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.service, self.operation)?;
+        write!(
+            f,
+            "{} {}: {}: {}",
+            self.service, self.operation, self.code, self.message
+        )?;
         if let Some(r) = &self.region {
             write!(f, " ({r})")?;
         }
-        write!(f, ": {} {}", self.code, self.message)
+        Ok(())
     }
 }
 

@@ -220,7 +220,7 @@ fn gaps_give_exit_3_unless_on_incomplete_warn() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}");
     assert!(
-        stdout.contains("gap: ec2 DescribeSecurityGroups (eu-west-1): Throttling Rate exceeded"),
+        stdout.contains("gap: ec2 DescribeSecurityGroups: Throttling: Rate exceeded (eu-west-1)"),
         "{stdout}"
     );
     assert!(stdout.contains("Gate INCOMPLETE (exit 3)"), "{stdout}");

@@ -291,6 +291,12 @@ fn an_account_whose_role_cannot_be_assumed_is_a_gap_and_the_other_is_complete() 
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(proxy.hits(0) >= 1);
+    // The summary does not count the unreached account as collected.
+    assert!(
+        text(&out.stderr).contains("collected 1 of 2 account(s) (1 not reached)"),
+        "{}",
+        text(&out.stderr)
+    );
     let r = read_json(&report);
     let b = r["accounts"]
         .as_array()
@@ -327,10 +333,20 @@ fn an_account_whose_role_cannot_be_assumed_is_a_gap_and_the_other_is_complete() 
     assert_eq!(table.status.code(), Some(3));
     let t = text(&table.stdout);
     assert_eq!(
-        t.matches("gap: sts AssumeRole: AccessDenied").count(),
+        t.matches("gap: sts AssumeRole: AccessDenied: ").count(),
         1,
         "{t}"
     );
+    // One readable line: STS's own message and the role, never the SDK's
+    // nested Debug form or the raw response.
+    let line = t
+        .lines()
+        .find(|l| l.contains("gap: sts AssumeRole"))
+        .unwrap();
+    assert!(line.contains("role/dbaudit-audit)"), "{line}");
+    for junk in ["ProviderError", "ServiceError(", "raw:", "Response {"] {
+        assert!(!t.contains(junk), "`{junk}` in {t}");
+    }
     assert!(t.contains("not evaluated:"), "{t}");
 }
 

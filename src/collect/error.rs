@@ -22,7 +22,8 @@ where
     }
 }
 
-fn classify<E, R>(err: &SdkError<E, R>) -> (String, String)
+/// Code and one-line message of any SDK error.
+pub fn classify<E, R>(err: &SdkError<E, R>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + 'static,

@@ -443,12 +443,15 @@ async fn credentials(
         // Resolve now, so that a role that cannot be assumed is reported as
         // such (and once), not as a failure of every later call.
         if let Err(e) = provider.provide_credentials().await {
+            // The whole chain for -vv; the gap gets one line.
+            debug!(role = %role, error = %one_line_error(&e), "AssumeRole failed");
+            let (code, message) = assume_role_error(&e);
             return Err(Gap {
                 service: "sts".into(),
                 region: None,
                 operation: "AssumeRole".into(),
-                code: assume_role_code(&e),
-                message: format!("cannot assume {role}: {}", one_line_error(&e)),
+                code,
+                message: format!("{message} ({role})"),
             });
         }
         conf = conf
@@ -487,6 +490,36 @@ async fn credentials(
         .unwrap_or("aws")
         .to_string();
     Ok((conf, partition))
+}
+
+/// Code and message of a failed AssumeRole: STS's own error when the
+/// credentials error carries one (its Debug form is a page of nested
+/// structs and the raw HTTP response), else the error chain on one line.
+fn assume_role_error(
+    e: &aws_credential_types::provider::error::CredentialsError,
+) -> (String, String) {
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    type StsError = aws_smithy_runtime_api::client::result::SdkError<
+        aws_sdk_sts::operation::assume_role::AssumeRoleError,
+        aws_smithy_runtime_api::http::Response,
+    >;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(sdk) = err.downcast_ref::<StsError>() {
+            if let Some(service) = sdk.as_service_error() {
+                return (
+                    service.code().unwrap_or("AssumeRoleFailed").to_string(),
+                    service
+                        .message()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| one_line_error(service)),
+                );
+            }
+            return error::classify(sdk);
+        }
+        cur = err.source();
+    }
+    (assume_role_code(e), one_line_error(e))
 }
 
 fn assume_role_code(e: &aws_credential_types::provider::error::CredentialsError) -> String {
