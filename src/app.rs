@@ -58,7 +58,10 @@ fn load_rules(config: &Config, dirs: &[PathBuf]) -> Result<RuleSet, Error> {
     for p in config.environment_params.values() {
         extra.extend(p.keys().cloned());
     }
-    RuleSet::load(dirs, &extra)
+    let rules = RuleSet::load(dirs, &extra)?;
+    // Parameter names and types are known only with the rules that read them.
+    config.check_params(&rules)?;
+    Ok(rules)
 }
 
 /// Merges several snapshots into one (accounts must not repeat).

@@ -37,6 +37,56 @@ pub struct Config {
     /// `[rules] disable`: rule ids or globs never evaluated (listed in the
     /// report as such).
     pub disabled_rules: Vec<String>,
+    /// Where each parameter of `[params]` and `[environments.*.params]` is
+    /// set, for checking names and types against the rules.
+    pub param_sites: Vec<ParamSite>,
+}
+
+/// One parameter set in the config, with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSite {
+    pub name: String,
+    pub value: serde_json::Value,
+    /// The position of the value (its message is filled in by a check).
+    pub at: crate::error::Problem,
+}
+
+/// JSON type names of parameter values, as a config error says them.
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "a table",
+        serde_json::Value::Null => "a date or time",
+    }
+}
+
+/// Whether a value may stand where the default has another: only an
+/// integer where a number is expected.
+fn same_type(default: &serde_json::Value, value: &serde_json::Value) -> bool {
+    let (d, v) = (json_type(default), json_type(value));
+    d == v || (d == "a number" && v == "an integer")
+}
+
+fn param_sites(
+    path: &Path,
+    text: &str,
+    table: Option<&toml::Spanned<toml::de::DeValue<'_>>>,
+    out: &mut Vec<ParamSite>,
+) {
+    let Some(t) = table.and_then(|t| t.get_ref().as_table()) else {
+        return;
+    };
+    for (k, v) in t.iter() {
+        out.push(ParamSite {
+            name: k.get_ref().to_string(),
+            value: crate::tomlspan::to_json(v.get_ref()),
+            at: crate::error::Problem::at(path, text, v.span().start, ""),
+        });
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -131,12 +181,14 @@ impl Config {
             .string_array(top.get("regions"), "regions")
             .unwrap_or_default();
         cfg.params = r.params(top.get("params"), "params");
+        param_sites(path, text, top.get("params"), &mut cfg.param_sites);
         if let Some((envs, _)) = r.table(top.get("environments"), "environments") {
             for (name, env) in envs.iter() {
                 let key = format!("environments.{}", name.get_ref());
                 if let Some((t, _)) = r.table(Some(env), &key) {
                     r.deny_unknown(t, &format!("[{key}]"), &["params", "databases_expected"]);
                     let params = r.params(t.get("params"), &format!("{key}.params"));
+                    param_sites(path, text, t.get("params"), &mut cfg.param_sites);
                     if let Some(b) = r.bool(t.get("databases_expected"), "databases_expected") {
                         cfg.environment_databases_expected
                             .insert(name.get_ref().to_string(), b);
@@ -292,6 +344,78 @@ impl Config {
 
     pub fn account(&self, name: &str) -> Option<&AccountConfig> {
         self.accounts.iter().find(|a| a.name == name)
+    }
+
+    /// Checks every parameter the config sets against the rules that read
+    /// them: the name must be a built-in parameter or one a loaded rule
+    /// reads (`params.NAME`), and a built-in parameter's value must have the
+    /// type of its default in `rules/params.toml`. All problems are reported
+    /// together, each at its `file:line:col`.
+    pub fn check_params(&self, rules: &crate::rules::RuleSet) -> Result<(), Error> {
+        let builtin = BuiltinParams::parse(
+            crate::rules::BUILTIN_PARAMS.1,
+            Path::new(crate::rules::BUILTIN_PARAMS.0),
+        )?;
+        let mut known: BTreeMap<String, Option<serde_json::Value>> = BTreeMap::new();
+        for (k, v) in builtin
+            .default
+            .iter()
+            .chain(builtin.environments.values().flatten())
+        {
+            known.entry(k.clone()).or_insert_with(|| Some(v.clone()));
+        }
+        let mut any_param = false;
+        for r in &rules.rules {
+            let exprs = std::iter::once(&*r.condition)
+                .chain(r.applies_if.as_deref())
+                .chain(r.evidence.as_deref())
+                .chain(r.message.exprs());
+            for e in exprs {
+                match e.root_fields("params") {
+                    Some(names) => {
+                        for n in names {
+                            known.entry(n).or_insert(None);
+                        }
+                    }
+                    // A rule reads `params` as a whole: any name may be used.
+                    None => any_param = true,
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        for site in &self.param_sites {
+            let problem = |message: String| crate::error::Problem {
+                message,
+                ..site.at.clone()
+            };
+            match known.get(&site.name) {
+                None if !any_param => {
+                    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+                    let hint = crate::tomlspan::closest(&site.name, &names)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    problems.push(problem(format!(
+                        "unknown rule parameter `{}`{hint}: no rule reads it (parameters: {})",
+                        site.name,
+                        known.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                Some(Some(default)) if !same_type(default, &site.value) => {
+                    problems.push(problem(format!(
+                        "`{}` must be {} (the type of its default in rules/params.toml), found {}",
+                        site.name,
+                        json_type(default),
+                        json_type(&site.value)
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(problems))
+        }
     }
 
     /// Whether an account must hold databases: its own `databases_expected`,

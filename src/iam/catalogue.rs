@@ -185,24 +185,15 @@ fn placeholder_pattern(format: &str) -> String {
 pub fn nearest<'a>(given: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let g = given.to_ascii_lowercase();
     candidates
-        .map(|c| (levenshtein(&g, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                crate::tomlspan::edit_distance(&g, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, c)| *d <= 3.max(c.len() / 4))
         .min_by_key(|(d, c)| (*d, *c))
         .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
