@@ -40,6 +40,16 @@ pub struct Config {
     /// Where each parameter of `[params]` and `[environments.*.params]` is
     /// set, for checking names and types against the rules.
     pub param_sites: Vec<ParamSite>,
+    /// `[environments.<name>] eks_cluster_security_groups` / `eks_vpc_ids`.
+    pub environment_eks: BTreeMap<String, EksConfig>,
+}
+
+/// Which security groups and VPCs are the EKS cluster's, when the snapshot
+/// cannot say (no EKS cluster visible to the audit role in a region).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EksConfig {
+    pub security_groups: Vec<String>,
+    pub vpc_ids: Vec<String>,
 }
 
 /// One parameter set in the config, with its position.
@@ -49,6 +59,19 @@ pub struct ParamSite {
     pub value: serde_json::Value,
     /// The position of the value (its message is filled in by a check).
     pub at: crate::error::Problem,
+}
+
+/// `eks_cluster_security_groups` and `eks_vpc_ids` of a table, if either is set.
+fn eks_config(r: &mut Reader, t: &toml::de::DeTable<'_>) -> Option<EksConfig> {
+    let groups = r.string_array(
+        t.get("eks_cluster_security_groups"),
+        "eks_cluster_security_groups",
+    );
+    let vpcs = r.string_array(t.get("eks_vpc_ids"), "eks_vpc_ids");
+    (groups.is_some() || vpcs.is_some()).then(|| EksConfig {
+        security_groups: groups.unwrap_or_default(),
+        vpc_ids: vpcs.unwrap_or_default(),
+    })
 }
 
 /// JSON type names of parameter values, as a config error says them.
@@ -121,6 +144,8 @@ pub struct AccountConfig {
     pub regions: Vec<String>,
     /// Overrides the environment's `databases_expected` for this account.
     pub databases_expected: Option<bool>,
+    /// Overrides the environment's EKS security groups and VPCs.
+    pub eks: Option<EksConfig>,
     /// Where the account is declared (SARIF falls back to this line).
     pub declared_at: Option<Location>,
 }
@@ -155,6 +180,8 @@ const ACCOUNT_KEYS: &[&str] = &[
     "via_roles",
     "regions",
     "databases_expected",
+    "eks_cluster_security_groups",
+    "eks_vpc_ids",
 ];
 
 impl Config {
@@ -186,7 +213,19 @@ impl Config {
             for (name, env) in envs.iter() {
                 let key = format!("environments.{}", name.get_ref());
                 if let Some((t, _)) = r.table(Some(env), &key) {
-                    r.deny_unknown(t, &format!("[{key}]"), &["params", "databases_expected"]);
+                    r.deny_unknown(
+                        t,
+                        &format!("[{key}]"),
+                        &[
+                            "params",
+                            "databases_expected",
+                            "eks_cluster_security_groups",
+                            "eks_vpc_ids",
+                        ],
+                    );
+                    if let Some(eks) = eks_config(&mut r, t) {
+                        cfg.environment_eks.insert(name.get_ref().to_string(), eks);
+                    }
                     let params = r.params(t.get("params"), &format!("{key}.params"));
                     param_sites(path, text, t.get("params"), &mut cfg.param_sites);
                     if let Some(b) = r.bool(t.get("databases_expected"), "databases_expected") {
@@ -320,6 +359,7 @@ impl Config {
                     .string_array(t.get("regions"), "regions")
                     .unwrap_or_default(),
                 databases_expected: r.bool(t.get("databases_expected"), "databases_expected"),
+                eks: eks_config(&mut r, t),
                 declared_at: Some(Location::from_offset(path, text, start)),
             });
         }
@@ -416,6 +456,14 @@ impl Config {
         } else {
             Err(Error::Invalid(problems))
         }
+    }
+
+    /// The EKS security groups and VPCs configured for an account: its
+    /// own, else its environment's.
+    pub fn eks_for(&self, account: &str, environment: &str) -> Option<&EksConfig> {
+        self.account(account)
+            .and_then(|a| a.eks.as_ref())
+            .or_else(|| self.environment_eks.get(environment))
     }
 
     /// Whether an account must hold databases: its own `databases_expected`,

@@ -132,8 +132,53 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                 chunk.drain_into(&mut findings);
                 continue;
             };
-            let idx = RegionIndex::new(data).with_gaps(&account.gaps);
-            scope.region_resources(&root, &idx, &region, &kinds, &mut chunk);
+            let eks = config.eks_for(&account.name, &account.environment);
+            let idx = RegionIndex::new(data)
+                .with_gaps(&account.gaps)
+                .with_configured_eks(
+                    eks.map(|e| &e.security_groups[..]).unwrap_or_default(),
+                    eks.map(|e| &e.vpc_ids[..]).unwrap_or_default(),
+                );
+            // No EKS cluster in the region and none named in the config:
+            // which group is the EKS cluster's cannot be known. The rules
+            // that need it say so once for the region instead of failing
+            // every database (an EKS gap already makes them errors).
+            let eks_gap = account
+                .gaps
+                .iter()
+                .any(|g| g.service == "eks" && g.region.as_deref().is_none_or(|r| r == &*region));
+            let has_dbs = !data.db_clusters.is_empty() || !data.db_instances.is_empty();
+            if !idx.eks_known() && !eks_gap && has_dbs {
+                let needs_eks = |r: &&&Rule| r.needs().any(|n| n == "eks");
+                for rule in cluster_rules
+                    .iter()
+                    .chain(&instance_rules)
+                    .filter(needs_eks)
+                {
+                    chunk.push(scope.error_finding(
+                        rule,
+                        Some(&region),
+                        ResourceRef::region_scope(account, &region, rule.resource),
+                        no_eks_message(account, &region),
+                    ));
+                }
+                fn keep<'r>(rules: &[&'r Rule]) -> Vec<&'r Rule> {
+                    rules
+                        .iter()
+                        .copied()
+                        .filter(|r| !r.needs().any(|n| n == "eks"))
+                        .collect()
+                }
+                let (clusters, instances) = (keep(&cluster_rules), keep(&instance_rules));
+                let narrowed = KindRules {
+                    cluster: (&clusters, kinds.cluster.1),
+                    instance: (&instances, kinds.instance.1),
+                    service_tag: kinds.service_tag,
+                };
+                scope.region_resources(&root, &idx, &region, &narrowed, &mut chunk);
+            } else {
+                scope.region_resources(&root, &idx, &region, &kinds, &mut chunk);
+            }
             chunk.drain_into(&mut findings);
         }
 
@@ -235,6 +280,17 @@ fn region_names(account: &Account) -> Vec<Arc<str>> {
     names.sort_unstable();
     names.dedup();
     names.into_iter().map(Arc::from).collect()
+}
+
+/// Why the rules that need the EKS cluster could not be evaluated in a region.
+fn no_eks_message(account: &Account, region: &str) -> String {
+    format!(
+        "no EKS cluster was found in {region} of account {} ({}): EKS ListClusters returned none \
+         there, so which security group and VPC are the EKS cluster's cannot be known; name them \
+         with `eks_cluster_security_groups` and `eks_vpc_ids` under [environments.{}] or on the \
+         account in dbaudit.toml",
+        account.name, account.account_id, account.environment
+    )
 }
 
 fn gap_message(gap: &Gap) -> String {

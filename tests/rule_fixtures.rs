@@ -253,3 +253,36 @@ fn without_developer_selectors_developer_access_is_an_error_not_silence() {
             .any(|f| f.rule_id.starts_with("iam.developers.") && f.outcome == Outcome::Error)
     );
 }
+
+/// One root cause, one message: without an EKS cluster in a region the
+/// rules that need it give one error for the region and nothing per
+/// database (they used to fail every database as "admits other sources").
+#[test]
+fn a_region_without_an_eks_cluster_gives_one_error_per_rule_not_one_per_database() {
+    let mut snap = base();
+    apply_patch(
+        &mut snap,
+        &serde_json::from_str::<Vec<Value>>(
+            r#"[{"op":"replace","path":"/accounts/1/regions/0/eks_clusters","value":[]}]"#,
+        )
+        .unwrap(),
+    );
+    let findings = run(&snap, Some(BASE_CONFIG));
+    for rule in ["db.network.sg-eks-only", "db.network.eks-vpc"] {
+        let prod: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| &*f.rule_id == rule && &*f.account == "prod")
+            .collect();
+        assert_eq!(prod.len(), 1, "{rule}: {prod:?}");
+        assert_eq!(prod[0].outcome, Outcome::Error);
+        assert_eq!(prod[0].resource_id, "eu-west-1/*");
+    }
+    // Other network rules still decide on the databases.
+    assert!(
+        findings
+            .iter()
+            .any(|f| &*f.rule_id == "db.network.sg-not-open-to-world"
+                && &*f.account == "prod"
+                && f.outcome == Outcome::Pass)
+    );
+}

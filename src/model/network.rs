@@ -100,6 +100,9 @@ pub struct RegionIndex<'a> {
     pub subnet_groups_unknown: Option<String>,
 }
 
+/// The "cluster" name of EKS security groups given in the config.
+pub const CONFIGURED_EKS: &str = "(configured in dbaudit.toml)";
+
 impl<'a> RegionIndex<'a> {
     pub fn new(region: &'a Region) -> Self {
         let mut explicit_tables = HashMap::new();
@@ -230,6 +233,30 @@ impl<'a> RegionIndex<'a> {
 
     pub fn eks_clusters(&self) -> &[String] {
         &self.eks_names
+    }
+
+    /// The EKS cluster's security groups and VPCs named in the config
+    /// (`eks_cluster_security_groups`, `eks_vpc_ids`), for an account whose
+    /// EKS clusters the audit role cannot list, or that lives elsewhere.
+    pub fn with_configured_eks(mut self, groups: &'a [String], vpcs: &[String]) -> Self {
+        for g in groups {
+            self.eks_groups.insert(g.as_str(), CONFIGURED_EKS);
+        }
+        if !groups.is_empty() && !self.eks_names.iter().any(|n| n == CONFIGURED_EKS) {
+            self.eks_names.push(CONFIGURED_EKS.to_string());
+        }
+        for v in vpcs {
+            if !self.eks_vpcs.contains(v) {
+                self.eks_vpcs.push(v.clone());
+            }
+        }
+        self
+    }
+
+    /// Whether anything says which security groups and VPC are the EKS
+    /// cluster's in this region: a cluster found, or the config.
+    pub fn eks_known(&self) -> bool {
+        !self.eks_groups.is_empty() || !self.eks_vpcs.is_empty()
     }
 
     /// Facts for a DB with this subnet group, security groups and port.
