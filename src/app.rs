@@ -182,7 +182,11 @@ pub fn report_snapshot(
                 report::table::Style {
                     color,
                     show_passed: args.show_passed,
-                    width: None,
+                    width: table_width(),
+                    tty: target.is_none() && io.stdout_tty,
+                    compact: args.compact.unwrap_or_else(|| {
+                        report.summary.total.fail + report.summary.total.error > COMPACT_ABOVE
+                    }),
                 },
             ),
             Format::Sarif => {
@@ -219,6 +223,20 @@ pub fn report_snapshot(
         .map_err(write_err)?;
     }
     Ok(exit)
+}
+
+/// Above this many failing and error findings the table shows the per-rule
+/// summary only, unless `--compact=false`.
+const COMPACT_ABOVE: usize = 200;
+
+/// The width the table must fit: `COLUMNS` when set; otherwise the table
+/// measures the terminal, or (into a file or pipe) uses a fixed width and
+/// leaves prose lines whole for grep.
+fn table_width() -> Option<u16> {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|w| *w >= 40)
 }
 
 /// The primary output plus `--json/--sarif/--junit/--markdown`; `-` is stdout,

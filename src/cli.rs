@@ -277,6 +277,11 @@ pub struct ReportArgs {
     /// List passing findings too in the table.
     #[arg(long)]
     pub show_passed: bool,
+    /// The table's per-rule summary only, without a row per finding. On by
+    /// default above 200 failing and error findings; `--compact=false` lists
+    /// them all.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub compact: Option<bool>,
     /// Evaluate only these rules: an id or a glob like `db.network.*`
     /// (repeatable). Rules left out are listed in the report as not evaluated.
     #[arg(long = "rule", value_name = "ID|GLOB")]

@@ -80,22 +80,36 @@ fn reports(old: &PreviousReport, new: &PreviousReport) -> Diff {
             .collect()
     };
     let (o, n) = (failing(old), failing(new));
+    // Most severe first, then by rule and resource: what matters on top.
+    let sorted = |mut v: Vec<PreviousFinding>| {
+        v.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.rule_id.cmp(&b.rule_id))
+                .then(a.account.cmp(&b.account))
+                .then(a.resource_arn.cmp(&b.resource_arn))
+        });
+        v
+    };
     Diff::Report {
-        new: n
-            .iter()
-            .filter(|(k, _)| !o.contains_key(*k))
-            .map(|(_, f)| f.clone())
-            .collect(),
-        fixed: o
-            .iter()
-            .filter(|(k, _)| !n.contains_key(*k))
-            .map(|(_, f)| f.clone())
-            .collect(),
-        unchanged: n
-            .iter()
-            .filter(|(k, _)| o.contains_key(*k))
-            .map(|(_, f)| f.clone())
-            .collect(),
+        new: sorted(
+            n.iter()
+                .filter(|(k, _)| !o.contains_key(*k))
+                .map(|(_, f)| f.clone())
+                .collect(),
+        ),
+        fixed: sorted(
+            o.iter()
+                .filter(|(k, _)| !n.contains_key(*k))
+                .map(|(_, f)| f.clone())
+                .collect(),
+        ),
+        unchanged: sorted(
+            n.iter()
+                .filter(|(k, _)| o.contains_key(*k))
+                .map(|(_, f)| f.clone())
+                .collect(),
+        ),
     }
 }
 

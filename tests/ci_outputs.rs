@@ -734,6 +734,21 @@ fn diff_of_reports_and_of_snapshots() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let d: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(d["kind"], "report");
+    // Each list is most severe first.
+    let rank = |s: &str| {
+        ["info", "low", "medium", "high", "critical"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    for list in ["new", "fixed", "unchanged"] {
+        let sev: Vec<_> = d[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| rank(f["severity"].as_str().unwrap()))
+            .collect();
+        assert!(sev.windows(2).all(|w| w[0] >= w[1]), "{list}: {sev:?}");
+    }
     assert!(
         d["new"]
             .as_array()

@@ -1057,3 +1057,49 @@ fn the_config_in_the_working_directory_is_the_default() {
         "{help}"
     );
 }
+
+/// The table fits the width it is given, summarises per rule first, and
+/// stays readable on a big estate.
+#[test]
+fn the_table_fits_the_terminal_and_summarises_big_estates() {
+    let run = |columns: &str, args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+            .args(args)
+            .current_dir(root())
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", columns)
+            .env_remove("DBAUDIT_CONFIG")
+            .output()
+            .unwrap();
+        text(&o.stdout)
+    };
+    let demo = ["evaluate", DEMO, "--config", DEMO_CONFIG];
+    for width in [80usize, 120] {
+        let out = run(&width.to_string(), &demo);
+        let widest = out.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= width, "{widest} > {width}:\n{out}");
+        assert!(out.starts_with("Rules with failures or errors:"), "{out}");
+        assert!(out.contains("prod-reporting"), "{out}");
+    }
+    // --compact: the per-rule summary only.
+    let out = run("160", &[&demo[..], &["--compact"]].concat());
+    assert!(
+        out.contains("(11 finding(s) not listed: --compact)"),
+        "{out}"
+    );
+    assert!(!out.contains("is publicly accessible"), "{out}");
+    // A big estate is compact by default; --compact=false lists everything.
+    let dir = tempdir();
+    let big = dir.join("big.json");
+    std::fs::write(&big, dbaudit::synth::snapshot(3_000, 1, 0).to_json()).unwrap();
+    let big = big.to_str().unwrap();
+    let out = run("160", &["evaluate", big]);
+    assert!(out.contains("finding(s) not listed: --compact"), "{out}");
+    assert!(out.lines().count() < 100, "{} lines", out.lines().count());
+    let full = run("160", &["evaluate", big, "--compact=false"]);
+    assert!(
+        full.lines().count() > 1_000,
+        "{} lines",
+        full.lines().count()
+    );
+}

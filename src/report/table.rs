@@ -1,4 +1,7 @@
-//! Terminal table: grouped by account, most severe first, with a summary line.
+//! Terminal table: a per-rule summary (rule, severity, counts, example
+//! resources), then the findings grouped by account, most severe first, then
+//! a summary line. Fits the width it is given: below 100 columns the severity
+//! and outcome share a column and the region moves under the resource.
 
 use std::io::{self, Write};
 
@@ -12,11 +15,94 @@ pub struct Style {
     pub color: bool,
     /// Also list passing findings.
     pub show_passed: bool,
-    /// Terminal width, if known.
+    /// Width to fit (`COLUMNS` or the terminal's); `None`: the terminal's
+    /// when on one, else 160.
     pub width: Option<u16>,
+    /// stdout is a terminal.
+    pub tty: bool,
+    /// The per-rule summary only, no finding rows.
+    pub compact: bool,
+}
+
+/// Example resources named per rule in the summary.
+const EXAMPLES: usize = 3;
+/// Below this width, columns are merged.
+const NARROW: u16 = 100;
+
+fn new_table(style: &Style) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    match style.width {
+        Some(w) => {
+            table.set_width(w);
+        }
+        // On a terminal comfy-table measures it; into a file or a pipe, a
+        // fixed width keeps the output the same everywhere.
+        None if style.tty => {}
+        None => {
+            table.set_width(160);
+        }
+    }
+    if style.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table
+}
+
+fn narrow(style: &Style) -> bool {
+    style.width.is_some_and(|w| w < NARROW)
+}
+
+/// Rules with failures or errors: severity, counts and a few resources.
+fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+    let mut rules: Vec<&super::RuleSummary> = report
+        .rules
+        .iter()
+        .filter(|r| r.counts.fail > 0 || r.counts.error > 0)
+        .collect();
+    if rules.is_empty() {
+        return Ok(());
+    }
+    rules.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.counts.fail.cmp(&a.counts.fail))
+            .then(a.id.cmp(&b.id))
+    });
+    let mut table = new_table(style);
+    table.set_header(["Severity", "Rule", "Failed", "Errors", "Examples"]);
+    for r in rules {
+        let bad: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| *f.rule_id == *r.id && matches!(f.outcome, Outcome::Fail | Outcome::Error))
+            .collect();
+        let mut examples: Vec<String> = bad
+            .iter()
+            .take(EXAMPLES)
+            .map(|f| format!("{}/{}", f.account, f.resource_id))
+            .collect();
+        if bad.len() > EXAMPLES {
+            examples.push(format!("and {} more", bad.len() - EXAMPLES));
+        }
+        table.add_row(vec![
+            Cell::new(r.severity.as_str()),
+            Cell::new(&r.id),
+            Cell::new(r.counts.fail),
+            Cell::new(r.counts.error),
+            Cell::new(examples.join(", ")),
+        ]);
+    }
+    writeln!(out, "Rules with failures or errors:")?;
+    writeln!(out, "{table}\n")
 }
 
 pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<()> {
+    rule_summary(report, out, &style)?;
     for account in &report.accounts {
         let c = account.counts;
         let id = if account.account_id.is_empty() {
@@ -24,8 +110,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         } else {
             account.account_id.clone()
         };
-        writeln!(
-            out,
+        let head = format!(
             "{} ({}, {id}): {} failed, {} error, {} waived, {} passed",
             paint(&account.name, style.color, "1"),
             account.environment,
@@ -33,9 +118,10 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             c.error,
             c.waived,
             c.pass
-        )?;
+        );
+        line(out, &style, "", &head)?;
         for gap in &account.gaps {
-            writeln!(out, "  gap: {gap}")?;
+            line(out, &style, "  ", &format!("gap: {gap}"))?;
         }
         // An account that could not be reached: every rule errors for the
         // same reason, said once above; one line instead of a row per rule.
@@ -47,7 +133,12 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             )?;
             continue;
         }
-        writeln!(out, "  audited: {}", account.inventory.describe())?;
+        line(
+            out,
+            &style,
+            "  ",
+            &format!("audited: {}", account.inventory.describe()),
+        )?;
         let mut rows: Vec<&Finding> = report
             .findings
             .iter()
@@ -65,31 +156,22 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             writeln!(out, "  no findings to show\n")?;
             continue;
         }
-        let mut table = Table::new();
-        table
-            .load_style(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
-        if let Some(w) = style.width {
-            table.set_width(w);
-        } else {
-            table.set_width(160);
+        if style.compact {
+            writeln!(out, "  ({} finding(s) not listed: --compact)\n", rows.len())?;
+            continue;
         }
-        if style.color {
-            table.enforce_styling();
+        let narrow = narrow(&style);
+        let mut table = new_table(&style);
+        if narrow {
+            table.set_header(["Severity", "Rule", "Resource", "Message"]);
         } else {
-            table.force_no_tty();
+            table.set_header([
+                "Severity", "Outcome", "Rule", "Resource", "Region", "Message",
+            ]);
         }
-        table.set_header([
-            "Severity", "Outcome", "Rule", "Resource", "Region", "Message",
-        ]);
         for f in rows {
             let sev = Cell::new(f.severity.as_str());
-            // With a baseline, failures say whether they are new.
-            let outcome = Cell::new(match (f.outcome, f.baseline) {
-                (Outcome::Fail, Some(crate::baseline::BaselineState::New)) => "fail NEW",
-                (Outcome::Fail, Some(crate::baseline::BaselineState::Existing)) => "fail EXISTING",
-                (o, _) => o.as_str(),
-            });
+            let outcome = Cell::new(outcome_text(f));
             let (sev, outcome) = if style.color {
                 let sev_color = match f.severity {
                     crate::rules::Severity::Critical => Color::Magenta,
@@ -110,6 +192,21 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             } else {
                 (sev, outcome)
             };
+            if narrow {
+                // Severity over outcome; the region under the resource.
+                let both = format!("{}\n{}", f.severity.as_str(), outcome_text(f));
+                let resource = match f.region.as_deref() {
+                    Some(r) => format!("{}\n{r}", f.resource_id),
+                    None => f.resource_id.clone(),
+                };
+                table.add_row(vec![
+                    Cell::new(both),
+                    Cell::new(&f.rule_id),
+                    Cell::new(resource),
+                    Cell::new(&f.message),
+                ]);
+                continue;
+            }
             table.add_row(vec![
                 sev,
                 outcome,
@@ -141,12 +238,12 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             by_reason.entry(&n.reason).or_default().push(&n.rule);
         }
         for (reason, rules) in by_reason {
-            writeln!(
-                out,
+            let text = format!(
                 "not evaluated ({reason}): {} rule(s): {}",
                 rules.len(),
                 rules.join(", ")
-            )?;
+            );
+            line(out, &style, "", &text)?;
         }
     }
     if let Some(fixed) = &report.fixed {
@@ -168,8 +265,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         "incomplete" => paint("INCOMPLETE", style.color, "33;1"),
         _ => paint("PASSED", style.color, "32;1"),
     };
-    writeln!(
-        out,
+    let text = format!(
         "{} rules, {} findings: {} failed, {} error, {} waived, {} passed. Gate {verdict} (exit {}): {}.",
         report.rules.len(),
         t.pass + t.fail + t.error + t.waived,
@@ -179,7 +275,71 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         t.pass,
         g.exit_code,
         g.reason
-    )
+    );
+    line(out, &style, "", &text)
+}
+
+/// Characters a terminal shows (ANSI colour sequences take no room).
+fn visible_len(s: &str) -> usize {
+    let mut n = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
+}
+
+/// A line of prose, word-wrapped to the style's width when it has one;
+/// continuation lines are indented two more spaces.
+fn line(out: &mut dyn Write, style: &Style, indent: &str, text: &str) -> io::Result<()> {
+    // `COLUMNS`, else the terminal's width; into a file or a pipe, whole lines.
+    let width = style
+        .width
+        .or_else(|| {
+            if style.tty {
+                Table::new().width()
+            } else {
+                None
+            }
+        })
+        .map(usize::from);
+    let Some(width) = width else {
+        return writeln!(out, "{indent}{text}");
+    };
+    let mut current = indent.to_string();
+    let mut len = visible_len(indent);
+    let mut first = true;
+    for word in text.split(' ') {
+        let w = visible_len(word);
+        if !first && len + 1 + w > width {
+            writeln!(out, "{current}")?;
+            current = format!("{indent}  ");
+            len = current.len();
+            first = true;
+        }
+        if !first {
+            current.push(' ');
+            len += 1;
+        }
+        current.push_str(word);
+        len += w;
+        first = false;
+    }
+    writeln!(out, "{current}")
+}
+
+/// The outcome; with a baseline, failures say whether they are new.
+fn outcome_text(f: &Finding) -> &'static str {
+    match (f.outcome, f.baseline) {
+        (Outcome::Fail, Some(crate::baseline::BaselineState::New)) => "fail NEW",
+        (Outcome::Fail, Some(crate::baseline::BaselineState::Existing)) => "fail EXISTING",
+        (o, _) => o.as_str(),
+    }
 }
 
 fn paint(text: &str, color: bool, code: &str) -> String {
