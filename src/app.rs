@@ -31,7 +31,44 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         Command::Init(args) => init(args, io),
         Command::Diff(args) => diff(args, io),
         Command::Access(args) => access(args, cli.verbose > 0, io),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "dbaudit", io.stdout);
+            Ok(0)
+        }
+        Command::Man { dir } => man(dir.as_deref(), io),
     }
+}
+
+/// The man pages, generated from the same clap definitions as `--help`.
+fn man(dir: Option<&Path>, io: &mut Io) -> Result<i32, Error> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = dir else {
+        clap_mangen::Man::new(cmd)
+            .render(io.stdout)
+            .map_err(write_err)?;
+        return Ok(0);
+    };
+    std::fs::create_dir_all(dir).map_err(|error| Error::Io {
+        path: dir.to_path_buf(),
+        error,
+    })?;
+    let mut pages: Vec<(String, clap::Command)> = vec![("dbaudit".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("dbaudit-{}", sub.get_name());
+        // clap names commands with &'static str: a page name lives as long
+        // as the process, which is this command's whole life.
+        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
+        pages.push((name, sub.clone().name(leaked)));
+    }
+    for (name, page) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut buf)
+            .map_err(write_err)?;
+        crate::error::write_atomic(&dir.join(format!("{name}.1")), &buf)?;
+    }
+    Ok(0)
 }
 
 fn write_err(e: std::io::Error) -> Error {

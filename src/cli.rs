@@ -64,6 +64,18 @@ configuration declaring them (--config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml; 
     /// Compare two reports (new, fixed, unchanged failures) or two snapshots
     /// (resources added, removed, changed).
     Diff(DiffArgs),
+    /// Print a shell completion script, e.g.
+    /// `dbaudit completions bash > /etc/bash_completion.d/dbaudit`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `dbaudit man > /usr/local/share/man/man1/dbaudit.1`;
+    /// with --dir, write one page per command there.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1103,3 +1103,36 @@ fn the_table_fits_the_terminal_and_summarises_big_estates() {
         full.lines().count()
     );
 }
+
+/// Shell completions and man pages come from the same definitions as --help.
+#[test]
+fn completions_and_man_pages() {
+    let dir = tempdir();
+    for shell in ["bash", "zsh", "fish"] {
+        let o = dbaudit(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let script = text(&o.stdout);
+        for sub in ["scan", "evaluate", "access", "completions"] {
+            assert!(script.contains(sub), "{shell} lacks {sub}");
+        }
+        if shell == "bash" {
+            // The script is valid bash.
+            let path = dir.join("dbaudit.bash");
+            std::fs::write(&path, &script).unwrap();
+            let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(check.status.success(), "{}", text(&check.stderr));
+        }
+    }
+    let o = dbaudit(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+    let page = text(&dbaudit(&["man"]).stdout);
+    assert!(
+        page.contains(".TH dbaudit 1") && page.contains("scan"),
+        "{page}"
+    );
+    let mandir = dir.join("man");
+    let o = dbaudit(&["man", "--dir", mandir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let scan = std::fs::read_to_string(mandir.join("dbaudit-scan.1")).unwrap();
+    assert!(scan.contains("\\-\\-all\\-accounts"), "{scan}");
+}
