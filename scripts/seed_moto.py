@@ -127,18 +127,25 @@ class Account:
         self.iam.create_user(UserName="alice")
         self.iam.add_user_to_group(GroupName="developers", UserName="alice")
 
-    def app_role(self, name, sub):
+    def app_role(self, name, sub, sub_op="StringEquals", connect_resource=None):
         issuer = "oidc.eks.eu-west-1.amazonaws.com/id/" + self.env.upper()
-        self.iam.create_open_id_connect_provider(Url="https://" + issuer, ClientIDList=["sts.amazonaws.com"],
-                                                 ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
+        if not getattr(self, "oidc", False):
+            self.iam.create_open_id_connect_provider(Url="https://" + issuer, ClientIDList=["sts.amazonaws.com"],
+                                                     ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
+            self.oidc = True
         trust = {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Federated": f"arn:aws:iam::{self.account}:oidc-provider/{issuer}"},
             "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {f"{issuer}:sub": sub, f"{issuer}:aud": "sts.amazonaws.com"}}}]}
+            "Condition": {sub_op: {f"{issuer}:sub": sub},
+                          "StringEquals": {f"{issuer}:aud": "sts.amazonaws.com"}}}]}
+        if sub_op == "StringEquals":
+            trust["Statement"][0]["Condition"] = {
+                "StringEquals": {f"{issuer}:sub": sub, f"{issuer}:aud": "sts.amazonaws.com"}}
         self.iam.create_role(RoleName=f"{name}-app", AssumeRolePolicyDocument=json.dumps(trust))
         connect = {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Action": "rds-db:connect",
-            "Resource": f"arn:aws:rds-db:eu-west-1:{self.account}:dbuser:cluster-{name.upper()}/{name}"}]}
+            "Resource": connect_resource
+            or f"arn:aws:rds-db:eu-west-1:{self.account}:dbuser:cluster-{self.env.upper()}-{name.upper()}/{name}"}]}
         self.iam.put_role_policy(RoleName=f"{name}-app", PolicyName="connect", PolicyDocument=json.dumps(connect))
 
     def oncall_hotfix(self):
@@ -157,13 +164,25 @@ def demo(endpoint):
     t = Account(endpoint, "111111111111", "test")
     t.network()
     t.developers()
+    t.app_role("orders", "system:serviceaccount:orders:orders")
     # Planted: the shared test cluster is not encrypted.
     t.cluster("shared", ["billing", "catalog", "orders", "payments"], ["eu-west-1a"], encrypted=False)
+    # Planted: a legacy MySQL instance outside Aurora, without IAM auth.
+    legacy = t.db_sg("legacy")
+    t.rds.create_db_instance(
+        DBInstanceIdentifier="test-legacy-mysql", Engine="mysql", DBInstanceClass="db.t3.micro",
+        MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
+        VpcSecurityGroupIds=[legacy], DBSubnetGroupName="test-db-private", AvailabilityZone="eu-west-1b",
+        StorageEncrypted=True, EnableIAMDatabaseAuthentication=False)
     p = Account(endpoint, "222222222222", "prod")
     p.network()
     p.developers()
     p.oncall_hotfix()
     p.app_role("orders", "system:serviceaccount:orders:orders")
+    # Planted: billing's role trusts any service account of its namespace and
+    # may connect as any DB user of any cluster.
+    p.app_role("billing", "system:serviceaccount:billing:*", sub_op="StringLike",
+               connect_resource=f"arn:aws:rds-db:eu-west-1:{p.account}:dbuser:*/*")
     p.cluster("orders", ["orders"], AZS)
     # Planted: billing's security group also admits a VPN range.
     p.cluster("billing", ["billing"], AZS, cidrs=["10.200.0.0/16"])

@@ -1,7 +1,6 @@
 //! `dbaudit diff OLD NEW`: what changed between two reports (new, fixed and
 //! unchanged failures, by fingerprint) or two snapshots (resources added,
-//! removed, and changed fields) — drift between nights, or between test and
-//! prod.
+//! removed, and changed fields) — drift of the same accounts between nights.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};

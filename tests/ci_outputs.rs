@@ -839,13 +839,45 @@ fn recipes_parse_and_do_what_they_promise() {
         .iter()
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["ServiceAccount", "ConfigMap", "CronJob"]);
+    assert_eq!(
+        kinds,
+        [
+            "ServiceAccount",
+            "ConfigMap",
+            "PersistentVolumeClaim",
+            "CronJob"
+        ]
+    );
+    // Reports go to the claim, not to storage that dies with the pod.
+    let job = &k8s[3]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(
+        job["volumes"][1]["persistentVolumeClaim"]["claimName"],
+        "dbaudit-reports"
+    );
+    // The container's arguments are a valid dbaudit command line.
+    let args: Vec<String> = std::iter::once("dbaudit".to_string())
+        .chain(
+            job["containers"][0]["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string()),
+        )
+        .collect();
+    {
+        use clap::Parser;
+        dbaudit::cli::Cli::try_parse_from(&args).unwrap();
+    }
     assert!(k8s[0]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].is_string());
     // The CronJob's embedded config is a valid dbaudit config.
     let cfg_dir = tempdir("recipe-cfg");
     let cfg = cfg_dir.join("dbaudit.toml");
     std::fs::write(&cfg, k8s[1]["data"]["dbaudit.toml"].as_str().unwrap()).unwrap();
-    assert!(dbaudit::config::Config::load(&cfg).is_ok());
+    let config = dbaudit::config::Config::load(&cfg).unwrap();
+    assert!(
+        !config.developers.groups.is_empty(),
+        "without [developers] the job always exits 3"
+    );
     let policy: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("k8s-scanner-role-policy.json")).unwrap(),
     )
@@ -853,4 +885,7 @@ fn recipes_parse_and_do_what_they_promise() {
     assert_eq!(policy["Statement"][0]["Action"], "sts:AssumeRole");
     let docker = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
     assert!(docker.contains("cargo build --release --locked") && docker.contains("USER nonroot"));
+    // The build context leaves the build output out (it was 2.3 GB).
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l.trim() == "target/"));
 }

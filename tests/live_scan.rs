@@ -125,6 +125,27 @@ fn scan_of_two_accounts_finds_the_planted_violations_and_keeps_accounts_apart() 
         f.iter().all(|x| x.3 != "error"),
         "no gaps against a healthy emulator"
     );
+    // The emulator holds the same demo estate as fixtures/demo: the same
+    // findings fail (the README says so; this keeps it true).
+    let offline = dbaudit(&[
+        "evaluate",
+        "fixtures/demo/snapshot.json",
+        "--config",
+        "fixtures/demo/dbaudit.toml",
+        "--format",
+        "json",
+    ]);
+    let offline: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
+    let failing = |f: &[(String, String, String, String)]| -> Vec<(String, String, String)> {
+        let mut v: Vec<_> = f
+            .iter()
+            .filter(|x| x.3 == "fail")
+            .map(|x| (x.0.clone(), x.1.clone(), x.2.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(failing(&f), failing(&findings(&offline)));
     // Isolation: each account sees only its own resources.
     let s = read_json(&snap);
     let clusters = |name: &str| -> Vec<String> {
