@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::config_keys as keys;
 use crate::error::{Error, Location};
 use crate::tomlspan::Reader;
 
@@ -157,33 +158,6 @@ pub struct DeveloperSelectors {
     pub role_globs: Vec<String>,
 }
 
-const TOP_KEYS: &[&str] = &[
-    "account",
-    "params",
-    "environments",
-    "service_tag",
-    "developers",
-    "regions",
-    "waiver",
-    "sarif",
-    "collect_scps",
-    "rules",
-];
-const ACCOUNT_KEYS: &[&str] = &[
-    "name",
-    "environment",
-    "account_id",
-    "role_arn",
-    "external_id",
-    "session_name",
-    "duration_seconds",
-    "via_roles",
-    "regions",
-    "databases_expected",
-    "eks_cluster_security_groups",
-    "eks_vpc_ids",
-];
-
 impl Config {
     pub fn load(path: &Path) -> Result<Config, Error> {
         let text = crate::error::read_to_string(path)?;
@@ -194,7 +168,7 @@ impl Config {
         let mut r = Reader::new(path, text);
         let doc = r.parse()?;
         let top = doc.get_ref();
-        r.deny_unknown(top, "dbaudit.toml", TOP_KEYS);
+        r.deny_unknown(top, "dbaudit.toml", &keys::names(keys::TOP));
 
         let mut cfg = Config {
             path: Some(path.to_path_buf()),
@@ -213,16 +187,7 @@ impl Config {
             for (name, env) in envs.iter() {
                 let key = format!("environments.{}", name.get_ref());
                 if let Some((t, _)) = r.table(Some(env), &key) {
-                    r.deny_unknown(
-                        t,
-                        &format!("[{key}]"),
-                        &[
-                            "params",
-                            "databases_expected",
-                            "eks_cluster_security_groups",
-                            "eks_vpc_ids",
-                        ],
-                    );
+                    r.deny_unknown(t, &format!("[{key}]"), &keys::names(keys::ENVIRONMENT));
                     if let Some(eks) = eks_config(&mut r, t) {
                         cfg.environment_eks.insert(name.get_ref().to_string(), eks);
                     }
@@ -238,13 +203,13 @@ impl Config {
             }
         }
         if let Some((t, _)) = r.table(top.get("rules"), "rules") {
-            r.deny_unknown(t, "[rules]", &["disable"]);
+            r.deny_unknown(t, "[rules]", &keys::names(keys::RULES));
             cfg.disabled_rules = r
                 .string_array(t.get("disable"), "disable")
                 .unwrap_or_default();
         }
         if let Some((dev, _)) = r.table(top.get("developers"), "developers") {
-            r.deny_unknown(dev, "[developers]", &["groups", "users", "role_globs"]);
+            r.deny_unknown(dev, "[developers]", &keys::names(keys::DEVELOPERS));
             cfg.developers = DeveloperSelectors {
                 groups: r
                     .string_array(dev.get("groups"), "groups")
@@ -263,14 +228,14 @@ impl Config {
             .unwrap_or(false);
         cfg.waivers = crate::waivers::parse_tables(&mut r, top.get("waiver"));
         if let Some((sarif, _)) = r.table(top.get("sarif"), "sarif") {
-            r.deny_unknown(sarif, "[sarif]", &["source_tag", "location"]);
+            r.deny_unknown(sarif, "[sarif]", &keys::names(keys::SARIF));
             if let Some(tag) = r.string(sarif.get("source_tag"), "source_tag") {
                 cfg.sarif.source_tag = tag;
             }
             for loc in r.table_array(sarif.get("location"), "sarif.location") {
                 let t = *loc.get_ref();
                 let start = loc.span().start;
-                r.deny_unknown(t, "[[sarif.location]]", &["resource", "path", "line"]);
+                r.deny_unknown(t, "[[sarif.location]]", &keys::names(keys::SARIF_LOCATION));
                 let res_v = r.required(t, start, "resource", "[[sarif.location]]");
                 let resource = r.string(res_v, "resource");
                 let path_v = r.required(t, start, "path", "[[sarif.location]]");
@@ -305,7 +270,7 @@ impl Config {
         for table in r.table_array(top.get("account"), "account") {
             let t = table.get_ref();
             let start = table.span().start;
-            r.deny_unknown(t, "[[account]]", ACCOUNT_KEYS);
+            r.deny_unknown(t, "[[account]]", &keys::names(keys::ACCOUNT));
             let name = r.required(t, start, "name", "[[account]]");
             let name = r.string(name, "name").unwrap_or_default();
             let env = r.required(t, start, "environment", "[[account]]");

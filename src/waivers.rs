@@ -138,10 +138,6 @@ impl std::fmt::Display for Date {
     }
 }
 
-const WAIVER_KEYS: &[&str] = &[
-    "rule", "resource", "account", "tags", "reason", "owner", "ticket", "expires",
-];
-
 /// Reads `[[waiver]]` tables; problems go to the reader.
 pub fn parse_tables<'a>(
     r: &mut Reader<'a>,
@@ -151,7 +147,11 @@ pub fn parse_tables<'a>(
     for table in r.table_array(value, "waiver") {
         let t: &Table = table.get_ref();
         let start = table.span().start;
-        r.deny_unknown(t, "[[waiver]]", WAIVER_KEYS);
+        r.deny_unknown(
+            t,
+            "[[waiver]]",
+            &crate::config_keys::names(crate::config_keys::WAIVER),
+        );
         let rule_v = r.required(t, start, "rule", "[[waiver]]");
         let rule = r.string(rule_v, "rule");
         let reason_v = r.required(t, start, "reason", "[[waiver]]");

@@ -26,6 +26,14 @@ fn snapshot_schema_is_fresh() {
 }
 
 #[test]
+fn config_schema_is_fresh() {
+    check(
+        "docs/dbaudit.schema.json",
+        &dbaudit::config_keys::json_schema(),
+    );
+}
+
+#[test]
 fn rules_reference_is_fresh() {
     let set = RuleSet::load(&[], &[]).unwrap();
     check("docs/rules.md", &dbaudit::docs::rules_reference(&set));
