@@ -3,11 +3,11 @@
 integration tests, the emulator demo and the scan benchmark.
 
     seed_moto.py --endpoint URL demo
-    seed_moto.py --endpoint URL clusters --account 333333333333 --count 500 [--readers 2]
+    seed_moto.py --endpoint URL clusters --account 333333333333 --count 500 [--readers 2] [--developers 20]
     seed_moto.py --endpoint URL instances --account 444444444444 --count 120
 
 Each account is a separate moto world reached by assuming a role in it.
-moto quirks handled here (see ../shared/design/MOTO-NOTES.md and docs/testing.md):
+moto quirks handled here (docs/live-scan.md, "moto (the test emulator) versus AWS"):
   * EKS: moto stores resourcesVpcConfig verbatim and creates no cluster
     security group, so we create the SG in EC2 and inject clusterSecurityGroupId
     and vpcId into the CreateCluster body.
