@@ -31,13 +31,18 @@ fn policy_grants_exactly_the_collected_operations_and_only_reads() {
         .map(|s| s.to_string())
         .collect();
     assert_eq!(granted, used);
+    let cat = dbaudit::iam::Catalogue::get();
     for a in &granted {
-        let op = a.split_once(':').unwrap().1;
+        let (svc, op) = a.split_once(':').unwrap();
         assert!(!op.contains('*'), "{a}: no wildcards");
         assert!(
-            dbaudit::collect::guard::is_read_only(op),
-            "{a} is not a read"
+            dbaudit::collect::guard::is_allowed(svc, op),
+            "{a} is refused by the guard"
         );
+        let level = cat
+            .level(a)
+            .unwrap_or_else(|| panic!("{a} is not in the catalogue"));
+        assert!(level == "Read" || level == "List", "{a} is {level}");
     }
 }
 

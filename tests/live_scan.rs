@@ -575,10 +575,16 @@ fn a_wrong_account_behind_the_role_is_refused() {
 fn the_read_only_guard_refuses_a_mutating_call_before_sending_it() {
     let (_moto, proxy) = clusters_behind_proxy(
         1,
-        vec![Rule {
-            operation: Some("DeleteDBCluster"),
-            ..Rule::default()
-        }],
+        vec![
+            Rule {
+                operation: Some("DeleteDBCluster"),
+                ..Rule::default()
+            },
+            Rule {
+                operation: Some("DescribeDBLogFiles"),
+                ..Rule::default()
+            },
+        ],
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -609,7 +615,23 @@ fn the_read_only_guard_refuses_a_mutating_call_before_sending_it() {
             text.contains("refused to send RDS:DeleteDBCluster"),
             "{text}"
         );
-        // A read through the same client is allowed.
+        // A read that is not one of the collectors' (database log files
+        // hold data) is refused too: the guard allows a list, not a prefix.
+        let err = rds
+            .describe_db_log_files()
+            .db_instance_identifier("bench-0000-1")
+            .send()
+            .await
+            .unwrap_err();
+        let text = format!(
+            "{}",
+            aws_smithy_types::error::display::DisplayErrorContext(&err)
+        );
+        assert!(
+            text.contains("refused to send RDS:DescribeDBLogFiles"),
+            "{text}"
+        );
+        // A read of the collectors' list through the same client is allowed.
         assert!(rds.describe_db_instances().send().await.is_ok());
     });
     assert_eq!(
@@ -617,6 +639,7 @@ fn the_read_only_guard_refuses_a_mutating_call_before_sending_it() {
         0,
         "the DeleteDBCluster request never reached the wire"
     );
+    assert_eq!(proxy.hits(1), 0, "nor did DescribeDBLogFiles");
 }
 
 #[test]

@@ -1,7 +1,11 @@
-//! The read-only guard: an interceptor on every AWS client that refuses any
-//! operation that is not a read before it is serialised, so no mutating
-//! request can leave the process, whatever a code path asks for. It also
-//! counts calls and retries for the progress display.
+//! The read-only guard: an interceptor on every AWS client that refuses,
+//! before it is serialised, any operation that is not one of the reads
+//! dbaudit's collectors make (`collect::OPERATIONS`, the same list the audit
+//! role grants) or the two STS calls that establish the session. An allow
+//! list, not a name prefix: `Get*`/`Describe*` include reads an auditor must
+//! never make (`secretsmanager:GetSecretValue`, `ec2:GetPasswordData`,
+//! `rds:DownloadDBLogFilePortion`, `s3:GetObject`). It also counts calls and
+//! retries for the progress display.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,20 +20,22 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// Operations dbaudit may send besides `Describe*`, `List*` and `Get*`.
-const ALSO_ALLOWED: &[&str] = &["AssumeRole", "GetCallerIdentity"];
+/// STS calls that establish the session (made with the base credentials or
+/// needing no permission), besides the collectors' reads.
+const SESSION: &[&str] = &["sts:AssumeRole", "sts:GetCallerIdentity"];
 
-/// Whether an operation name is a read dbaudit is allowed to send.
-pub fn is_read_only(operation: &str) -> bool {
-    ["Describe", "List", "Get"]
-        .iter()
-        .any(|p| operation.starts_with(p))
-        || ALSO_ALLOWED.contains(&operation)
+/// Whether dbaudit may send `operation` of `service` (the SDK's service
+/// name, `RDS`, `EC2`, `Organizations`…, compared case-insensitively).
+pub fn is_allowed(service: &str, operation: &str) -> bool {
+    let full = format!("{}:{operation}", service.to_ascii_lowercase());
+    super::OPERATIONS.contains(&full.as_str()) || SESSION.contains(&full.as_str())
 }
 
 /// The error a refused operation fails with.
 #[derive(Debug, thiserror::Error)]
-#[error("dbaudit refused to send {service}:{operation}: only read operations are allowed")]
+#[error(
+    "dbaudit refused to send {service}:{operation}: only the reads its collectors make are allowed"
+)]
 pub struct MutationRefused {
     pub service: String,
     pub operation: String,
@@ -136,7 +142,7 @@ impl Intercept for ReadOnlyGuard {
             Some(m) => (m.service().to_string(), m.name().to_string()),
             None => ("unknown".to_string(), "unknown".to_string()),
         };
-        if !is_read_only(&operation) {
+        if !is_allowed(&service, &operation) {
             return Err(Box::new(MutationRefused { service, operation }));
         }
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -180,27 +186,38 @@ mod tests {
     }
 
     #[test]
-    fn only_reads_are_allowed() {
-        for op in [
-            "DescribeDBClusters",
-            "ListClusters",
-            "GetAccountAuthorizationDetails",
-            "AssumeRole",
-            "GetCallerIdentity",
+    fn only_the_collectors_reads_and_the_session_calls_are_allowed() {
+        for (svc, op) in [
+            ("RDS", "DescribeDBClusters"),
+            ("EKS", "ListClusters"),
+            ("IAM", "GetAccountAuthorizationDetails"),
+            ("Organizations", "ListParents"),
+            ("STS", "AssumeRole"),
+            ("STS", "GetCallerIdentity"),
         ] {
-            assert!(is_read_only(op), "{op}");
+            assert!(is_allowed(svc, op), "{svc}:{op}");
         }
-        for op in [
-            "DeleteDBCluster",
-            "ModifyDBCluster",
-            "CreateSecurityGroup",
-            "AuthorizeSecurityGroupIngress",
-            "PutRolePolicy",
-            "AssumeRoleWithWebIdentity",
-            "Describ",
-            "",
+        for (svc, op) in [
+            ("RDS", "DeleteDBCluster"),
+            ("RDS", "ModifyDBCluster"),
+            ("EC2", "CreateSecurityGroup"),
+            ("EC2", "AuthorizeSecurityGroupIngress"),
+            ("IAM", "PutRolePolicy"),
+            ("STS", "AssumeRoleWithWebIdentity"),
+            // Reads by name, never by an auditor.
+            ("Secrets Manager", "GetSecretValue"),
+            ("EC2", "GetPasswordData"),
+            ("RDS", "DownloadDBLogFilePortion"),
+            ("S3", "GetObject"),
+            ("SSM", "GetParameter"),
+            ("KMS", "GetPublicKey"),
+            ("IAM", "GetUser"),
+            // A read of the table, but for another service.
+            ("EC2", "DescribeDBClusters"),
+            ("RDS", "Describ"),
+            ("", ""),
         ] {
-            assert!(!is_read_only(op), "{op}");
+            assert!(!is_allowed(svc, op), "{svc}:{op}");
         }
     }
 }
