@@ -4,9 +4,11 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "aws")]
+use crate::cli::TargetArgs;
 use crate::cli::{
     AccessArgs, Cli, CollectArgs, Command, DiffArgs, DiffFormat, EvaluateArgs, Format, InitArgs,
-    ReportArgs, RulesCommand, ScanArgs, TargetArgs,
+    ReportArgs, RulesCommand, ScanArgs,
 };
 use crate::config::Config;
 use crate::error::Error;
@@ -403,7 +405,6 @@ fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     })
 }
 
-#[cfg(feature = "aws")]
 /// `./dbaudit.toml`, when there is one.
 fn default_config<'a>() -> Option<&'a Path> {
     let p = Path::new(DEFAULT_CONFIG);
@@ -413,6 +414,7 @@ fn default_config<'a>() -> Option<&'a Path> {
 /// The config file used when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "dbaudit.toml";
 
+#[cfg(feature = "aws")]
 fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     let Some(path) = args.report.config.as_deref().or_else(default_config) else {
         return Err(Error::Usage(
