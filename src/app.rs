@@ -12,7 +12,7 @@ use crate::cli::{
 };
 use crate::config::Config;
 use crate::error::Error;
-use crate::report::{self, Report, gate};
+use crate::report;
 use crate::rules::{ResourceKind, RuleSet};
 use crate::snapshot::Snapshot;
 
@@ -164,35 +164,24 @@ pub fn report_snapshot(
         None => crate::waivers::Date::today(),
     };
     let outputs = outputs(args)?;
-    let selection = crate::selection::Selection {
-        rules: args.rule.clone(),
-        skip: args.skip_rule.clone(),
-        min_severity: args.severity.map(Into::into),
-        environments: args.environment.clone(),
-        disabled: config.disabled_rules.clone(),
+    let opts = crate::audit::AuditOptions {
+        fail_on: args.fail_on.into(),
+        on_incomplete: args.on_incomplete,
+        waivers,
+        baseline,
+        as_of,
+        selection: crate::selection::Selection {
+            rules: args.rule.clone(),
+            skip: args.skip_rule.clone(),
+            min_severity: args.severity.map(Into::into),
+            environments: args.environment.clone(),
+            disabled: config.disabled_rules.clone(),
+        },
     };
-    let (selected, not_evaluated) = selection.rules(rules)?;
-    let rules = &selected;
-    let narrowed = selection.accounts(snapshot)?;
-    let snapshot = narrowed.as_ref().unwrap_or(snapshot);
-
-    let mut findings = crate::evaluate::evaluate(snapshot, rules, config);
-    let tags = crate::waivers::tags_by_arn(snapshot);
-    for f in &mut findings {
-        if let Some(t) = tags.get(f.resource_arn.as_str()) {
-            f.source = t.get(&config.sarif.source_tag).cloned();
-        }
-    }
-    let waiver_status = crate::waivers::apply(&mut findings, &waivers, as_of, &tags);
-    let fixed = baseline
-        .as_ref()
-        .map(|b| crate::baseline::annotate(&mut findings, b));
-    let gate = gate::decide(&findings, args.fail_on.into(), args.on_incomplete);
-    let exit = gate.exit_code;
-    let mut report = Report::build(snapshot, rules, findings, gate);
-    report.waivers = waiver_status;
-    report.fixed = fixed;
-    report.not_evaluated = not_evaluated;
+    let crate::audit::Audit { report, rules } =
+        crate::audit::audit(snapshot, rules, config, &opts)?;
+    let rules = &rules;
+    let exit = report.gate.exit_code;
 
     // Render everything first, then write: an error leaves no output behind.
     let sarif_opts = crate::report::sarif::Options {
@@ -399,9 +388,9 @@ fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     let incomplete = snapshot.accounts.iter().any(|a| !a.gaps.is_empty());
     // `collect` has no gate; it tells how complete the snapshot is.
     Ok(if incomplete {
-        gate::EXIT_INCOMPLETE
+        report::gate::EXIT_INCOMPLETE
     } else {
-        gate::EXIT_OK
+        report::gate::EXIT_OK
     })
 }
 

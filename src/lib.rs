@@ -39,6 +39,7 @@ pub fn long_version() -> &'static str {
 }
 pub mod access;
 pub mod app;
+pub mod audit;
 pub mod baseline;
 pub mod cli;
 #[cfg(feature = "aws")]
