@@ -866,7 +866,7 @@ fn group(scope: &Scope, list: &[Target], partitions: &mut Partitions) -> Vec<Gro
 impl Scope<'_> {
     /// How each relevant statement's resources treat `t`, appended to `sig`.
     fn pattern_signature(&self, t: &Target, sig: &mut Vec<u8>) {
-        let part = t.arn.splitn(6, ':').nth(5).unwrap_or_default();
+        let part = t.resource();
         let ctx_probe = self.context_for_signature(t);
         for ((s, any), prefixes) in self
             .relevant

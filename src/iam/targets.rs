@@ -51,6 +51,20 @@ pub struct Target {
     pub existing: bool,
     /// The request context the resource contributes.
     pub context: Context,
+    /// Where the ARN's resource part (after the fifth colon) starts.
+    pub resource_part: usize,
+}
+
+/// Byte offset of an ARN's sixth part (the whole string when it has fewer).
+fn resource_part(arn: &str) -> usize {
+    arn.match_indices(':').nth(4).map_or(0, |(i, _)| i + 1)
+}
+
+impl Target {
+    /// The ARN's resource part (`cluster:prod-orders`).
+    pub fn resource(&self) -> &str {
+        &self.arn[self.resource_part..]
+    }
 }
 
 impl Target {
@@ -79,6 +93,7 @@ impl Target {
             }
         }
         Some(Target {
+            resource_part: resource_part(&arn),
             arn,
             service,
             resource_type: resource_type.to_string(),
@@ -348,6 +363,7 @@ impl ActionTargets<'_> {
 
 fn target(arn: &str, service: &'static str, ty: &str, region: &str, context: Context) -> Target {
     Target {
+        resource_part: resource_part(arn),
         arn: arn.to_string(),
         service,
         resource_type: ty.to_string(),
