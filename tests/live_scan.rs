@@ -601,19 +601,21 @@ fn the_read_only_guard_refuses_a_mutating_call_before_sending_it() {
                 .interceptor(guard)
                 .build(),
         );
+        let refused = |text: String, operation: &str| {
+            assert!(
+                text.contains(&format!("refused to send RDS:{operation}")),
+                "{text}"
+            );
+        };
         let err = rds
             .delete_db_cluster()
             .db_cluster_identifier("bench-0000")
             .send()
             .await
             .unwrap_err();
-        let text = format!(
-            "{}",
-            aws_smithy_types::error::display::DisplayErrorContext(&err)
-        );
-        assert!(
-            text.contains("refused to send RDS:DeleteDBCluster"),
-            "{text}"
+        refused(
+            aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            "DeleteDBCluster",
         );
         // A read that is not one of the collectors' (database log files
         // hold data) is refused too: the guard allows a list, not a prefix.
@@ -623,13 +625,9 @@ fn the_read_only_guard_refuses_a_mutating_call_before_sending_it() {
             .send()
             .await
             .unwrap_err();
-        let text = format!(
-            "{}",
-            aws_smithy_types::error::display::DisplayErrorContext(&err)
-        );
-        assert!(
-            text.contains("refused to send RDS:DescribeDBLogFiles"),
-            "{text}"
+        refused(
+            aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            "DescribeDBLogFiles",
         );
         // A read of the collectors' list through the same client is allowed.
         assert!(rds.describe_db_instances().send().await.is_ok());

@@ -329,20 +329,6 @@ fn resource_key(key: &str) -> bool {
     PREFIXES.iter().any(|p| key.starts_with(p)) || KEYS.contains(&key)
 }
 
-/// `${key}` variables in a pattern or value (lower-case).
-fn variables(text: &str, out: &mut BTreeSet<String>) {
-    let mut rest = text;
-    while let Some(i) = rest.find("${") {
-        let after = &rest[i + 2..];
-        let Some(j) = after.find('}') else { break };
-        let v = &after[..j];
-        if !matches!(v, "*" | "?" | "$") {
-            out.insert(v.to_ascii_lowercase());
-        }
-        rest = &after[j + 1..];
-    }
-}
-
 /// One principal's questions: its statements that name any asked action,
 /// and the condition keys they read.
 struct Scope<'p> {
@@ -395,7 +381,7 @@ impl<'p> Scope<'p> {
             for c in &s.conditions {
                 keys.insert(c.key.clone());
                 for v in &c.values {
-                    variables(v, &mut keys);
+                    keys.extend(super::eval::variables(v));
                 }
             }
             match &s.resources {
@@ -404,7 +390,7 @@ impl<'p> Scope<'p> {
                     uniform = false;
                     for r in r {
                         pattern_variables |= r.contains("${");
-                        variables(r, &mut keys);
+                        keys.extend(super::eval::variables(r));
                     }
                 }
                 None => {}
@@ -416,7 +402,7 @@ impl<'p> Scope<'p> {
             .filter(|c| {
                 let mut k = BTreeSet::from([c.key.clone()]);
                 for v in &c.values {
-                    variables(v, &mut k);
+                    k.extend(super::eval::variables(v));
                 }
                 k.iter().any(|k| resource_key(k))
             })
@@ -428,7 +414,7 @@ impl<'p> Scope<'p> {
         for c in &resource_conditions {
             condition_keys.insert(c.key.clone());
             for v in &c.values {
-                variables(v, &mut condition_keys);
+                condition_keys.extend(super::eval::variables(v));
             }
         }
         let resource_condition_keys: Vec<String> = condition_keys

@@ -477,7 +477,7 @@ pub fn condition_outcome(c: &Condition, first: &Context, then: &Context) -> u8 {
         // Variables in the values: resolve them in the merged context.
         let mut keys = vec![c.key.clone()];
         for v in &c.values {
-            collect_variables(v, &mut keys);
+            keys.extend(variables(v));
         }
         let mut ctx = Context::default();
         for k in keys {
@@ -502,8 +502,10 @@ pub fn condition_outcome(c: &Condition, first: &Context, then: &Context) -> u8 {
     }
 }
 
-/// `${key}` variable names in a text, lower-cased.
-fn collect_variables(text: &str, out: &mut Vec<String>) {
+/// The keys `${key}` policy variables name in a text, lower-cased (the
+/// literal-character variables `${*}`, `${?}`, `${$}` name none).
+pub(crate) fn variables(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("${") {
         let after = &rest[i + 2..];
@@ -514,6 +516,7 @@ fn collect_variables(text: &str, out: &mut Vec<String>) {
         }
         rest = &after[j + 1..];
     }
+    out
 }
 
 fn conditions(s: &Statement, ctx: &Context) -> Tri {
