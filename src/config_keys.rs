@@ -55,6 +55,18 @@ const fn required(name: &'static str, kind: Kind, doc: &'static str) -> Key {
     }
 }
 
+/// Keys of both `[environments.<env>]` and `[[account]]` (the account's win).
+const EKS_SECURITY_GROUPS: Key = key(
+    "eks_cluster_security_groups",
+    Kind::Strings,
+    "The EKS cluster's security groups, when the audit role sees no EKS cluster.",
+);
+const EKS_VPC_IDS: Key = key(
+    "eks_vpc_ids",
+    Kind::Strings,
+    "The EKS cluster's VPCs, when the audit role sees no EKS cluster.",
+);
+
 pub const ACCOUNT: &[Key] = &[
     required(
         "name",
@@ -109,16 +121,8 @@ pub const ACCOUNT: &[Key] = &[
         Kind::Bool,
         "Overrides the environment's databases_expected for this account.",
     ),
-    key(
-        "eks_cluster_security_groups",
-        Kind::Strings,
-        "The EKS cluster's security groups, when the audit role sees no EKS cluster.",
-    ),
-    key(
-        "eks_vpc_ids",
-        Kind::Strings,
-        "The EKS cluster's VPCs, when the audit role sees no EKS cluster.",
-    ),
+    EKS_SECURITY_GROUPS,
+    EKS_VPC_IDS,
 ];
 
 pub const ENVIRONMENT: &[Key] = &[
@@ -132,16 +136,8 @@ pub const ENVIRONMENT: &[Key] = &[
         Kind::Bool,
         "Whether the environment's accounts must hold databases (default true): an account where none is found is an error.",
     ),
-    key(
-        "eks_cluster_security_groups",
-        Kind::Strings,
-        "The EKS cluster's security groups, when the audit role sees no EKS cluster.",
-    ),
-    key(
-        "eks_vpc_ids",
-        Kind::Strings,
-        "The EKS cluster's VPCs, when the audit role sees no EKS cluster.",
-    ),
+    EKS_SECURITY_GROUPS,
+    EKS_VPC_IDS,
 ];
 
 pub const DEVELOPERS: &[Key] = &[
