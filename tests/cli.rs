@@ -145,13 +145,7 @@ fn an_account_without_databases_says_so() {
             .clone()
     };
     assert_eq!(presence(&r)["outcome"], "error");
-    let cfg = dir.join("not-expected.toml");
-    std::fs::write(
-        &cfg,
-        std::fs::read_to_string(root().join(DEMO_CONFIG)).unwrap()
-            + "\n[environments.test]\ndatabases_expected = false\n",
-    )
-    .unwrap();
+    let cfg = demo_config_with(&dir, "[environments.test]\ndatabases_expected = false\n");
     let quiet = dbaudit(&[
         "evaluate",
         p,
@@ -574,6 +568,14 @@ fn malformed_inputs_exit_2_with_located_errors() {
     // bad inputs is over 60 cases.
     assert!(cases >= 50, "only {cases} malformed cases");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The demo config with `extra` TOML appended, written into `dir`.
+fn demo_config_with(dir: &Path, extra: &str) -> PathBuf {
+    let cfg = dir.join("dbaudit-extra.toml");
+    let base = std::fs::read_to_string(root().join(DEMO_CONFIG)).unwrap();
+    std::fs::write(&cfg, format!("{base}\n{extra}")).unwrap();
+    cfg
 }
 
 fn tempdir() -> PathBuf {
@@ -1002,14 +1004,7 @@ fn rule_selection_lists_what_was_not_evaluated() {
         text(&o.stderr)
     );
     // `[rules] disable` in the config: listed in the table too.
-    let dir = tempdir();
-    let cfg = dir.join("c.toml");
-    std::fs::write(
-        &cfg,
-        std::fs::read_to_string(root().join(DEMO_CONFIG)).unwrap()
-            + "\n[rules]\ndisable = [\"db.ha.*\"]\n",
-    )
-    .unwrap();
+    let cfg = demo_config_with(&tempdir(), "[rules]\ndisable = [\"db.ha.*\"]\n");
     let o = dbaudit(&["evaluate", DEMO, "--config", cfg.to_str().unwrap()]);
     let out = text(&o.stdout);
     assert!(
