@@ -445,7 +445,8 @@ fn environment_target(
             known.into_iter().collect::<Vec<_>>().join(", ")
         )));
     }
-    let names: Vec<String> = select_accounts(config, target)?
+    let names: Vec<String> = config
+        .select_accounts(&target.accounts, target.all_accounts)?
         .into_iter()
         .filter(|a| environments.contains(&a.environment))
         .map(|a| a.name)
@@ -464,7 +465,7 @@ fn environment_target(
 #[cfg(feature = "aws")]
 /// Runs collection for the selected accounts, with progress on stderr.
 fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result<Snapshot, Error> {
-    let accounts = select_accounts(config, target)?;
+    let accounts = config.select_accounts(&target.accounts, target.all_accounts)?;
     let opts = crate::collect::Options {
         profile: target.profile.clone(),
         region: target.region.clone(),
@@ -476,15 +477,8 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
         ),
         max_attempts: target.max_attempts,
         initial_backoff: std::time::Duration::from_millis(target.retry_backoff_ms),
+        workers: target.workers.map(usize::from),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io {
-            path: PathBuf::from("<tokio runtime>"),
-            error: e,
-        })?;
     let stats = std::sync::Arc::new(crate::collect::Stats::default());
     let started = std::time::Instant::now();
     let progress = (!target.quiet && std::io::stderr().is_terminal())
@@ -493,40 +487,22 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
     // and nothing will be (outputs are written only after evaluation). Once
     // collection is over, the handlers stay installed, so a late signal waits
     // for the run to finish writing instead of cutting a file in half.
-    let snapshot = runtime.block_on(async {
-        let base = crate::collect::base_config(&opts).await;
-        let work = crate::collect::collect(
-            config,
-            &accounts,
-            &base,
-            &opts,
-            stats.clone(),
-            crate::collect::now_rfc3339(),
-        );
-        tokio::select! {
-            snapshot = work => Ok(snapshot),
-            interrupted = interrupted() => Err(interrupted),
-        }
-    });
-    let snapshot = match snapshot {
-        Ok(s) => s,
-        Err(e) => {
-            if let Some(p) = progress {
-                p.stop();
-            }
-            return Err(e);
-        }
-    };
+    let snapshot = crate::collect::run(config, &accounts, &opts, stats.clone());
     if let Some(p) = progress {
         p.stop();
     }
+    let snapshot = snapshot?;
     if !target.quiet {
         let gaps: usize = snapshot.accounts.iter().map(|a| a.gaps.len()).sum();
         // An account whose role could not be assumed was not collected.
         let reached = snapshot
             .accounts
             .iter()
-            .filter(|a| !a.gaps.iter().any(|g| g.service == "sts"))
+            .filter(|a| {
+                !a.gaps
+                    .iter()
+                    .any(|g| g.service == crate::vocab::Service::Sts)
+            })
             .count();
         let unreached = snapshot.accounts.len() - reached;
         let _ = writeln!(
@@ -545,72 +521,6 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
         );
     }
     Ok(snapshot)
-}
-
-#[cfg(feature = "aws")]
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn interrupted() -> Error {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = int.recv() => Error::Interrupted { signal: 2, name: "SIGINT" },
-            _ = term.recv() => Error::Interrupted { signal: 15, name: "SIGTERM" },
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        Error::Interrupted {
-            signal: 2,
-            name: "SIGINT",
-        }
-    }
-}
-
-#[cfg(feature = "aws")]
-fn select_accounts(
-    config: &Config,
-    target: &TargetArgs,
-) -> Result<Vec<crate::config::AccountConfig>, Error> {
-    if config.accounts.is_empty() {
-        return Err(Error::Usage(
-            "the config declares no [[account]]".to_string(),
-        ));
-    }
-    if target.all_accounts {
-        return Ok(config.accounts.clone());
-    }
-    let mut out: Vec<crate::config::AccountConfig> = Vec::new();
-    for name in &target.accounts {
-        match config.account(name) {
-            // `--account prod --account prod` collects prod once.
-            Some(a) if out.iter().any(|o| o.name == a.name) => {}
-            Some(a) => out.push(a.clone()),
-            None => {
-                let names: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
-                return Err(Error::Usage(format!(
-                    "no account `{name}` in the config; known accounts: {}",
-                    names.join(", ")
-                )));
-            }
-        }
-    }
-    for a in &out {
-        if a.regions.is_empty() && config.regions.is_empty() {
-            return Err(Error::Usage(format!(
-                "account `{}` lists no regions and the config has no top-level `regions`",
-                a.name
-            )));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(not(feature = "aws"))]
@@ -784,7 +694,9 @@ mod tests {
         let crate::cli::Command::Collect(args) = cli.command else {
             panic!("collect expected");
         };
-        let selected = super::select_accounts(&config, &args.target).unwrap();
+        let selected = config
+            .select_accounts(&args.target.accounts, args.target.all_accounts)
+            .unwrap();
         assert_eq!(selected.len(), 1);
     }
 }

@@ -238,6 +238,9 @@ pub struct TargetArgs {
     /// Initial retry backoff in milliseconds (tests use a small one).
     #[arg(long, default_value_t = 1000, hide = true, value_name = "MS")]
     pub retry_backoff_ms: u64,
+    /// Threads that run the AWS calls (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: Option<u16>,
     /// No progress display and no summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,

@@ -351,6 +351,48 @@ impl Config {
         self.accounts.iter().find(|a| a.name == name)
     }
 
+    /// The accounts to collect: every one with `all`, else those `names`
+    /// (each once, in the order given). An unknown name, or an account with
+    /// no regions to scan, is a usage error.
+    pub fn select_accounts(
+        &self,
+        names: &[String],
+        all: bool,
+    ) -> Result<Vec<AccountConfig>, Error> {
+        if self.accounts.is_empty() {
+            return Err(Error::Usage(
+                "the config declares no [[account]]".to_string(),
+            ));
+        }
+        if all {
+            return Ok(self.accounts.clone());
+        }
+        let mut out: Vec<AccountConfig> = Vec::new();
+        for name in names {
+            match self.account(name) {
+                // `--account prod --account prod` collects prod once.
+                Some(a) if out.iter().any(|o| o.name == a.name) => {}
+                Some(a) => out.push(a.clone()),
+                None => {
+                    let known: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+                    return Err(Error::Usage(format!(
+                        "no account `{name}` in the config; known accounts: {}",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        for a in &out {
+            if a.regions.is_empty() && self.regions.is_empty() {
+                return Err(Error::Usage(format!(
+                    "account `{}` lists no regions and the config has no top-level `regions`",
+                    a.name
+                )));
+            }
+        }
+        Ok(out)
+    }
+
     /// Checks every parameter the config sets against the rules that read
     /// them: the name must be a built-in parameter or one a loaded rule
     /// reads (`params.NAME`), and a built-in parameter's value must have the

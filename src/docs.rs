@@ -17,7 +17,7 @@ pub fn rule_markdown(rule: &Rule, level: usize) -> String {
         rule.severity,
         rule.resource.as_str()
     ));
-    let needs: Vec<&str> = rule.needs().collect();
+    let needs: Vec<&str> = rule.needs().map(|s| s.as_str()).collect();
     if !needs.is_empty() {
         out.push_str(&format!(
             "- needs collected data from: {}\n",

@@ -19,6 +19,7 @@ use crate::model::{self, CelFacts, RegionIndex};
 use crate::report::{Finding, Outcome};
 use crate::rules::{ResourceKind, Rule, RuleSet, cel_to_json};
 use crate::snapshot::{Account, Gap, Snapshot};
+use crate::vocab::Service;
 
 /// Evaluates every rule against every resource of every account.
 pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Finding> {
@@ -49,7 +50,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             .collect();
 
         // The account could not be reached at all: every rule is an error.
-        if let Some(gap) = account.gaps.iter().find(|g| g.service == "sts") {
+        if let Some(gap) = account.gaps.iter().find(|g| g.service == Service::Sts) {
             for rule in &applicable {
                 chunk.push(scope.error_finding(
                     rule,
@@ -84,7 +85,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             match crate::iam::principal_facts(account, &config.developers) {
                 None => {
                     // IAM was not collected: one error per rule for the account.
-                    let gap = account.gaps.iter().find(|g| g.service == "iam");
+                    let gap = account.gaps.iter().find(|g| g.service == Service::Iam);
                     let msg = gap.map(gap_message).unwrap_or_else(|| {
                         "data not collected: the snapshot has no IAM section for this account"
                             .to_string()
@@ -143,13 +144,12 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             // which group is the EKS cluster's cannot be known. The rules
             // that need it say so once for the region instead of failing
             // every database (an EKS gap already makes them errors).
-            let eks_gap = account
-                .gaps
-                .iter()
-                .any(|g| g.service == "eks" && g.region.as_deref().is_none_or(|r| r == &*region));
+            let eks_gap = account.gaps.iter().any(|g| {
+                g.service == Service::Eks && g.region.as_deref().is_none_or(|r| r == &*region)
+            });
             let has_dbs = !data.db_clusters.is_empty() || !data.db_instances.is_empty();
             if !idx.eks_known() && !eks_gap && has_dbs {
-                let needs_eks = |r: &&&Rule| r.needs().any(|n| n == "eks");
+                let needs_eks = |r: &&&Rule| r.needs().any(|n| n == Service::Eks);
                 for rule in cluster_rules
                     .iter()
                     .chain(&instance_rules)
@@ -166,7 +166,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                     rules
                         .iter()
                         .copied()
-                        .filter(|r| !r.needs().any(|n| n == "eks"))
+                        .filter(|r| !r.needs().any(|n| n == Service::Eks))
                         .collect()
                 }
                 let (clusters, instances) = (keep(&cluster_rules), keep(&instance_rules));

@@ -19,6 +19,7 @@ pub mod snapshot;
 #[doc(hidden)]
 pub mod synth;
 pub mod tomlspan;
+pub mod vocab;
 
 pub use error::Error;
 

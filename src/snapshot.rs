@@ -70,7 +70,7 @@ pub struct ScpLevel {
 #[serde(deny_unknown_fields)]
 pub struct Gap {
     /// `sts` (the whole account), `rds`, `ec2`, `eks`, `iam`, `organizations`.
-    pub service: String,
+    pub service: crate::vocab::Service,
     /// Region, or `None` for global services and account-wide failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,

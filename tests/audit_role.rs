@@ -20,23 +20,46 @@ fn actions_of(doc: &serde_json::Value) -> BTreeSet<String> {
         .collect()
 }
 
+fn check_generated(path: &str, expected: &str) {
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+    if std::env::var_os("DBAUDIT_BLESS").is_some() {
+        std::fs::write(&file, expected).unwrap();
+        return;
+    }
+    let actual = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "{path} is stale: it is generated from src/vocab.rs; run `DBAUDIT_BLESS=1 cargo test --test audit_role` and commit the result"
+    );
+}
+
+/// The shipped policy and template are what the operation table generates.
+#[test]
+fn the_audit_role_files_are_generated_from_the_operation_table() {
+    check_generated(
+        "docs/audit-role/policy.json",
+        &dbaudit::vocab::audit_role_policy(),
+    );
+    check_generated(
+        "docs/audit-role/cloudformation.yaml",
+        &dbaudit::vocab::audit_role_cloudformation(),
+    );
+}
+
 #[test]
 fn policy_grants_exactly_the_collected_operations_and_only_reads() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit-role/policy.json");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let granted = actions_of(&doc);
-    let used: BTreeSet<String> = dbaudit::collect::OPERATIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let used: BTreeSet<String> = dbaudit::vocab::granted_actions().into_iter().collect();
     assert_eq!(granted, used);
     let cat = dbaudit::iam::Catalogue::get();
     for a in &granted {
         let (svc, op) = a.split_once(':').unwrap();
         assert!(!op.contains('*'), "{a}: no wildcards");
         assert!(
-            dbaudit::collect::guard::is_allowed(svc, op),
+            dbaudit::collect::guard::is_allowed(&svc.to_uppercase(), op),
             "{a} is refused by the guard"
         );
         let level = cat
@@ -53,7 +76,8 @@ fn cloudformation_template_carries_the_same_actions_and_the_external_id() {
         "/docs/audit-role/cloudformation.yaml"
     );
     let text = std::fs::read_to_string(path).unwrap();
-    for op in dbaudit::collect::OPERATIONS {
+    let granted = dbaudit::vocab::granted_actions();
+    for op in &granted {
         assert!(
             text.contains(&format!("- {op}\n")),
             "{op} missing from the template"
@@ -68,7 +92,7 @@ fn cloudformation_template_carries_the_same_actions_and_the_external_id() {
         .count();
     assert_eq!(
         listed,
-        dbaudit::collect::OPERATIONS.len(),
+        granted.len(),
         "the template grants something else too"
     );
     assert!(text.contains("sts:ExternalId: !Ref ExternalId"));
@@ -81,30 +105,27 @@ fn cloudformation_template_carries_the_same_actions_and_the_external_id() {
     assert!(t["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"].is_string());
 }
 
-/// Every operation the collectors name in their gaps is in the list.
+/// The registry collects exactly the services the table has collected
+/// operations for, each once; the session (STS) is not a collector.
 #[test]
-fn collector_sources_name_only_listed_operations() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/collect");
-    for (file, service) in [
-        ("ec2.rs", "ec2"),
-        ("rds.rs", "rds"),
-        ("eks.rs", "eks"),
-        ("iam.rs", "iam"),
-    ] {
-        let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
-        let mut found = 0;
-        for part in text.split("push(gap(\"").skip(1) {
-            found += 1;
-            let op = part.split('"').next().unwrap();
-            let full = format!("{service}:{op}");
-            assert!(
-                dbaudit::collect::OPERATIONS.contains(&full.as_str()),
-                "{file} calls {op}, not in OPERATIONS/policy"
-            );
-        }
-        assert!(
-            found >= 4,
-            "{file}: found only {found} operations; did the code change shape?"
+fn the_registry_and_the_operation_table_name_the_same_services() {
+    use dbaudit::vocab::{OPERATIONS, Scope, Service};
+    let registered = dbaudit::collect::registry::collected_services();
+    let unique: BTreeSet<Service> = registered.iter().copied().collect();
+    assert_eq!(unique.len(), registered.len(), "a service registered twice");
+    let in_table: BTreeSet<Service> = OPERATIONS
+        .iter()
+        .filter(|o| o.granted_by_audit_role())
+        .map(|o| o.service)
+        .collect();
+    assert_eq!(unique, in_table);
+    let requirable: BTreeSet<Service> = Service::requirable().collect();
+    assert_eq!(unique, requirable);
+    for s in Service::ALL {
+        assert_eq!(
+            s.scope() == Scope::Session,
+            !unique.contains(&s),
+            "{s}: only the session is not collected"
         );
     }
 }
@@ -146,10 +167,9 @@ fn the_audit_role_is_read_only_by_the_engine() {
         }
     }
     assert!(checked > 200, "checked {checked} non-read actions");
-    for op in dbaudit::collect::OPERATIONS {
-        if let Some(level) = cat.level(op) {
-            assert!(level == "Read" || level == "List", "{op} is {level}");
-        }
+    for op in dbaudit::vocab::granted_actions() {
+        let level = cat.level(&op).unwrap();
+        assert!(level == "Read" || level == "List", "{op} is {level}");
     }
 }
 

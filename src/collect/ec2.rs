@@ -8,135 +8,72 @@
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types as t;
 
-use super::{Collected, tags_of};
+use super::calls::items;
+use super::{Calls, tags_of};
 use crate::snapshot::{
-    EgressOnlyInternetGateway, InternetGateway, NatGateway, Route, RouteTable,
+    EgressOnlyInternetGateway, InternetGateway, NatGateway, Region, Route, RouteTable,
     RouteTableAssociation, RouteTarget, SecurityGroup, SgReference, SgRule, Subnet, Vpc,
 };
+use crate::vocab::op;
 
-pub async fn collect(client: &Client, out: &mut Collected<'_>) {
-    let region = out.region.clone();
-    let r = &mut out.region_data;
-    let gaps = &mut out.gaps;
-    let gap = |op: &str, e: &dyn GapSource| e.to_gap("ec2", Some(&region), op);
-
-    match client
-        .describe_vpcs()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => r.vpcs = items.iter().map(vpc).collect(),
-        Err(e) => gaps.push(gap("DescribeVpcs", &e)),
-    }
-    match client
-        .describe_subnets()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => r.subnets = items.iter().map(subnet).collect(),
-        Err(e) => gaps.push(gap("DescribeSubnets", &e)),
-    }
-    match client
-        .describe_route_tables()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => r.route_tables = items.iter().map(route_table).collect(),
-        Err(e) => gaps.push(gap("DescribeRouteTables", &e)),
-    }
-    match client
-        .describe_internet_gateways()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => {
-            r.internet_gateways = items
-                .iter()
-                .map(|g| InternetGateway {
-                    id: g.internet_gateway_id().unwrap_or_default().to_string(),
-                    vpc_ids: g
-                        .attachments()
-                        .iter()
-                        .filter_map(|a| a.vpc_id().map(str::to_string))
-                        .collect(),
-                })
-                .collect()
-        }
-        Err(e) => gaps.push(gap("DescribeInternetGateways", &e)),
-    }
-    match client
-        .describe_nat_gateways()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => {
-            r.nat_gateways = items
-                .iter()
-                .map(|n| NatGateway {
-                    id: n.nat_gateway_id().unwrap_or_default().to_string(),
-                    vpc_id: n.vpc_id().unwrap_or_default().to_string(),
-                    subnet_id: n.subnet_id().unwrap_or_default().to_string(),
-                    state: n.state().map(|s| s.as_str().to_string()),
-                })
-                .collect()
-        }
-        Err(e) => gaps.push(gap("DescribeNatGateways", &e)),
-    }
-    match client
-        .describe_egress_only_internet_gateways()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => {
-            r.egress_only_internet_gateways = items
-                .iter()
-                .map(|g| EgressOnlyInternetGateway {
-                    id: g
-                        .egress_only_internet_gateway_id()
-                        .unwrap_or_default()
-                        .to_string(),
-                    vpc_ids: g
-                        .attachments()
-                        .iter()
-                        .filter_map(|a| a.vpc_id().map(str::to_string))
-                        .collect(),
-                })
-                .collect()
-        }
-        Err(e) => gaps.push(gap("DescribeEgressOnlyInternetGateways", &e)),
-    }
-    match client
-        .describe_security_groups()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => r.security_groups = items.iter().map(security_group).collect(),
-        Err(e) => gaps.push(gap("DescribeSecurityGroups", &e)),
+/// The network section of one region: VPCs, subnets, route tables,
+/// gateways and security groups.
+// One line per operation reads as the table it is.
+#[rustfmt::skip]
+pub async fn collect(client: &Client, calls: &mut Calls) -> Region {
+    let c = client;
+    Region {
+        vpcs: calls.list(op::DESCRIBE_VPCS, items!(c.describe_vpcs()), vpc).await,
+        subnets: calls.list(op::DESCRIBE_SUBNETS, items!(c.describe_subnets()), subnet).await,
+        route_tables: calls.list(op::DESCRIBE_ROUTE_TABLES, items!(c.describe_route_tables()), route_table).await,
+        internet_gateways: calls.list(op::DESCRIBE_INTERNET_GATEWAYS, items!(c.describe_internet_gateways()), internet_gateway).await,
+        nat_gateways: calls.list(op::DESCRIBE_NAT_GATEWAYS, items!(c.describe_nat_gateways()), nat_gateway).await,
+        egress_only_internet_gateways: calls.list(op::DESCRIBE_EGRESS_ONLY_INTERNET_GATEWAYS, items!(c.describe_egress_only_internet_gateways()), egress_only_gateway).await,
+        security_groups: calls.list(op::DESCRIBE_SECURITY_GROUPS, items!(c.describe_security_groups()), security_group).await,
+        ..Region::default()
     }
 }
 
-use super::GapSource;
+/// Moves the network section into the account's region.
+pub fn store(from: Region, into: &mut Region) {
+    into.vpcs = from.vpcs;
+    into.subnets = from.subnets;
+    into.route_tables = from.route_tables;
+    into.internet_gateways = from.internet_gateways;
+    into.nat_gateways = from.nat_gateways;
+    into.egress_only_internet_gateways = from.egress_only_internet_gateways;
+    into.security_groups = from.security_groups;
+}
+
+fn attached_vpcs<'a>(vpc_ids: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
+    vpc_ids.flatten().map(str::to_string).collect()
+}
+
+fn internet_gateway(g: &t::InternetGateway) -> InternetGateway {
+    InternetGateway {
+        id: g.internet_gateway_id().unwrap_or_default().to_string(),
+        vpc_ids: attached_vpcs(g.attachments().iter().map(|a| a.vpc_id())),
+    }
+}
+
+fn nat_gateway(n: &t::NatGateway) -> NatGateway {
+    NatGateway {
+        id: n.nat_gateway_id().unwrap_or_default().to_string(),
+        vpc_id: n.vpc_id().unwrap_or_default().to_string(),
+        subnet_id: n.subnet_id().unwrap_or_default().to_string(),
+        state: n.state().map(|s| s.as_str().to_string()),
+    }
+}
+
+fn egress_only_gateway(g: &t::EgressOnlyInternetGateway) -> EgressOnlyInternetGateway {
+    EgressOnlyInternetGateway {
+        id: g
+            .egress_only_internet_gateway_id()
+            .unwrap_or_default()
+            .to_string(),
+        vpc_ids: attached_vpcs(g.attachments().iter().map(|a| a.vpc_id())),
+    }
+}
 
 fn vpc(v: &t::Vpc) -> Vpc {
     let mut cidrs: Vec<String> = v
@@ -191,8 +128,8 @@ fn route_table(rt: &t::RouteTable) -> RouteTable {
 
 /// The kind of a route's target, from whichever target field is set.
 fn route(r: &t::Route) -> Route {
-    let target = if let Some(g) = r.gateway_id() {
-        let kind = if g == "local" {
+    let gateway_kind = |g: &str| {
+        if g == "local" {
             "local"
         } else if g.starts_with("igw-") {
             "igw"
@@ -202,51 +139,29 @@ fn route(r: &t::Route) -> Route {
             "vpce"
         } else {
             "other"
-        };
-        RouteTarget {
-            kind: kind.into(),
-            id: g.into(),
         }
-    } else if let Some(id) = r.nat_gateway_id() {
-        RouteTarget {
-            kind: "nat".into(),
-            id: id.into(),
-        }
-    } else if let Some(id) = r.egress_only_internet_gateway_id() {
-        RouteTarget {
-            kind: "eigw".into(),
-            id: id.into(),
-        }
-    } else if let Some(id) = r.transit_gateway_id() {
-        RouteTarget {
-            kind: "tgw".into(),
-            id: id.into(),
-        }
-    } else if let Some(id) = r.vpc_peering_connection_id() {
-        RouteTarget {
-            kind: "pcx".into(),
-            id: id.into(),
-        }
-    } else if let Some(id) = r.network_interface_id() {
-        RouteTarget {
-            kind: "eni".into(),
-            id: id.into(),
-        }
-    } else if let Some(id) = r.instance_id() {
-        RouteTarget {
-            kind: "instance".into(),
-            id: id.into(),
-        }
+    };
+    let (kind, id) = if let Some(g) = r.gateway_id() {
+        (gateway_kind(g), g)
     } else {
-        let id = r
-            .carrier_gateway_id()
-            .or(r.local_gateway_id())
-            .or(r.core_network_arn())
-            .unwrap_or_default();
-        RouteTarget {
-            kind: "other".into(),
-            id: id.into(),
-        }
+        [
+            ("nat", r.nat_gateway_id()),
+            ("eigw", r.egress_only_internet_gateway_id()),
+            ("tgw", r.transit_gateway_id()),
+            ("pcx", r.vpc_peering_connection_id()),
+            ("eni", r.network_interface_id()),
+            ("instance", r.instance_id()),
+            ("other", r.carrier_gateway_id()),
+            ("other", r.local_gateway_id()),
+            ("other", r.core_network_arn()),
+        ]
+        .into_iter()
+        .find_map(|(kind, id)| Some((kind, id?)))
+        .unwrap_or(("other", ""))
+    };
+    let target = RouteTarget {
+        kind: kind.into(),
+        id: id.into(),
     };
     Route {
         destination_cidr: r.destination_cidr_block().map(str::to_string),
@@ -302,6 +217,8 @@ fn sg_rule(p: &t::IpPermission) -> SgRule {
     }
 }
 
+super::registry::regional_collector!(Ec2, crate::vocab::Service::Ec2, aws_sdk_ec2);
+
 #[cfg(test)]
 mod tests {
     //! moto never paginates EC2, so pagination is tested with the SDK's own
@@ -316,8 +233,8 @@ mod tests {
     use aws_sdk_ec2::types::{IpPermission, SecurityGroup, Subnet};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
-    use crate::collect::Collected;
-    use crate::snapshot::Region;
+    use crate::collect::Calls;
+    use crate::vocab::Service;
 
     #[tokio::test]
     async fn follows_next_tokens_to_the_last_page() {
@@ -396,17 +313,9 @@ mod tests {
                 &sg_page1, &sg_page2, &subnets1, &subnets2, &vpcs, &rts, &igw, &nat, &eigw
             ]
         );
-        let mut region = Region {
-            name: "eu-west-1".into(),
-            ..Region::default()
-        };
-        let mut out = Collected {
-            region: "eu-west-1".into(),
-            region_data: &mut region,
-            gaps: Vec::new(),
-        };
-        super::collect(&client, &mut out).await;
-        assert!(out.gaps.is_empty(), "{:?}", out.gaps);
+        let mut calls = Calls::new(Service::Ec2, Some("eu-west-1"));
+        let region = super::collect(&client, &mut calls).await;
+        assert!(calls.gaps.is_empty(), "{:?}", calls.gaps);
         let ids: Vec<&str> = region
             .security_groups
             .iter()
@@ -446,17 +355,13 @@ mod tests {
             RuleMode::MatchAny,
             [&denied, &vpcs, &subnets, &rts, &igw, &nat, &eigw]
         );
-        let mut region = Region::default();
-        let mut out = Collected {
-            region: "eu-west-1".into(),
-            region_data: &mut region,
-            gaps: Vec::new(),
-        };
-        super::collect(&client, &mut out).await;
-        assert_eq!(out.gaps.len(), 1);
-        assert_eq!(out.gaps[0].operation, "DescribeSecurityGroups");
-        assert_eq!(out.gaps[0].code, "UnauthorizedOperation");
-        assert_eq!(out.gaps[0].region.as_deref(), Some("eu-west-1"));
+        let mut calls = Calls::new(Service::Ec2, Some("eu-west-1"));
+        super::collect(&client, &mut calls).await;
+        let gaps = calls.gaps;
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0].operation, "DescribeSecurityGroups");
+        assert_eq!(gaps[0].code, "UnauthorizedOperation");
+        assert_eq!(gaps[0].region.as_deref(), Some("eu-west-1"));
         assert_eq!(nat.num_calls(), 1, "later calls still ran");
     }
 }

@@ -5,18 +5,19 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::snapshot::Gap;
+use crate::vocab::Operation;
 
 /// The gap recorded for a failed call.
-pub fn gap<E, R>(service: &str, region: Option<&str>, operation: &str, err: &SdkError<E, R>) -> Gap
+pub fn gap<E, R>(operation: Operation, region: Option<&str>, err: &SdkError<E, R>) -> Gap
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + 'static,
 {
     let (code, message) = classify(err);
     Gap {
-        service: service.to_string(),
+        service: operation.service,
         region: region.map(str::to_string),
-        operation: operation.to_string(),
+        operation: operation.name.to_string(),
         code,
         message,
     }

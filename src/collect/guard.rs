@@ -1,7 +1,8 @@
 //! The read-only guard: an interceptor on every AWS client that refuses,
 //! before it is serialised, any operation that is not one of the reads
-//! dbaudit's collectors make (`collect::OPERATIONS`, the same list the audit
-//! role grants) or the two STS calls that establish the session. An allow
+//! dbaudit's collectors make or the two STS calls that establish the session:
+//! exactly the rows of `vocab::OPERATIONS`, from which the audit role's
+//! policy is generated. An allow
 //! list, not a name prefix: `Get*`/`Describe*` include reads an auditor must
 //! never make (`secretsmanager:GetSecretValue`, `ec2:GetPasswordData`,
 //! `rds:DownloadDBLogFilePortion`, `s3:GetObject`). It also counts calls and
@@ -20,16 +21,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// STS calls that establish the session (made with the base credentials or
-/// needing no permission), besides the collectors' reads.
-const SESSION: &[&str] = &["sts:AssumeRole", "sts:GetCallerIdentity"];
-
-/// Whether dbaudit may send `operation` of `service` (the SDK's service
-/// name, `RDS`, `EC2`, `Organizations`…, compared case-insensitively).
-pub fn is_allowed(service: &str, operation: &str) -> bool {
-    let full = format!("{}:{operation}", service.to_ascii_lowercase());
-    super::OPERATIONS.contains(&full.as_str()) || SESSION.contains(&full.as_str())
-}
+pub use crate::vocab::is_allowed;
 
 /// The error a refused operation fails with.
 #[derive(Debug, thiserror::Error)]

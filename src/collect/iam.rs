@@ -7,29 +7,26 @@ use std::collections::BTreeSet;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::EntityType;
 
-use super::{GapSource, tags_of};
-use crate::snapshot::{Gap, Iam, IamGroup, IamRole, IamUser, InlinePolicy, ManagedPolicy};
+use super::calls::pages;
+use super::registry::{BoxFuture, Collector, Done, Task, client};
+use super::{Calls, tags_of};
+use crate::snapshot::{Iam, IamGroup, IamRole, IamUser, InlinePolicy, ManagedPolicy};
+use crate::vocab::{Service, op};
 
-pub async fn collect(client: &Client, gaps: &mut Vec<Gap>) -> Option<Iam> {
-    let gap = |op: &str, e: &dyn GapSource| e.to_gap("iam", None, op);
-    let pages = client
+/// Users, groups, roles, the policies they use, and OIDC providers; `None`
+/// when the authorization details cannot be read.
+pub async fn collect(client: &Client, calls: &mut Calls) -> Option<Iam> {
+    let c = client;
+    let details = c
         .get_account_authorization_details()
         .filter(EntityType::User)
         .filter(EntityType::Group)
         .filter(EntityType::Role)
         .filter(EntityType::LocalManagedPolicy)
-        .filter(EntityType::AwsManagedPolicy)
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await;
-    let pages = match pages {
-        Ok(p) => p,
-        Err(e) => {
-            gaps.push(gap("GetAccountAuthorizationDetails", &e));
-            return None;
-        }
-    };
+        .filter(EntityType::AwsManagedPolicy);
+    let pages = calls
+        .call(op::GET_ACCOUNT_AUTHORIZATION_DETAILS, pages!(details))
+        .await?;
     let mut iam = Iam::default();
     for page in &pages {
         for u in page.user_detail_list() {
@@ -37,20 +34,11 @@ pub async fn collect(client: &Client, gaps: &mut Vec<Gap>) -> Option<Iam> {
                 name: u.user_name().unwrap_or_default().to_string(),
                 arn: u.arn().unwrap_or_default().to_string(),
                 groups: u.group_list().to_vec(),
-                inline_policies: u
-                    .user_policy_list()
-                    .iter()
-                    .map(|p| inline(p.policy_name(), p.policy_document()))
-                    .collect(),
-                attached_policies: u
-                    .attached_managed_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn().map(str::to_string))
-                    .collect(),
-                permissions_boundary: u
-                    .permissions_boundary()
-                    .and_then(|b| b.permissions_boundary_arn())
-                    .map(str::to_string),
+                inline_policies: inlines(u.user_policy_list(), |p| {
+                    (p.policy_name(), p.policy_document())
+                }),
+                attached_policies: attached(u.attached_managed_policies()),
+                permissions_boundary: boundary(u.permissions_boundary()),
                 tags: tags_of(u.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
             });
         }
@@ -58,16 +46,10 @@ pub async fn collect(client: &Client, gaps: &mut Vec<Gap>) -> Option<Iam> {
             iam.groups.push(IamGroup {
                 name: g.group_name().unwrap_or_default().to_string(),
                 arn: g.arn().unwrap_or_default().to_string(),
-                inline_policies: g
-                    .group_policy_list()
-                    .iter()
-                    .map(|p| inline(p.policy_name(), p.policy_document()))
-                    .collect(),
-                attached_policies: g
-                    .attached_managed_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn().map(str::to_string))
-                    .collect(),
+                inline_policies: inlines(g.group_policy_list(), |p| {
+                    (p.policy_name(), p.policy_document())
+                }),
+                attached_policies: attached(g.attached_managed_policies()),
             });
         }
         for r in page.role_detail_list() {
@@ -76,20 +58,11 @@ pub async fn collect(client: &Client, gaps: &mut Vec<Gap>) -> Option<Iam> {
                 arn: r.arn().unwrap_or_default().to_string(),
                 path: r.path().unwrap_or("/").to_string(),
                 trust_policy: decode_policy(r.assume_role_policy_document().unwrap_or("{}")),
-                inline_policies: r
-                    .role_policy_list()
-                    .iter()
-                    .map(|p| inline(p.policy_name(), p.policy_document()))
-                    .collect(),
-                attached_policies: r
-                    .attached_managed_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn().map(str::to_string))
-                    .collect(),
-                permissions_boundary: r
-                    .permissions_boundary()
-                    .and_then(|b| b.permissions_boundary_arn())
-                    .map(str::to_string),
+                inline_policies: inlines(r.role_policy_list(), |p| {
+                    (p.policy_name(), p.policy_document())
+                }),
+                attached_policies: attached(r.attached_managed_policies()),
+                permissions_boundary: boundary(r.permissions_boundary()),
                 tags: tags_of(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
             });
         }
@@ -130,58 +103,79 @@ pub async fn collect(client: &Client, gaps: &mut Vec<Gap>) -> Option<Iam> {
         .cloned()
         .collect();
     for arn in wanted {
-        let policy = match client.get_policy().policy_arn(&arn).send().await {
-            Ok(o) => o.policy,
-            Err(e) => {
-                gaps.push(gap("GetPolicy", &e));
-                continue;
-            }
+        let Some(policy) = calls
+            .call(op::GET_POLICY, c.get_policy().policy_arn(&arn).send())
+            .await
+        else {
+            continue;
         };
         let Some(version) = policy
-            .as_ref()
+            .policy()
             .and_then(|p| p.default_version_id())
             .map(str::to_string)
         else {
             continue;
         };
-        match client
-            .get_policy_version()
-            .policy_arn(&arn)
-            .version_id(&version)
-            .send()
-            .await
+        let doc = calls
+            .call(
+                op::GET_POLICY_VERSION,
+                c.get_policy_version()
+                    .policy_arn(&arn)
+                    .version_id(&version)
+                    .send(),
+            )
+            .await;
+        if let Some(doc) = doc
+            .as_ref()
+            .and_then(|o| o.policy_version())
+            .and_then(|v| v.document())
         {
-            Ok(o) => {
-                if let Some(doc) = o.policy_version().and_then(|v| v.document()) {
-                    iam.policies.push(ManagedPolicy {
-                        name: arn.rsplit('/').next().unwrap_or_default().to_string(),
-                        arn: arn.clone(),
-                        default_version_id: version,
-                        document: decode_policy(doc),
-                    });
-                }
-            }
-            Err(e) => gaps.push(gap("GetPolicyVersion", &e)),
+            iam.policies.push(ManagedPolicy {
+                name: arn.rsplit('/').next().unwrap_or_default().to_string(),
+                arn: arn.clone(),
+                default_version_id: version,
+                document: decode_policy(doc),
+            });
         }
     }
-    match client.list_open_id_connect_providers().send().await {
-        Ok(o) => {
-            iam.oidc_providers = o
-                .open_id_connect_provider_list()
-                .iter()
-                .filter_map(|p| p.arn().map(str::to_string))
-                .collect()
-        }
-        Err(e) => gaps.push(gap("ListOpenIDConnectProviders", &e)),
+    if let Some(o) = calls
+        .call(
+            op::LIST_OPEN_ID_CONNECT_PROVIDERS,
+            c.list_open_id_connect_providers().send(),
+        )
+        .await
+    {
+        iam.oidc_providers = o
+            .open_id_connect_provider_list()
+            .iter()
+            .filter_map(|p| p.arn().map(str::to_string))
+            .collect();
     }
     Some(iam)
 }
 
-fn inline(name: Option<&str>, doc: Option<&str>) -> InlinePolicy {
-    InlinePolicy {
-        name: name.unwrap_or_default().to_string(),
-        document: decode_policy(doc.unwrap_or("{}")),
-    }
+/// Inline policies of a user, group or role (three SDK types, one shape).
+fn inlines<P>(list: &[P], parts: impl Fn(&P) -> (Option<&str>, Option<&str>)) -> Vec<InlinePolicy> {
+    list.iter()
+        .map(|p| {
+            let (name, doc) = parts(p);
+            InlinePolicy {
+                name: name.unwrap_or_default().to_string(),
+                document: decode_policy(doc.unwrap_or("{}")),
+            }
+        })
+        .collect()
+}
+
+fn attached(list: &[aws_sdk_iam::types::AttachedPolicy]) -> Vec<String> {
+    list.iter()
+        .filter_map(|p| p.policy_arn().map(str::to_string))
+        .collect()
+}
+
+fn boundary(b: Option<&aws_sdk_iam::types::AttachedPermissionsBoundary>) -> Option<String> {
+    b.and_then(|b| b.permissions_boundary_arn())
+        .map(str::to_string)
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986); moto returns trust
@@ -196,6 +190,22 @@ pub fn decode_policy(raw: &str) -> serde_json::Value {
         percent_encoding::percent_decode_str(text).decode_utf8_lossy()
     };
     serde_json::from_str(&decoded).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()))
+}
+
+/// IAM is global; its endpoint lives in us-east-1 for the aws partition.
+pub(super) struct IamCollector;
+
+impl Collector for IamCollector {
+    fn service(&self) -> Service {
+        Service::Iam
+    }
+
+    fn run(&self, mut task: Task) -> BoxFuture<Done> {
+        Box::pin(async move {
+            let iam = collect(&client!(aws_sdk_iam, task), &mut task.calls).await;
+            task.into_account(move |a| a.iam = iam)
+        })
+    }
 }
 
 #[cfg(test)]

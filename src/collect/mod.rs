@@ -8,6 +8,7 @@
 //! adaptive retries and timeouts. Every failure becomes a [`Gap`]; nothing
 //! aborts the other accounts, regions or services.
 
+mod calls;
 mod ec2;
 mod eks;
 pub mod error;
@@ -15,8 +16,9 @@ pub mod guard;
 mod iam;
 mod organizations;
 mod rds;
+pub mod registry;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -25,44 +27,19 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::config::{AccountConfig, Config};
-use crate::snapshot::{Account, Gap, Iam, Region as RegionData, Snapshot, Tags};
+use crate::error::Error;
+use crate::snapshot::{Account, Gap, Region as RegionData, Snapshot, Tags};
+use crate::vocab::{Scope, op};
+pub use calls::Calls;
+pub(crate) use calls::GapSource;
 pub use guard::{ReadOnlyGuard, Stats};
 pub use iam::decode_policy;
-
-/// Every AWS operation the collectors send, as `service:Operation` (IAM
-/// action names). docs/audit-role/policy.json grants exactly these; a test
-/// keeps the two in step, and each is a read the guard lets through.
-pub const OPERATIONS: &[&str] = &[
-    "rds:DescribeDBClusters",
-    "rds:DescribeDBInstances",
-    "rds:DescribeDBSubnetGroups",
-    "rds:DescribeGlobalClusters",
-    "ec2:DescribeVpcs",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeRouteTables",
-    "ec2:DescribeInternetGateways",
-    "ec2:DescribeNatGateways",
-    "ec2:DescribeEgressOnlyInternetGateways",
-    "ec2:DescribeSecurityGroups",
-    "eks:ListClusters",
-    "eks:DescribeCluster",
-    "eks:ListNodegroups",
-    "eks:DescribeNodegroup",
-    "iam:GetAccountAuthorizationDetails",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-    "iam:ListOpenIDConnectProviders",
-    "organizations:ListParents",
-    "organizations:ListPoliciesForTarget",
-    "organizations:DescribePolicy",
-];
+use registry::{Plan, REGISTRY, Task};
 
 /// How to reach AWS.
 #[derive(Debug, Clone)]
@@ -79,6 +56,8 @@ pub struct Options {
     pub operation_timeout: Duration,
     pub max_attempts: u32,
     pub initial_backoff: Duration,
+    /// Runtime worker threads; `None`: one per core.
+    pub workers: Option<usize>,
 }
 
 impl Default for Options {
@@ -92,29 +71,8 @@ impl Default for Options {
             operation_timeout: Duration::from_secs(90),
             max_attempts: 5,
             initial_backoff: Duration::from_secs(1),
+            workers: None,
         }
-    }
-}
-
-/// The regional part of one service's collection.
-pub(crate) struct Collected<'a> {
-    pub region: String,
-    pub region_data: &'a mut RegionData,
-    pub gaps: Vec<Gap>,
-}
-
-/// Anything an AWS call can fail with, as a gap.
-pub(crate) trait GapSource {
-    fn to_gap(&self, service: &str, region: Option<&str>, operation: &str) -> Gap;
-}
-
-impl<E, R> GapSource for SdkError<E, R>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    fn to_gap(&self, service: &str, region: Option<&str>, operation: &str) -> Gap {
-        error::gap(service, region, operation, self)
     }
 }
 
@@ -122,6 +80,63 @@ pub(crate) fn tags_of<'a>(pairs: impl Iterator<Item = (Option<&'a str>, Option<&
     pairs
         .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
         .collect()
+}
+
+/// Collects `accounts` into a snapshot on a runtime of its own
+/// (`opts.workers` threads, default: the machine's cores). `stats` tracks
+/// progress as it goes (a display can read it). SIGINT or SIGTERM abandons
+/// the run: nothing has been written, and [`Error::Interrupted`] says so.
+pub fn run(
+    config: &Config,
+    accounts: &[AccountConfig],
+    opts: &Options,
+    stats: Arc<Stats>,
+) -> Result<Snapshot, Error> {
+    let workers = opts.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            path: std::path::PathBuf::from("<tokio runtime>"),
+            error: e,
+        })?;
+    runtime.block_on(async {
+        let base = base_config(opts).await;
+        let work = collect(config, accounts, &base, opts, stats, now_rfc3339());
+        tokio::select! {
+            snapshot = work => Ok(snapshot),
+            interrupted = interrupted() => Err(interrupted),
+        }
+    })
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn interrupted() -> Error {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => Error::Interrupted { signal: 2, name: "SIGINT" },
+            _ = term.recv() => Error::Interrupted { signal: 15, name: "SIGTERM" },
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        Error::Interrupted {
+            signal: 2,
+            name: "SIGINT",
+        }
+    }
 }
 
 /// Loads the base configuration: the standard credential chain, profile,
@@ -208,7 +223,7 @@ pub async fn collect(
 async fn collect_account(
     acct: AccountConfig,
     regions: Vec<String>,
-    collect_scps: bool,
+    config_scps: bool,
     base: SdkConfig,
     limit: Arc<Semaphore>,
     stats: Arc<Stats>,
@@ -238,179 +253,69 @@ async fn collect_account(
     };
     info!(account = %acct.name, "credentials verified for {}", acct.account_id);
 
+    // Every region exists in the account (once, however often it is
+    // listed) before the collectors write their sections into it.
+    let regions: Vec<String> = regions
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    account.regions = regions
+        .iter()
+        .map(|r| RegionData {
+            name: r.clone(),
+            ..RegionData::default()
+        })
+        .collect();
+    let plan = Plan {
+        collect_scps: config_scps,
+    };
     let mut set = JoinSet::new();
-    let services: [&'static str; 3] = ["ec2", "rds", "eks"];
-    stats.tasks_total.fetch_add(
-        (regions.len() * services.len() + 1) as u64,
-        Ordering::Relaxed,
-    );
-    for region in &regions {
-        for service in services {
-            let (conf, guard, limit, region) =
-                (conf.clone(), guard.clone(), limit.clone(), region.clone());
+    for collector in REGISTRY.iter().filter(|c| c.wanted(&plan)) {
+        let service = collector.service();
+        let task_regions: Vec<Option<&String>> = match service.scope() {
+            Scope::Regional => regions.iter().map(Some).collect(),
+            Scope::Global | Scope::Session => vec![None],
+        };
+        stats
+            .tasks_total
+            .fetch_add(task_regions.len() as u64, Ordering::Relaxed);
+        for region in task_regions {
+            let conf = match region {
+                Some(r) => conf
+                    .clone()
+                    .into_builder()
+                    .region(Region::new(r.clone()))
+                    .build(),
+                None => conf.clone(),
+            };
+            let task = Task {
+                conf,
+                guard: guard.clone(),
+                account_id: acct.account_id.clone(),
+                calls: Calls::new(service, region.map(String::as_str)),
+            };
+            let limit = limit.clone();
             set.spawn(async move {
                 let _permit = limit.acquire().await;
-                let mut data = RegionData {
-                    name: region.clone(),
-                    ..RegionData::default()
-                };
-                let mut out = Collected {
-                    region: region.clone(),
-                    region_data: &mut data,
-                    gaps: Vec::new(),
-                };
-                let r = Region::new(region.clone());
-                match service {
-                    "ec2" => {
-                        let c = aws_sdk_ec2::config::Builder::from(&conf)
-                            .region(r)
-                            .interceptor(guard)
-                            .build();
-                        ec2::collect(&aws_sdk_ec2::Client::from_conf(c), &mut out).await
-                    }
-                    "rds" => {
-                        let c = aws_sdk_rds::config::Builder::from(&conf)
-                            .region(r)
-                            .interceptor(guard)
-                            .build();
-                        rds::collect(&aws_sdk_rds::Client::from_conf(c), &mut out).await
-                    }
-                    _ => {
-                        let c = aws_sdk_eks::config::Builder::from(&conf)
-                            .region(r)
-                            .interceptor(guard)
-                            .build();
-                        eks::collect(&aws_sdk_eks::Client::from_conf(c), &mut out).await
-                    }
-                }
-                let gaps = out.gaps;
-                debug!(%region, service, gaps = gaps.len(), "collected");
-                TaskResult::Regional {
-                    region,
-                    data: Box::new(data),
-                    gaps,
-                }
+                let done = collector.run(task).await;
+                debug!(%service, gaps = done.gaps.len(), "collected");
+                done
             });
         }
     }
-    {
-        let (conf, guard, limit) = (conf.clone(), guard.clone(), limit.clone());
-        set.spawn(async move {
-            let _permit = limit.acquire().await;
-            // IAM is global; its endpoint lives in us-east-1 for the aws partition.
-            let c = aws_sdk_iam::config::Builder::from(&conf)
-                .interceptor(guard)
-                .build();
-            let mut gaps = Vec::new();
-            let iam = iam::collect(&aws_sdk_iam::Client::from_conf(c), &mut gaps).await;
-            TaskResult::Iam { iam, gaps }
-        });
-    }
-    if collect_scps {
-        let (conf, guard, limit, id) = (
-            conf.clone(),
-            guard.clone(),
-            limit.clone(),
-            acct.account_id.clone(),
-        );
-        stats.tasks_total.fetch_add(1, Ordering::Relaxed);
-        set.spawn(async move {
-            let _permit = limit.acquire().await;
-            let c = aws_sdk_organizations::config::Builder::from(&conf)
-                .interceptor(guard)
-                .build();
-            let mut gaps = Vec::new();
-            let scps = organizations::collect(
-                &aws_sdk_organizations::Client::from_conf(c),
-                &id,
-                &mut gaps,
-            )
-            .await;
-            TaskResult::Scps { scps, gaps }
-        });
-    }
-
-    let mut by_region: BTreeMap<String, RegionData> = regions
-        .iter()
-        .map(|r| {
-            (
-                r.clone(),
-                RegionData {
-                    name: r.clone(),
-                    ..RegionData::default()
-                },
-            )
-        })
-        .collect();
     while let Some(r) = set.join_next().await {
         stats.tasks_done.fetch_add(1, Ordering::Relaxed);
         match r {
-            Ok(TaskResult::Regional { region, data, gaps }) => {
-                merge(by_region.entry(region).or_default(), *data);
-                account.gaps.extend(gaps);
-            }
-            Ok(TaskResult::Iam { iam, gaps }) => {
-                account.iam = iam;
-                account.gaps.extend(gaps);
-            }
-            Ok(TaskResult::Scps { scps, gaps }) => {
-                account.scps = scps;
-                account.gaps.extend(gaps);
+            Ok(done) => {
+                (done.apply)(&mut account);
+                account.gaps.extend(done.gaps);
             }
             Err(e) => warn!(account = %acct.name, "a collection task panicked: {e}"),
         }
     }
-    account.regions = by_region.into_values().collect();
     stats.accounts_done.fetch_add(1, Ordering::Relaxed);
     account
-}
-
-enum TaskResult {
-    Regional {
-        region: String,
-        data: Box<RegionData>,
-        gaps: Vec<Gap>,
-    },
-    Iam {
-        iam: Option<Iam>,
-        gaps: Vec<Gap>,
-    },
-    Scps {
-        scps: Option<Vec<crate::snapshot::ScpLevel>>,
-        gaps: Vec<Gap>,
-    },
-}
-
-/// Each service fills its own fields of the region.
-fn merge(into: &mut RegionData, from: RegionData) {
-    let RegionData {
-        name: _,
-        vpcs,
-        subnets,
-        route_tables,
-        internet_gateways,
-        nat_gateways,
-        egress_only_internet_gateways,
-        security_groups,
-        db_subnet_groups,
-        db_clusters,
-        db_instances,
-        global_clusters,
-        eks_clusters,
-    } = from;
-    into.vpcs.extend(vpcs);
-    into.subnets.extend(subnets);
-    into.route_tables.extend(route_tables);
-    into.internet_gateways.extend(internet_gateways);
-    into.nat_gateways.extend(nat_gateways);
-    into.egress_only_internet_gateways
-        .extend(egress_only_internet_gateways);
-    into.security_groups.extend(security_groups);
-    into.db_subnet_groups.extend(db_subnet_groups);
-    into.db_clusters.extend(db_clusters);
-    into.db_instances.extend(db_instances);
-    into.global_clusters.extend(global_clusters);
-    into.eks_clusters.extend(eks_clusters);
 }
 
 /// Assumes the account's role (through `via_roles` first) and checks that the
@@ -447,9 +352,9 @@ async fn credentials(
             debug!(role = %role, error = %one_line_error(&e), "AssumeRole failed");
             let (code, message) = assume_role_error(&e);
             return Err(Gap {
-                service: "sts".into(),
+                service: op::ASSUME_ROLE.service,
                 region: None,
-                operation: "AssumeRole".into(),
+                operation: op::ASSUME_ROLE.name.into(),
                 code,
                 message: format!("{message} ({role})"),
             });
@@ -465,7 +370,7 @@ async fn credentials(
             .build(),
     );
     let who = sts.get_caller_identity().send().await.map_err(|e| {
-        let mut g = e.to_gap("sts", None, "GetCallerIdentity");
+        let mut g = e.to_gap(op::GET_CALLER_IDENTITY, None);
         if acct.role_arn.is_none() {
             g.message = format!("base credentials: {}", g.message);
         }
@@ -474,9 +379,9 @@ async fn credentials(
     let actual = who.account().unwrap_or_default();
     if actual != acct.account_id {
         return Err(Gap {
-            service: "sts".into(),
+            service: op::GET_CALLER_IDENTITY.service,
             region: None,
-            operation: "GetCallerIdentity".into(),
+            operation: op::GET_CALLER_IDENTITY.name.into(),
             code: "AccountMismatch".into(),
             message: format!(
                 "credentials belong to account {actual}, but `{}` is configured as {}; refusing to scan the wrong account",

@@ -7,38 +7,29 @@
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{ParentType, PolicyType};
 
-use super::GapSource;
-use crate::snapshot::{Gap, ManagedPolicy, ScpLevel};
+use super::Calls;
+use super::calls::pages;
+use super::registry::{BoxFuture, Collector, Done, Plan, Task, client};
+use crate::snapshot::{ManagedPolicy, ScpLevel};
+use crate::vocab::{Service, op};
 
 /// Levels root → account; `None` (with a gap) when they cannot be read.
 pub async fn collect(
     client: &Client,
     account_id: &str,
-    gaps: &mut Vec<Gap>,
+    calls: &mut Calls,
 ) -> Option<Vec<ScpLevel>> {
-    let gap = |op: &str, e: &dyn GapSource| e.to_gap("organizations", None, op);
+    let c = client;
     // Walk up from the account to the root.
     let mut chain = vec![account_id.to_string()];
     let mut child = account_id.to_string();
     for _ in 0..8 {
-        let parents = match client
-            .list_parents()
-            .child_id(&child)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-        {
-            Ok(pages) => pages
-                .iter()
-                .flat_map(|p| p.parents().to_vec())
-                .collect::<Vec<_>>(),
-            Err(e) => {
-                gaps.push(gap("ListParents", &e));
-                return None;
-            }
+        let pages = calls
+            .call(op::LIST_PARENTS, pages!(c.list_parents().child_id(&child)))
+            .await?;
+        let Some(parent) = pages.iter().flat_map(|p| p.parents()).next() else {
+            break;
         };
-        let Some(parent) = parents.first() else { break };
         let id = parent.id().unwrap_or_default().to_string();
         chain.push(id.clone());
         if parent.r#type() == Some(&ParentType::Root) || id.starts_with("r-") {
@@ -49,47 +40,54 @@ pub async fn collect(
     chain.reverse();
     let mut levels = Vec::new();
     for target in chain {
-        let summaries = match client
+        let listing = c
             .list_policies_for_target()
             .target_id(&target)
-            .filter(PolicyType::ServiceControlPolicy)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-        {
-            Ok(pages) => pages
-                .iter()
-                .flat_map(|p| p.policies().to_vec())
-                .collect::<Vec<_>>(),
-            Err(e) => {
-                gaps.push(gap("ListPoliciesForTarget", &e));
-                return None;
-            }
-        };
+            .filter(PolicyType::ServiceControlPolicy);
+        let pages = calls
+            .call(op::LIST_POLICIES_FOR_TARGET, pages!(listing))
+            .await?;
         let mut policies = Vec::new();
-        for s in summaries {
+        for s in pages.iter().flat_map(|p| p.policies()) {
             let id = s.id().unwrap_or_default();
-            match client.describe_policy().policy_id(id).send().await {
-                Ok(o) => {
-                    let Some(p) = o.policy() else { continue };
-                    let summary = p.policy_summary();
-                    policies.push(ManagedPolicy {
-                        arn: summary.and_then(|x| x.arn()).unwrap_or(id).to_string(),
-                        name: summary.and_then(|x| x.name()).unwrap_or(id).to_string(),
-                        default_version_id: String::new(),
-                        document: super::decode_policy(p.content().unwrap_or("{}")),
-                    });
-                }
-                Err(e) => {
-                    gaps.push(gap("DescribePolicy", &e));
-                    return None;
-                }
-            }
+            let out = calls
+                .call(
+                    op::DESCRIBE_POLICY,
+                    c.describe_policy().policy_id(id).send(),
+                )
+                .await?;
+            let Some(p) = out.policy() else { continue };
+            let summary = p.policy_summary();
+            policies.push(ManagedPolicy {
+                arn: summary.and_then(|x| x.arn()).unwrap_or(id).to_string(),
+                name: summary.and_then(|x| x.name()).unwrap_or(id).to_string(),
+                default_version_id: String::new(),
+                document: super::decode_policy(p.content().unwrap_or("{}")),
+            });
         }
         levels.push(ScpLevel { target, policies });
     }
     Some(levels)
+}
+
+pub(super) struct Organizations;
+
+impl Collector for Organizations {
+    fn service(&self) -> Service {
+        Service::Organizations
+    }
+
+    fn wanted(&self, plan: &Plan) -> bool {
+        plan.collect_scps
+    }
+
+    fn run(&self, mut task: Task) -> BoxFuture<Done> {
+        Box::pin(async move {
+            let client = client!(aws_sdk_organizations, task);
+            let scps = collect(&client, &task.account_id, &mut task.calls).await;
+            task.into_account(move |a| a.scps = scps)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -149,11 +147,11 @@ mod tests {
             RuleMode::MatchAny,
             [&parent_of_account, &parent_of_ou, &policies, &describe]
         );
-        let mut gaps = Vec::new();
-        let levels = super::collect(&client, "222222222222", &mut gaps)
+        let mut calls = crate::collect::Calls::new(crate::vocab::Service::Organizations, None);
+        let levels = super::collect(&client, "222222222222", &mut calls)
             .await
             .unwrap();
-        assert!(gaps.is_empty());
+        assert!(calls.gaps.is_empty());
         let targets: Vec<&str> = levels.iter().map(|l| l.target.as_str()).collect();
         assert_eq!(targets, ["r-ab12", "ou-ab12-prod", "222222222222"]);
         assert_eq!(

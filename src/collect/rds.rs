@@ -8,92 +8,68 @@
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types as t;
 
-use super::{Collected, GapSource, tags_of};
+use super::calls::items;
+use super::{Calls, tags_of};
 use crate::snapshot::{
     DbCluster, DbClusterMember, DbInstance, DbSubnetGroup, GlobalCluster, GlobalClusterMember,
-    ServerlessV2Scaling,
+    Region, ServerlessV2Scaling,
 };
+use crate::vocab::op;
 
-pub async fn collect(client: &Client, out: &mut Collected<'_>) {
-    let region = out.region.clone();
-    let r = &mut out.region_data;
-    let gaps = &mut out.gaps;
-    let gap = |op: &str, e: &dyn GapSource| e.to_gap("rds", Some(&region), op);
-
-    match client
-        .describe_db_clusters()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => r.db_clusters = items.iter().map(cluster).collect(),
-        Err(e) => gaps.push(gap("DescribeDBClusters", &e)),
-    }
-    match client
-        .describe_db_instances()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => r.db_instances = items.iter().map(instance).collect(),
-        Err(e) => gaps.push(gap("DescribeDBInstances", &e)),
-    }
-    match client
-        .describe_db_subnet_groups()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => r.db_subnet_groups = items.iter().map(subnet_group).collect(),
-        Err(e) => gaps.push(gap("DescribeDBSubnetGroups", &e)),
-    }
-    match client
-        .describe_global_clusters()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-    {
-        Ok(items) => {
-            r.global_clusters = items
-                .iter()
-                .map(|g| GlobalCluster {
-                    id: g
-                        .global_cluster_identifier()
-                        .unwrap_or_default()
-                        .to_string(),
-                    arn: g.global_cluster_arn().map(str::to_string),
-                    members: g
-                        .global_cluster_members()
-                        .iter()
-                        .map(|m| GlobalClusterMember {
-                            cluster_arn: m.db_cluster_arn().unwrap_or_default().to_string(),
-                            is_writer: m.is_writer().unwrap_or(false),
-                        })
-                        .collect(),
-                })
-                .collect();
-            // Older API versions do not report the global cluster on the
-            // member; derive it from the global cluster's member list.
-            for c in &mut r.db_clusters {
-                if c.global_cluster_id.is_none()
-                    && let Some(g) = r
-                        .global_clusters
-                        .iter()
-                        .find(|g| g.members.iter().any(|m| m.cluster_arn == c.arn))
-                {
-                    c.global_cluster_id = Some(g.id.clone());
-                }
+/// The database section of one region: clusters, instances, subnet groups
+/// and global clusters.
+// One line per operation reads as the table it is.
+#[rustfmt::skip]
+pub async fn collect(client: &Client, calls: &mut Calls) -> Region {
+    let c = client;
+    let mut r = Region {
+        db_clusters: calls.list(op::DESCRIBE_DB_CLUSTERS, items!(c.describe_db_clusters()), cluster).await,
+        db_instances: calls.list(op::DESCRIBE_DB_INSTANCES, items!(c.describe_db_instances()), instance).await,
+        db_subnet_groups: calls.list(op::DESCRIBE_DB_SUBNET_GROUPS, items!(c.describe_db_subnet_groups()), subnet_group).await,
+        ..Region::default()
+    };
+    let globals = calls.call(op::DESCRIBE_GLOBAL_CLUSTERS, items!(c.describe_global_clusters())).await;
+    if let Some(v) = globals {
+        r.global_clusters = v.iter().map(global_cluster).collect();
+        // Older API versions do not report the global cluster on the
+        // member; derive it from the global cluster's member list.
+        for c in &mut r.db_clusters {
+            if c.global_cluster_id.is_none()
+                && let Some(g) = r
+                    .global_clusters
+                    .iter()
+                    .find(|g| g.members.iter().any(|m| m.cluster_arn == c.arn))
+            {
+                c.global_cluster_id = Some(g.id.clone());
             }
         }
-        Err(e) => gaps.push(gap("DescribeGlobalClusters", &e)),
+    }
+    r
+}
+
+/// Moves the database section into the account's region.
+pub fn store(from: Region, into: &mut Region) {
+    into.db_clusters = from.db_clusters;
+    into.db_instances = from.db_instances;
+    into.db_subnet_groups = from.db_subnet_groups;
+    into.global_clusters = from.global_clusters;
+}
+
+fn global_cluster(g: &t::GlobalCluster) -> GlobalCluster {
+    GlobalCluster {
+        id: g
+            .global_cluster_identifier()
+            .unwrap_or_default()
+            .to_string(),
+        arn: g.global_cluster_arn().map(str::to_string),
+        members: g
+            .global_cluster_members()
+            .iter()
+            .map(|m| GlobalClusterMember {
+                cluster_arn: m.db_cluster_arn().unwrap_or_default().to_string(),
+                is_writer: m.is_writer().unwrap_or(false),
+            })
+            .collect(),
     }
 }
 
@@ -187,3 +163,5 @@ fn subnet_group(g: &t::DbSubnetGroup) -> DbSubnetGroup {
             .collect(),
     }
 }
+
+super::registry::regional_collector!(Rds, crate::vocab::Service::Rds, aws_sdk_rds);

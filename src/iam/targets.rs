@@ -17,14 +17,16 @@ use std::collections::BTreeMap;
 use super::catalogue::{Action, Catalogue};
 use super::eval::Context;
 use crate::snapshot::{Account, Tags};
+use crate::vocab::{Operation, op};
 
-/// Resource types the snapshot lists, with the operation that lists them.
-pub const LISTED_TYPES: [(&str, &str, &str); 5] = [
-    ("rds", "cluster", "DescribeDBClusters"),
-    ("rds", "db", "DescribeDBInstances"),
-    ("rds", "subgrp", "DescribeDBSubnetGroups"),
-    ("rds", "global-cluster", "DescribeGlobalClusters"),
-    ("ec2", "security-group", "DescribeSecurityGroups"),
+/// Resource types (ARN type names) the snapshot lists, with the operation
+/// that lists them (whose service is the type's service).
+pub const LISTED_TYPES: [(&str, Operation); 5] = [
+    ("cluster", op::DESCRIBE_DB_CLUSTERS),
+    ("db", op::DESCRIBE_DB_INSTANCES),
+    ("subgrp", op::DESCRIBE_DB_SUBNET_GROUPS),
+    ("global-cluster", op::DESCRIBE_GLOBAL_CLUSTERS),
+    ("security-group", op::DESCRIBE_SECURITY_GROUPS),
 ];
 
 /// What a create action creates, by the noun after its verb (`CreateDBCluster`,
@@ -235,8 +237,9 @@ impl AccountTargets {
         }
         let mut incomplete: BTreeMap<(&'static str, &'static str), Vec<String>> = BTreeMap::new();
         for g in &account.gaps {
-            for (svc, ty, op) in LISTED_TYPES {
-                if g.service == svc && g.operation == op {
+            for (ty, op) in LISTED_TYPES {
+                let svc = op.service.as_str();
+                if g.service == op.service && g.operation == op.name {
                     let regions = match &g.region {
                         Some(r) => vec![r.clone()],
                         None => account.regions.iter().map(|r| r.name.clone()).collect(),
@@ -315,12 +318,13 @@ impl AccountTargets {
             unlisted: vec![],
         };
         for ty in types {
-            let Some((svc, lt, _)) = LISTED_TYPES
+            let Some((lt, op)) = LISTED_TYPES
                 .iter()
-                .find(|(s, t, _)| *s == action.service && t == ty)
+                .find(|(t, op)| op.service.as_str() == action.service && t == ty)
             else {
                 continue;
             };
+            let svc = &op.service.as_str();
             let list = self.existing(svc, lt);
             if !list.is_empty() {
                 out.existing.push(list);
@@ -337,7 +341,7 @@ impl AccountTargets {
             let listed = types.iter().any(|ty| {
                 LISTED_TYPES
                     .iter()
-                    .any(|(s, t, _)| *s == action.service && t == ty)
+                    .any(|(t, op)| op.service.as_str() == action.service && t == ty)
             });
             if !listed {
                 out.unlisted

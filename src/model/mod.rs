@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::rules::ResourceKind;
 use crate::rules::expr_schema::FieldSchema;
 use crate::snapshot::{Account, DbCluster, DbInstance, Snapshot, Tags};
+use crate::vocab::Service;
 use celval::{BoxVal, ToVal};
 pub use network::{IngressSource, NetworkFacts, RegionIndex, SubnetFacts};
 
@@ -368,7 +369,7 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
         let failed: Vec<String> = account
             .gaps
             .iter()
-            .filter(|g| g.service == "rds")
+            .filter(|g| g.service == Service::Rds)
             .map(|g| format!("{} failed: {}", g.operation, g.code))
             .collect();
         if !failed.is_empty() {
@@ -408,23 +409,13 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
     }
 }
 
-/// Operations whose failure the facts account for themselves: the facts that
-/// depend on them become absent, so only the rules reading those facts give
-/// `error`. A gap of any other operation fails every rule that needs its
-/// service (fail closed: the facts cannot tell "none" from "not collected").
-pub const FACT_LEVEL_OPERATIONS: &[(&str, &str)] = &[
-    // Only `cross_region_replicas` reads the global clusters.
-    ("rds", "DescribeGlobalClusters"),
-    // Only the subnet and VPC facts read the subnet groups, and a group that
-    // is not in the snapshot leaves them absent.
-    ("rds", "DescribeDBSubnetGroups"),
-];
-
-/// Whether the facts account for this gap (see [`FACT_LEVEL_OPERATIONS`]).
+/// Whether the facts account for this gap themselves: the facts that depend
+/// on the operation become absent, so only the rules reading those facts
+/// give `error` (`vocab::OnFailure::FactLevel`). A gap of any other
+/// operation fails every rule that needs its service (fail closed: the facts
+/// cannot tell "none" from "not collected").
 pub fn is_fact_level(gap: &crate::snapshot::Gap) -> bool {
-    FACT_LEVEL_OPERATIONS
-        .iter()
-        .any(|(s, o)| gap.service == *s && gap.operation == *o)
+    crate::vocab::is_fact_level(gap.service, &gap.operation)
 }
 
 pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) -> ClusterFacts {
@@ -690,9 +681,13 @@ mod tests {
             name: "eu-west-1".into(),
             ..Default::default()
         };
-        for (service, operation) in FACT_LEVEL_OPERATIONS {
+        let fact_level = crate::vocab::OPERATIONS
+            .iter()
+            .filter(|o| o.on_failure == crate::vocab::OnFailure::FactLevel);
+        for op in fact_level {
+            let operation = op.name;
             let gap = crate::snapshot::Gap {
-                service: service.to_string(),
+                service: op.service,
                 region: Some("eu-west-1".into()),
                 operation: operation.to_string(),
                 code: "AccessDenied".into(),
@@ -704,10 +699,7 @@ mod tests {
                 .flatten()
                 .filter(|why| why.starts_with(operation))
                 .count();
-            assert_eq!(
-                recorded, 1,
-                "{service}:{operation} is fact-level but not recorded"
-            );
+            assert_eq!(recorded, 1, "{op} is fact-level but not recorded");
         }
     }
 

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::snapshot::{Region, RouteTable, SecurityGroup, SgRule, Subnet};
+use crate::vocab::op;
 
 /// A subnet as a rule sees it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -94,7 +95,7 @@ pub struct RegionIndex<'a> {
     eks_vpcs: Vec<String>,
     subnet_facts: HashMap<&'a str, SubnetFacts>,
     /// Why the region's global clusters are unknown (DescribeGlobalClusters
-    /// failed), if they are: see [`crate::model::FACT_LEVEL_OPERATIONS`].
+    /// failed), if they are: see [`crate::vocab::OnFailure::FactLevel`].
     pub global_clusters_unknown: Option<String>,
     /// Why the region's DB subnet groups are unknown, if they are.
     pub subnet_groups_unknown: Option<String>,
@@ -174,20 +175,20 @@ impl<'a> RegionIndex<'a> {
     }
 
     /// Takes note of the account's gaps that the facts account for
-    /// themselves ([`crate::model::FACT_LEVEL_OPERATIONS`]).
+    /// themselves ([`crate::vocab::OnFailure::FactLevel`]).
     pub fn with_gaps(mut self, gaps: &[crate::snapshot::Gap]) -> Self {
         let region = self.region.name.as_str();
-        let failed = |operation: &str| {
+        let failed = |operation: crate::vocab::Operation| {
             gaps.iter()
                 .find(|g| {
-                    g.service == "rds"
-                        && g.operation == operation
+                    g.service == operation.service
+                        && g.operation == operation.name
                         && g.region.as_deref().is_none_or(|r| r == region)
                 })
-                .map(|g| format!("{operation} failed with {}: {}", g.code, g.message))
+                .map(|g| format!("{} failed with {}: {}", operation.name, g.code, g.message))
         };
-        self.global_clusters_unknown = failed("DescribeGlobalClusters");
-        self.subnet_groups_unknown = failed("DescribeDBSubnetGroups");
+        self.global_clusters_unknown = failed(op::DESCRIBE_GLOBAL_CLUSTERS);
+        self.subnet_groups_unknown = failed(op::DESCRIBE_DB_SUBNET_GROUPS);
         self
     }
 

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use super::{Outcome, Report};
 use crate::rules::Severity;
+use crate::vocab::Service;
 
 /// Failing resources shown per rule before "and N more".
 const RESOURCES_SHOWN: usize = 5;
@@ -116,7 +117,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out, "\n### Accounts audited\n")?;
     for a in &report.accounts {
-        if a.gaps.iter().any(|g| g.service == "sts") {
+        if a.gaps.iter().any(|g| g.service == Service::Sts) {
             writeln!(out, "- **{}** ({}): not reached", a.name, a.environment)?;
         } else {
             writeln!(

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
 use super::{Finding, Outcome, Report};
+use crate::vocab::Service;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -125,7 +126,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         }
         // An account that could not be reached: every rule errors for the
         // same reason, said once above; one line instead of a row per rule.
-        if account.gaps.iter().any(|g| g.service == "sts") {
+        if account.gaps.iter().any(|g| g.service == Service::Sts) {
             writeln!(
                 out,
                 "  not evaluated: {} rule(s) report error because the account could not be reached\n",

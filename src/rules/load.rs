@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::expr::{Expr, FieldSchema, Template};
-use super::{ResourceKind, Rule, RuleSource, SERVICES, Severity};
+use super::{ResourceKind, Rule, RuleSource, Severity};
 use crate::config::BuiltinParams;
 use crate::error::{Error, Problem};
 use crate::tomlspan::{Reader, Value, closest};
+use crate::vocab::Service;
 
 /// The built-in rule pack, embedded at build time. A test checks that every
 /// `rules/*.toml` file is listed here.
@@ -246,19 +247,21 @@ pub fn load_files_with_params(
             let environments = r
                 .string_array(t.get("environments"), "environments")
                 .unwrap_or_default();
-            let requires = r
-                .string_array(t.get("requires"), "requires")
-                .unwrap_or_default();
+            let mut requires = Vec::new();
             if let Some(v) = t.get("requires") {
-                for s in &requires {
-                    if !SERVICES.contains(&s.as_str()) {
-                        r.problem(
+                for s in r.string_array(Some(v), "requires").unwrap_or_default() {
+                    match Service::parse(&s).filter(|s| Service::requirable().any(|x| x == *s)) {
+                        Some(service) => requires.push(service),
+                        None => r.problem(
                             v.span().start,
                             format!(
                                 "unknown service `{s}` in `requires`; expected one of: {}",
-                                SERVICES.join(", ")
+                                Service::requirable()
+                                    .map(Service::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
-                        );
+                        ),
                     }
                 }
             }

@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::vocab::Service;
 use serde::Serialize;
 
 pub use expr::{Expr, Template, cel_to_json};
@@ -103,17 +104,14 @@ impl ResourceKind {
     }
 
     /// The AWS service whose collection produces resources of this kind.
-    pub fn service(self) -> Option<&'static str> {
+    pub fn service(self) -> Option<Service> {
         match self {
-            ResourceKind::DbCluster | ResourceKind::DbInstance => Some("rds"),
+            ResourceKind::DbCluster | ResourceKind::DbInstance => Some(Service::Rds),
             ResourceKind::Account => None,
-            ResourceKind::IamPrincipal => Some("iam"),
+            ResourceKind::IamPrincipal => Some(Service::Iam),
         }
     }
 }
-
-/// Services a rule may declare in `requires`.
-pub const SERVICES: &[&str] = &["rds", "ec2", "eks", "iam", "organizations"];
 
 /// One loaded and validated rule.
 #[derive(Debug, Clone)]
@@ -126,7 +124,7 @@ pub struct Rule {
     pub environments: Vec<String>,
     /// Services whose collection gaps make this rule's outcome `error`
     /// (the resource kind's own service is always included).
-    pub requires: Vec<String>,
+    pub requires: Vec<Service>,
     /// Resources for which this is false are out of the rule's scope.
     pub applies_if: Option<Arc<Expr>>,
     /// When `applies_if` selects no resource of an account: one `error`
@@ -169,10 +167,10 @@ impl Rule {
     }
 
     /// Every service whose gaps this rule depends on.
-    pub fn needs(&self) -> impl Iterator<Item = &str> {
+    pub fn needs(&self) -> impl Iterator<Item = Service> + '_ {
         self.resource
             .service()
             .into_iter()
-            .chain(self.requires.iter().map(String::as_str))
+            .chain(self.requires.iter().copied())
     }
 }

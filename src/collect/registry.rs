@@ -1,0 +1,124 @@
+//! The collector registry: every service dbaudit collects is one entry, and
+//! account collection iterates it. A collector says which service it is
+//! (its scope, regional or global, comes from the vocabulary), whether it
+//! runs for an account, and how to collect; what it returns is a patch that
+//! writes its own section of the account (its fields of a region, or its
+//! account-level data), so merging and task counts follow from the table.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_config::SdkConfig;
+
+use super::{Calls, ReadOnlyGuard};
+use crate::snapshot::{Account, Gap, Region};
+use crate::vocab::Service;
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What a collection task gets: the account's SDK configuration (with the
+/// region set for regional services), the guard every client carries, and
+/// its [`Calls`].
+pub(crate) struct Task {
+    pub conf: SdkConfig,
+    pub guard: ReadOnlyGuard,
+    pub account_id: String,
+    pub calls: Calls,
+}
+
+/// What a task returns: its gaps, and how to write its section.
+pub(crate) struct Done {
+    pub gaps: Vec<Gap>,
+    pub apply: Box<dyn FnOnce(&mut Account) + Send>,
+}
+
+impl Task {
+    /// Finishes a regional task: `store` writes its fields of the region.
+    pub fn into_region(self, store: impl FnOnce(&mut Region) + Send + 'static) -> Done {
+        let region = self.calls.region().unwrap_or_default().to_string();
+        Done {
+            gaps: self.calls.gaps,
+            apply: Box::new(move |account| {
+                if let Some(r) = account.regions.iter_mut().find(|r| r.name == region) {
+                    store(r);
+                }
+            }),
+        }
+    }
+
+    /// Finishes a global task: `store` writes its part of the account.
+    pub fn into_account(self, store: impl FnOnce(&mut Account) + Send + 'static) -> Done {
+        Done {
+            gaps: self.calls.gaps,
+            apply: Box::new(store),
+        }
+    }
+}
+
+/// The account-level choices a collector may depend on.
+pub(crate) struct Plan {
+    pub collect_scps: bool,
+}
+
+pub(crate) trait Collector: Sync {
+    fn service(&self) -> Service;
+
+    /// Whether it runs for this account at all.
+    fn wanted(&self, _plan: &Plan) -> bool {
+        true
+    }
+
+    fn run(&self, task: Task) -> BoxFuture<Done>;
+}
+
+/// Builds a service's client from a [`Task`], with the read-only guard.
+macro_rules! client {
+    ($sdk:ident, $task:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from(&$task.conf)
+                .interceptor($task.guard.clone())
+                .build(),
+        )
+    };
+}
+pub(crate) use client;
+
+/// A regional collector: the module's `collect(&Client, &mut Calls) ->
+/// Region` and `store(Region, &mut Region)` with the SDK crate's client.
+macro_rules! regional_collector {
+    ($name:ident, $service:expr, $sdk:ident) => {
+        pub(super) struct $name;
+
+        impl $crate::collect::registry::Collector for $name {
+            fn service(&self) -> $crate::vocab::Service {
+                $service
+            }
+
+            fn run(
+                &self,
+                mut task: $crate::collect::registry::Task,
+            ) -> $crate::collect::registry::BoxFuture<$crate::collect::registry::Done> {
+                Box::pin(async move {
+                    let client = $crate::collect::registry::client!($sdk, task);
+                    let data = collect(&client, &mut task.calls).await;
+                    task.into_region(move |r| store(data, r))
+                })
+            }
+        }
+    };
+}
+pub(crate) use regional_collector;
+
+/// Every collector, in the order their tasks start.
+pub(crate) static REGISTRY: &[&dyn Collector] = &[
+    &super::ec2::Ec2,
+    &super::rds::Rds,
+    &super::eks::Eks,
+    &super::iam::IamCollector,
+    &super::organizations::Organizations,
+];
+
+/// The services the registry collects (for tests and docs).
+pub fn collected_services() -> Vec<Service> {
+    REGISTRY.iter().map(|c| c.service()).collect()
+}
