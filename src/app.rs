@@ -1,6 +1,7 @@
 //! The commands: glue between the CLI and the library. Writes only to the
 //! writers it is given, returns the exit code, and never exits itself.
 
+use crate::waivers::WaiverState;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -99,7 +100,7 @@ fn load_rules(config: &Config, dirs: &[PathBuf]) -> Result<RuleSet, Error> {
     }
     let rules = RuleSet::load(dirs, &extra)?;
     // Parameter names and types are known only with the rules that read them.
-    config.check_params(&rules)?;
+    rules.check_params(&config)?;
     Ok(rules)
 }
 
@@ -155,7 +156,7 @@ pub fn report_snapshot(
     let baseline = args
         .baseline
         .as_deref()
-        .map(crate::baseline::PreviousReport::load)
+        .map(crate::report::Report::load)
         .transpose()?;
     let as_of = match &args.as_of {
         Some(s) => crate::waivers::Date::parse(s).ok_or_else(|| {
@@ -235,9 +236,9 @@ pub fn report_snapshot(
     for w in &warnings {
         writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
     }
-    for w in report.waivers.iter().filter(|w| w.status != "applied") {
+    for w in report.waivers.iter().filter(|w| w.needs_attention()) {
         let what = match w.status {
-            "expired" => format!(
+            WaiverState::Expired => format!(
                 "expired on {}: it no longer applies",
                 w.waiver.expires.as_deref().unwrap_or("?")
             ),

@@ -3,7 +3,6 @@
 //! the baseline and the gate, in that order. Commands load the inputs, call
 //! [`audit`] and render; nothing here reads a file or prints.
 
-use crate::baseline::PreviousReport;
 use crate::config::Config;
 use crate::error::Error;
 use crate::report::Report;
@@ -21,7 +20,7 @@ pub struct AuditOptions {
     /// The config's waivers and those of a waivers file.
     pub waivers: Vec<Waiver>,
     /// Gate only on failures that are new since this report.
-    pub baseline: Option<PreviousReport>,
+    pub baseline: Option<Report>,
     /// The day waiver expiries are checked against.
     pub as_of: Date,
     /// Which rules and accounts to evaluate (the config's `[rules] disable`

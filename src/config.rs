@@ -76,7 +76,7 @@ fn eks_config(r: &mut Reader, t: &toml::de::DeTable<'_>) -> Option<EksConfig> {
 }
 
 /// JSON type names of parameter values, as a config error says them.
-fn json_type(v: &serde_json::Value) -> &'static str {
+pub(crate) fn json_type(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Bool(_) => "a boolean",
         serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
@@ -90,7 +90,7 @@ fn json_type(v: &serde_json::Value) -> &'static str {
 
 /// Whether a value may stand where the default has another: only an
 /// integer where a number is expected.
-fn same_type(default: &serde_json::Value, value: &serde_json::Value) -> bool {
+pub(crate) fn same_type(default: &serde_json::Value, value: &serde_json::Value) -> bool {
     let (d, v) = (json_type(default), json_type(value));
     d == v || (d == "a number" && v == "an integer")
 }
@@ -118,7 +118,7 @@ pub struct SarifConfig {
     /// Resource tag holding `path#Lline` of the resource's definition.
     pub source_tag: String,
     /// `[[sarif.location]]`: ARN glob → path and line.
-    pub mappings: Vec<crate::report::sarif::SourceMapping>,
+    pub mappings: Vec<SourceMapping>,
 }
 
 impl Default for SarifConfig {
@@ -241,7 +241,7 @@ impl Config {
                 let path_v = r.required(t, start, "path", "[[sarif.location]]");
                 let path = r.string(path_v, "path");
                 if let (Some(p), Some(v)) = (&path, path_v)
-                    && crate::report::sarif::parse_source(p).is_none()
+                    && parse_source(p).is_none()
                 {
                     r.problem(
                         v.span().start,
@@ -257,13 +257,11 @@ impl Config {
                     r.problem(v.span().start, "`line` must be 1 or more");
                 }
                 if let (Some(resource), Some(path)) = (resource, path) {
-                    cfg.sarif
-                        .mappings
-                        .push(crate::report::sarif::SourceMapping {
-                            resource,
-                            path,
-                            line: line.max(1) as usize,
-                        });
+                    cfg.sarif.mappings.push(SourceMapping {
+                        resource,
+                        path,
+                        line: line.max(1) as usize,
+                    });
                 }
             }
         }
@@ -393,78 +391,6 @@ impl Config {
         Ok(out)
     }
 
-    /// Checks every parameter the config sets against the rules that read
-    /// them: the name must be a built-in parameter or one a loaded rule
-    /// reads (`params.NAME`), and a built-in parameter's value must have the
-    /// type of its default in `rules/params.toml`. All problems are reported
-    /// together, each at its `file:line:col`.
-    pub fn check_params(&self, rules: &crate::rules::RuleSet) -> Result<(), Error> {
-        let builtin = BuiltinParams::parse(
-            crate::rules::BUILTIN_PARAMS.1,
-            Path::new(crate::rules::BUILTIN_PARAMS.0),
-        )?;
-        let mut known: BTreeMap<String, Option<serde_json::Value>> = BTreeMap::new();
-        for (k, v) in builtin
-            .default
-            .iter()
-            .chain(builtin.environments.values().flatten())
-        {
-            known.entry(k.clone()).or_insert_with(|| Some(v.clone()));
-        }
-        let mut any_param = false;
-        for r in &rules.rules {
-            let exprs = std::iter::once(&*r.condition)
-                .chain(r.applies_if.as_deref())
-                .chain(r.evidence.as_deref())
-                .chain(r.message.exprs());
-            for e in exprs {
-                match e.root_fields("params") {
-                    Some(names) => {
-                        for n in names {
-                            known.entry(n).or_insert(None);
-                        }
-                    }
-                    // A rule reads `params` as a whole: any name may be used.
-                    None => any_param = true,
-                }
-            }
-        }
-        let mut problems = Vec::new();
-        for site in &self.param_sites {
-            let problem = |message: String| crate::error::Problem {
-                message,
-                ..site.at.clone()
-            };
-            match known.get(&site.name) {
-                None if !any_param => {
-                    let names: Vec<&str> = known.keys().map(String::as_str).collect();
-                    let hint = crate::tomlspan::closest(&site.name, &names)
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
-                    problems.push(problem(format!(
-                        "unknown rule parameter `{}`{hint}: no rule reads it (parameters: {})",
-                        site.name,
-                        known.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )));
-                }
-                Some(Some(default)) if !same_type(default, &site.value) => {
-                    problems.push(problem(format!(
-                        "`{}` must be {} (the type of its default in rules/params.toml), found {}",
-                        site.name,
-                        json_type(default),
-                        json_type(&site.value)
-                    )));
-                }
-                _ => {}
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Invalid(problems))
-        }
-    }
-
     /// The EKS security groups and VPCs configured for an account: its
     /// own, else its environment's.
     pub fn eks_for(&self, account: &str, environment: &str) -> Option<&EksConfig> {
@@ -540,6 +466,34 @@ fn is_role_arn(s: &str) -> bool {
 
 /// The annotated example written by `dbaudit init`.
 pub const EXAMPLE: &str = include_str!("../docs/dbaudit.example.toml");
+
+/// A config mapping from resource ARNs to a place in the repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceMapping {
+    pub resource: String,
+    pub path: String,
+    pub line: usize,
+}
+
+/// `path#L12`, `path:12` or `path` (line 1); only relative paths inside
+/// the repository are accepted.
+pub fn parse_source(s: &str) -> Option<(String, usize)> {
+    let s = s.trim();
+    let (path, line) = if let Some((p, l)) = s.rsplit_once("#L") {
+        (p, l.parse().ok()?)
+    } else if let Some((p, l)) = s.rsplit_once(':')
+        && let Ok(n) = l.parse::<usize>()
+    {
+        (p, n)
+    } else {
+        (s, 1)
+    };
+    let path = path.trim_start_matches("./");
+    if path.is_empty() || path.starts_with('/') || path.contains("..") || path.contains("://") {
+        return None;
+    }
+    Some((path.to_string(), line.max(1)))
+}
 
 #[cfg(test)]
 mod tests {

@@ -9,17 +9,17 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::baseline::{PreviousFinding, PreviousReport};
 use crate::error::{Error, Location};
+use crate::report::{FindingSummary, Report};
 use crate::snapshot::Snapshot;
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Diff {
     Report {
-        new: Vec<PreviousFinding>,
-        fixed: Vec<PreviousFinding>,
-        unchanged: Vec<PreviousFinding>,
+        new: Vec<FindingSummary>,
+        fixed: Vec<FindingSummary>,
+        unchanged: Vec<FindingSummary>,
     },
     Snapshot {
         added: Vec<String>,
@@ -54,10 +54,7 @@ pub fn load(old: &Path, new: &Path) -> Result<Diff, Error> {
         )));
     }
     match ko.as_str() {
-        crate::report::SCHEMA => Ok(reports(
-            &PreviousReport::load(old)?,
-            &PreviousReport::load(new)?,
-        )),
+        crate::report::SCHEMA => Ok(reports(&Report::load(old)?, &Report::load(new)?)),
         crate::snapshot::SCHEMA => Ok(snapshots(&Snapshot::load(old)?, &Snapshot::load(new)?)),
         other => Err(Error::Input {
             location: Location::new(old, 1, 1),
@@ -70,17 +67,17 @@ pub fn load(old: &Path, new: &Path) -> Result<Diff, Error> {
     }
 }
 
-fn reports(old: &PreviousReport, new: &PreviousReport) -> Diff {
-    let failing = |r: &PreviousReport| -> BTreeMap<String, PreviousFinding> {
+fn reports(old: &Report, new: &Report) -> Diff {
+    let failing = |r: &Report| -> BTreeMap<String, FindingSummary> {
         r.findings
             .iter()
-            .filter(|f| f.failing())
-            .map(|f| (f.fingerprint.clone(), f.clone()))
+            .filter(|f| f.outcome.is_failing())
+            .map(|f| (f.fingerprint.clone(), FindingSummary::of(f)))
             .collect()
     };
     let (o, n) = (failing(old), failing(new));
     // Most severe first, then by rule and resource: what matters on top.
-    let sorted = |mut v: Vec<PreviousFinding>| {
+    let sorted = |mut v: Vec<FindingSummary>| {
         v.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use cel::{Context, Value};
 use serde::Serialize;
 
+use crate::celval::cel_to_json;
 use crate::config::{Config, Params};
 use crate::model::{self, CelFacts, RegionIndex};
 use crate::report::{Finding, Outcome};
-use crate::rules::{ResourceKind, Rule, RuleSet, cel_to_json};
+use crate::rules::{ResourceKind, Rule, RuleSet};
 use crate::snapshot::{Account, Gap, Snapshot};
 use crate::vocab::Service;
 
@@ -309,7 +310,7 @@ fn gap_message(gap: &Gap) -> String {
 
 /// What a finding is about.
 struct ResourceRef<'a> {
-    kind: &'static str,
+    kind: ResourceKind,
     id: String,
     arn: String,
     unknown: &'a [String],
@@ -318,7 +319,7 @@ struct ResourceRef<'a> {
 impl<'a> ResourceRef<'a> {
     fn new(kind: ResourceKind, id: &str, arn: &str, unknown: &'a [String]) -> Self {
         ResourceRef {
-            kind: kind.as_str(),
+            kind,
             id: id.to_string(),
             arn: arn.to_string(),
             unknown,
@@ -332,7 +333,7 @@ impl<'a> ResourceRef<'a> {
             account.account_id.clone()
         };
         ResourceRef {
-            kind: ResourceKind::Account.as_str(),
+            kind: ResourceKind::Account,
             arn: format!("arn:{}:iam::{id}:root", partition(account)),
             id: account.name.clone(),
             unknown: &[],
@@ -353,7 +354,7 @@ impl<'a> ResourceRef<'a> {
             _ => "*/*",
         };
         ResourceRef {
-            kind: kind.as_str(),
+            kind,
             id: scope.to_string(),
             arn,
             unknown: &[],
@@ -368,7 +369,7 @@ impl<'a> ResourceRef<'a> {
             _ => "cluster",
         };
         ResourceRef {
-            kind: kind.as_str(),
+            kind,
             id: format!("{region}/*"),
             arn: format!(
                 "arn:{}:rds:{region}:{}:{what}:*",
@@ -677,14 +678,14 @@ fn resource_context<'p, T: CelFacts>(
     fields: Option<&[String]>,
 ) -> Context<'p, 'static> {
     let value = match fields {
-        None => model::celval::map_of(
+        None => crate::celval::map_of(
             model::all_fields::<T>()
                 .iter()
                 .map(|f| (f.as_str(), facts.field(f)))
                 .collect::<Vec<_>>()
                 .into_iter(),
         ),
-        Some(fields) => model::celval::map_of(fields.iter().map(|f| (f.as_str(), facts.field(f)))),
+        Some(fields) => crate::celval::map_of(fields.iter().map(|f| (f.as_str(), facts.field(f)))),
     };
     let mut ctx = root.new_inner_scope();
     ctx.add_variable_as_val("resource", value);

@@ -5,10 +5,13 @@
 //! (derived facts) → [`evaluate`] (rules) → [`report`] (findings, gate,
 //! renderers). Everything after the snapshot is offline and deterministic.
 
+pub mod celval;
 pub mod config;
 pub mod config_keys;
 pub mod error;
 pub mod evaluate;
+pub mod facts;
+pub mod finding;
 pub mod model;
 #[cfg(feature = "aws")]
 pub mod progress;

@@ -25,7 +25,7 @@ pub struct Selection {
 }
 
 /// A rule that was not evaluated, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NotEvaluated {
     pub rule: String,
     pub reason: String,

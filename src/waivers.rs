@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location};
-use crate::report::{Finding, Outcome};
+pub use crate::finding::WaiverRef;
+use crate::finding::{Finding, Outcome};
 use crate::snapshot::{Snapshot, Tags};
 use crate::tomlspan::{Reader, Table};
 
@@ -35,38 +36,60 @@ pub struct Waiver {
 }
 
 /// What became of a waiver in this run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaiverState {
+    /// It turned at least one failure into `waived`.
+    Applied,
+    /// Its expiry date has passed: it no longer applies.
+    Expired,
+    /// It matched no failing finding.
+    Unused,
+}
+
+impl WaiverState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaiverState::Applied => "applied",
+            WaiverState::Expired => "expired",
+            WaiverState::Unused => "unused",
+        }
+    }
+}
+
+impl WaiverStatus {
+    /// Expired and unused waivers are shown to the user; applied ones are
+    /// on the findings they waived.
+    pub fn needs_attention(&self) -> bool {
+        self.status != WaiverState::Applied
+    }
+}
+
+impl std::fmt::Display for WaiverState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A waiver and what became of it in this run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WaiverStatus {
     pub rule: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// Reason, owner, ticket, expiry and location, as on a waived finding.
     #[serde(flatten)]
     pub waiver: WaiverRef,
-    /// `applied`, `expired` or `unused`.
-    pub status: &'static str,
+    pub status: WaiverState,
     /// Failures it turned into `waived`.
     pub waived: usize,
 }
 
-/// What a waived finding carries.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WaiverRef {
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ticket: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires: Option<String>,
-    /// `file:line` of the waiver.
-    pub location: String,
-}
-
-impl WaiverRef {
-    fn of(w: &Waiver) -> WaiverRef {
+impl Waiver {
+    fn as_ref(&self) -> WaiverRef {
+        let w = self;
         WaiverRef {
             reason: w.reason.clone(),
             owner: w.owner.clone(),
@@ -289,7 +312,7 @@ pub fn apply(
         if let Some((i, w)) = hit {
             waived[i] += 1;
             f.outcome = Outcome::Waived;
-            f.waiver = Some(Box::new(WaiverRef::of(w)));
+            f.waiver = Some(Box::new(w.as_ref()));
         }
     }
     waivers
@@ -299,13 +322,13 @@ pub fn apply(
             rule: w.rule.clone(),
             resource: w.resource.clone(),
             account: w.account.clone(),
-            waiver: WaiverRef::of(w),
+            waiver: w.as_ref(),
             status: if w.expires.is_some_and(|e| as_of > e) {
-                "expired"
+                WaiverState::Expired
             } else if n == 0 {
-                "unused"
+                WaiverState::Unused
             } else {
-                "applied"
+                WaiverState::Applied
             },
             waived: n,
         })

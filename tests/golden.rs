@@ -77,3 +77,42 @@ fn demo_outputs_are_pinned() {
         check(file, &output(&args));
     }
 }
+
+/// A JSON report written by an earlier dbaudit (frozen in tests/expected)
+/// still loads as the report model, and as `--baseline`: everything in
+/// it is existing, so nothing is new and the baseline gates nothing.
+#[test]
+fn a_report_from_an_earlier_version_loads_and_serves_as_baseline() {
+    let old = root().join("tests/expected/report-from-0.1.0-4844e9c.json");
+    let report = dbaudit::report::Report::load(&old).unwrap();
+    assert!(report.findings.len() > 50, "{}", report.findings.len());
+    assert_eq!(report.gate.status, dbaudit::report::gate::GateStatus::Fail);
+    let mut args = DEMO.to_vec();
+    let old_arg = old.display().to_string();
+    args.extend([
+        "--format",
+        "json",
+        "--as-of",
+        "2026-11-30",
+        "--baseline",
+        &old_arg,
+    ]);
+    let now: serde_json::Value = serde_json::from_str(&output(&args)).unwrap();
+    assert_eq!(now["gate"]["status"], "pass", "{}", now["gate"]);
+    let findings = now["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["baseline"] == "existing"));
+    assert!(!findings.iter().any(|f| f["baseline"] == "new"));
+}
+
+/// The JSON report is the model: loading and writing it again gives the
+/// same bytes.
+#[test]
+fn the_json_report_round_trips_through_the_model() {
+    let mut args = DEMO.to_vec();
+    args.extend(["--format", "json", "--as-of", "2026-11-30"]);
+    let text = output(&args);
+    let report: dbaudit::report::Report = serde_json::from_str(&text).unwrap();
+    let mut again = serde_json::to_string_pretty(&report).unwrap();
+    again.push('\n');
+    assert_eq!(again, text);
+}

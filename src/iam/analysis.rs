@@ -118,7 +118,7 @@ pub struct PrincipalFacts {
     pub unknown: Vec<String>,
 }
 
-crate::model::celval::to_val_struct!(Grant {
+crate::celval::to_val_struct!(Grant {
     action,
     resource_count,
     resources,
@@ -127,7 +127,7 @@ crate::model::celval::to_val_struct!(Grant {
     statements,
     unknown_keys
 });
-crate::model::celval::to_val_struct!(AccessGroup {
+crate::celval::to_val_struct!(AccessGroup {
     statements,
     decision,
     actions,

@@ -5,7 +5,6 @@
 //! collected is *left out* rather than defaulted, so that a rule reading it
 //! evaluates to `error`, never to `pass`; `unknown` says why.
 
-pub mod celval;
 pub mod network;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,12 +13,12 @@ use std::sync::OnceLock;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::celval::{self, BoxVal, ToVal};
 use crate::config::Config;
-use crate::rules::ResourceKind;
-use crate::rules::expr_schema::FieldSchema;
+use crate::facts::FieldSchema;
+use crate::facts::ResourceKind;
 use crate::snapshot::{Account, DbCluster, DbInstance, Snapshot, Tags};
 use crate::vocab::Service;
-use celval::{BoxVal, ToVal};
 pub use network::{IngressSource, NetworkFacts, RegionIndex, SubnetFacts};
 
 /// A cluster member as rules see it.
@@ -622,7 +621,7 @@ pub fn arn_region(arn: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::cel_to_json;
+    use crate::celval::cel_to_json;
 
     /// Every serialised field is reachable through `CelFacts::field`, with
     /// the same value: a field missing from a `cel_facts!` list would make

@@ -1,13 +1,13 @@
 //! The release gate: the exit code, decided once from findings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Finding, Outcome};
 use crate::rules::Severity;
 
 /// What to do when some outcomes are `error` (data not collected or a rule
 /// that could not be evaluated).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum OnIncomplete {
     /// Exit 3: an incomplete audit is not a passing audit.
@@ -21,10 +21,28 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_INCOMPLETE: i32 = 3;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The gate's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GateStatus {
+    Pass,
+    Fail,
+    Incomplete,
+}
+
+impl GateStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateStatus::Pass => "pass",
+            GateStatus::Fail => "fail",
+            GateStatus::Incomplete => "incomplete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gate {
-    /// `pass`, `fail` or `incomplete`.
-    pub status: &'static str,
+    pub status: GateStatus,
     pub exit_code: i32,
     pub fail_on: Severity,
     pub on_incomplete: OnIncomplete,
@@ -54,7 +72,7 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
             .filter(|f| f.outcome == o && f.severity >= fail_on)
             .filter(|f| {
                 f.outcome != Outcome::Fail
-                    || f.baseline != Some(crate::baseline::BaselineState::Existing)
+                    || f.baseline != Some(crate::finding::BaselineState::Existing)
             })
             .count()
     };
@@ -66,7 +84,7 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
         .filter(|f| {
             f.outcome == Outcome::Fail
                 && f.severity >= fail_on
-                && f.baseline == Some(crate::baseline::BaselineState::Existing)
+                && f.baseline == Some(crate::finding::BaselineState::Existing)
         })
         .count();
     let baseline = findings.iter().any(|f| f.baseline.is_some());
@@ -79,13 +97,13 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
     let evaluated = findings.iter().any(|f| f.outcome != Outcome::Error);
     let (status, exit_code, reason) = if failing > 0 {
         (
-            "fail",
+            GateStatus::Fail,
             EXIT_FAILED,
             format!("{failing} {new}failing finding(s) at or above {fail_on}{carried_note}"),
         )
     } else if !evaluated {
         (
-            "incomplete",
+            GateStatus::Incomplete,
             EXIT_INCOMPLETE,
             if findings.is_empty() {
                 "nothing was evaluated: no finding at all".to_string()
@@ -98,7 +116,7 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
         )
     } else if errors > 0 && on_incomplete == OnIncomplete::Fail {
         (
-            "incomplete",
+            GateStatus::Incomplete,
             EXIT_INCOMPLETE,
             format!(
                 "{errors} finding(s) at or above {fail_on} could not be evaluated (data missing or rule error){carried_note}"
@@ -106,7 +124,7 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
         )
     } else if errors > 0 {
         (
-            "pass",
+            GateStatus::Pass,
             EXIT_OK,
             format!(
                 "no {new}failing findings at or above {fail_on}{carried_note}; {errors} error(s) ignored (--on-incomplete warn)"
@@ -114,7 +132,7 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
         )
     } else {
         (
-            "pass",
+            GateStatus::Pass,
             EXIT_OK,
             format!("no {new}failing findings at or above {fail_on}{carried_note}"),
         )

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use super::gate::GateStatus;
 use super::{Outcome, Report};
 use crate::rules::Severity;
 use crate::vocab::Service;
@@ -23,8 +24,8 @@ fn failing_resources(report: &Report, rule: &str) -> String {
         .take(RESOURCES_SHOWN)
         .map(|f| {
             let mark = match f.baseline {
-                Some(crate::baseline::BaselineState::New) => " **NEW**",
-                Some(crate::baseline::BaselineState::Existing) => " (existing)",
+                Some(crate::finding::BaselineState::New) => " **NEW**",
+                Some(crate::finding::BaselineState::Existing) => " (existing)",
                 None => "",
             };
             format!(
@@ -43,9 +44,9 @@ fn failing_resources(report: &Report, rule: &str) -> String {
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let g = &report.gate;
     let verdict = match g.status {
-        "fail" => "❌ FAILED",
-        "incomplete" => "⚠️ INCOMPLETE",
-        _ => "✅ PASSED",
+        GateStatus::Fail => "❌ FAILED",
+        GateStatus::Incomplete => "⚠️ INCOMPLETE",
+        GateStatus::Pass => "✅ PASSED",
     };
     writeln!(out, "## dbaudit: {verdict} (exit {})\n", g.exit_code)?;
     writeln!(out, "{}.\n", g.reason)?;
@@ -143,7 +144,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let attention: Vec<_> = report
         .waivers
         .iter()
-        .filter(|w| w.status != "applied")
+        .filter(|w| w.needs_attention())
         .collect();
     if !attention.is_empty() {
         writeln!(out, "\n### Waivers needing attention\n")?;
@@ -165,12 +166,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let new = report
             .findings
             .iter()
-            .filter(|f| f.baseline == Some(crate::baseline::BaselineState::New))
+            .filter(|f| f.baseline == Some(crate::finding::BaselineState::New))
             .count();
         let existing = report
             .findings
             .iter()
-            .filter(|f| f.baseline == Some(crate::baseline::BaselineState::Existing))
+            .filter(|f| f.baseline == Some(crate::finding::BaselineState::Existing))
             .count();
         writeln!(
             out,

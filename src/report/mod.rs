@@ -12,96 +12,48 @@ pub mod sarif;
 pub mod table;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::error::{Error, Location};
+pub use crate::finding::{Finding, Outcome, fingerprint};
 use crate::rules::{RuleSet, Severity};
 use crate::snapshot::{Gap, Snapshot};
 pub use gate::{Gate, OnIncomplete};
 
 pub const SCHEMA: &str = "dbaudit.report/v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    Error,
-    /// A failure covered by an unexpired waiver: shown, not gated.
-    Waived,
+/// A finding in short: what `fixed` and `dbaudit diff` list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FindingSummary {
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub severity: Severity,
+    pub outcome: Outcome,
+    pub account: String,
+    pub resource_arn: String,
+    #[serde(default)]
+    pub message: String,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-            Outcome::Error => "error",
-            Outcome::Waived => "waived",
+impl FindingSummary {
+    pub fn of(f: &Finding) -> FindingSummary {
+        FindingSummary {
+            fingerprint: f.fingerprint.clone(),
+            rule_id: f.rule_id.to_string(),
+            severity: f.severity,
+            outcome: f.outcome,
+            account: f.account.to_string(),
+            resource_arn: f.resource_arn.clone(),
+            message: f.message.to_string(),
         }
     }
 }
 
-/// The result of one rule on one resource.
-///
-/// The strings every finding of a rule, account or region has in common are
-/// shared (`Arc<str>`): a run makes one finding per (rule, resource), 200,000
-/// in the benchmark estate, and allocating seven strings for each was a
-/// measurable part of evaluation time and memory (docs/performance.md).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub rule_id: Arc<str>,
-    pub title: Arc<str>,
-    pub severity: Severity,
-    pub outcome: Outcome,
-    pub account: Arc<str>,
-    pub account_id: Arc<str>,
-    pub environment: Arc<str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<Arc<str>>,
-    pub resource_kind: &'static str,
-    pub resource_id: String,
-    pub resource_arn: String,
-    pub message: Arc<str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<serde_json::Value>,
-    /// Stable identity: hash of rule id, account id and resource ARN.
-    pub fingerprint: String,
-    /// The waiver that turned this failure into `waived`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    /// Boxed: most findings have none, and findings are moved in bulk.
-    pub waiver: Option<Box<crate::waivers::WaiverRef>>,
-    /// With `--baseline`: whether a failure is new since the baseline.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<crate::baseline::BaselineState>,
-    /// Where the resource is defined in the user's repository (source tag).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-}
-
-/// A stable finding identity that survives reruns and message changes.
-pub fn fingerprint(rule_id: &str, account_id: &str, resource_arn: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [rule_id, account_id, resource_arn] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    // Hex by table lookup: `format!` per byte cost ~2 µs per finding, a
-    // seventh of evaluating the benchmark estate.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for b in &h.finalize()[..16] {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
-
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    pub schema: &'static str,
+    pub schema: String,
     pub tool: Tool,
     /// `collected_at` of the evaluated snapshot(s): the report has no clock of
     /// its own, so evaluating the same snapshot twice gives identical bytes.
@@ -112,48 +64,52 @@ pub struct Report {
     pub summary: Summary,
     pub gate: Gate,
     /// What became of each waiver (applied, expired, unused).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waivers: Vec<crate::waivers::WaiverStatus>,
     /// With `--baseline`: failures of the baseline that are gone.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fixed: Option<Vec<crate::baseline::PreviousFinding>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<Vec<FindingSummary>>,
     /// Rules of the pack this run did not evaluate, and why (selection
     /// flags, `[rules] disable`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_evaluated: Vec<crate::selection::NotEvaluated>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
+    pub name: String,
+    pub version: String,
     /// The git commit the binary was built from ("unknown" outside git).
-    pub commit: &'static str,
+    #[serde(default)]
+    pub commit: String,
     /// The built-in rule pack's digest (`rules::pack_digest`).
-    pub rule_pack: &'static str,
+    #[serde(default)]
+    pub rule_pack: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountSummary {
     pub name: String,
     pub environment: String,
     pub account_id: String,
     pub counts: Counts,
+    #[serde(default)]
     pub gaps: Vec<Gap>,
+    #[serde(default)]
     pub inventory: Inventory,
 }
 
 /// What the snapshot holds for an account. A scan that found no database at
 /// all (a wrong `regions` list, a role in the wrong account) passes every
 /// resource rule vacuously; the inventory is where that shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
     /// Regions with data.
     pub regions: Vec<String>,
     pub db_clusters: usize,
     pub db_instances: usize,
     /// IAM users and roles; absent when IAM was not collected.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iam_principals: Option<usize>,
 }
 
@@ -196,7 +152,7 @@ impl Inventory {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuleSummary {
     pub id: String,
     pub title: String,
@@ -205,7 +161,7 @@ pub struct RuleSummary {
     pub counts: Counts,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub pass: usize,
     pub fail: usize,
@@ -224,7 +180,7 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub total: Counts,
     /// Failing and erroring findings per severity.
@@ -232,6 +188,28 @@ pub struct Summary {
 }
 
 impl Report {
+    /// Reads a JSON report (`--baseline`, `dbaudit diff`): any report this
+    /// schema version wrote, including those from before fields were added.
+    pub fn load(path: &Path) -> Result<Report, Error> {
+        let text = crate::error::read_to_string_limited(path, crate::error::MAX_LARGE_INPUT)?;
+        let probe: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Input {
+            location: Location::new(path, e.line(), e.column()),
+            message: format!("not valid JSON: {e}"),
+        })?;
+        if probe.get("schema").and_then(|s| s.as_str()) != Some(SCHEMA) {
+            return Err(Error::Input {
+                location: Location::new(path, 1, 1),
+                message: format!(
+                    "not a dbaudit JSON report: expected \"schema\": \"{SCHEMA}\" (write one with --format json or --json FILE)"
+                ),
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| Error::Input {
+            location: Location::new(path, e.line(), e.column()),
+            message: format!("invalid report: {e}"),
+        })
+    }
+
     pub fn build(
         snapshot: &Snapshot,
         rules: &RuleSet,
@@ -275,12 +253,12 @@ impl Report {
             })
             .collect();
         Report {
-            schema: SCHEMA,
+            schema: SCHEMA.to_string(),
             tool: Tool {
-                name: "dbaudit",
-                version: crate::VERSION,
-                commit: crate::COMMIT,
-                rule_pack: crate::rules::pack_digest(),
+                name: "dbaudit".to_string(),
+                version: crate::VERSION.to_string(),
+                commit: crate::COMMIT.to_string(),
+                rule_pack: crate::rules::pack_digest().to_string(),
             },
             collected_at: snapshot.collected_at.clone(),
             accounts,

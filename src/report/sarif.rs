@@ -17,6 +17,7 @@ use std::io::{self, Write};
 use serde_sarif::sarif;
 
 use super::{Finding, Outcome, Report};
+use crate::config::{SourceMapping, parse_source};
 use crate::rules::{RuleSet, Severity};
 
 /// GitHub's limits for one upload.
@@ -25,14 +26,6 @@ pub const MAX_RUNS: usize = 20;
 const FULL_DESCRIPTION_MAX: usize = 1024;
 
 pub const INFORMATION_URI: &str = "https://github.com/dbaudit/dbaudit";
-
-/// A config mapping from resource ARNs to a place in the repository.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceMapping {
-    pub resource: String,
-    pub path: String,
-    pub line: usize,
-}
 
 pub struct Options<'a> {
     pub rules: &'a RuleSet,
@@ -281,26 +274,6 @@ pub fn physical(f: &Finding, opts: &Options) -> (String, usize) {
     }
     let line = opts.account_lines.get(&*f.account).copied().unwrap_or(1);
     (opts.config_uri.clone(), line)
-}
-
-/// `path#L12`, `path:12` or `path` (line 1); only relative paths inside
-/// the repository are accepted.
-pub fn parse_source(s: &str) -> Option<(String, usize)> {
-    let s = s.trim();
-    let (path, line) = if let Some((p, l)) = s.rsplit_once("#L") {
-        (p, l.parse().ok()?)
-    } else if let Some((p, l)) = s.rsplit_once(':')
-        && let Ok(n) = l.parse::<usize>()
-    {
-        (p, n)
-    } else {
-        (s, 1)
-    };
-    let path = path.trim_start_matches("./");
-    if path.is_empty() || path.starts_with('/') || path.contains("..") || path.contains("://") {
-        return None;
-    }
-    Some((path.to_string(), line.max(1)))
 }
 
 fn result(f: &Finding, opts: &Options) -> sarif::Result {

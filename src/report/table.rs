@@ -7,8 +7,10 @@ use std::io::{self, Write};
 
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
+use super::gate::GateStatus;
 use super::{Finding, Outcome, Report};
 use crate::vocab::Service;
+use crate::waivers::WaiverState;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -219,9 +221,9 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         }
         writeln!(out, "{table}\n")?;
     }
-    for w in report.waivers.iter().filter(|w| w.status != "applied") {
+    for w in report.waivers.iter().filter(|w| w.needs_attention()) {
         let what = match w.status {
-            "expired" => format!(
+            WaiverState::Expired => format!(
                 "expired on {}: it no longer applies",
                 w.waiver.expires.as_deref().unwrap_or("?")
             ),
@@ -251,7 +253,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         let new = report
             .findings
             .iter()
-            .filter(|f| f.baseline == Some(crate::baseline::BaselineState::New))
+            .filter(|f| f.baseline == Some(crate::finding::BaselineState::New))
             .count();
         writeln!(
             out,
@@ -262,9 +264,9 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
     let t = report.summary.total;
     let g = &report.gate;
     let verdict = match g.status {
-        "fail" => paint("FAILED", style.color, "31;1"),
-        "incomplete" => paint("INCOMPLETE", style.color, "33;1"),
-        _ => paint("PASSED", style.color, "32;1"),
+        GateStatus::Fail => paint("FAILED", style.color, "31;1"),
+        GateStatus::Incomplete => paint("INCOMPLETE", style.color, "33;1"),
+        GateStatus::Pass => paint("PASSED", style.color, "32;1"),
     };
     let text = format!(
         "{} rules, {} findings: {} failed, {} error, {} waived, {} passed. Gate {verdict} (exit {}): {}.",
@@ -337,8 +339,8 @@ fn line(out: &mut dyn Write, style: &Style, indent: &str, text: &str) -> io::Res
 /// The outcome; with a baseline, failures say whether they are new.
 fn outcome_text(f: &Finding) -> &'static str {
     match (f.outcome, f.baseline) {
-        (Outcome::Fail, Some(crate::baseline::BaselineState::New)) => "fail NEW",
-        (Outcome::Fail, Some(crate::baseline::BaselineState::Existing)) => "fail EXISTING",
+        (Outcome::Fail, Some(crate::finding::BaselineState::New)) => "fail NEW",
+        (Outcome::Fail, Some(crate::finding::BaselineState::Existing)) => "fail EXISTING",
         (o, _) => o.as_str(),
     }
 }

@@ -2,11 +2,12 @@
 //! templates, checking at load time that every `resource.x.y` a rule names
 //! exists in the facts schema of its resource kind, and converting values.
 
+use crate::celval::cel_to_json;
+use crate::facts::FieldSchema;
 use std::collections::{BTreeSet, HashMap};
 
 use cel::common::ast::{Expr as Ast, IdedExpr};
 use cel::{Context, Program, Value};
-use serde_json::Value as Json;
 
 /// A compiled CEL expression with its source text.
 pub struct Expr {
@@ -124,63 +125,6 @@ impl Expr {
         env.insert(root.to_string(), schema.clone());
         walk(self.program.expression(), &env, &mut out);
         out.into_iter().collect()
-    }
-}
-
-/// What is known of the shape of a value: a struct with named fields, a list
-/// of something, or anything (a map, a scalar, or a shape we do not check).
-#[derive(Debug, Clone)]
-pub enum FieldSchema {
-    Object(std::collections::BTreeMap<String, FieldSchema>),
-    List(Box<FieldSchema>),
-    Any,
-}
-
-impl FieldSchema {
-    /// Builds the shape from a schemars JSON schema (resolving `$ref`s).
-    pub fn from_json_schema(root: &Json) -> FieldSchema {
-        let defs = root.get("$defs").cloned().unwrap_or(Json::Null);
-        Self::from_node(root, &defs, 0)
-    }
-
-    fn from_node(node: &Json, defs: &Json, depth: usize) -> FieldSchema {
-        if depth > 16 {
-            return FieldSchema::Any;
-        }
-        if let Some(r) = node.get("$ref").and_then(Json::as_str) {
-            let name = r.rsplit('/').next().unwrap_or_default();
-            return match defs.get(name) {
-                Some(def) => Self::from_node(def, defs, depth + 1),
-                None => FieldSchema::Any,
-            };
-        }
-        // Option<T> is `anyOf: [T, null]` (or `type: [.., "null"]`).
-        if let Some(any) = node.get("anyOf").and_then(Json::as_array) {
-            let non_null: Vec<&Json> = any
-                .iter()
-                .filter(|s| s.get("type").and_then(Json::as_str) != Some("null"))
-                .collect();
-            if non_null.len() == 1 {
-                return Self::from_node(non_null[0], defs, depth + 1);
-            }
-            return FieldSchema::Any;
-        }
-        if let Some(props) = node.get("properties").and_then(Json::as_object) {
-            return FieldSchema::Object(
-                props
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Self::from_node(v, defs, depth + 1)))
-                    .collect(),
-            );
-        }
-        if let Some(items) = node.get("items") {
-            return FieldSchema::List(Box::new(Self::from_node(items, defs, depth + 1)));
-        }
-        FieldSchema::Any
-    }
-
-    pub fn object(fields: impl IntoIterator<Item = String>) -> FieldSchema {
-        FieldSchema::Object(fields.into_iter().map(|f| (f, FieldSchema::Any)).collect())
     }
 }
 
@@ -432,39 +376,6 @@ fn display(v: &Value, out: &mut String) {
             }
         }
         other => out.push_str(&cel_to_json(other).to_string()),
-    }
-}
-
-/// Converts a CEL value to JSON (map keys sorted, for determinism).
-pub fn cel_to_json(v: &Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int(i) => Json::from(*i),
-        Value::UInt(u) => Json::from(*u),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(Json::Number)
-            .unwrap_or(Json::Null),
-        Value::String(s) => Json::String(s.to_string()),
-        Value::List(items) => Json::Array(items.iter().map(cel_to_json).collect()),
-        Value::Map(m) => {
-            let mut entries: Vec<(String, Json)> = m
-                .map
-                .iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        cel::objects::Key::String(s) => s.to_string(),
-                        cel::objects::Key::Int(i) => i.to_string(),
-                        cel::objects::Key::Uint(u) => u.to_string(),
-                        cel::objects::Key::Bool(b) => b.to_string(),
-                    };
-                    (key, cel_to_json(v))
-                })
-                .collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Json::Object(entries.into_iter().collect())
-        }
-        other => Json::String(format!("{other:?}")),
     }
 }
 

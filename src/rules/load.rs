@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::expr::{Expr, FieldSchema, Template};
+use super::expr::{Expr, Template};
 use super::{ResourceKind, Rule, RuleSource, Severity};
-use crate::config::BuiltinParams;
+use crate::config::{BuiltinParams, Config, json_type, same_type};
 use crate::error::{Error, Problem};
+use crate::facts::FieldSchema;
 use crate::tomlspan::{Reader, Value, closest};
 use crate::vocab::Service;
 
@@ -121,6 +122,76 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Checks every parameter `config` sets against these rules, which read
+    /// them: the name must be a built-in parameter or one a loaded rule
+    /// reads (`params.NAME`), and a built-in parameter's value must have the
+    /// type of its default in `rules/params.toml`. All problems are reported
+    /// together, each at its `file:line:col`.
+    pub fn check_params(&self, config: &Config) -> Result<(), Error> {
+        let rules = self;
+        let builtin = BuiltinParams::parse(BUILTIN_PARAMS.1, Path::new(BUILTIN_PARAMS.0))?;
+        let mut known: BTreeMap<String, Option<serde_json::Value>> = BTreeMap::new();
+        for (k, v) in builtin
+            .default
+            .iter()
+            .chain(builtin.environments.values().flatten())
+        {
+            known.entry(k.clone()).or_insert_with(|| Some(v.clone()));
+        }
+        let mut any_param = false;
+        for r in &rules.rules {
+            let exprs = std::iter::once(&*r.condition)
+                .chain(r.applies_if.as_deref())
+                .chain(r.evidence.as_deref())
+                .chain(r.message.exprs());
+            for e in exprs {
+                match e.root_fields("params") {
+                    Some(names) => {
+                        for n in names {
+                            known.entry(n).or_insert(None);
+                        }
+                    }
+                    // A rule reads `params` as a whole: any name may be used.
+                    None => any_param = true,
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        for site in &config.param_sites {
+            let problem = |message: String| crate::error::Problem {
+                message,
+                ..site.at.clone()
+            };
+            match known.get(&site.name) {
+                None if !any_param => {
+                    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+                    let hint = crate::tomlspan::closest(&site.name, &names)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    problems.push(problem(format!(
+                        "unknown rule parameter `{}`{hint}: no rule reads it (parameters: {})",
+                        site.name,
+                        known.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                Some(Some(default)) if !same_type(default, &site.value) => {
+                    problems.push(problem(format!(
+                        "`{}` must be {} (the type of its default in rules/params.toml), found {}",
+                        site.name,
+                        json_type(default),
+                        json_type(&site.value)
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(problems))
+        }
+    }
+
     /// The built-in pack plus the files found under each of `dirs`.
     pub fn load(dirs: &[PathBuf], extra_params: &[String]) -> Result<RuleSet, Error> {
         let mut files = builtin_files();

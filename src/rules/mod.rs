@@ -7,111 +7,21 @@
 mod expr;
 mod load;
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::vocab::Service;
 use serde::Serialize;
 
-pub use expr::{Expr, Template, cel_to_json};
+pub use crate::celval::cel_to_json;
+pub use crate::facts::ResourceKind;
+pub use crate::finding::Severity;
+pub use expr::{Expr, Template};
 
-/// The shape of facts, used to check rule field names at load time.
-pub mod expr_schema {
-    pub use super::expr::FieldSchema;
-}
 pub use load::{
     BUILTIN_PARAMS, RuleFile, RuleSet, builtin_files, load_files, load_files_with_params,
     pack_digest, user_files,
 };
-
-/// Severity of a rule; ordered from `info` (lowest) to `critical`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Severity> {
-        Severity::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The kind of resource a rule is evaluated against, once per resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResourceKind {
-    /// An Aurora/RDS DB cluster.
-    DbCluster,
-    /// An RDS DB instance (Aurora members included).
-    DbInstance,
-    /// A configured AWS account.
-    Account,
-    /// An IAM user or role of an account.
-    IamPrincipal,
-}
-
-impl ResourceKind {
-    pub const ALL: [ResourceKind; 4] = [
-        ResourceKind::DbCluster,
-        ResourceKind::DbInstance,
-        ResourceKind::Account,
-        ResourceKind::IamPrincipal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceKind::DbCluster => "db_cluster",
-            ResourceKind::DbInstance => "db_instance",
-            ResourceKind::Account => "account",
-            ResourceKind::IamPrincipal => "iam_principal",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ResourceKind> {
-        ResourceKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// The AWS service whose collection produces resources of this kind.
-    pub fn service(self) -> Option<Service> {
-        match self {
-            ResourceKind::DbCluster | ResourceKind::DbInstance => Some(Service::Rds),
-            ResourceKind::Account => None,
-            ResourceKind::IamPrincipal => Some(Service::Iam),
-        }
-    }
-}
 
 /// One loaded and validated rule.
 #[derive(Debug, Clone)]

@@ -76,13 +76,47 @@ pub fn map_of<'a>(pairs: impl Iterator<Item = (&'a str, Option<BoxVal>)>) -> Box
 /// Implements [`ToVal`] for a struct as a map of its named fields.
 macro_rules! to_val_struct {
     ($ty:ty { $($f:ident),* $(,)? }) => {
-        impl $crate::model::celval::ToVal for $ty {
-            fn to_val(&self) -> Option<$crate::model::celval::BoxVal> {
-                Some($crate::model::celval::map_of(
-                    [$((stringify!($f), $crate::model::celval::ToVal::to_val(&self.$f))),*].into_iter(),
+        impl $crate::celval::ToVal for $ty {
+            fn to_val(&self) -> Option<$crate::celval::BoxVal> {
+                Some($crate::celval::map_of(
+                    [$((stringify!($f), $crate::celval::ToVal::to_val(&self.$f))),*].into_iter(),
                 ))
             }
         }
     };
 }
 pub(crate) use to_val_struct;
+/// Converts a CEL value to JSON (map keys sorted, for determinism).
+pub fn cel_to_json(v: &cel::Value) -> serde_json::Value {
+    match v {
+        cel::Value::Null => serde_json::Value::Null,
+        cel::Value::Bool(b) => serde_json::Value::Bool(*b),
+        cel::Value::Int(i) => serde_json::Value::from(*i),
+        cel::Value::UInt(u) => serde_json::Value::from(*u),
+        cel::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        cel::Value::String(s) => serde_json::Value::String(s.to_string()),
+        cel::Value::List(items) => {
+            serde_json::Value::Array(items.iter().map(cel_to_json).collect())
+        }
+        cel::Value::Map(m) => {
+            let mut entries: Vec<(String, serde_json::Value)> = m
+                .map
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        cel::objects::Key::String(s) => s.to_string(),
+                        cel::objects::Key::Int(i) => i.to_string(),
+                        cel::objects::Key::Uint(u) => u.to_string(),
+                        cel::objects::Key::Bool(b) => b.to_string(),
+                    };
+                    (key, cel_to_json(v))
+                })
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().collect())
+        }
+        other => serde_json::Value::String(format!("{other:?}")),
+    }
+}

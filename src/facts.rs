@@ -1,0 +1,111 @@
+//! The shape of the facts rules read: the resource kinds a rule is
+//! evaluated against and the field schema used to check rule field names
+//! at load time. A leaf shared by `model` (which computes the facts),
+//! `rules` (which checks and evaluates expressions over them) and `iam`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::vocab::Service;
+
+/// The kind of resource a rule is evaluated against, once per resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// An Aurora/RDS DB cluster.
+    DbCluster,
+    /// An RDS DB instance (Aurora members included).
+    DbInstance,
+    /// A configured AWS account.
+    Account,
+    /// An IAM user or role of an account.
+    IamPrincipal,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 4] = [
+        ResourceKind::DbCluster,
+        ResourceKind::DbInstance,
+        ResourceKind::Account,
+        ResourceKind::IamPrincipal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::DbCluster => "db_cluster",
+            ResourceKind::DbInstance => "db_instance",
+            ResourceKind::Account => "account",
+            ResourceKind::IamPrincipal => "iam_principal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResourceKind> {
+        ResourceKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The AWS service whose collection produces resources of this kind.
+    pub fn service(self) -> Option<Service> {
+        match self {
+            ResourceKind::DbCluster | ResourceKind::DbInstance => Some(Service::Rds),
+            ResourceKind::Account => None,
+            ResourceKind::IamPrincipal => Some(Service::Iam),
+        }
+    }
+}
+
+/// What is known of the shape of a value: a struct with named fields, a list
+/// of something, or anything (a map, a scalar, or a shape we do not check).
+#[derive(Debug, Clone)]
+pub enum FieldSchema {
+    Object(std::collections::BTreeMap<String, FieldSchema>),
+    List(Box<FieldSchema>),
+    Any,
+}
+
+impl FieldSchema {
+    /// Builds the shape from a schemars JSON schema (resolving `$ref`s).
+    pub fn from_json_schema(root: &Json) -> FieldSchema {
+        let defs = root.get("$defs").cloned().unwrap_or(Json::Null);
+        Self::from_node(root, &defs, 0)
+    }
+
+    fn from_node(node: &Json, defs: &Json, depth: usize) -> FieldSchema {
+        if depth > 16 {
+            return FieldSchema::Any;
+        }
+        if let Some(r) = node.get("$ref").and_then(Json::as_str) {
+            let name = r.rsplit('/').next().unwrap_or_default();
+            return match defs.get(name) {
+                Some(def) => Self::from_node(def, defs, depth + 1),
+                None => FieldSchema::Any,
+            };
+        }
+        // Option<T> is `anyOf: [T, null]` (or `type: [.., "null"]`).
+        if let Some(any) = node.get("anyOf").and_then(Json::as_array) {
+            let non_null: Vec<&Json> = any
+                .iter()
+                .filter(|s| s.get("type").and_then(Json::as_str) != Some("null"))
+                .collect();
+            if non_null.len() == 1 {
+                return Self::from_node(non_null[0], defs, depth + 1);
+            }
+            return FieldSchema::Any;
+        }
+        if let Some(props) = node.get("properties").and_then(Json::as_object) {
+            return FieldSchema::Object(
+                props
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Self::from_node(v, defs, depth + 1)))
+                    .collect(),
+            );
+        }
+        if let Some(items) = node.get("items") {
+            return FieldSchema::List(Box::new(Self::from_node(items, defs, depth + 1)));
+        }
+        FieldSchema::Any
+    }
+
+    pub fn object(fields: impl IntoIterator<Item = String>) -> FieldSchema {
+        FieldSchema::Object(fields.into_iter().map(|f| (f, FieldSchema::Any)).collect())
+    }
+}

@@ -1,0 +1,188 @@
+//! The shape of the crate: no import cycle between its top-level modules.
+//!
+//! Every `crate::` path counts, inline ones included (`crate::report::X` in
+//! an expression is as much a dependency as a `use` line), and so do
+//! grouped imports (`use crate::{a, b}`). Comments do not. A cycle makes
+//! modules impossible to change, test or split apart one at a time; the
+//! intended layering is drawn in docs/architecture.md.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Top-level module → modules it names, with a file that names each.
+type Graph = BTreeMap<String, BTreeMap<String, String>>;
+
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("//") {
+            // Not inside a string literal that holds a URL (`"https://…"`).
+            Some(i) if !l[..i].ends_with(':') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn ident(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
+}
+
+/// The top-level modules a file's text names through `crate::`.
+fn named_modules(text: &str) -> BTreeSet<String> {
+    let text = strip_comments(text);
+    let mut out = BTreeSet::new();
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for part in group[..end].split(',') {
+                let name = ident(part.trim());
+                if !name.is_empty() && name != "self" {
+                    out.insert(name.to_string());
+                }
+            }
+        } else {
+            let name = ident(rest);
+            if !name.is_empty() {
+                out.insert(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn graph(files: &[(String, String, String)]) -> Graph {
+    let mut g = Graph::new();
+    for (module, file, text) in files {
+        let entry = g.entry(module.clone()).or_default();
+        for target in named_modules(text) {
+            if &target != module {
+                entry.entry(target).or_insert_with(|| file.clone());
+            }
+        }
+    }
+    g
+}
+
+/// Strongly connected components with more than one module.
+fn cycles(g: &Graph) -> Vec<Vec<String>> {
+    fn reach(g: &Graph, from: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.to_string()];
+        while let Some(m) = stack.pop() {
+            for next in g.get(&m).into_iter().flat_map(|e| e.keys()) {
+                if seen.insert(next.clone()) {
+                    stack.push(next.clone());
+                }
+            }
+        }
+        seen
+    }
+    let reachable: BTreeMap<&String, BTreeSet<String>> =
+        g.keys().map(|m| (m, reach(g, m))).collect();
+    let mut done = BTreeSet::new();
+    let mut out = Vec::new();
+    for m in g.keys() {
+        if done.contains(m) || !reachable[m].contains(m) {
+            continue;
+        }
+        let scc: Vec<String> = reachable[m]
+            .iter()
+            .filter(|o| reachable.get(o).is_some_and(|r| r.contains(m)))
+            .cloned()
+            .collect();
+        done.extend(scc.iter().cloned());
+        if scc.len() > 1 {
+            out.push(scc);
+        }
+    }
+    out
+}
+
+fn crate_files() -> Vec<(String, String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = p.strip_prefix(&src).unwrap();
+            let first = rel.components().next().unwrap().as_os_str();
+            let module = first.to_string_lossy().trim_end_matches(".rs").to_string();
+            // The binary and the crate root only declare and re-export.
+            if module == "main" || module == "lib" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            out.push((module, rel.display().to_string(), text));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_import_cycle_between_top_level_modules() {
+    let g = graph(&crate_files());
+    assert!(g.len() > 20, "found only {} modules", g.len());
+    let found = cycles(&g);
+    let g = &g;
+    let explain: Vec<String> = found
+        .iter()
+        .map(|scc| {
+            let edges: Vec<String> = scc
+                .iter()
+                .flat_map(|a| {
+                    scc.iter().filter_map(move |b| {
+                        g[a].get(b)
+                            .map(|file| format!("{a} -> {b} (in src/{file})"))
+                    })
+                })
+                .collect();
+            format!("cycle {scc:?}: {}", edges.join(", "))
+        })
+        .collect();
+    assert!(found.is_empty(), "{}", explain.join("\n"));
+}
+
+/// The check sees inline paths and grouped imports, not only `use` lines.
+#[test]
+fn the_check_finds_a_cycle_through_an_inline_path() {
+    let files = vec![
+        (
+            "report".to_string(),
+            "report/mod.rs".to_string(),
+            "pub waiver: Option<crate::waivers::WaiverRef>,".to_string(),
+        ),
+        (
+            "waivers".to_string(),
+            "waivers.rs".to_string(),
+            "use crate::{error::Error, report::Finding};\n// crate::config in a comment"
+                .to_string(),
+        ),
+        (
+            "config".to_string(),
+            "config.rs".to_string(),
+            "// crate::report is only mentioned".to_string(),
+        ),
+    ];
+    let g = graph(&files);
+    assert_eq!(
+        cycles(&g),
+        vec![vec!["report".to_string(), "waivers".to_string()]]
+    );
+    assert!(
+        !g["waivers"].contains_key("config"),
+        "comments do not count"
+    );
+    assert!(g["config"].is_empty());
+}
