@@ -100,7 +100,7 @@ fn load_rules(config: &Config, dirs: &[PathBuf]) -> Result<RuleSet, Error> {
     }
     let rules = RuleSet::load(dirs, &extra)?;
     // Parameter names and types are known only with the rules that read them.
-    rules.check_params(&config)?;
+    rules.check_params(config)?;
     Ok(rules)
 }
 
