@@ -5,6 +5,7 @@
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::finding::Outcome;
 use crate::report::Report;
 use crate::report::gate::{self, OnIncomplete};
 use crate::rules::{RuleSet, Severity};
@@ -28,29 +29,26 @@ pub struct AuditOptions {
     pub selection: Selection,
 }
 
-/// A finished audit: the report, and the rules that were evaluated (the
-/// renderers that describe rules, SARIF's, need them).
-pub struct Audit {
-    pub report: Report,
-    pub rules: RuleSet,
-}
-
 /// Runs an audit of a snapshot.
 pub fn audit(
     snapshot: &Snapshot,
     rules: &RuleSet,
     config: &Config,
     opts: &AuditOptions,
-) -> Result<Audit, Error> {
+) -> Result<Report, Error> {
     let (rules, not_evaluated) = opts.selection.rules(rules)?;
     let narrowed = opts.selection.accounts(snapshot)?;
     let snapshot = narrowed.as_ref().unwrap_or(snapshot);
 
     let mut findings = crate::evaluate::evaluate(snapshot, &rules, config);
     let tags = crate::waivers::tags_by_arn(snapshot);
+    let config_path = config.repository_path();
     for f in &mut findings {
         if let Some(t) = tags.get(f.resource_arn.as_str()) {
             f.source = t.get(&config.sarif.source_tag).cloned();
+        }
+        if f.outcome != Outcome::Pass {
+            f.location = Some(config.locate(f, &config_path));
         }
     }
     let waiver_status = crate::waivers::apply(&mut findings, &opts.waivers, opts.as_of, &tags);
@@ -63,7 +61,7 @@ pub fn audit(
     report.waivers = waiver_status;
     report.fixed = fixed;
     report.not_evaluated = not_evaluated;
-    Ok(Audit { report, rules })
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -94,10 +92,10 @@ mod tests {
         let (snapshot, config) = demo();
         let rules = RuleSet::load(&[], &[]).unwrap();
         let a = audit(&snapshot, &rules, &config, &options(Selection::default())).unwrap();
-        assert_eq!(a.report.gate.exit_code, 1);
-        assert_eq!(a.report.gate.failing, 12);
-        assert_eq!(a.rules.rules.len(), rules.rules.len());
-        assert!(a.report.not_evaluated.is_empty());
+        assert_eq!(a.gate.exit_code, 1);
+        assert_eq!(a.gate.failing, 12);
+        assert_eq!(a.rules.len(), rules.rules.len());
+        assert!(a.not_evaluated.is_empty());
     }
 
     #[test]
@@ -111,15 +109,11 @@ mod tests {
         let a = audit(&snapshot, &rules, &config, &options(sel)).unwrap();
         assert!(
             a.rules
-                .rules
                 .iter()
-                .all(|r| r.id.starts_with("db.encryption."))
+                .all(|r| r.doc.id.starts_with("db.encryption."))
         );
-        assert_eq!(
-            a.report.not_evaluated.len(),
-            rules.rules.len() - a.rules.rules.len()
-        );
+        assert_eq!(a.not_evaluated.len(), rules.rules.len() - a.rules.len());
         // test-shared is unencrypted: a high failure, so the gate fails.
-        assert_eq!(a.report.gate.exit_code, 1);
+        assert_eq!(a.gate.exit_code, 1);
     }
 }

@@ -262,6 +262,11 @@ pub struct ReportArgs {
     /// Write the report to FILE (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the report in FORMAT to PATH (atomically), or to stdout
+    /// without a path or with `-`; repeatable, e.g. `--report sarif=out.sarif
+    /// --report junit=junit.xml`. FORMAT: table, json, sarif, junit, markdown.
+    #[arg(long = "report", value_name = "FORMAT[=PATH]", value_parser = report_spec)]
+    pub reports: Vec<ReportSpec>,
     /// Also write the JSON report to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -312,13 +317,28 @@ pub struct ReportArgs {
     pub environment: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Sarif,
-    Junit,
-    Markdown,
+pub use crate::report::render::Format;
+
+/// `--report FORMAT[=PATH]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSpec {
+    pub format: Format,
+    /// `None` or `-`: stdout.
+    pub path: Option<PathBuf>,
+}
+
+fn report_spec(s: &str) -> Result<ReportSpec, String> {
+    let (format, path) = match s.split_once('=') {
+        Some((f, "")) => {
+            return Err(format!("`{f}=` needs a path (or `-` for stdout)"));
+        }
+        Some((f, p)) => (f, Some(PathBuf::from(p))),
+        None => (s, None),
+    };
+    let format = Format::parse(format).ok_or_else(|| {
+        format!("unknown format `{format}`; expected table, json, sarif, junit or markdown")
+    })?;
+    Ok(ReportSpec { format, path })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

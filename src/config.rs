@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config_keys as keys;
 use crate::error::{Error, Location};
+use crate::finding::{Finding, RepoLocation};
 use crate::tomlspan::Reader;
 
 /// Parameters handed to rule conditions as `params`, per environment.
@@ -343,6 +344,55 @@ impl Config {
             out.extend(p.clone());
         }
         out
+    }
+
+    /// dbaudit.toml as a repository-relative path, for code-scanning
+    /// locations (relative to the working directory, where CI runs).
+    pub fn repository_path(&self) -> String {
+        let Some(path) = &self.path else {
+            return "dbaudit.toml".to_string();
+        };
+        let rel = if path.is_absolute() {
+            std::env::current_dir()
+                .ok()
+                .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from(path.file_name().unwrap_or_default()))
+        } else {
+            path.clone()
+        };
+        rel.to_string_lossy()
+            .trim_start_matches("./")
+            .replace('\\', "/")
+    }
+
+    /// Where a finding lives in the repository: its resource's source tag,
+    /// else the first `[[sarif.location]]` mapping matching its ARN, else
+    /// the line of this file (at `config_path`) declaring its account.
+    pub fn locate(&self, f: &Finding, config_path: &str) -> RepoLocation {
+        if let Some(src) = &f.source
+            && let Some((path, line)) = parse_source(src)
+        {
+            return RepoLocation { path, line };
+        }
+        if let Some(m) = self
+            .sarif
+            .mappings
+            .iter()
+            .find(|m| crate::glob::matches(&m.resource, &f.resource_arn))
+        {
+            return RepoLocation {
+                path: m.path.clone(),
+                line: m.line.max(1),
+            };
+        }
+        let line = self
+            .account(&f.account)
+            .and_then(|a| a.declared_at.as_ref())
+            .map_or(1, |d| d.line);
+        RepoLocation {
+            path: config_path.to_string(),
+            line,
+        }
     }
 
     pub fn account(&self, name: &str) -> Option<&AccountConfig> {

@@ -1,60 +1,14 @@
 //! Documentation generated from the rule files (`dbaudit rules explain`,
-//! docs/rules.md). A test fails when docs/rules.md is stale.
+//! docs/rules.md), through the report's [`RuleDoc`]. A test fails when
+//! docs/rules.md is stale.
 
+use crate::report::ruledoc::RuleDoc;
+pub use crate::report::ruledoc::anchor;
 use crate::rules::{Rule, RuleSet};
 
 /// One rule as Markdown; `level` is the heading level of its title.
 pub fn rule_markdown(rule: &Rule, level: usize) -> String {
-    let h = "#".repeat(level);
-    let envs = if rule.environments.is_empty() {
-        "all".to_string()
-    } else {
-        rule.environments.join(", ")
-    };
-    let mut out = format!("{h} `{}`: {}\n\n", rule.id, rule.title);
-    out.push_str(&format!(
-        "- severity: **{}**\n- resource: `{}`\n- environments: {envs}\n",
-        rule.severity,
-        rule.resource.as_str()
-    ));
-    let needs: Vec<&str> = rule.needs().map(|s| s.as_str()).collect();
-    if !needs.is_empty() {
-        out.push_str(&format!(
-            "- needs collected data from: {}\n",
-            needs.join(", ")
-        ));
-    }
-    out.push_str(&format!(
-        "- defined in: `{}:{}`\n\n",
-        rule.source.path.display(),
-        rule.source.line
-    ));
-    out.push_str(&format!(
-        "**Why.** {}\n\n",
-        rule.rationale.replace('\n', " ")
-    ));
-    out.push_str(&format!(
-        "**Fix.** {}\n\n",
-        rule.remediation.replace('\n', " ")
-    ));
-    if let Some(a) = &rule.applies_if {
-        out.push_str(&format!("Applies when: `{}`\n\n", a.source));
-    }
-    if let Some(m) = &rule.none_applies_error {
-        out.push_str(&format!(
-            "When nothing in an account applies: `error` ({})\n\n",
-            m.replace('\n', " ")
-        ));
-    }
-    out.push_str(&format!("Passes when: `{}`\n\n", rule.condition.source));
-    if !rule.references.is_empty() {
-        out.push_str("References:\n");
-        for r in &rule.references {
-            out.push_str(&format!("- <{r}>\n"));
-        }
-        out.push('\n');
-    }
-    out
+    RuleDoc::of(rule).markdown(level)
 }
 
 /// docs/rules.md.
@@ -84,8 +38,4 @@ pub fn rules_reference(set: &RuleSet) -> String {
         out.push_str(&rule_markdown(r, 2));
     }
     out
-}
-
-pub fn anchor(id: &str) -> String {
-    id.replace('.', "-")
 }

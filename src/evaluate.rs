@@ -655,6 +655,7 @@ impl<'a> AccountScope<'a> {
             waiver: None,
             baseline: None,
             source: None,
+            location: None,
         }
     }
 }

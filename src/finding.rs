@@ -115,6 +115,18 @@ pub struct Finding {
     /// Where the resource is defined in the user's repository (source tag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Where code scanning shows a finding that is not a pass: the source
+    /// tag's place, else a `[[sarif.location]]` mapping's, else the line of
+    /// dbaudit.toml declaring the account (`report::locate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<RepoLocation>,
+}
+
+/// A place in the user's repository: a relative path and a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoLocation {
+    pub path: String,
+    pub line: usize,
 }
 
 /// A stable finding identity that survives reruns and message changes.

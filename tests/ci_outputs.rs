@@ -418,6 +418,54 @@ fn several_outputs_from_one_run_and_junit_and_markdown() {
     assert!(text(&o.stderr).contains("only one output can go to stdout"));
 }
 
+/// `--report FORMAT[=PATH]` writes the same bytes as the per-format flags;
+/// without a path (or with `-`) it takes stdout's place.
+#[test]
+fn report_flags_write_what_the_per_format_flags_write() {
+    let dir = tempdir("report-flag");
+    let (a, b, c) = (dir.join("a.sarif"), dir.join("b.sarif"), dir.join("c.xml"));
+    let arg = |f: &str, p: &Path| format!("{f}={}", p.display());
+    let o = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        CONFIG,
+        "--as-of",
+        "2026-11-30",
+        "--report",
+        &arg("sarif", &a),
+        "--report",
+        &arg("junit", &c),
+        "--report",
+        "json",
+        "--sarif",
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(std::fs::read_to_string(&c).unwrap().starts_with("<?xml"));
+    let stdout: Value = serde_json::from_slice(&o.stdout).expect("the JSON report took stdout");
+    assert_eq!(stdout["schema"], "dbaudit.report/v1");
+    for (bad, says) in [
+        ("pdf=x.pdf", "unknown format `pdf`"),
+        ("sarif=", "`sarif=` needs a path"),
+    ] {
+        let o = dbaudit(&["evaluate", DEMO, "--report", bad]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(text(&o.stderr).contains(says), "{}", text(&o.stderr));
+    }
+    let o = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--report",
+        "json",
+        "--report",
+        "markdown=-",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("only one output can go to stdout"));
+}
+
 fn waivers_file(dir: &Path, body: &str) -> PathBuf {
     let p = dir.join("waivers.toml");
     std::fs::write(&p, body).unwrap();

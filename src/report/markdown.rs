@@ -101,18 +101,23 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
         writeln!(out, "|---|---|---|---|---|")?;
         let mut failing = failing;
-        failing.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
+        failing.sort_by(|a, b| {
+            b.doc
+                .severity
+                .cmp(&a.doc.severity)
+                .then(a.doc.id.cmp(&b.doc.id))
+        });
         for r in failing {
             writeln!(
                 out,
                 "| [`{}`]({}/blob/main/docs/rules.md#{}) | {} | {} | {} | {} |",
-                r.id,
+                r.doc.id,
                 super::sarif::INFORMATION_URI,
-                crate::docs::anchor(&r.id),
-                r.severity,
+                r.doc.anchor(),
+                r.doc.severity,
                 r.counts.fail,
-                failing_resources(report, &r.id),
-                r.title
+                failing_resources(report, &r.doc.id),
+                r.doc.title
             )?;
         }
     }

@@ -8,6 +8,8 @@ pub mod gate;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod render;
+pub mod ruledoc;
 pub mod sarif;
 pub mod table;
 
@@ -152,12 +154,11 @@ impl Inventory {
     }
 }
 
+/// A rule that was evaluated: its documentation and its outcome counts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuleSummary {
-    pub id: String,
-    pub title: String,
-    pub severity: Severity,
-    pub resource: String,
+    #[serde(flatten)]
+    pub doc: ruledoc::RuleDoc,
     pub counts: Counts,
 }
 
@@ -245,10 +246,7 @@ impl Report {
             .rules
             .iter()
             .map(|r| RuleSummary {
-                id: r.id.clone(),
-                title: r.title.clone(),
-                severity: r.severity,
-                resource: r.resource.as_str().to_string(),
+                doc: ruledoc::RuleDoc::of(r),
                 counts: per_rule.get(r.id.as_str()).copied().unwrap_or_default(),
             })
             .collect();

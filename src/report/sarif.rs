@@ -16,9 +16,9 @@ use std::io::{self, Write};
 
 use serde_sarif::sarif;
 
+use super::ruledoc::RuleDoc;
 use super::{Finding, Outcome, Report};
-use crate::config::{SourceMapping, parse_source};
-use crate::rules::{RuleSet, Severity};
+use crate::rules::Severity;
 
 /// GitHub's limits for one upload.
 pub const MAX_RESULTS_PER_RUN: usize = 25_000;
@@ -26,15 +26,6 @@ pub const MAX_RUNS: usize = 20;
 const FULL_DESCRIPTION_MAX: usize = 1024;
 
 pub const INFORMATION_URI: &str = "https://github.com/dbaudit/dbaudit";
-
-pub struct Options<'a> {
-    pub rules: &'a RuleSet,
-    /// Repository-relative path of dbaudit.toml.
-    pub config_uri: String,
-    /// Line of each account's `[[account]]` in dbaudit.toml.
-    pub account_lines: BTreeMap<String, usize>,
-    pub mappings: &'a [SourceMapping],
-}
 
 /// `security-severity` as GitHub reads it (critical > 9.0, high 7.0–8.9,
 /// medium 4.0–6.9, low 0.1–3.9).
@@ -57,7 +48,7 @@ fn level(s: Severity) -> sarif::ResultLevel {
 }
 
 /// Renders the SARIF log; returns warnings for stderr (limits applied).
-pub fn render(report: &Report, opts: &Options, out: &mut dyn Write) -> io::Result<Vec<String>> {
+pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
     let mut warnings = Vec::new();
     let mut accounts: Vec<&super::AccountSummary> = report.accounts.iter().collect();
     if accounts.len() > MAX_RUNS {
@@ -126,14 +117,13 @@ pub fn render(report: &Report, opts: &Options, out: &mut dyn Write) -> io::Resul
                 .sort_by(|a, b| (&a.rule_id, &a.resource_arn).cmp(&(&b.rule_id, &b.resource_arn)));
         }
         let used: BTreeSet<&str> = results.iter().map(|f| &*f.rule_id).collect();
-        let rules: Vec<sarif::ReportingDescriptor> = opts
-            .rules
+        let rules: Vec<sarif::ReportingDescriptor> = report
             .rules
             .iter()
-            .filter(|r| used.contains(r.id.as_str()))
-            .map(descriptor)
+            .filter(|r| used.contains(r.doc.id.as_str()))
+            .map(|r| descriptor(&r.doc))
             .collect();
-        let results: Vec<sarif::Result> = results.iter().map(|f| result(f, opts)).collect();
+        let results: Vec<sarif::Result> = results.iter().map(|f| result(f)).collect();
         let driver = sarif::ToolComponent::builder()
             .name("dbaudit")
             .version(crate::VERSION)
@@ -180,7 +170,7 @@ fn text(s: &str) -> sarif::Message {
     sarif::Message::builder().text(s.to_string()).build()
 }
 
-fn descriptor(r: &crate::rules::Rule) -> sarif::ReportingDescriptor {
+fn descriptor(r: &RuleDoc) -> sarif::ReportingDescriptor {
     let mut full = r.rationale.replace('\n', " ");
     if full.len() > FULL_DESCRIPTION_MAX {
         let mut end = FULL_DESCRIPTION_MAX - 1;
@@ -218,7 +208,7 @@ fn descriptor(r: &crate::rules::Rule) -> sarif::ReportingDescriptor {
         .help(
             sarif::MultiformatMessageString::builder()
                 .text(help_text)
-                .markdown(crate::docs::rule_markdown(r, 2))
+                .markdown(r.markdown(2))
                 .build(),
         )
         .default_configuration(
@@ -245,11 +235,11 @@ fn descriptor(r: &crate::rules::Rule) -> sarif::ReportingDescriptor {
 /// The rule's page: dbaudit's rules reference for built-in rules; for a
 /// user's rule, its first https reference (dbaudit's docs know nothing of
 /// it), else none.
-fn help_uri(r: &crate::rules::Rule) -> Option<String> {
-    if r.source.builtin {
+fn help_uri(r: &RuleDoc) -> Option<String> {
+    if r.defined_in.builtin {
         return Some(format!(
             "{INFORMATION_URI}/blob/main/docs/rules.md#{}",
-            crate::docs::anchor(&r.id)
+            r.anchor()
         ));
     }
     r.references
@@ -258,26 +248,14 @@ fn help_uri(r: &crate::rules::Rule) -> Option<String> {
         .cloned()
 }
 
-/// Where a finding lives in the repository.
-pub fn physical(f: &Finding, opts: &Options) -> (String, usize) {
-    if let Some(src) = &f.source
-        && let Some(loc) = parse_source(src)
-    {
-        return loc;
-    }
-    if let Some(m) = opts
-        .mappings
-        .iter()
-        .find(|m| crate::glob::matches(&m.resource, &f.resource_arn))
-    {
-        return (m.path.clone(), m.line.max(1));
-    }
-    let line = opts.account_lines.get(&*f.account).copied().unwrap_or(1);
-    (opts.config_uri.clone(), line)
-}
-
-fn result(f: &Finding, opts: &Options) -> sarif::Result {
-    let (uri, line) = physical(f, opts);
+fn result(f: &Finding) -> sarif::Result {
+    // Reports that predate resolved locations point at the config.
+    let (uri, line) = f
+        .location
+        .as_ref()
+        .map_or(("dbaudit.toml".to_string(), 1), |l| {
+            (l.path.clone(), l.line)
+        });
     let location = sarif::Location::builder()
         .physical_location(
             sarif::PhysicalLocation::builder()

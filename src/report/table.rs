@@ -71,10 +71,11 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
         return Ok(());
     }
     rules.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
+        b.doc
+            .severity
+            .cmp(&a.doc.severity)
             .then(b.counts.fail.cmp(&a.counts.fail))
-            .then(a.id.cmp(&b.id))
+            .then(a.doc.id.cmp(&b.doc.id))
     });
     let mut table = new_table(style);
     table.set_header(["Severity", "Rule", "Failed", "Errors", "Examples"]);
@@ -82,7 +83,9 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
         let bad: Vec<&Finding> = report
             .findings
             .iter()
-            .filter(|f| *f.rule_id == *r.id && matches!(f.outcome, Outcome::Fail | Outcome::Error))
+            .filter(|f| {
+                *f.rule_id == *r.doc.id && matches!(f.outcome, Outcome::Fail | Outcome::Error)
+            })
             .collect();
         let mut examples: Vec<String> = bad
             .iter()
@@ -93,8 +96,8 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
             examples.push(format!("and {} more", bad.len() - EXAMPLES));
         }
         table.add_row(vec![
-            Cell::new(r.severity.as_str()),
-            Cell::new(&r.id),
+            Cell::new(r.doc.severity.as_str()),
+            Cell::new(&r.doc.id),
             Cell::new(r.counts.fail),
             Cell::new(r.counts.error),
             Cell::new(examples.join(", ")),

@@ -1,0 +1,233 @@
+//! The commands that neither audit nor collect: `rules`, `access`, `diff`,
+//! `init` and `man`.
+
+use std::path::Path;
+
+use super::{Io, load_config, write_err};
+use crate::cli::{AccessArgs, Cli, DiffArgs, DiffFormat, InitArgs, RulesCommand};
+use crate::error::Error;
+use crate::rules::{ResourceKind, RuleSet};
+use crate::snapshot::Snapshot;
+
+/// The man pages, generated from the same clap definitions as `--help`.
+pub fn man(dir: Option<&Path>, io: &mut Io) -> Result<i32, Error> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = dir else {
+        clap_mangen::Man::new(cmd)
+            .render(io.stdout)
+            .map_err(write_err)?;
+        return Ok(0);
+    };
+    std::fs::create_dir_all(dir).map_err(|error| Error::Io {
+        path: dir.to_path_buf(),
+        error,
+    })?;
+    let mut pages: Vec<(String, clap::Command)> = vec![("dbaudit".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("dbaudit-{}", sub.get_name());
+        // clap names commands with &'static str: a page name lives as long
+        // as the process, which is this command's whole life.
+        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
+        pages.push((name, sub.clone().name(leaked)));
+    }
+    for (name, page) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut buf)
+            .map_err(write_err)?;
+        crate::error::write_atomic(&dir.join(format!("{name}.1")), &buf)?;
+    }
+    Ok(0)
+}
+
+pub fn access(args: AccessArgs, verbose: bool, io: &mut Io) -> Result<i32, Error> {
+    use crate::access;
+    let snapshot = Snapshot::load(&args.snapshot)?;
+    let config = load_config(args.config.as_deref())?;
+    let json = args.format == DiffFormat::Json;
+    let usage = |e: access::AccessError| Error::Usage(e.to_string());
+    let (out, code) = if let Some(env) = &args.who_can_write {
+        let writers = access::who_can_write(&snapshot, &config, env).map_err(usage)?;
+        let out = if json {
+            serde_json::to_string_pretty(&writers).unwrap_or_default() + "\n"
+        } else {
+            access::render_writers(env, &writers, verbose)
+        };
+        (out, 0)
+    } else {
+        let (Some(principal), Some(action), Some(resource)) =
+            (&args.principal, &args.action, &args.resource)
+        else {
+            return Err(Error::Usage(
+                "--principal needs --action and --resource".to_string(),
+            ));
+        };
+        let answer = access::ask(
+            &snapshot,
+            &access::Question {
+                principal,
+                action,
+                resource,
+                context: &args.context,
+                absent: &args.context_absent,
+            },
+        )
+        .map_err(usage)?;
+        let code = match args.expect {
+            Some(e) if format!("{e:?}").to_ascii_lowercase() != answer.outcome() => 1,
+            _ => 0,
+        };
+        let out = if json {
+            serde_json::to_string_pretty(&answer).unwrap_or_default() + "\n"
+        } else {
+            access::render_answer(&answer)
+        };
+        (out, code)
+    };
+    io.stdout.write_all(out.as_bytes()).map_err(write_err)?;
+    Ok(code)
+}
+
+pub fn diff(args: DiffArgs, io: &mut Io) -> Result<i32, Error> {
+    let d = crate::diff::load(&args.old, &args.new)?;
+    let mut buf = Vec::new();
+    match args.format {
+        DiffFormat::Json => {
+            serde_json::to_writer_pretty(&mut buf, &d).map_err(|e| write_err(e.into()))?;
+            buf.push(b'\n');
+        }
+        DiffFormat::Table => crate::diff::render_text(&d, &mut buf, false).map_err(write_err)?,
+        DiffFormat::Markdown => crate::diff::render_text(&d, &mut buf, true).map_err(write_err)?,
+    }
+    match &args.output {
+        Some(p) => crate::error::write_atomic(p, &buf)?,
+        None => io.stdout.write_all(&buf).map_err(write_err)?,
+    }
+    Ok(0)
+}
+
+pub fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
+    match cmd {
+        RulesCommand::List { rules, format } => {
+            let set = RuleSet::load(&rules, &[])?;
+            let out = &mut *io.stdout;
+            match format {
+                crate::cli::ListFormat::Json => {
+                    let list: Vec<serde_json::Value> = set
+                        .rules
+                        .iter()
+                        .map(|r| {
+                            serde_json::json!({
+                                "id": r.id, "title": r.title, "severity": r.severity,
+                                "resource": r.resource, "environments": r.environments,
+                            })
+                        })
+                        .collect();
+                    serde_json::to_writer_pretty(&mut *out, &list)
+                        .map_err(|e| write_err(e.into()))?;
+                    writeln!(out).map_err(write_err)?;
+                }
+                crate::cli::ListFormat::Table => {
+                    for r in &set.rules {
+                        let envs = if r.environments.is_empty() {
+                            "all".to_string()
+                        } else {
+                            r.environments.join(",")
+                        };
+                        writeln!(
+                            out,
+                            "{:<38} {:<8} {:<11} {:<9} {}",
+                            r.id,
+                            r.severity.as_str(),
+                            r.resource.as_str(),
+                            envs,
+                            r.title
+                        )
+                        .map_err(write_err)?;
+                    }
+                }
+            }
+            Ok(0)
+        }
+        RulesCommand::Explain { id, rules } => {
+            let set = RuleSet::load(&rules, &[])?;
+            let Some(rule) = set.get(&id) else {
+                let ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
+                let hint = crate::tomlspan::closest(&id, &ids)
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                return Err(Error::Usage(format!(
+                    "no rule `{id}`{hint}; `dbaudit rules list` shows them all"
+                )));
+            };
+            io.stdout
+                .write_all(crate::docs::rule_markdown(rule, 1).as_bytes())
+                .map_err(write_err)?;
+            Ok(0)
+        }
+        RulesCommand::Validate { paths, no_builtin } => {
+            // A directory with its own params.toml is a whole rule pack (a
+            // copy of rules/, or rules/ itself): validate it on its own
+            // rather than report each rule as a duplicate of the built-ins.
+            let no_builtin = no_builtin
+                || paths
+                    .iter()
+                    .any(|p| p.is_dir() && p.join("params.toml").is_file());
+            let mut files = if no_builtin {
+                Vec::new()
+            } else {
+                crate::rules::builtin_files()
+            };
+            // On its own, a copy of the pack brings its parameter defaults
+            // (a directory's params.toml, as rules/ has) instead of ours.
+            let mut params = None;
+            for p in &paths {
+                for f in crate::rules::user_files(p)? {
+                    if p.is_dir() && f.path.file_name() == Some("params.toml".as_ref()) {
+                        params = Some(crate::config::BuiltinParams::parse(&f.text, &f.path)?);
+                    } else {
+                        files.push(f);
+                    }
+                }
+            }
+            let set = match params {
+                Some(params) => crate::rules::load_files_with_params(&files, &[], params)?,
+                None => crate::rules::load_files(&files, &[])?,
+            };
+            let user = set.rules.iter().filter(|r| !r.source.builtin).count();
+            writeln!(io.stdout, "ok: {user} rule(s) valid").map_err(write_err)?;
+            Ok(0)
+        }
+        RulesCommand::Fields { kind } => {
+            let Some(k) = ResourceKind::parse(&kind) else {
+                return Err(Error::Usage(format!(
+                    "unknown resource kind `{kind}`; expected db_cluster, db_instance, account or iam_principal"
+                )));
+            };
+            let schema = crate::model::facts_json_schema(k);
+            serde_json::to_writer_pretty(&mut *io.stdout, &schema)
+                .map_err(|e| write_err(e.into()))?;
+            writeln!(io.stdout).map_err(write_err)?;
+            Ok(0)
+        }
+    }
+}
+
+pub fn init(args: InitArgs, io: &mut Io) -> Result<i32, Error> {
+    // `-o -`: the example on stdout, as with the other commands.
+    if args.output.as_os_str() == "-" {
+        io.stdout
+            .write_all(crate::config::EXAMPLE.as_bytes())
+            .map_err(write_err)?;
+        return Ok(0);
+    }
+    if args.output.exists() && !args.force {
+        return Err(Error::Usage(format!(
+            "{} already exists; pass --force to overwrite it",
+            args.output.display()
+        )));
+    }
+    crate::error::write_atomic(&args.output, crate::config::EXAMPLE.as_bytes())?;
+    writeln!(io.stderr, "wrote {}", args.output.display()).map_err(write_err)?;
+    Ok(0)
+}

@@ -1,0 +1,173 @@
+//! `collect` and `scan`: the live commands (AWS), with progress on stderr.
+
+use std::io::IsTerminal;
+
+use super::{Io, default_config, load_rules, report_snapshot};
+use crate::cli::{CollectArgs, ScanArgs, TargetArgs};
+use crate::config::Config;
+use crate::error::Error;
+use crate::report;
+use crate::snapshot::Snapshot;
+
+pub fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
+    let config = Config::load(&args.config)?;
+    let snapshot = collect_snapshot(&config, &args.target, io)?;
+    crate::error::write_atomic(&args.output, snapshot.to_json().as_bytes())?;
+    let incomplete = snapshot.accounts.iter().any(|a| !a.gaps.is_empty());
+    // `collect` has no gate; it tells how complete the snapshot is.
+    Ok(if incomplete {
+        report::gate::EXIT_INCOMPLETE
+    } else {
+        report::gate::EXIT_OK
+    })
+}
+
+pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
+    let Some(path) = args.report.config.as_deref().or_else(default_config) else {
+        return Err(Error::Usage(
+            "scan needs a configuration: --config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml (`dbaudit init` writes one); the accounts to scan are declared there"
+                .to_string(),
+        ));
+    };
+    let config = Config::load(path)?;
+    // Load rules before collecting: a broken rule file fails fast.
+    let rules = load_rules(&config, &args.report.rules)?;
+    let target = environment_target(&config, &args.target, &args.report.environment)?;
+    let snapshot = collect_snapshot(&config, &target, io)?;
+    if let Some(p) = &args.save_snapshot {
+        crate::error::write_atomic(p, snapshot.to_json().as_bytes())?;
+    }
+    report_snapshot(&snapshot, &config, &rules, &args.report, io)
+}
+
+/// `scan --environment ENV`: only the selected accounts of those
+/// environments are collected (an unknown environment is exit 2).
+fn environment_target(
+    config: &Config,
+    target: &TargetArgs,
+    environments: &[String],
+) -> Result<TargetArgs, Error> {
+    let mut t = target.clone();
+    if environments.is_empty() {
+        return Ok(t);
+    }
+    let known: std::collections::BTreeSet<&str> = config
+        .accounts
+        .iter()
+        .map(|a| a.environment.as_str())
+        .collect();
+    if let Some(e) = environments.iter().find(|e| !known.contains(e.as_str())) {
+        return Err(Error::Usage(format!(
+            "no environment `{e}` in the config; known: {}",
+            known.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let names: Vec<String> = config
+        .select_accounts(&target.accounts, target.all_accounts)?
+        .into_iter()
+        .filter(|a| environments.contains(&a.environment))
+        .map(|a| a.name)
+        .collect();
+    if names.is_empty() {
+        return Err(Error::Usage(format!(
+            "no selected account is in environment(s) {}",
+            environments.join(", ")
+        )));
+    }
+    t.all_accounts = false;
+    t.accounts = names;
+    Ok(t)
+}
+
+/// Runs collection for the selected accounts, with progress on stderr.
+fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result<Snapshot, Error> {
+    let accounts = config.select_accounts(&target.accounts, target.all_accounts)?;
+    let opts = crate::collect::Options {
+        profile: target.profile.clone(),
+        region: target.region.clone(),
+        endpoint_url: target.endpoint_url.clone(),
+        concurrency: usize::from(target.concurrency),
+        attempt_timeout: std::time::Duration::from_secs(target.timeout.max(1)),
+        operation_timeout: std::time::Duration::from_secs(
+            target.timeout.max(1) * u64::from(target.max_attempts) + 30,
+        ),
+        max_attempts: target.max_attempts,
+        initial_backoff: std::time::Duration::from_millis(target.retry_backoff_ms),
+        workers: target.workers.map(usize::from),
+    };
+    let stats = std::sync::Arc::new(crate::collect::Stats::default());
+    let started = std::time::Instant::now();
+    let progress = (!target.quiet && std::io::stderr().is_terminal())
+        .then(|| crate::progress::Ticker::start(stats.clone()));
+    // A signal during collection abandons it: nothing has been written yet,
+    // and nothing will be (outputs are written only after evaluation). Once
+    // collection is over, the handlers stay installed, so a late signal waits
+    // for the run to finish writing instead of cutting a file in half.
+    let snapshot = crate::collect::run(config, &accounts, &opts, stats.clone());
+    if let Some(p) = progress {
+        p.stop();
+    }
+    let snapshot = snapshot?;
+    if !target.quiet {
+        let gaps: usize = snapshot.accounts.iter().map(|a| a.gaps.len()).sum();
+        // An account whose role could not be assumed was not collected.
+        let reached = snapshot
+            .accounts
+            .iter()
+            .filter(|a| {
+                !a.gaps
+                    .iter()
+                    .any(|g| g.service == crate::vocab::Service::Sts)
+            })
+            .count();
+        let unreached = snapshot.accounts.len() - reached;
+        let _ = writeln!(
+            io.stderr,
+            "collected {reached} of {} account(s){} in {:.1}s: {} API calls, {} retries, {} gap(s)",
+            snapshot.accounts.len(),
+            if unreached > 0 {
+                format!(" ({unreached} not reached)")
+            } else {
+                String::new()
+            },
+            started.elapsed().as_secs_f64(),
+            stats.calls.load(std::sync::atomic::Ordering::Relaxed),
+            stats.retries(),
+            gaps
+        );
+    }
+    Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn a_repeated_account_is_selected_once() {
+        let config = crate::config::Config::parse(
+            "regions = [\"eu-west-1\"]\n[[account]]\nname = \"prod\"\nenvironment = \"prod\"\naccount_id = \"222222222222\"\n",
+            std::path::Path::new("dbaudit.toml"),
+        )
+        .unwrap();
+        let cli = crate::cli::Cli::parse_from([
+            "dbaudit",
+            "collect",
+            "--account",
+            "prod",
+            "--account",
+            "prod",
+            "-o",
+            "s.json",
+            "--config",
+            "c.toml",
+        ]);
+        let crate::cli::Command::Collect(args) = cli.command else {
+            panic!("collect expected");
+        };
+        let selected = config
+            .select_accounts(&args.target.accounts, args.target.all_accounts)
+            .unwrap();
+        assert_eq!(selected.len(), 1);
+    }
+}

@@ -1,0 +1,148 @@
+//! The commands: glue between the CLI and the library. Each command loads
+//! its inputs, calls the library, and writes what it returns; it writes only
+//! to the writers it is given, returns the exit code, and never exits.
+//!
+//! - [`output`]: `evaluate` and `scan`'s reporting (audit, render, write);
+//! - [`live`]: `collect` and `scan` (AWS; the `aws` feature);
+//! - [`commands`]: `rules`, `access`, `diff`, `init`, `man`.
+
+mod commands;
+#[cfg(feature = "aws")]
+mod live;
+mod output;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, Command, EvaluateArgs};
+use crate::config::Config;
+use crate::error::Error;
+use crate::rules::RuleSet;
+use crate::snapshot::Snapshot;
+pub use output::report_snapshot;
+
+/// Where command output goes.
+pub struct Io<'a> {
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+    /// stdout is a terminal (for colours).
+    pub stdout_tty: bool,
+}
+
+pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
+    match cli.command {
+        Command::Evaluate(args) => evaluate(args, io),
+        Command::Collect(args) => live::collect(args, io),
+        Command::Scan(args) => live::scan(args, io),
+        Command::Rules(cmd) => commands::rules(cmd, io),
+        Command::Init(args) => commands::init(args, io),
+        Command::Diff(args) => commands::diff(args, io),
+        Command::Access(args) => commands::access(args, cli.verbose > 0, io),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "dbaudit", io.stdout);
+            Ok(0)
+        }
+        Command::Man { dir } => commands::man(dir.as_deref(), io),
+    }
+}
+
+pub(crate) fn write_err(e: std::io::Error) -> Error {
+    Error::Io {
+        path: PathBuf::from("<stdout>"),
+        error: e,
+    }
+}
+
+/// The config of `--config` (or `DBAUDIT_CONFIG`), else `./dbaudit.toml`
+/// when it exists, else the defaults.
+pub fn load_config(path: Option<&Path>) -> Result<Config, Error> {
+    match path.or_else(default_config) {
+        Some(p) => Config::load(p),
+        None => Ok(Config {
+            service_tag: "service".to_string(),
+            ..Config::default()
+        }),
+    }
+}
+
+pub(crate) fn load_rules(config: &Config, dirs: &[PathBuf]) -> Result<RuleSet, Error> {
+    let mut extra: Vec<String> = config.params.keys().cloned().collect();
+    for p in config.environment_params.values() {
+        extra.extend(p.keys().cloned());
+    }
+    let rules = RuleSet::load(dirs, &extra)?;
+    // Parameter names and types are known only with the rules that read them.
+    rules.check_params(config)?;
+    Ok(rules)
+}
+
+/// Merges several snapshots into one (accounts must not repeat).
+pub fn load_snapshots(paths: &[PathBuf]) -> Result<Snapshot, Error> {
+    let mut merged: Option<Snapshot> = None;
+    for p in paths {
+        let s = Snapshot::load(p)?;
+        match &mut merged {
+            None => merged = Some(s),
+            Some(m) => {
+                for a in s.accounts {
+                    if m.accounts.iter().any(|x| x.name == a.name) {
+                        return Err(Error::Input {
+                            location: crate::error::Location::new(p, 1, 1),
+                            message: format!("account `{}` is also in an earlier snapshot", a.name),
+                        });
+                    }
+                    m.accounts.push(a);
+                }
+                // The report's time is the earliest collection.
+                if s.collected_at < m.collected_at {
+                    m.collected_at = s.collected_at;
+                }
+            }
+        }
+    }
+    let mut s = merged.ok_or_else(|| Error::Usage("no snapshot given".to_string()))?;
+    s.normalize();
+    Ok(s)
+}
+
+fn evaluate(args: EvaluateArgs, io: &mut Io) -> Result<i32, Error> {
+    let config = load_config(args.report.config.as_deref())?;
+    let rules = load_rules(&config, &args.report.rules)?;
+    let snapshot = load_snapshots(&args.snapshots)?;
+    report_snapshot(&snapshot, &config, &rules, &args.report, io)
+}
+
+/// `./dbaudit.toml`, when there is one.
+pub(crate) fn default_config<'a>() -> Option<&'a Path> {
+    let p = Path::new(DEFAULT_CONFIG);
+    p.is_file().then_some(p)
+}
+
+/// The config file used when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "dbaudit.toml";
+
+/// Whether stdout is a terminal.
+pub fn stdout_is_tty() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// Without the `aws` feature, the live commands explain themselves.
+#[cfg(not(feature = "aws"))]
+mod live {
+    use super::Io;
+    use crate::cli::{CollectArgs, ScanArgs};
+    use crate::error::Error;
+
+    pub fn collect(_: CollectArgs, _: &mut Io) -> Result<i32, Error> {
+        Err(Error::Usage(
+            "this dbaudit was built without the `aws` feature: it cannot collect".to_string(),
+        ))
+    }
+
+    pub fn scan(_: ScanArgs, _: &mut Io) -> Result<i32, Error> {
+        Err(Error::Usage(
+            "this dbaudit was built without the `aws` feature: it cannot scan".to_string(),
+        ))
+    }
+}

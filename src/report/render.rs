@@ -1,0 +1,142 @@
+//! The renderer contract: every output format is one [`Renderer`] over the
+//! complete [`Report`], beside a [`RenderContext`] for what is not part of
+//! the report itself.
+//!
+//! The report carries everything the built-in formats show (rule docs,
+//! resolved repository locations, baseline state, typed statuses), so a
+//! renderer never needs the rule set or the config. What the next formats
+//! need goes into the context, not into each renderer's signature: the
+//! audited snapshot (an HTML report draws the estate's topology from it),
+//! and later the findings history. Renderers write to a `dyn Write` and can
+//! report limits they applied as warnings.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+
+use super::Report;
+use crate::snapshot::Snapshot;
+
+/// Output formats (`--format`, `--report FORMAT[=PATH]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Sarif,
+    Junit,
+    Markdown,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Sarif => "sarif",
+            Format::Junit => "junit",
+            Format::Markdown => "markdown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        [
+            Format::Table,
+            Format::Json,
+            Format::Sarif,
+            Format::Junit,
+            Format::Markdown,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+}
+
+/// What a renderer may use besides the report.
+#[derive(Default)]
+pub struct RenderContext<'a> {
+    /// The audited snapshot, when the report comes from one in this run
+    /// (not when a saved report is rendered again).
+    pub snapshot: Option<&'a Snapshot>,
+    /// Limits a renderer applied, for stderr (e.g. SARIF's upload limits).
+    pub warnings: RefCell<Vec<String>>,
+}
+
+impl<'a> RenderContext<'a> {
+    pub fn new(snapshot: Option<&'a Snapshot>) -> Self {
+        RenderContext {
+            snapshot,
+            warnings: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn warn(&self, message: String) {
+        self.warnings.borrow_mut().push(message);
+    }
+}
+
+pub trait Renderer {
+    fn render(&self, report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::Result<()>;
+}
+
+pub struct Json;
+pub struct Sarif;
+pub struct Junit;
+pub struct Markdown;
+/// The terminal table, in a style fitted to where it goes.
+pub struct Table(pub super::table::Style);
+
+impl Renderer for Json {
+    fn render(&self, report: &Report, _: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
+        super::json::render(report, out)
+    }
+}
+
+impl Renderer for Sarif {
+    fn render(&self, report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
+        for w in super::sarif::render(report, out)? {
+            ctx.warn(w);
+        }
+        Ok(())
+    }
+}
+
+impl Renderer for Junit {
+    fn render(&self, report: &Report, _: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
+        super::junit::render(report, out)
+    }
+}
+
+impl Renderer for Markdown {
+    fn render(&self, report: &Report, _: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
+        super::markdown::render(report, out)
+    }
+}
+
+impl Renderer for Table {
+    fn render(&self, report: &Report, _: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
+        super::table::render(report, out, self.0)
+    }
+}
+
+/// The renderer of a format; `table` is the table's style (the other
+/// formats have none).
+pub fn renderer(format: Format, table: super::table::Style) -> Box<dyn Renderer> {
+    match format {
+        Format::Table => Box::new(Table(table)),
+        Format::Json => Box::new(Json),
+        Format::Sarif => Box::new(Sarif),
+        Format::Junit => Box::new(Junit),
+        Format::Markdown => Box::new(Markdown),
+    }
+}
+
+/// Renders into memory: outputs are written only once every one of them
+/// rendered, so an error leaves nothing half-written.
+pub fn to_bytes(
+    renderer: &dyn Renderer,
+    report: &Report,
+    ctx: &RenderContext,
+) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    renderer.render(report, ctx, &mut buf)?;
+    Ok(buf)
+}
