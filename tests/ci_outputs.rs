@@ -9,8 +9,7 @@ use std::process::Command;
 use serde_json::Value;
 use support::*;
 
-const DEMO: &str = "fixtures/demo/snapshot.json";
-const CONFIG: &str = "fixtures/demo/dbaudit.toml";
+const CONFIG: &str = DEMO_CONFIG;
 
 fn demo_value() -> Value {
     read_json(&root().join(DEMO))
@@ -356,11 +355,7 @@ fn several_outputs_from_one_run_and_junit_and_markdown() {
         dir.join("r.md"),
         dir.join("r.sarif"),
     );
-    let o = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        CONFIG,
+    let o = demo(&[
         "--format",
         "table",
         "--json",
@@ -402,18 +397,9 @@ fn several_outputs_from_one_run_and_junit_and_markdown() {
         "{md}"
     );
     // `-` sends one extra output to stdout in place of the table.
-    let o = dbaudit(&["evaluate", DEMO, "--config", CONFIG, "--markdown", "-"]);
+    let o = demo(&["--markdown", "-"]);
     assert!(text(&o.stdout).starts_with("## dbaudit: "));
-    let o = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        CONFIG,
-        "--markdown",
-        "-",
-        "--junit",
-        "-",
-    ]);
+    let o = demo(&["--markdown", "-", "--junit", "-"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("only one output can go to stdout"));
 }
@@ -425,11 +411,7 @@ fn report_flags_write_what_the_per_format_flags_write() {
     let dir = tempdir("report-flag");
     let (a, b, c) = (dir.join("a.sarif"), dir.join("b.sarif"), dir.join("c.xml"));
     let arg = |f: &str, p: &Path| format!("{f}={}", p.display());
-    let o = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        CONFIG,
+    let o = demo(&[
         "--as-of",
         "2026-11-30",
         "--report",
@@ -499,11 +481,7 @@ reason = "stale"
 "#,
     );
     let report = dir.join("r.json");
-    let o = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        CONFIG,
+    let o = demo(&[
         "--waivers",
         w.to_str().unwrap(),
         "--as-of",
@@ -557,11 +535,7 @@ reason = "stale"
         assert!(w.get("waiver").is_none(), "{w}");
     }
     // The same waiver file a day earlier still hides billing's failure.
-    let o = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        CONFIG,
+    let o = demo(&[
         "--waivers",
         w.to_str().unwrap(),
         "--as-of",
@@ -634,26 +608,10 @@ fn waivers_gate_and_errors_are_never_waived() {
 fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
     let dir = tempdir("baseline");
     let base = dir.join("base.json");
-    let o = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        CONFIG,
-        "--format",
-        "json",
-        "-o",
-        base.to_str().unwrap(),
-    ]);
+    let o = demo(&["--format", "json", "-o", base.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     // Same estate against its own baseline: nothing new, the gate passes.
-    let o = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        CONFIG,
-        "--baseline",
-        base.to_str().unwrap(),
-    ]);
+    let o = demo(&["--baseline", base.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
     let out = text(&o.stdout);
     assert!(out.contains("baseline: 0 new failing finding(s), 0 fixed"));
@@ -668,11 +626,7 @@ fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
         "{out}"
     );
     let md = dir.join("same.md");
-    dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        CONFIG,
+    demo(&[
         "--baseline",
         base.to_str().unwrap(),
         "--markdown",

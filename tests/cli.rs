@@ -1,33 +1,17 @@
 //! End-to-end tests of the `dbaudit` binary: exit codes, stdout and stderr.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::{DEMO, DEMO_CONFIG, dbaudit, demo, root, text};
 
-fn dbaudit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dbaudit"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env_remove("DBAUDIT_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-const DEMO: &str = "fixtures/demo/snapshot.json";
-const DEMO_CONFIG: &str = "fixtures/demo/dbaudit.toml";
 const BASE: &str = "fixtures/rules/base.json";
 
 #[test]
 fn demo_reports_the_planted_violations_and_fails_the_gate() {
-    let out = dbaudit(&["evaluate", DEMO, "--config", DEMO_CONFIG]);
+    let out = demo(&[]);
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -57,22 +41,8 @@ fn demo_reports_the_planted_violations_and_fails_the_gate() {
 
 #[test]
 fn json_report_is_deterministic_and_versioned() {
-    let a = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        DEMO_CONFIG,
-        "--format",
-        "json",
-    ]);
-    let b = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        DEMO_CONFIG,
-        "--format",
-        "json",
-    ]);
+    let a = demo(&["--format", "json"]);
+    let b = demo(&["--format", "json"]);
     assert_eq!(a.status.code(), Some(1));
     assert_eq!(a.stdout, b.stdout, "two evaluations must be byte-identical");
     let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
@@ -927,14 +897,7 @@ fn version_names_commit_and_rule_pack_and_reports_record_them() {
         v.starts_with(&format!("dbaudit {} (commit ", env!("CARGO_PKG_VERSION"))),
         "{v}"
     );
-    let json = dbaudit(&[
-        "evaluate",
-        DEMO,
-        "--config",
-        DEMO_CONFIG,
-        "--format",
-        "json",
-    ]);
+    let json = demo(&["--format", "json"]);
     let r: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(r["tool"]["rule_pack"], pack);
     assert!(r["tool"]["commit"].is_string());

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod iam_cases;
+pub mod rule_cases;
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -135,10 +137,23 @@ impl Drop for Moto {
 }
 
 /// Runs the dbaudit binary with the test AWS environment.
+/// The demo estate every CLI test starts from.
+pub const DEMO: &str = "fixtures/demo/snapshot.json";
+pub const DEMO_CONFIG: &str = "fixtures/demo/dbaudit.toml";
+
+/// The CLI test helper: `dbaudit ARGS` as a user types it, from the
+/// repository root, in the test environment ([`aws_env`]).
 pub fn dbaudit(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbaudit"));
     aws_env(&mut cmd);
     cmd.args(args).current_dir(root()).output().unwrap()
+}
+
+/// `dbaudit evaluate <demo snapshot> --config <demo config> ARGS`.
+pub fn demo(args: &[&str]) -> Output {
+    let mut all = vec!["evaluate", DEMO, "--config", DEMO_CONFIG];
+    all.extend_from_slice(args);
+    dbaudit(&all)
 }
 
 pub fn text(b: &[u8]) -> String {
