@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use crate::celval::cel_to_json;
 use crate::config::{Config, Params};
+use crate::finding::{Finding, Outcome};
 use crate::model::{self, CelFacts, RegionIndex};
-use crate::report::{Finding, Outcome};
 use crate::rules::{ResourceKind, Rule, RuleSet};
 use crate::snapshot::{Account, Gap, Snapshot};
 use crate::vocab::Service;
@@ -638,7 +638,7 @@ impl<'a> AccountScope<'a> {
         };
         let names = &self.rule_names[rule.id.as_str()];
         Finding {
-            fingerprint: crate::report::fingerprint(&rule.id, account_key, &target.arn),
+            fingerprint: crate::finding::fingerprint(&rule.id, account_key, &target.arn),
             rule_id: Arc::clone(&names.0),
             title: Arc::clone(&names.1),
             severity: rule.severity,
