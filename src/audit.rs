@@ -60,6 +60,7 @@ pub fn audit(
     let mut report = Report::build(snapshot, &rules, findings, gate);
     report.waivers = waiver_status;
     report.fixed = fixed;
+    report.baseline = report.baseline_summary();
     report.not_evaluated = not_evaluated;
     Ok(report)
 }

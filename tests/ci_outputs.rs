@@ -686,6 +686,12 @@ fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
     let fixed = r["fixed"].as_array().unwrap();
     assert_eq!(fixed.len(), 1);
     assert_eq!(fixed[0]["rule_id"], "db.deletion-protection");
+    assert_eq!(
+        r["baseline"],
+        // Every failing finding counts, not only those at or above --fail-on.
+        serde_json::json!({"new": 1, "existing": 13, "fixed": 1}),
+        "the summary renderers and later history read"
+    );
     // A baseline that is not a report is refused before anything runs.
     let o = dbaudit(&["evaluate", DEMO, "--baseline", DEMO]);
     assert_eq!(o.status.code(), Some(2));

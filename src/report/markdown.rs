@@ -167,21 +167,11 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "- `{}`: {}", n.rule, n.reason)?;
         }
     }
-    if let Some(fixed) = &report.fixed {
-        let new = report
-            .findings
-            .iter()
-            .filter(|f| f.baseline == Some(crate::finding::BaselineState::New))
-            .count();
-        let existing = report
-            .findings
-            .iter()
-            .filter(|f| f.baseline == Some(crate::finding::BaselineState::Existing))
-            .count();
+    if let Some(b) = report.baseline_summary() {
         writeln!(
             out,
-            "\n### Against the baseline\n\n{new} new, {existing} existing, {} fixed.",
-            fixed.len()
+            "\n### Against the baseline\n\n{} new, {} existing, {} fixed.",
+            b.new, b.existing, b.fixed
         )?;
     }
     Ok(())

@@ -26,6 +26,17 @@ pub use gate::{Gate, OnIncomplete};
 
 pub const SCHEMA: &str = "dbaudit.report/v1";
 
+/// A run against a baseline, in numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineSummary {
+    /// Failing (or waived) findings the baseline did not have.
+    pub new: usize,
+    /// Failing (or waived) findings the baseline had too.
+    pub existing: usize,
+    /// Failures of the baseline that are gone.
+    pub fixed: usize,
+}
+
 /// A finding in short: what `fixed` and `dbaudit diff` list.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FindingSummary {
@@ -71,6 +82,9 @@ pub struct Report {
     /// With `--baseline`: failures of the baseline that are gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed: Option<Vec<FindingSummary>>,
+    /// With `--baseline`: how many failures are new, existing and fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineSummary>,
     /// Rules of the pack this run did not evaluate, and why (selection
     /// flags, `[rules] disable`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -211,6 +225,24 @@ impl Report {
         })
     }
 
+    /// The baseline summary: as recorded, or counted from the findings for
+    /// a report that predates the field.
+    pub fn baseline_summary(&self) -> Option<BaselineSummary> {
+        let fixed = self.fixed.as_ref()?;
+        Some(self.baseline.unwrap_or_else(|| {
+            let count = |s| {
+                (self.findings.iter())
+                    .filter(|f| f.baseline == Some(s))
+                    .count()
+            };
+            BaselineSummary {
+                new: count(crate::finding::BaselineState::New),
+                existing: count(crate::finding::BaselineState::Existing),
+                fixed: fixed.len(),
+            }
+        }))
+    }
+
     pub fn build(
         snapshot: &Snapshot,
         rules: &RuleSet,
@@ -266,6 +298,7 @@ impl Report {
             gate,
             waivers: Vec::new(),
             fixed: None,
+            baseline: None,
             not_evaluated: Vec::new(),
         }
     }

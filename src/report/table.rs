@@ -252,16 +252,11 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             line(out, &style, "", &text)?;
         }
     }
-    if let Some(fixed) = &report.fixed {
-        let new = report
-            .findings
-            .iter()
-            .filter(|f| f.baseline == Some(crate::finding::BaselineState::New))
-            .count();
+    if let Some(b) = report.baseline_summary() {
         writeln!(
             out,
-            "baseline: {new} new failing finding(s), {} fixed since the baseline",
-            fixed.len()
+            "baseline: {} new failing finding(s), {} fixed since the baseline",
+            b.new, b.fixed
         )?;
     }
     let t = report.summary.total;
