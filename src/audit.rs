@@ -36,9 +36,11 @@ pub fn audit(
     config: &Config,
     opts: &AuditOptions,
 ) -> Result<Report, Error> {
-    let (rules, not_evaluated) = opts.selection.rules(rules)?;
+    let (rules, mut not_evaluated) = opts.selection.rules(rules)?;
     let narrowed = opts.selection.accounts(snapshot)?;
     let snapshot = narrowed.as_ref().unwrap_or(snapshot);
+    let (rules, pairs_left_out) = crate::selection::pairs_in_run(rules, snapshot);
+    not_evaluated.extend(pairs_left_out);
 
     let mut findings = crate::evaluate::evaluate(snapshot, &rules, config);
     let tags = crate::waivers::tags_by_arn(snapshot);

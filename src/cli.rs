@@ -390,7 +390,7 @@ pub enum RulesCommand {
     },
     /// List the facts a rule can use for a resource kind (JSON Schema).
     Fields {
-        /// db_cluster, db_instance, account or iam_principal.
+        /// db_cluster, db_instance, account, iam_principal or service_pair.
         kind: String,
     },
 }

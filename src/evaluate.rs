@@ -44,10 +44,11 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         let facts = model::account_facts(snapshot, account, config);
         let scope = AccountScope::new(account, &facts, &params, &names);
         chunk.start_account();
+        // Parity rules see two environments at once: evaluated below.
         let applicable: Vec<&Rule> = rules
             .rules
             .iter()
-            .filter(|r| r.applies_to_environment(&account.environment))
+            .filter(|r| r.pair.is_none() && r.applies_to_environment(&account.environment))
             .collect();
 
         // The account could not be reached at all: every rule is an error.
@@ -199,6 +200,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         }
         chunk.drain_into(&mut findings);
     }
+    evaluate_pairs(snapshot, rules, config, &names, &mut chunk, &mut findings);
     // The order above is already the report's order except where ARNs do not
     // follow the snapshot's id order and for the account-wide errors of
     // selections that matched nothing (made last). On nearly sorted input
@@ -214,6 +216,121 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         ))
     });
     findings
+}
+
+/// Test ↔ prod parity: each `service_pair` rule on every service of its two
+/// environments. Findings belong to the right-hand side's account of the
+/// service's first database there (else the left's), so they sit with that
+/// account in every report. A pair whose environments are not both in the
+/// snapshot is skipped here (the audit lists the rule as not evaluated); a
+/// pair whose accounts were not fully collected is one `error` per rule.
+fn evaluate_pairs(
+    snapshot: &Snapshot,
+    rules: &RuleSet,
+    config: &Config,
+    names: &RuleNames,
+    chunk: &mut Chunk,
+    findings: &mut Vec<Finding>,
+) {
+    let fields = wanted_fields(rules, ResourceKind::ServicePair);
+    let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    let in_env = |env: &str| -> Vec<&Account> {
+        accounts
+            .iter()
+            .copied()
+            .filter(|a| a.environment == env)
+            .collect()
+    };
+    let pair_rules: Vec<&Rule> = rules.rules.iter().filter(|r| r.pair.is_some()).collect();
+    let mut pairs: Vec<(&str, &str)> = pair_rules
+        .iter()
+        .filter_map(|r| r.pair.as_ref())
+        .map(|p| (p.left.as_str(), p.right.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    for (left_env, right_env) in pairs {
+        let (left, right) = (in_env(left_env), in_env(right_env));
+        let (Some(first), false) = (
+            right.first().or(left.first()),
+            left.is_empty() || right.is_empty(),
+        ) else {
+            continue;
+        };
+        let these: Vec<&Rule> = pair_rules
+            .iter()
+            .copied()
+            .filter(|r| {
+                r.pair
+                    .as_ref()
+                    .is_some_and(|p| p.left == left_env && p.right == right_env)
+            })
+            .collect();
+        // Every database of both environments must be known: a service
+        // missing on one side might only be missing from the snapshot.
+        let missing: Vec<String> = left
+            .iter()
+            .chain(&right)
+            .flat_map(|a| {
+                a.gaps
+                    .iter()
+                    .filter(|g| {
+                        (g.service == Service::Sts || g.service == Service::Rds)
+                            && !model::is_fact_level(g)
+                    })
+                    .map(move |g| format!("account {}: {g}", a.name))
+            })
+            .collect();
+        let scope_of = |account: &'_ Account| {
+            let params = config.params_for(&account.environment, &rules.params);
+            let facts = model::account_facts(snapshot, account, config);
+            (params, facts)
+        };
+        if !missing.is_empty() {
+            let (params, facts) = scope_of(first);
+            let scope = AccountScope::new(first, &facts, &params, names);
+            let target = ResourceRef::everything(first, ResourceKind::ServicePair);
+            for rule in &these {
+                let message = format!(
+                    "data not collected, so {left_env} and {right_env} cannot be compared: {}",
+                    missing.join("; ")
+                );
+                chunk.push(scope.error_finding(rule, None, scope.clone_ref(&target), message));
+            }
+            chunk.drain_into(findings);
+            continue;
+        }
+        let services = model::parity::service_pairs(
+            (left_env, &left),
+            (right_env, &right),
+            &config.service_tag,
+        );
+        for pair in &services {
+            let anchor_db = pair.right.first().or(pair.left.first());
+            let anchor = anchor_db
+                .and_then(|d| accounts.iter().copied().find(|a| a.name == d.account))
+                .unwrap_or(first);
+            let (params, facts) = scope_of(anchor);
+            let scope = AccountScope::new(anchor, &facts, &params, names);
+            let root = scope.root_context();
+            let region: Option<Arc<str>> = anchor_db.map(|d| Arc::from(d.region.as_str()));
+            // The finding points at the service's first database on the
+            // right (else left) side, by ARN: a real resource to click.
+            let target = ResourceRef {
+                kind: ResourceKind::ServicePair,
+                id: pair.service.clone(),
+                arn: anchor_db.map(|d| d.arn.clone()).unwrap_or_default(),
+                unknown: &pair.unknown,
+                // Stable whichever database is first: baselines and
+                // code-scanning alerts follow the service.
+                identity: Some(format!("parity:{left_env}/{right_env}:{}", pair.service)),
+            };
+            let set = (&these[..], fields.as_deref());
+            scope.resource(&root, pair, &target, set, region.as_ref(), chunk);
+            chunk.drain_into(findings);
+        }
+    }
 }
 
 /// The findings of one (account, region) being produced, bucketed by rule in
@@ -314,6 +431,9 @@ struct ResourceRef<'a> {
     id: String,
     arn: String,
     unknown: &'a [String],
+    /// What the fingerprint hashes instead of the ARN, for findings about
+    /// something that has no ARN of its own (a service across environments).
+    identity: Option<String>,
 }
 
 impl<'a> ResourceRef<'a> {
@@ -323,6 +443,7 @@ impl<'a> ResourceRef<'a> {
             id: id.to_string(),
             arn: arn.to_string(),
             unknown,
+            identity: None,
         }
     }
 
@@ -337,6 +458,7 @@ impl<'a> ResourceRef<'a> {
             arn: format!("arn:{}:iam::{id}:root", partition(account)),
             id: account.name.clone(),
             unknown: &[],
+            identity: None,
         }
     }
 
@@ -348,6 +470,7 @@ impl<'a> ResourceRef<'a> {
             ResourceKind::IamPrincipal => format!("arn:{p}:iam::{id}:*"),
             ResourceKind::DbCluster => format!("arn:{p}:rds:*:{id}:cluster:*"),
             ResourceKind::DbInstance => format!("arn:{p}:rds:*:{id}:db:*"),
+            ResourceKind::ServicePair => format!("arn:{p}:rds:*:{id}:cluster:*"),
         };
         let scope = match kind {
             ResourceKind::IamPrincipal => "iam/*",
@@ -358,6 +481,7 @@ impl<'a> ResourceRef<'a> {
             id: scope.to_string(),
             arn,
             unknown: &[],
+            identity: None,
         }
     }
 
@@ -377,6 +501,7 @@ impl<'a> ResourceRef<'a> {
                 account.account_id
             ),
             unknown: &[],
+            identity: None,
         }
     }
 }
@@ -609,6 +734,7 @@ impl<'a> AccountScope<'a> {
             id: r.id.clone(),
             arn: r.arn.clone(),
             unknown: &[],
+            identity: r.identity.clone(),
         }
     }
 
@@ -638,7 +764,11 @@ impl<'a> AccountScope<'a> {
         };
         let names = &self.rule_names[rule.id.as_str()];
         Finding {
-            fingerprint: crate::finding::fingerprint(&rule.id, account_key, &target.arn),
+            fingerprint: crate::finding::fingerprint(
+                &rule.id,
+                account_key,
+                target.identity.as_deref().unwrap_or(&target.arn),
+            ),
             rule_id: Arc::clone(&names.0),
             title: Arc::clone(&names.1),
             severity: rule.severity,

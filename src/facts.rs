@@ -20,14 +20,18 @@ pub enum ResourceKind {
     Account,
     /// An IAM user or role of an account.
     IamPrincipal,
+    /// One service across the two environments of a pair (test ↔ prod
+    /// parity): the databases serving it on each side.
+    ServicePair,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 4] = [
+    pub const ALL: [ResourceKind; 5] = [
         ResourceKind::DbCluster,
         ResourceKind::DbInstance,
         ResourceKind::Account,
         ResourceKind::IamPrincipal,
+        ResourceKind::ServicePair,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +40,7 @@ impl ResourceKind {
             ResourceKind::DbInstance => "db_instance",
             ResourceKind::Account => "account",
             ResourceKind::IamPrincipal => "iam_principal",
+            ResourceKind::ServicePair => "service_pair",
         }
     }
 
@@ -46,7 +51,9 @@ impl ResourceKind {
     /// The AWS service whose collection produces resources of this kind.
     pub fn service(self) -> Option<Service> {
         match self {
-            ResourceKind::DbCluster | ResourceKind::DbInstance => Some(Service::Rds),
+            ResourceKind::DbCluster | ResourceKind::DbInstance | ResourceKind::ServicePair => {
+                Some(Service::Rds)
+            }
             ResourceKind::Account => None,
             ResourceKind::IamPrincipal => Some(Service::Iam),
         }

@@ -110,3 +110,33 @@ impl Selection {
         Ok(Some(s))
     }
 }
+
+/// Parity rules need both of their environments in the run: `scan
+/// --account prod`, `--environment prod` or one shard of a sharded run
+/// leaves them out, listed as not evaluated (not `error`: the run did not
+/// ask for the comparison, so it must not change the exit code).
+pub fn pairs_in_run(mut set: RuleSet, snapshot: &Snapshot) -> (RuleSet, Vec<NotEvaluated>) {
+    let present = |env: &str| snapshot.accounts.iter().any(|a| a.environment == env);
+    let mut left_out = Vec::new();
+    set.rules.retain(|r| {
+        let Some(pair) = &r.pair else { return true };
+        let absent: Vec<&str> = [pair.left.as_str(), pair.right.as_str()]
+            .into_iter()
+            .filter(|e| !present(e))
+            .collect();
+        if absent.is_empty() {
+            return true;
+        }
+        left_out.push(NotEvaluated {
+            rule: r.id.clone(),
+            reason: format!(
+                "compares {} with {}, but the run has no account of {}",
+                pair.left,
+                pair.right,
+                absent.join(" or ")
+            ),
+        });
+        false
+    });
+    (set, left_out)
+}

@@ -48,7 +48,7 @@ fn json_report_is_deterministic_and_versioned() {
     let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     assert_eq!(v["schema"], "dbaudit.report/v1");
     assert_eq!(v["gate"]["exit_code"], 1);
-    assert_eq!(v["summary"]["total"]["fail"], 14);
+    assert_eq!(v["summary"]["total"]["fail"], 16);
     // Every message rendered: no placeholder failed.
     for f in v["findings"].as_array().unwrap() {
         assert!(
@@ -1039,7 +1039,7 @@ fn the_table_fits_the_terminal_and_summarises_big_estates() {
     // --compact: the per-rule summary only.
     let out = run("160", &[&demo[..], &["--compact"]].concat());
     assert!(
-        out.contains("(11 finding(s) not listed: --compact)"),
+        out.contains("(13 finding(s) not listed: --compact)"),
         "{out}"
     );
     assert!(!out.contains("is publicly accessible"), "{out}");
@@ -1090,4 +1090,56 @@ fn completions_and_man_pages() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let scan = std::fs::read_to_string(mandir.join("dbaudit-scan.1")).unwrap();
     assert!(scan.contains("\\-\\-all\\-accounts"), "{scan}");
+}
+
+/// Parity rules need both environments in the run: with only prod they are
+/// listed as not evaluated and the exit code is what the prod rules give;
+/// with both, a prod service without a test database is a finding that names
+/// the prod database.
+#[test]
+fn parity_rules_compare_test_and_prod_and_step_aside_when_one_is_missing() {
+    let json = |o: &Output| -> serde_json::Value { serde_json::from_slice(&o.stdout).unwrap() };
+    let both = demo(&["--format", "json"]);
+    let only_prod = demo(&["--format", "json", "--environment", "prod"]);
+    let (b, p) = (json(&both), json(&only_prod));
+    let ledger: Vec<&serde_json::Value> = b["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["rule_id"] == "parity.service-has-test-database" && f["resource_id"] == "ledger"
+        })
+        .collect();
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(ledger[0]["outcome"], "fail");
+    assert_eq!(ledger[0]["account"], "prod");
+    assert!(
+        ledger[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("prod/eu-west-1/prod-payments"),
+        "{}",
+        ledger[0]["message"]
+    );
+    let skipped: Vec<&str> = p["not_evaluated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["rule"].as_str().unwrap().starts_with("parity."))
+        .map(|n| n["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped.len(), 4, "{}", p["not_evaluated"]);
+    assert!(
+        skipped.iter().all(|r| r.contains("no account of test")),
+        "{skipped:?}"
+    );
+    assert!(
+        !p["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"].as_str().unwrap().starts_with("parity.")),
+        "no parity finding, not even an error"
+    );
+    assert_eq!(only_prod.status.code(), both.status.code());
 }

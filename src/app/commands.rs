@@ -201,7 +201,7 @@ pub fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
         RulesCommand::Fields { kind } => {
             let Some(k) = ResourceKind::parse(&kind) else {
                 return Err(Error::Usage(format!(
-                    "unknown resource kind `{kind}`; expected db_cluster, db_instance, account or iam_principal"
+                    "unknown resource kind `{kind}`; expected db_cluster, db_instance, account, iam_principal or service_pair"
                 )));
             };
             let schema = crate::model::facts_json_schema(k);

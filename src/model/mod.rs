@@ -6,6 +6,7 @@
 //! evaluates to `error`, never to `pass`; `unknown` says why.
 
 pub mod network;
+pub mod parity;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -215,6 +216,16 @@ cel_facts!(InstanceFacts {
     publicly_accessible, iam_auth, storage_encrypted, backup_retention_days, deletion_protection,
     multi_az, port, read_replica_source, read_replicas, tags, services, unknown,
 } flatten network: NetworkFacts);
+cel_facts!(parity::PairFacts {
+    service,
+    left_environment,
+    right_environment,
+    left,
+    right,
+    left_summary,
+    right_summary,
+    unknown,
+});
 cel_facts!(AccountFacts {
     name,
     environment,
@@ -303,6 +314,7 @@ pub fn facts_json_schema(kind: ResourceKind) -> serde_json::Value {
         ResourceKind::DbInstance => schemars::schema_for!(InstanceFacts),
         ResourceKind::Account => schemars::schema_for!(AccountFacts),
         ResourceKind::IamPrincipal => schemars::schema_for!(crate::iam::PrincipalFacts),
+        ResourceKind::ServicePair => schemars::schema_for!(parity::PairFacts),
     };
     serde_json::to_value(schema).expect("schema serialises")
 }

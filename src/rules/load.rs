@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::expr::{Expr, Template};
-use super::{ResourceKind, Rule, RuleSource, Severity};
+use super::{EnvPair, ResourceKind, Rule, RuleSource, Severity};
 use crate::config::{BuiltinParams, Config, json_type, same_type};
 use crate::error::{Error, Problem};
 use crate::facts::FieldSchema;
@@ -32,6 +32,7 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../rules/environments.toml"),
     ),
     ("rules/iam.toml", include_str!("../../rules/iam.toml")),
+    ("rules/parity.toml", include_str!("../../rules/parity.toml")),
 ];
 
 /// Default rule parameters per environment (`rules/params.toml`).
@@ -221,6 +222,9 @@ const RULE_KEYS: &[&str] = &[
     "rationale",
     "remediation",
     "references",
+    "scope",
+    "left",
+    "right",
 ];
 
 /// Loads and validates rule files; every problem in every file is reported.
@@ -318,6 +322,7 @@ pub fn load_files_with_params(
             let environments = r
                 .string_array(t.get("environments"), "environments")
                 .unwrap_or_default();
+            let pair = env_pair(&mut r, t, start, resource);
             let mut requires = Vec::new();
             if let Some(v) = t.get("requires") {
                 for s in r.string_array(Some(v), "requires").unwrap_or_default() {
@@ -457,6 +462,7 @@ pub fn load_files_with_params(
                         line,
                         builtin: file.builtin,
                     },
+                    pair,
                 });
             }
         }
@@ -468,6 +474,64 @@ pub fn load_files_with_params(
     }
     rules.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(RuleSet { rules, params })
+}
+
+/// `scope = "environments"` with `left` and `right`: required by, and only
+/// allowed with, `resource = "service_pair"`.
+fn env_pair<'a>(
+    r: &mut Reader<'a>,
+    t: &crate::tomlspan::Table<'a>,
+    start: usize,
+    resource: Option<ResourceKind>,
+) -> Option<EnvPair> {
+    let is_pair = resource == Some(ResourceKind::ServicePair);
+    let keys = [t.get("scope"), t.get("left"), t.get("right")];
+    if !is_pair {
+        if let Some(v) = keys.into_iter().flatten().next() {
+            r.problem(
+                v.span().start,
+                "`scope`, `left` and `right` are for `resource = \"service_pair\"` rules (test ↔ prod parity)"
+                    .to_string(),
+            );
+        }
+        return None;
+    }
+    let scope_v = r.required(t, start, "scope", "[[rule]]");
+    if let Some(v) = scope_v
+        && let Some(s) = r.string(Some(v), "scope")
+        && s != "environments"
+    {
+        r.problem(
+            v.span().start,
+            format!("unknown scope `{s}`; expected `environments`"),
+        );
+    }
+    if let Some(v) = t.get("environments") {
+        r.problem(
+            v.span().start,
+            "a `service_pair` rule spans two environments: name them with `left` and `right`, not `environments`"
+                .to_string(),
+        );
+    }
+    if let Some(v) = t.get("none_applies_error") {
+        r.problem(
+            v.span().start,
+            "`none_applies_error` is for rules evaluated per account, not `service_pair` rules"
+                .to_string(),
+        );
+    }
+    let left_v = r.required(t, start, "left", "[[rule]]");
+    let right_v = r.required(t, start, "right", "[[rule]]");
+    let left = r.string(left_v, "left")?;
+    let right = r.string(right_v, "right")?;
+    if left == right {
+        r.problem(
+            right_v.map(|v| v.span().start).unwrap_or(start),
+            format!("`left` and `right` are both `{left}`: a pair compares two environments"),
+        );
+        return None;
+    }
+    Some(EnvPair { left, right })
 }
 
 fn r_req<'t, 'a>(

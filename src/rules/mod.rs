@@ -49,6 +49,16 @@ pub struct Rule {
     pub references: Vec<String>,
     /// Where the rule was defined: `rules/network.toml:12`, or the user's file.
     pub source: RuleSource,
+    /// `scope = "environments"`: the two environments a `service_pair` rule
+    /// compares (`left`, `right`, e.g. test and prod).
+    pub pair: Option<EnvPair>,
+}
+
+/// The environments a parity rule compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvPair {
+    pub left: String,
+    pub right: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,0 +1,172 @@
+//! Facts of test ↔ prod parity: for each service (named by the service tag
+//! on DB clusters), the databases that serve it in each environment of a
+//! pair. Test may serve several services from one shared cluster; the
+//! cluster then appears under each service it serves.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::services;
+use crate::snapshot::{Account, DbCluster};
+
+/// One database serving a service in one environment.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PairDatabase {
+    pub id: String,
+    pub arn: String,
+    /// The account's name in dbaudit.toml.
+    pub account: String,
+    pub region: String,
+    pub engine: String,
+    pub engine_version: String,
+    /// The major version (`15` of `15.4`, `5.7` of `5.7.mysql_aurora…`
+    /// for MySQL 5.x), the part upgrades must keep equal across
+    /// environments.
+    pub engine_major: String,
+    pub iam_auth: bool,
+    pub storage_encrypted: bool,
+    pub serverless_v2: bool,
+    /// The services it serves (more than one for a shared test cluster).
+    pub services: Vec<String>,
+}
+
+/// `resource` in `service_pair` rules: one service across two environments.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PairFacts {
+    pub service: String,
+    pub left_environment: String,
+    pub right_environment: String,
+    /// Databases serving the service in the left environment (e.g. test).
+    pub left: Vec<PairDatabase>,
+    /// Databases serving the service in the right environment (e.g. prod).
+    pub right: Vec<PairDatabase>,
+    /// `account/region/id (engine version, IAM auth on|off)` for each left
+    /// database, `;`-separated, or `none`: for messages.
+    pub left_summary: String,
+    pub right_summary: String,
+    pub unknown: Vec<String>,
+}
+
+crate::celval::to_val_struct!(PairDatabase {
+    id,
+    arn,
+    account,
+    region,
+    engine,
+    engine_version,
+    engine_major,
+    iam_auth,
+    storage_encrypted,
+    serverless_v2,
+    services,
+});
+
+/// The major version of an engine version string: the first component for
+/// PostgreSQL 10+ and MySQL 8+ (`15.4` → `15`), the first two before that
+/// (`9.6.22` → `9.6`, `5.7.mysql_aurora.2.11.2` → `5.7`).
+pub fn engine_major(version: &str) -> String {
+    let mut parts = version.split('.');
+    let first = parts.next().unwrap_or_default();
+    match first.parse::<u32>() {
+        Ok(n) if n < 10 => match parts.next() {
+            Some(second) if second.chars().all(|c| c.is_ascii_digit()) && !second.is_empty() => {
+                format!("{first}.{second}")
+            }
+            _ => first.to_string(),
+        },
+        _ => first.to_string(),
+    }
+}
+
+fn database(account: &Account, region: &str, c: &DbCluster, service_tag: &str) -> PairDatabase {
+    PairDatabase {
+        id: c.id.clone(),
+        arn: c.arn.clone(),
+        account: account.name.clone(),
+        region: region.to_string(),
+        engine: c.engine.clone(),
+        engine_version: c.engine_version.clone(),
+        engine_major: engine_major(&c.engine_version),
+        iam_auth: c.iam_database_authentication_enabled,
+        storage_encrypted: c.storage_encrypted,
+        serverless_v2: c.serverless_v2.is_some(),
+        services: services(&c.tags, service_tag),
+    }
+}
+
+fn summary(dbs: &[PairDatabase]) -> String {
+    if dbs.is_empty() {
+        return "none".to_string();
+    }
+    dbs.iter()
+        .map(|d| {
+            format!(
+                "{}/{}/{} ({} {}, IAM auth {})",
+                d.account,
+                d.region,
+                d.id,
+                d.engine,
+                d.engine_version,
+                if d.iam_auth { "on" } else { "off" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Every service of either environment, with its databases on each side.
+pub fn service_pairs(
+    left: (&str, &[&Account]),
+    right: (&str, &[&Account]),
+    service_tag: &str,
+) -> Vec<PairFacts> {
+    let mut by_service: BTreeMap<String, (Vec<PairDatabase>, Vec<PairDatabase>)> = BTreeMap::new();
+    for (side, accounts) in [(0, left.1), (1, right.1)] {
+        for account in accounts {
+            for region in &account.regions {
+                for c in &region.db_clusters {
+                    let db = database(account, &region.name, c, service_tag);
+                    for s in &db.services {
+                        let entry = by_service.entry(s.clone()).or_default();
+                        let list = if side == 0 {
+                            &mut entry.0
+                        } else {
+                            &mut entry.1
+                        };
+                        list.push(db.clone());
+                    }
+                }
+            }
+        }
+    }
+    by_service
+        .into_iter()
+        .map(|(service, (l, r))| PairFacts {
+            service,
+            left_environment: left.0.to_string(),
+            right_environment: right.0.to_string(),
+            left_summary: summary(&l),
+            right_summary: summary(&r),
+            left: l,
+            right: r,
+            unknown: Vec::new(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::engine_major;
+
+    #[test]
+    fn major_versions() {
+        assert_eq!(engine_major("15.4"), "15");
+        assert_eq!(engine_major("16.2"), "16");
+        assert_eq!(engine_major("9.6.22"), "9.6");
+        assert_eq!(engine_major("5.7.mysql_aurora.2.11.2"), "5.7");
+        assert_eq!(engine_major("8.0.mysql_aurora.3.05.2"), "8.0");
+        assert_eq!(engine_major(""), "");
+    }
+}
