@@ -145,10 +145,24 @@ const ACCESS_EXIT_CODES: &str = "Exit codes:
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The older report or snapshot (JSON).
+    /// The older report or snapshot (JSON); with `--environment`, a
+    /// snapshot holding both environments.
     pub old: PathBuf,
-    /// The newer report or snapshot (JSON).
-    pub new: PathBuf,
+    /// The newer report or snapshot (JSON); with `--environment`, an
+    /// optional second snapshot merged with the first (e.g. test's and
+    /// prod's own snapshots).
+    pub new: Option<PathBuf>,
+    /// Compare two environments of a snapshot per service instead of two
+    /// runs: `--environment test --environment prod` lists, per service,
+    /// the databases on each side and the settings that differ (engine,
+    /// major and minor version, IAM auth, encryption, Serverless v2), and
+    /// the services found on one side only.
+    #[arg(long = "environment", value_name = "ENV")]
+    pub environments: Vec<String>,
+    /// With `--environment`: the configuration naming the service tag
+    /// (default: ./dbaudit.toml when it exists, else the tag `service`).
+    #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
     pub format: DiffFormat,
     /// Write to FILE (atomically) instead of stdout.

@@ -26,6 +26,36 @@ pub enum Diff {
         removed: Vec<String>,
         changed: Vec<Changed>,
     },
+    /// Two environments of one estate, per service (`--environment`).
+    Environments {
+        left: String,
+        right: String,
+        /// Services with databases on both sides, and what differs.
+        services: Vec<ServiceDrift>,
+        /// Services with databases on the left side only.
+        only_left: Vec<String>,
+        /// Services with databases on the right side only.
+        only_right: Vec<String>,
+    },
+}
+
+/// One service on both sides of an environment diff.
+#[derive(Debug, Serialize)]
+pub struct ServiceDrift {
+    pub service: String,
+    /// `account/region/id` of each database on each side.
+    pub left: Vec<String>,
+    pub right: Vec<String>,
+    /// Settings whose values differ between the sides (empty: in step).
+    pub differences: Vec<SettingDrift>,
+}
+
+/// A setting and its values on each side (one per database).
+#[derive(Debug, Serialize)]
+pub struct SettingDrift {
+    pub setting: &'static str,
+    pub left: Vec<String>,
+    pub right: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,6 +203,89 @@ fn snapshots(old: &Snapshot, new: &Snapshot) -> Diff {
     }
 }
 
+/// Test ↔ prod drift per service: the settings that should be the same on
+/// both sides (scale and backups may differ by design, so they are not
+/// compared).
+pub fn environments(
+    snapshot: &Snapshot,
+    left: &str,
+    right: &str,
+    service_tag: &str,
+) -> Result<Diff, Error> {
+    let of = |env: &str| -> Vec<&crate::snapshot::Account> {
+        snapshot
+            .accounts
+            .iter()
+            .filter(|a| a.environment == env)
+            .collect()
+    };
+    let (l, r) = (of(left), of(right));
+    for (env, accounts) in [(left, &l), (right, &r)] {
+        if accounts.is_empty() {
+            let known: std::collections::BTreeSet<&str> = snapshot
+                .accounts
+                .iter()
+                .map(|a| a.environment.as_str())
+                .collect();
+            return Err(Error::Usage(format!(
+                "no account of environment `{env}` in the snapshot(s); found: {}",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let pairs = crate::model::parity::service_pairs((left, &l), (right, &r), service_tag);
+    let name =
+        |d: &crate::model::parity::PairDatabase| format!("{}/{}/{}", d.account, d.region, d.id);
+    type Get = fn(&crate::model::parity::PairDatabase) -> String;
+    let settings: [(&'static str, Get); 6] = [
+        ("engine", |d| d.engine.clone()),
+        ("engine_major", |d| d.engine_major.clone()),
+        ("engine_version", |d| d.engine_version.clone()),
+        ("iam_auth", |d| d.iam_auth.to_string()),
+        ("storage_encrypted", |d| d.storage_encrypted.to_string()),
+        ("serverless_v2", |d| d.serverless_v2.to_string()),
+    ];
+    let (mut services, mut only_left, mut only_right) = (Vec::new(), Vec::new(), Vec::new());
+    for p in pairs {
+        match (p.left.is_empty(), p.right.is_empty()) {
+            (false, true) => only_left.push(p.service),
+            (true, false) => only_right.push(p.service),
+            _ => {
+                let differences = settings
+                    .iter()
+                    .filter_map(|(setting, get)| {
+                        let values = |dbs: &[crate::model::parity::PairDatabase]| -> Vec<String> {
+                            dbs.iter().map(get).collect()
+                        };
+                        let (lv, rv) = (values(&p.left), values(&p.right));
+                        let set = |v: &[String]| {
+                            v.iter().cloned().collect::<std::collections::BTreeSet<_>>()
+                        };
+                        (set(&lv) != set(&rv)).then_some(SettingDrift {
+                            setting,
+                            left: lv,
+                            right: rv,
+                        })
+                    })
+                    .collect();
+                services.push(ServiceDrift {
+                    service: p.service,
+                    left: p.left.iter().map(name).collect(),
+                    right: p.right.iter().map(name).collect(),
+                    differences,
+                });
+            }
+        }
+    }
+    Ok(Diff::Environments {
+        left: left.to_string(),
+        right: right.to_string(),
+        services,
+        only_left,
+        only_right,
+    })
+}
+
 pub fn render_text(d: &Diff, out: &mut dyn Write, markdown: bool) -> io::Result<()> {
     let bullet = if markdown { "- " } else { "  " };
     let head = |out: &mut dyn Write, t: &str, n: usize| -> io::Result<()> {
@@ -225,6 +338,61 @@ pub fn render_text(d: &Diff, out: &mut dyn Write, markdown: bool) -> io::Result<
             head(out, "Changed", changed.len())?;
             for c in changed {
                 writeln!(out, "{bullet}{}: {}", c.resource, c.fields.join(", "))?;
+            }
+        }
+        Diff::Environments {
+            left,
+            right,
+            services,
+            only_left,
+            only_right,
+        } => {
+            if markdown {
+                writeln!(out, "## dbaudit {left} ↔ {right} diff")?;
+            }
+            let drifting: Vec<&ServiceDrift> = services
+                .iter()
+                .filter(|s| !s.differences.is_empty())
+                .collect();
+            head(
+                out,
+                &format!("Services that differ between {left} and {right}"),
+                drifting.len(),
+            )?;
+            for s in &drifting {
+                writeln!(
+                    out,
+                    "{bullet}{} ({left}: {}; {right}: {})",
+                    s.service,
+                    s.left.join(", "),
+                    s.right.join(", ")
+                )?;
+                for d in &s.differences {
+                    writeln!(
+                        out,
+                        "{bullet}  {}: {left} {} vs {right} {}",
+                        d.setting,
+                        d.left.join(", "),
+                        d.right.join(", ")
+                    )?;
+                }
+            }
+            head(out, &format!("Only in {right}"), only_right.len())?;
+            for s in only_right {
+                writeln!(out, "{bullet}{s}")?;
+            }
+            head(out, &format!("Only in {left}"), only_left.len())?;
+            for s in only_left {
+                writeln!(out, "{bullet}{s}")?;
+            }
+            let same: Vec<&str> = services
+                .iter()
+                .filter(|s| s.differences.is_empty())
+                .map(|s| s.service.as_str())
+                .collect();
+            head(out, "In step", same.len())?;
+            if !same.is_empty() {
+                writeln!(out, "{bullet}{}", same.join(", "))?;
             }
         }
     }

@@ -898,3 +898,129 @@ fn recipes_parse_and_do_what_they_promise() {
     let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
     assert!(ignore.lines().any(|l| l.trim() == "target/"));
 }
+
+/// `diff --environment test --environment prod`: drift per service between
+/// the two environments of one estate (or of two snapshots merged).
+#[test]
+fn diff_of_environments_shows_drift_per_service() {
+    let json = |args: &[&str]| -> Value {
+        let o = dbaudit(args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let d = json(&[
+        "diff",
+        "--environment",
+        "test",
+        "--environment",
+        "prod",
+        DEMO,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(d["kind"], "environments");
+    assert_eq!(d["only_right"], serde_json::json!(["ledger", "reporting"]));
+    let orders = d["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "orders")
+        .unwrap();
+    assert_eq!(
+        orders["left"],
+        serde_json::json!(["test/eu-west-1/test-shared"])
+    );
+    assert_eq!(
+        orders["right"],
+        serde_json::json!(["prod/eu-west-1/prod-orders"])
+    );
+    assert_eq!(
+        orders["differences"],
+        serde_json::json!([{"setting": "storage_encrypted", "left": ["false"], "right": ["true"]}])
+    );
+    // Each environment in its own snapshot, merged; an engine upgrade in
+    // prod shows as drift.
+    let dir = tempdir("env-diff");
+    let v = demo_value();
+    let (mut test, mut prod) = (v.clone(), v.clone());
+    test["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|a| a["environment"] == "test");
+    prod["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|a| a["environment"] == "prod");
+    for c in prod["accounts"][0]["regions"][0]["db_clusters"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if c["id"] == "prod-orders" {
+            c["engine_version"] = "17.1".into();
+        }
+    }
+    let (t, p) = (
+        write_snapshot(&dir, "test.json", &test),
+        write_snapshot(&dir, "prod.json", &prod),
+    );
+    let d = json(&[
+        "diff",
+        "--environment",
+        "test",
+        "--environment",
+        "prod",
+        t.to_str().unwrap(),
+        p.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let orders = d["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "orders")
+        .unwrap();
+    let settings: Vec<&str> = orders["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["setting"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        settings,
+        ["engine_major", "engine_version", "storage_encrypted"]
+    );
+    let table = dbaudit(&[
+        "diff",
+        "--environment",
+        "test",
+        "--environment",
+        "prod",
+        DEMO,
+    ]);
+    let out = text(&table.stdout);
+    assert!(out.contains("Only in prod (2):"), "{out}");
+    assert!(
+        out.contains("storage_encrypted: test false vs prod true"),
+        "{out}"
+    );
+    for (args, says) in [
+        (vec!["diff", "--environment", "test", DEMO], "give it twice"),
+        (vec!["diff", DEMO], "diff needs OLD and NEW"),
+        (
+            vec![
+                "diff",
+                "--environment",
+                "test",
+                "--environment",
+                "staging",
+                DEMO,
+            ],
+            "no account of environment `staging`",
+        ),
+    ] {
+        let o = dbaudit(&args);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(text(&o.stderr).contains(says), "{}", text(&o.stderr));
+    }
+}

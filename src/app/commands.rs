@@ -89,7 +89,33 @@ pub fn access(args: AccessArgs, verbose: bool, io: &mut Io) -> Result<i32, Error
 }
 
 pub fn diff(args: DiffArgs, io: &mut Io) -> Result<i32, Error> {
-    let d = crate::diff::load(&args.old, &args.new)?;
+    let d = match (&args.environments[..], &args.new) {
+        ([], Some(new)) => crate::diff::load(&args.old, new)?,
+        ([], None) => {
+            return Err(Error::Usage(
+                "diff needs OLD and NEW (two reports or two snapshots), or --environment twice and a snapshot"
+                    .to_string(),
+            ));
+        }
+        ([left, right], new) => {
+            let paths: Vec<std::path::PathBuf> = std::iter::once(args.old.clone())
+                .chain(new.clone())
+                .collect();
+            let snapshot = super::load_snapshots(&paths)?;
+            crate::diff::environments(
+                &snapshot,
+                left,
+                right,
+                &load_config(args.config.as_deref())?.service_tag,
+            )?
+        }
+        (other, _) => {
+            return Err(Error::Usage(format!(
+                "--environment compares two environments: give it twice (e.g. --environment test --environment prod), found {}",
+                other.len()
+            )));
+        }
+    };
     let mut buf = Vec::new();
     match args.format {
         DiffFormat::Json => {
