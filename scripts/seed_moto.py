@@ -92,7 +92,7 @@ class Account:
         return sg
 
     def cluster(self, name, services, azs, encrypted=True, deletion_protection=None, public=False,
-                cidrs=(), subnet_group=None, iam_auth=True, backup=None):
+                cidrs=(), subnet_group=None, iam_auth=True, backup=None, max_acu=None):
         prod = self.env == "prod"
         cid = f"{self.env}-{name}"
         sg = self.db_sg(name, cidrs)
@@ -100,7 +100,7 @@ class Account:
         self.rds.create_db_cluster(
             DBClusterIdentifier=cid, Engine="aurora-postgresql", EngineVersion="16.4",
             MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1",
-            ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 16.0 if prod else 4.0},
+            ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": max_acu or (16.0 if prod else 4.0)},
             EnableIAMDatabaseAuthentication=iam_auth, StorageEncrypted=encrypted,
             DeletionProtection=prod if deletion_protection is None else deletion_protection,
             BackupRetentionPeriod=backup if backup is not None else (14 if prod else 1),
@@ -186,8 +186,9 @@ def demo(endpoint):
     p.cluster("orders", ["orders"], AZS)
     # Planted: billing's security group also admits a VPN range.
     p.cluster("billing", ["billing"], AZS, cidrs=["10.200.0.0/16"])
-    # Planted: catalog's readers share the writer's AZ; deletion protection off.
-    p.cluster("catalog", ["catalog"], ["eu-west-1a"] * 3, deletion_protection=False)
+    # Planted: catalog's readers share the writer's AZ; deletion protection
+    # off; capped at 4 ACUs (prod needs at least 8).
+    p.cluster("catalog", ["catalog"], ["eu-west-1a"] * 3, deletion_protection=False, max_acu=4.0)
     # Planted: payments and ledger share one prod cluster.
     p.cluster("payments", ["ledger", "payments"], AZS)
     # Planted: reporting in public subnets, open to the world, public writer.
