@@ -92,14 +92,17 @@ class Account:
         return sg
 
     def cluster(self, name, services, azs, encrypted=True, deletion_protection=None, public=False,
-                cidrs=(), subnet_group=None, iam_auth=True, backup=None, max_acu=None):
+                cidrs=(), subnet_group=None, iam_auth=True, backup=None, max_acu=None,
+                master="dbadmin", managed_password=True, logs=None, auto_minor=True):
         prod = self.env == "prod"
         cid = f"{self.env}-{name}"
         sg = self.db_sg(name, cidrs)
         group = subnet_group or f"{self.env}-db-private"
         self.rds.create_db_cluster(
             DBClusterIdentifier=cid, Engine="aurora-postgresql", EngineVersion="16.4",
-            MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1",
+            MasterUsername=master,
+            **({"ManageMasterUserPassword": True} if managed_password else {"MasterUserPassword": "not-a-secret-1"}),
+            EnableCloudwatchLogsExports=logs if logs is not None else (["postgresql", "iam-db-auth-error"] if prod else []),
             ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": max_acu or (16.0 if prod else 4.0)},
             EnableIAMDatabaseAuthentication=iam_auth, StorageEncrypted=encrypted,
             DeletionProtection=prod if deletion_protection is None else deletion_protection,
@@ -110,7 +113,7 @@ class Account:
             self.rds.create_db_instance(
                 DBInstanceIdentifier=f"{cid}-{i + 1}", DBClusterIdentifier=cid, Engine="aurora-postgresql",
                 DBInstanceClass="db.serverless", AvailabilityZone=az, DBSubnetGroupName=group,
-                PubliclyAccessible=public and i == 0)
+                PubliclyAccessible=public and i == 0, AutoMinorVersionUpgrade=auto_minor)
 
     def developers(self):
         if self.env == "prod":
@@ -166,7 +169,8 @@ def demo(endpoint):
     t.developers()
     t.app_role("orders", "system:serviceaccount:orders:orders")
     # Planted: the shared test cluster is not encrypted.
-    t.cluster("shared", ["billing", "catalog", "orders", "payments"], ["eu-west-1a"], encrypted=False)
+    # Planted: unencrypted, and minor engine versions are not applied automatically.
+    t.cluster("shared", ["billing", "catalog", "orders", "payments"], ["eu-west-1a"], encrypted=False, auto_minor=False)
     # Planted: a legacy MySQL instance outside Aurora, without IAM auth.
     legacy = t.db_sg("legacy")
     t.rds.create_db_instance(
@@ -184,15 +188,18 @@ def demo(endpoint):
     p.app_role("billing", "system:serviceaccount:billing:*", sub_op="StringLike",
                connect_resource=f"arn:aws:rds-db:eu-west-1:{p.account}:dbuser:*/*")
     p.cluster("orders", ["orders"], AZS)
-    # Planted: billing's security group also admits a VPN range.
-    p.cluster("billing", ["billing"], AZS, cidrs=["10.200.0.0/16"])
+    # Planted: billing's security group also admits a VPN range; it does not
+    # export failed IAM authentications.
+    p.cluster("billing", ["billing"], AZS, cidrs=["10.200.0.0/16"], logs=["postgresql"])
     # Planted: catalog's readers share the writer's AZ; deletion protection
     # off; capped at 4 ACUs (prod needs at least 8).
     p.cluster("catalog", ["catalog"], ["eu-west-1a"] * 3, deletion_protection=False, max_acu=4.0)
     # Planted: payments and ledger share one prod cluster.
     p.cluster("payments", ["ledger", "payments"], AZS)
-    # Planted: reporting in public subnets, open to the world, public writer.
-    p.cluster("reporting", ["reporting"], AZS, public=True, cidrs=["0.0.0.0/0"], subnet_group="prod-db-public")
+    # Planted: reporting in public subnets, open to the world, public writer;
+    # master user `postgres` with a password RDS does not manage.
+    p.cluster("reporting", ["reporting"], AZS, public=True, cidrs=["0.0.0.0/0"], subnet_group="prod-db-public",
+              master="postgres", managed_password=False)
 
 
 def broad_developers(a, count):
@@ -219,7 +226,8 @@ def clusters(endpoint, account, count, readers, developers=0):
         cid = f"bench-{n:04d}"
         a.rds.create_db_cluster(
             DBClusterIdentifier=cid, Engine="aurora-postgresql", MasterUsername="dbadmin",
-            MasterUserPassword="not-a-secret-1", EnableIAMDatabaseAuthentication=True, StorageEncrypted=True,
+            ManageMasterUserPassword=True, EnableCloudwatchLogsExports=["postgresql", "iam-db-auth-error"],
+            EnableIAMDatabaseAuthentication=True, StorageEncrypted=True,
             DeletionProtection=True, BackupRetentionPeriod=14, VpcSecurityGroupIds=[sg],
             DBSubnetGroupName="prod-db-private", Tags=[{"Key": "service", "Value": cid}],
             ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 8.0})

@@ -337,6 +337,33 @@ pub struct DbCluster {
     pub replication_source_identifier: Option<String>,
     #[serde(default)]
     pub tags: Tags,
+    /// The master user's name. AWS always returns it, so `None` means a
+    /// snapshot from before dbaudit collected it (the master-user facts are
+    /// then unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_username: Option<String>,
+    /// The master password's secret when RDS manages it in Secrets Manager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_user_secret: Option<MasterUserSecret>,
+    /// Log types exported to CloudWatch Logs; `None` in snapshots from
+    /// before dbaudit collected them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_cloudwatch_logs_exports: Option<Vec<String>>,
+    /// Cluster-level setting (Multi-AZ DB clusters); Aurora reports it per
+    /// instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_minor_version_upgrade: Option<bool>,
+}
+
+/// The secret in which RDS manages a master password.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MasterUserSecret {
+    pub secret_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
@@ -388,6 +415,9 @@ pub struct DbInstance {
     pub read_replicas: Vec<String>,
     #[serde(default)]
     pub tags: Tags,
+    /// `None` in snapshots from before dbaudit collected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_minor_version_upgrade: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]

@@ -12,7 +12,7 @@ use super::calls::items;
 use super::{Calls, tags_of};
 use crate::snapshot::{
     DbCluster, DbClusterMember, DbInstance, DbSubnetGroup, GlobalCluster, GlobalClusterMember,
-    Region, ServerlessV2Scaling,
+    MasterUserSecret, Region, ServerlessV2Scaling,
 };
 use crate::vocab::op;
 
@@ -115,6 +115,14 @@ fn cluster(c: &t::DbCluster) -> DbCluster {
         read_replica_identifiers: c.read_replica_identifiers().to_vec(),
         replication_source_identifier: c.replication_source_identifier().map(str::to_string),
         tags: tags_of(c.tag_list().iter().map(|t| (t.key(), t.value()))),
+        master_username: c.master_username().map(str::to_string),
+        master_user_secret: c.master_user_secret().map(|s| MasterUserSecret {
+            secret_arn: s.secret_arn().unwrap_or_default().to_string(),
+            status: s.secret_status().map(str::to_string),
+            kms_key_id: s.kms_key_id().map(str::to_string),
+        }),
+        enabled_cloudwatch_logs_exports: Some(c.enabled_cloudwatch_logs_exports().to_vec()),
+        auto_minor_version_upgrade: c.auto_minor_version_upgrade(),
     }
 }
 
@@ -148,6 +156,7 @@ fn instance(i: &t::DbInstance) -> DbInstance {
             .map(str::to_string),
         read_replicas: i.read_replica_db_instance_identifiers().to_vec(),
         tags: tags_of(i.tag_list().iter().map(|t| (t.key(), t.value()))),
+        auto_minor_version_upgrade: i.auto_minor_version_upgrade(),
     }
 }
 

@@ -82,6 +82,20 @@ pub struct ClusterFacts {
     /// would then be a guess.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publicly_accessible_members: Option<Vec<String>>,
+    /// The master user's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_username: Option<String>,
+    /// RDS manages the master password in Secrets Manager (it rotates it
+    /// and no human needs to know it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_password_managed: Option<bool>,
+    /// Log types exported to CloudWatch Logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_exports: Option<Vec<String>>,
+    /// Minor engine versions are applied automatically: the cluster's own
+    /// setting where it reports one, and every member instance's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_minor_version_upgrade: Option<bool>,
     #[serde(flatten)]
     pub network: NetworkFacts,
     /// Facts that could not be derived, and why.
@@ -209,7 +223,8 @@ cel_facts!(ClusterFacts {
     serverless_v2_max_acu, port, iam_auth, storage_encrypted, kms_key_id, backup_retention_days,
     deletion_protection, multi_az, global_cluster_id, cross_region_replicas, tags, services, writer,
     readers, reader_count, reader_azs, member_azs, readers_outside_writer_az,
-    publicly_accessible_members, unknown,
+    publicly_accessible_members, master_username, master_password_managed, log_exports,
+    auto_minor_version_upgrade, unknown,
 } flatten network: NetworkFacts);
 cel_facts!(InstanceFacts {
     id, arn, region, standalone, cluster_id, engine, instance_class, availability_zone,
@@ -526,6 +541,43 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
         }
         _ => Some(cross_region_replicas),
     };
+    let master_password_managed = match &c.master_username {
+        Some(_) => Some(c.master_user_secret.is_some()),
+        None => {
+            unknown.push(
+                "master user: not in the snapshot (written before dbaudit collected it)".into(),
+            );
+            None
+        }
+    };
+    if c.enabled_cloudwatch_logs_exports.is_none() {
+        unknown.push(
+            "log exports: not in the snapshot (written before dbaudit collected them)".into(),
+        );
+    }
+    let member_upgrades: Option<Vec<bool>> = c
+        .members
+        .iter()
+        .map(|m| {
+            idx.instances
+                .get(m.instance_id.as_str())?
+                .auto_minor_version_upgrade
+        })
+        .collect();
+    // Aurora has the setting on the cluster (newer API versions) and on each
+    // instance; a member with it off keeps its minor version, so both count.
+    let auto_minor_version_upgrade = match (c.auto_minor_version_upgrade, member_upgrades) {
+        (cluster, Some(members)) if !members.is_empty() => {
+            Some(cluster.unwrap_or(true) && members.iter().all(|v| *v))
+        }
+        (Some(v), _) => Some(v),
+        _ => {
+            unknown.push(
+                "auto minor version upgrade: not known for the cluster or every member".into(),
+            );
+            None
+        }
+    };
     ClusterFacts {
         id: c.id.clone(),
         arn: c.arn.clone(),
@@ -557,6 +609,10 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
         member_azs,
         readers_outside_writer_az: outside,
         publicly_accessible_members: public_members,
+        master_username: c.master_username.clone(),
+        master_password_managed,
+        log_exports: c.enabled_cloudwatch_logs_exports.clone(),
+        auto_minor_version_upgrade,
         network,
         unknown,
     }
