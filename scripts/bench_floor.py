@@ -41,6 +41,9 @@ pages(rds, "describe_db_clusters", "DBClusters")
 pages(rds, "describe_db_instances", "DBInstances")
 pages(rds, "describe_db_subnet_groups", "DBSubnetGroups")
 pages(rds, "describe_global_clusters", "GlobalClusters")
+for snap in pages(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", SnapshotType="manual"):
+    rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier=snap["DBClusterSnapshotIdentifier"])
+    calls += 1
 for op, key in [("describe_vpcs", "Vpcs"), ("describe_subnets", "Subnets"), ("describe_route_tables", "RouteTables"),
                 ("describe_internet_gateways", "InternetGateways"), ("describe_nat_gateways", "NatGateways"),
                 ("describe_egress_only_internet_gateways", "EgressOnlyInternetGateways"),

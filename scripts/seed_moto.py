@@ -115,6 +115,13 @@ class Account:
                 DBInstanceClass="db.serverless", AvailabilityZone=az, DBSubnetGroupName=group,
                 PubliclyAccessible=public and i == 0, AutoMinorVersionUpgrade=auto_minor)
 
+    def snapshot(self, name, cluster, restore):
+        """A manual cluster snapshot that `restore` (account ids or `all`) may restore."""
+        self.rds.create_db_cluster_snapshot(DBClusterSnapshotIdentifier=name, DBClusterIdentifier=cluster)
+        if restore:
+            self.rds.modify_db_cluster_snapshot_attribute(
+                DBClusterSnapshotIdentifier=name, AttributeName="restore", ValuesToAdd=list(restore))
+
     def developers(self):
         if self.env == "prod":
             doc = {"Version": "2012-10-17", "Statement": [
@@ -168,9 +175,10 @@ def demo(endpoint):
     t.network()
     t.developers()
     t.app_role("orders", "system:serviceaccount:orders:orders")
-    # Planted: the shared test cluster is not encrypted.
     # Planted: unencrypted, and minor engine versions are not applied automatically.
     t.cluster("shared", ["billing", "catalog", "orders", "payments"], ["eu-west-1a"], encrypted=False, auto_minor=False)
+    # Planted: a snapshot of it, so unencrypted too.
+    t.snapshot("test-shared-fixtures", "test-shared", [])
     # Planted: a legacy MySQL instance outside Aurora, without IAM auth.
     legacy = t.db_sg("legacy")
     t.rds.create_db_instance(
@@ -200,6 +208,10 @@ def demo(endpoint):
     # master user `postgres` with a password RDS does not manage.
     p.cluster("reporting", ["reporting"], AZS, public=True, cidrs=["0.0.0.0/0"], subnet_group="prod-db-public",
               master="postgres", managed_password=False)
+    # Planted: a copy of prod's orders database shared with the test account.
+    p.snapshot("prod-orders-pre-migration", "prod-orders", [t.account])
+    # Planted: an export of reporting's data anyone may restore.
+    p.snapshot("prod-reporting-export", "prod-reporting", ["all"])
 
 
 def broad_developers(a, count):

@@ -126,6 +126,28 @@ pub struct Region {
     pub global_clusters: Vec<GlobalCluster>,
     #[serde(default)]
     pub eks_clusters: Vec<EksCluster>,
+    /// Manual DB cluster snapshots. `None`: not collected (the listing
+    /// failed, or the snapshot predates it), so the snapshot facts are
+    /// unknown rather than "none".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_cluster_snapshots: Option<Vec<DbClusterSnapshot>>,
+}
+
+/// A manual DB cluster snapshot and who may restore it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DbClusterSnapshot {
+    pub id: String,
+    pub arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub storage_encrypted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// The `restore` attribute: account ids that may copy or restore it, or
+    /// `all` (public). `None` when the attributes could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
@@ -746,6 +768,14 @@ impl Region {
         self.global_clusters.sort_by(|a, b| a.id.cmp(&b.id));
         for g in &mut self.global_clusters {
             g.members.sort();
+        }
+        for s in self.db_cluster_snapshots.iter_mut().flatten() {
+            if let Some(r) = &mut s.restore {
+                r.sort();
+            }
+        }
+        if let Some(s) = &mut self.db_cluster_snapshots {
+            s.sort_by(|a, b| a.id.cmp(&b.id));
         }
         self.eks_clusters.sort_by(|a, b| a.name.cmp(&b.name));
         for e in &mut self.eks_clusters {

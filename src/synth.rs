@@ -162,6 +162,7 @@ fn account(env: &str, id: &str, clusters: usize, per: usize, extra_sgs: usize) -
     let azs = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
     let mut r = Region {
         name: region.into(),
+        db_cluster_snapshots: Some(Vec::new()),
         ..Region::default()
     };
     r.vpcs.push(Vpc {

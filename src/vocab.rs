@@ -190,6 +190,12 @@ pub mod op {
     // Only `cross_region_replicas` reads the global clusters.
     pub const DESCRIBE_GLOBAL_CLUSTERS: Operation =
         Operation::new(Rds, "DescribeGlobalClusters").fact_level();
+    // Only the account's snapshot facts read these: a failure leaves them
+    // absent (`Region::db_cluster_snapshots` / `restore` stay `None`).
+    pub const DESCRIBE_DB_CLUSTER_SNAPSHOTS: Operation =
+        Operation::new(Rds, "DescribeDBClusterSnapshots").fact_level();
+    pub const DESCRIBE_DB_CLUSTER_SNAPSHOT_ATTRIBUTES: Operation =
+        Operation::new(Rds, "DescribeDBClusterSnapshotAttributes").fact_level();
 
     pub const DESCRIBE_VPCS: Operation = Operation::new(Ec2, "DescribeVpcs");
     pub const DESCRIBE_SUBNETS: Operation = Operation::new(Ec2, "DescribeSubnets");
@@ -227,6 +233,8 @@ pub const OPERATIONS: &[Operation] = &[
     op::DESCRIBE_DB_INSTANCES,
     op::DESCRIBE_DB_SUBNET_GROUPS,
     op::DESCRIBE_GLOBAL_CLUSTERS,
+    op::DESCRIBE_DB_CLUSTER_SNAPSHOTS,
+    op::DESCRIBE_DB_CLUSTER_SNAPSHOT_ATTRIBUTES,
     op::DESCRIBE_VPCS,
     op::DESCRIBE_SUBNETS,
     op::DESCRIBE_ROUTE_TABLES,

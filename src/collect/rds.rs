@@ -11,8 +11,8 @@ use aws_sdk_rds::types as t;
 use super::calls::items;
 use super::{Calls, tags_of};
 use crate::snapshot::{
-    DbCluster, DbClusterMember, DbInstance, DbSubnetGroup, GlobalCluster, GlobalClusterMember,
-    MasterUserSecret, Region, ServerlessV2Scaling,
+    DbCluster, DbClusterMember, DbClusterSnapshot, DbInstance, DbSubnetGroup, GlobalCluster,
+    GlobalClusterMember, MasterUserSecret, Region, ServerlessV2Scaling,
 };
 use crate::vocab::op;
 
@@ -44,12 +44,54 @@ pub async fn collect(client: &Client, calls: &mut Calls) -> Region {
             }
         }
     }
+    r.db_cluster_snapshots = snapshots(c, calls).await;
     r
+}
+
+/// Manual cluster snapshots and who may restore each; `None` when they
+/// cannot be listed.
+async fn snapshots(c: &Client, calls: &mut Calls) -> Option<Vec<DbClusterSnapshot>> {
+    let listing = c.describe_db_cluster_snapshots().snapshot_type("manual");
+    let snaps = calls
+        .call(op::DESCRIBE_DB_CLUSTER_SNAPSHOTS, items!(listing))
+        .await?;
+    let mut out = Vec::with_capacity(snaps.len());
+    for s in &snaps {
+        let id = s.db_cluster_snapshot_identifier().unwrap_or_default();
+        let attrs = c
+            .describe_db_cluster_snapshot_attributes()
+            .db_cluster_snapshot_identifier(id);
+        let restore = calls
+            .call(op::DESCRIBE_DB_CLUSTER_SNAPSHOT_ATTRIBUTES, attrs.send())
+            .await
+            .map(|o| {
+                (o.db_cluster_snapshot_attributes_result().into_iter())
+                    .flat_map(|r| r.db_cluster_snapshot_attributes())
+                    .filter(|a| a.attribute_name() == Some("restore"))
+                    .flat_map(|a| a.attribute_values().to_vec())
+                    .collect()
+            });
+        out.push(DbClusterSnapshot {
+            id: id.to_string(),
+            arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_string(),
+            cluster_id: s.db_cluster_identifier().map(str::to_string),
+            storage_encrypted: s.storage_encrypted().unwrap_or(false),
+            // moto reports `default_kms_key_id` for unencrypted snapshots;
+            // AWS omits the key. Only an encrypted snapshot has one.
+            kms_key_id: s
+                .kms_key_id()
+                .filter(|_| s.storage_encrypted() == Some(true))
+                .map(str::to_string),
+            restore,
+        });
+    }
+    Some(out)
 }
 
 /// Moves the database section into the account's region.
 pub fn store(from: Region, into: &mut Region) {
     into.db_clusters = from.db_clusters;
+    into.db_cluster_snapshots = from.db_cluster_snapshots;
     into.db_instances = from.db_instances;
     into.db_subnet_groups = from.db_subnet_groups;
     into.global_clusters = from.global_clusters;

@@ -161,8 +161,119 @@ pub struct AccountFacts {
     /// `databases_expected` from the configuration (account, then
     /// environment; default true).
     pub databases_expected: bool,
+    /// Manual DB cluster snapshots in the audited regions; absent when a
+    /// region's snapshots could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_snapshots: Option<Vec<SnapshotFacts>>,
     /// Why facts are absent.
     pub unknown: Vec<String>,
+}
+
+/// A manual DB cluster snapshot as the account's rules see it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SnapshotFacts {
+    pub id: String,
+    pub arn: String,
+    pub region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub encrypted: bool,
+    /// Anyone may restore it (`restore` attribute `all`). Absent when the
+    /// attributes could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
+    /// Account ids it is shared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_with: Option<Vec<String>>,
+    /// Of those, the accounts that are not in this account's environment
+    /// (`id (account name, environment)` or `id (unknown account)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_outside: Option<Vec<String>>,
+    /// `region/id with <accounts outside>`, for messages.
+    pub sharing: String,
+}
+
+crate::celval::to_val_struct!(SnapshotFacts {
+    id,
+    arn,
+    region,
+    cluster_id,
+    encrypted,
+    public,
+    shared_with,
+    shared_outside,
+    sharing,
+});
+
+/// The account's manual snapshots, with who outside its environment may
+/// restore them. `accounts`: account id → (name, environment) of every
+/// account dbaudit knows.
+fn snapshot_facts(
+    account: &Account,
+    accounts: &BTreeMap<String, (String, String)>,
+    unknown: &mut Vec<String>,
+) -> Option<Vec<SnapshotFacts>> {
+    let mut out = Vec::new();
+    let mut complete = true;
+    for r in &account.regions {
+        let Some(snaps) = &r.db_cluster_snapshots else {
+            let why = account
+                .gaps
+                .iter()
+                .find(|g| {
+                    g.operation == crate::vocab::op::DESCRIBE_DB_CLUSTER_SNAPSHOTS.name
+                        && g.region.as_deref().is_none_or(|x| x == r.name)
+                })
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| {
+                    "not in the snapshot (written before dbaudit collected them)".into()
+                });
+            unknown.push(format!("manual snapshots in {}: {why}", r.name));
+            complete = false;
+            continue;
+        };
+        for s in snaps {
+            let shared_with: Option<Vec<String>> = s
+                .restore
+                .as_ref()
+                .map(|ids| ids.iter().filter(|v| *v != "all").cloned().collect());
+            if s.restore.is_none() {
+                unknown.push(format!(
+                    "who may restore snapshot {}: DescribeDBClusterSnapshotAttributes failed",
+                    s.id
+                ));
+            }
+            let shared_outside = shared_with.as_ref().map(|ids| {
+                ids.iter()
+                    .filter_map(|id| match accounts.get(id) {
+                        Some((_, env)) if *env == account.environment => None,
+                        Some((name, env)) => Some(format!("{id} ({name}, {env})")),
+                        None => Some(format!("{id} (unknown account)")),
+                    })
+                    .collect()
+            });
+            let sharing = format!(
+                "{}/{} with {}",
+                r.name,
+                s.id,
+                shared_outside
+                    .as_ref()
+                    .map_or("(unknown)".to_string(), |v: &Vec<String>| v.join(", "))
+            );
+            out.push(SnapshotFacts {
+                sharing,
+                id: s.id.clone(),
+                arn: s.arn.clone(),
+                region: r.name.clone(),
+                cluster_id: s.cluster_id.clone(),
+                encrypted: s.storage_encrypted,
+                public: s.restore.as_ref().map(|v| v.iter().any(|x| x == "all")),
+                shared_with,
+                shared_outside,
+            });
+        }
+    }
+    complete.then_some(out)
 }
 
 /// Facts that can hand out one top-level field at a time as an engine value,
@@ -251,6 +362,7 @@ cel_facts!(AccountFacts {
     regions,
     databases,
     databases_expected,
+    manual_snapshots,
     unknown,
 });
 cel_facts!(crate::iam::PrincipalFacts {
@@ -391,6 +503,25 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
         .sum();
     let databases_expected = config.databases_expected(&account.name, &account.environment);
     let mut unknown = Vec::new();
+    let mut by_id: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (name, environment, id) in snapshot
+        .accounts
+        .iter()
+        .map(|a| (&a.name, &a.environment, &a.account_id))
+        .chain(
+            config
+                .accounts
+                .iter()
+                .map(|a| (&a.name, &a.environment, &a.account_id)),
+        )
+    {
+        if !id.is_empty() {
+            by_id
+                .entry(id.clone())
+                .or_insert((name.clone(), environment.clone()));
+        }
+    }
+    let manual_snapshots = snapshot_facts(account, &by_id, &mut unknown);
     let databases = if count == 0 && databases_expected {
         let failed: Vec<String> = account
             .gaps
@@ -431,6 +562,7 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
         regions,
         databases,
         databases_expected,
+        manual_snapshots,
         unknown,
     }
 }
@@ -761,12 +893,37 @@ mod tests {
                 message: "denied".into(),
             };
             let idx = RegionIndex::new(&region).with_gaps(std::slice::from_ref(&gap));
-            let recorded = [&idx.global_clusters_unknown, &idx.subnet_groups_unknown]
+            let in_region = [&idx.global_clusters_unknown, &idx.subnet_groups_unknown]
                 .into_iter()
                 .flatten()
                 .filter(|why| why.starts_with(operation))
                 .count();
-            assert_eq!(recorded, 1, "{op} is fact-level but not recorded");
+            // The snapshot listings are account facts: the region's list,
+            // or a snapshot's `restore`, stays unknown and says why.
+            let snapshots = (*op != crate::vocab::op::DESCRIBE_DB_CLUSTER_SNAPSHOTS).then(|| {
+                vec![crate::snapshot::DbClusterSnapshot {
+                    id: "s".into(),
+                    restore: None,
+                    ..Default::default()
+                }]
+            });
+            let account = crate::snapshot::Account {
+                name: "a".into(),
+                regions: vec![crate::snapshot::Region {
+                    name: "eu-west-1".into(),
+                    db_cluster_snapshots: snapshots,
+                    ..Default::default()
+                }],
+                gaps: vec![gap.clone()],
+                ..Default::default()
+            };
+            let snapshot = Snapshot::default();
+            let facts = account_facts(&snapshot, &account, &Config::default());
+            let in_account = facts.unknown.iter().any(|why| why.contains(operation));
+            assert!(
+                in_region == 1 || in_account,
+                "{op} is fact-level but not recorded"
+            );
         }
     }
 
