@@ -41,6 +41,28 @@ class Account:
         self.rds = s.client("rds", endpoint_url=endpoint)
         self.eks = s.client("eks", endpoint_url=endpoint)
         self.iam = s.client("iam", endpoint_url=endpoint)
+        self.param_groups = set()
+
+    # The parameters every seeded group sets; moto has no engine defaults
+    # for aurora-postgresql (DescribeDBClusterParameters returns only what
+    # was modified), so the seeding writes each one dbaudit reads.
+    PARAMS = {"rds.force_ssl": "1", "password_encryption": "scram-sha-256", "log_connections": "1",
+              "shared_preload_libraries": "pg_stat_statements"}
+
+    def param_group(self, name=None, **changes):
+        """A DB cluster parameter group (created once) with PARAMS and `changes`."""
+        name = name or f"{self.env}-aurora-pg16"
+        if name not in self.param_groups:
+            self.rds.create_db_cluster_parameter_group(
+                DBClusterParameterGroupName=name, DBParameterGroupFamily="aurora-postgresql16",
+                Description=f"{name} (seeded by dbaudit's tests)")
+            params = {**self.PARAMS, **{k.replace("__", "."): v for k, v in changes.items()}}
+            self.rds.modify_db_cluster_parameter_group(
+                DBClusterParameterGroupName=name,
+                Parameters=[{"ParameterName": k, "ParameterValue": v, "ApplyMethod": "immediate"}
+                            for k, v in params.items()])
+            self.param_groups.add(name)
+        return name
 
     def network(self, eks=True):
         ec2 = self.ec2
@@ -93,14 +115,14 @@ class Account:
 
     def cluster(self, name, services, azs, encrypted=True, deletion_protection=None, public=False,
                 cidrs=(), subnet_group=None, iam_auth=True, backup=None, max_acu=None,
-                master="dbadmin", managed_password=True, logs=None, auto_minor=True):
+                master="dbadmin", managed_password=True, logs=None, auto_minor=True, param_group=None):
         prod = self.env == "prod"
         cid = f"{self.env}-{name}"
         sg = self.db_sg(name, cidrs)
         group = subnet_group or f"{self.env}-db-private"
         self.rds.create_db_cluster(
             DBClusterIdentifier=cid, Engine="aurora-postgresql", EngineVersion="16.4",
-            MasterUsername=master,
+            MasterUsername=master, DBClusterParameterGroupName=param_group or self.param_group(),
             **({"ManageMasterUserPassword": True} if managed_password else {"MasterUserPassword": "not-a-secret-1"}),
             EnableCloudwatchLogsExports=logs if logs is not None else (["postgresql", "iam-db-auth-error"] if prod else []),
             ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": max_acu or (16.0 if prod else 4.0)},
@@ -175,8 +197,10 @@ def demo(endpoint):
     t.network()
     t.developers()
     t.app_role("orders", "system:serviceaccount:orders:orders")
-    # Planted: unencrypted, and minor engine versions are not applied automatically.
-    t.cluster("shared", ["billing", "catalog", "orders", "payments"], ["eu-west-1a"], encrypted=False, auto_minor=False)
+    # Planted: unencrypted, minor engine versions not applied automatically,
+    # and its parameter group still accepts md5 password hashes.
+    t.cluster("shared", ["billing", "catalog", "orders", "payments"], ["eu-west-1a"], encrypted=False, auto_minor=False,
+              param_group=t.param_group("test-aurora-pg16", password_encryption="md5"))
     # Planted: a snapshot of it, so unencrypted too.
     t.snapshot("test-shared-fixtures", "test-shared", [])
     # Planted: a legacy MySQL instance outside Aurora, without IAM auth.
@@ -206,8 +230,10 @@ def demo(endpoint):
     p.cluster("payments", ["ledger", "payments"], AZS)
     # Planted: reporting in public subnets, open to the world, public writer;
     # master user `postgres` with a password RDS does not manage.
+    # Its parameter group does not force TLS either.
     p.cluster("reporting", ["reporting"], AZS, public=True, cidrs=["0.0.0.0/0"], subnet_group="prod-db-public",
-              master="postgres", managed_password=False)
+              master="postgres", managed_password=False,
+              param_group=p.param_group("prod-reporting-legacy", rds__force_ssl="0"))
     # Planted: a copy of prod's orders database shared with the test account.
     p.snapshot("prod-orders-pre-migration", "prod-orders", [t.account])
     # Planted: an export of reporting's data anyone may restore.
@@ -238,7 +264,7 @@ def clusters(endpoint, account, count, readers, developers=0):
         cid = f"bench-{n:04d}"
         a.rds.create_db_cluster(
             DBClusterIdentifier=cid, Engine="aurora-postgresql", MasterUsername="dbadmin",
-            ManageMasterUserPassword=True, EnableCloudwatchLogsExports=["postgresql", "iam-db-auth-error"],
+            DBClusterParameterGroupName=a.param_group(), ManageMasterUserPassword=True, EnableCloudwatchLogsExports=["postgresql", "iam-db-auth-error"],
             EnableIAMDatabaseAuthentication=True, StorageEncrypted=True,
             DeletionProtection=True, BackupRetentionPeriod=14, VpcSecurityGroupIds=[sg],
             DBSubnetGroupName="prod-db-private", Tags=[{"Key": "service", "Value": cid}],

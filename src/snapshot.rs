@@ -131,6 +131,21 @@ pub struct Region {
     /// unknown rather than "none".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_cluster_snapshots: Option<Vec<DbClusterSnapshot>>,
+    /// The DB cluster parameter groups the region's clusters use, with the
+    /// parameters dbaudit reads. `None`: not collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_cluster_parameter_groups: Option<Vec<ClusterParameterGroup>>,
+}
+
+/// A DB cluster parameter group: the values of the parameters dbaudit reads
+/// (`collect::rds::WATCHED_PARAMETERS`), engine defaults included. A
+/// parameter without a value is left out.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterParameterGroup {
+    pub name: String,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
 }
 
 /// A manual DB cluster snapshot and who may restore it.
@@ -375,6 +390,9 @@ pub struct DbCluster {
     /// instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_minor_version_upgrade: Option<bool>,
+    /// The cluster's DB cluster parameter group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<String>,
 }
 
 /// The secret in which RDS manages a master password.
@@ -776,6 +794,9 @@ impl Region {
         }
         if let Some(s) = &mut self.db_cluster_snapshots {
             s.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        if let Some(g) = &mut self.db_cluster_parameter_groups {
+            g.sort_by(|a, b| a.name.cmp(&b.name));
         }
         self.eks_clusters.sort_by(|a, b| a.name.cmp(&b.name));
         for e in &mut self.eks_clusters {

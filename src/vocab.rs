@@ -196,6 +196,10 @@ pub mod op {
         Operation::new(Rds, "DescribeDBClusterSnapshots").fact_level();
     pub const DESCRIBE_DB_CLUSTER_SNAPSHOT_ATTRIBUTES: Operation =
         Operation::new(Rds, "DescribeDBClusterSnapshotAttributes").fact_level();
+    // Only the parameter facts read it: a group not collected leaves them
+    // absent for the clusters using it.
+    pub const DESCRIBE_DB_CLUSTER_PARAMETERS: Operation =
+        Operation::new(Rds, "DescribeDBClusterParameters").fact_level();
 
     pub const DESCRIBE_VPCS: Operation = Operation::new(Ec2, "DescribeVpcs");
     pub const DESCRIBE_SUBNETS: Operation = Operation::new(Ec2, "DescribeSubnets");
@@ -235,6 +239,7 @@ pub const OPERATIONS: &[Operation] = &[
     op::DESCRIBE_GLOBAL_CLUSTERS,
     op::DESCRIBE_DB_CLUSTER_SNAPSHOTS,
     op::DESCRIBE_DB_CLUSTER_SNAPSHOT_ATTRIBUTES,
+    op::DESCRIBE_DB_CLUSTER_PARAMETERS,
     op::DESCRIBE_VPCS,
     op::DESCRIBE_SUBNETS,
     op::DESCRIBE_ROUTE_TABLES,

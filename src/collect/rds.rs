@@ -11,8 +11,9 @@ use aws_sdk_rds::types as t;
 use super::calls::items;
 use super::{Calls, tags_of};
 use crate::snapshot::{
-    DbCluster, DbClusterMember, DbClusterSnapshot, DbInstance, DbSubnetGroup, GlobalCluster,
-    GlobalClusterMember, MasterUserSecret, Region, ServerlessV2Scaling,
+    ClusterParameterGroup, DbCluster, DbClusterMember, DbClusterSnapshot, DbInstance,
+    DbSubnetGroup, GlobalCluster, GlobalClusterMember, MasterUserSecret, Region,
+    ServerlessV2Scaling,
 };
 use crate::vocab::op;
 
@@ -45,7 +46,55 @@ pub async fn collect(client: &Client, calls: &mut Calls) -> Region {
         }
     }
     r.db_cluster_snapshots = snapshots(c, calls).await;
+    r.db_cluster_parameter_groups = parameter_groups(c, calls, &r.db_clusters).await;
     r
+}
+
+/// The cluster parameters dbaudit reads (TLS, password hashing, connection
+/// logging, extensions). Only these are kept in the snapshot.
+pub const WATCHED_PARAMETERS: &[&str] = &[
+    "rds.force_ssl",
+    "password_encryption",
+    "log_connections",
+    "shared_preload_libraries",
+    "ssl_min_protocol_version",
+];
+
+/// Each parameter group the clusters use, with the watched parameters'
+/// values (engine defaults included: no `Source` filter). A group that
+/// cannot be read is left out, so its clusters' parameter facts are absent.
+async fn parameter_groups(
+    c: &Client,
+    calls: &mut Calls,
+    clusters: &[crate::snapshot::DbCluster],
+) -> Option<Vec<ClusterParameterGroup>> {
+    let names: std::collections::BTreeSet<&str> = clusters
+        .iter()
+        .filter_map(|c| c.parameter_group.as_deref())
+        .collect();
+    let mut out = Vec::new();
+    for name in names {
+        let listing = c
+            .describe_db_cluster_parameters()
+            .db_cluster_parameter_group_name(name);
+        let Some(params) = calls
+            .call(op::DESCRIBE_DB_CLUSTER_PARAMETERS, items!(listing))
+            .await
+        else {
+            continue;
+        };
+        let parameters = params
+            .iter()
+            .filter_map(|p| Some((p.parameter_name()?, p.parameter_value()?)))
+            .filter(|(n, _)| WATCHED_PARAMETERS.contains(n))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        out.push(ClusterParameterGroup {
+            name: name.to_string(),
+            parameters,
+        });
+    }
+    Some(out)
 }
 
 /// Manual cluster snapshots and who may restore each; `None` when they
@@ -92,6 +141,7 @@ async fn snapshots(c: &Client, calls: &mut Calls) -> Option<Vec<DbClusterSnapsho
 pub fn store(from: Region, into: &mut Region) {
     into.db_clusters = from.db_clusters;
     into.db_cluster_snapshots = from.db_cluster_snapshots;
+    into.db_cluster_parameter_groups = from.db_cluster_parameter_groups;
     into.db_instances = from.db_instances;
     into.db_subnet_groups = from.db_subnet_groups;
     into.global_clusters = from.global_clusters;
@@ -165,6 +215,7 @@ fn cluster(c: &t::DbCluster) -> DbCluster {
         }),
         enabled_cloudwatch_logs_exports: Some(c.enabled_cloudwatch_logs_exports().to_vec()),
         auto_minor_version_upgrade: c.auto_minor_version_upgrade(),
+        parameter_group: c.db_cluster_parameter_group().map(str::to_string),
     }
 }
 

@@ -96,6 +96,12 @@ pub struct ClusterFacts {
     /// setting where it reports one, and every member instance's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_minor_version_upgrade: Option<bool>,
+    /// The watched parameters of the cluster's parameter group (`rds.force_ssl`,
+    /// `password_encryption`, `log_connections`, `shared_preload_libraries`,
+    /// `ssl_min_protocol_version`) that have a value; absent when the group
+    /// was not collected. A rule reading a parameter without a value errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Tags>,
     #[serde(flatten)]
     pub network: NetworkFacts,
     /// Facts that could not be derived, and why.
@@ -335,7 +341,7 @@ cel_facts!(ClusterFacts {
     deletion_protection, multi_az, global_cluster_id, cross_region_replicas, tags, services, writer,
     readers, reader_count, reader_azs, member_azs, readers_outside_writer_az,
     publicly_accessible_members, master_username, master_password_managed, log_exports,
-    auto_minor_version_upgrade, unknown,
+    auto_minor_version_upgrade, parameters, unknown,
 } flatten network: NetworkFacts);
 cel_facts!(InstanceFacts {
     id, arn, region, standalone, cluster_id, engine, instance_class, availability_zone,
@@ -710,6 +716,7 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
             None
         }
     };
+    let parameters = cluster_parameters(idx.region, c, &mut unknown);
     ClusterFacts {
         id: c.id.clone(),
         arn: c.arn.clone(),
@@ -745,8 +752,36 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
         master_password_managed,
         log_exports: c.enabled_cloudwatch_logs_exports.clone(),
         auto_minor_version_upgrade,
+        parameters,
         network,
         unknown,
+    }
+}
+
+/// The watched parameters of a cluster's parameter group, if collected.
+pub fn cluster_parameters(
+    region: &crate::snapshot::Region,
+    c: &DbCluster,
+    unknown: &mut Vec<String>,
+) -> Option<Tags> {
+    let Some(groups) = &region.db_cluster_parameter_groups else {
+        unknown.push(
+            "parameter groups: not in the snapshot (written before dbaudit collected them)".into(),
+        );
+        return None;
+    };
+    let Some(name) = &c.parameter_group else {
+        unknown.push("parameter group: the cluster names none".into());
+        return None;
+    };
+    match groups.iter().find(|g| &g.name == name) {
+        Some(g) => Some(g.parameters.clone()),
+        None => {
+            unknown.push(format!(
+                "parameters of group `{name}`: DescribeDBClusterParameters failed or was not made"
+            ));
+            None
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::services;
-use crate::snapshot::{Account, DbCluster};
+use crate::snapshot::{Account, DbCluster, Region};
 
 /// One database serving a service in one environment.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -30,6 +30,9 @@ pub struct PairDatabase {
     pub serverless_v2: bool,
     /// The services it serves (more than one for a shared test cluster).
     pub services: Vec<String>,
+    /// Watched parameters of its parameter group that have a value (empty
+    /// when the group was not collected: a rule reading one then errors).
+    pub parameters: crate::snapshot::Tags,
 }
 
 /// `resource` in `service_pair` rules: one service across two environments.
@@ -61,6 +64,7 @@ crate::celval::to_val_struct!(PairDatabase {
     storage_encrypted,
     serverless_v2,
     services,
+    parameters,
 });
 
 /// The major version of an engine version string: the first component for
@@ -80,12 +84,27 @@ pub fn engine_major(version: &str) -> String {
     }
 }
 
-fn database(account: &Account, region: &str, c: &DbCluster, service_tag: &str) -> PairDatabase {
+/// A database of one side; what could not be known about it goes to
+/// `unknown` (prefixed with the database).
+fn database(
+    account: &Account,
+    region: &Region,
+    c: &DbCluster,
+    service_tag: &str,
+    unknown: &mut Vec<String>,
+) -> PairDatabase {
+    let mut why = Vec::new();
+    let parameters = super::cluster_parameters(region, c, &mut why).unwrap_or_default();
+    unknown.extend(
+        why.into_iter()
+            .map(|w| format!("{}/{}: {w}", account.name, c.id)),
+    );
     PairDatabase {
+        parameters,
         id: c.id.clone(),
         arn: c.arn.clone(),
         account: account.name.clone(),
-        region: region.to_string(),
+        region: region.name.clone(),
         engine: c.engine.clone(),
         engine_version: c.engine_version.clone(),
         engine_major: engine_major(&c.engine_version),
@@ -122,12 +141,14 @@ pub fn service_pairs(
     right: (&str, &[&Account]),
     service_tag: &str,
 ) -> Vec<PairFacts> {
-    let mut by_service: BTreeMap<String, (Vec<PairDatabase>, Vec<PairDatabase>)> = BTreeMap::new();
+    type Sides = (Vec<PairDatabase>, Vec<PairDatabase>, Vec<String>);
+    let mut by_service: BTreeMap<String, Sides> = BTreeMap::new();
     for (side, accounts) in [(0, left.1), (1, right.1)] {
         for account in accounts {
             for region in &account.regions {
                 for c in &region.db_clusters {
-                    let db = database(account, &region.name, c, service_tag);
+                    let mut unknown = Vec::new();
+                    let db = database(account, region, c, service_tag, &mut unknown);
                     for s in &db.services {
                         let entry = by_service.entry(s.clone()).or_default();
                         let list = if side == 0 {
@@ -136,6 +157,7 @@ pub fn service_pairs(
                             &mut entry.1
                         };
                         list.push(db.clone());
+                        entry.2.extend(unknown.iter().cloned());
                     }
                 }
             }
@@ -143,15 +165,21 @@ pub fn service_pairs(
     }
     by_service
         .into_iter()
-        .map(|(service, (l, r))| PairFacts {
-            service,
-            left_environment: left.0.to_string(),
-            right_environment: right.0.to_string(),
-            left_summary: summary(&l),
-            right_summary: summary(&r),
-            left: l,
-            right: r,
-            unknown: Vec::new(),
+        .map(|(service, (mut l, mut r, unknown))| {
+            // By ARN: the first on a side is the finding's anchor, stable
+            // whatever order the snapshot lists them in.
+            l.sort_by(|a, b| a.arn.cmp(&b.arn));
+            r.sort_by(|a, b| a.arn.cmp(&b.arn));
+            PairFacts {
+                service,
+                left_environment: left.0.to_string(),
+                right_environment: right.0.to_string(),
+                left_summary: summary(&l),
+                right_summary: summary(&r),
+                left: l,
+                right: r,
+                unknown,
+            }
         })
         .collect()
 }
