@@ -377,13 +377,11 @@ pub fn render_text(d: &Diff, out: &mut dyn Write, markdown: bool) -> io::Result<
                     )?;
                 }
             }
-            head(out, &format!("Only in {right}"), only_right.len())?;
-            for s in only_right {
-                writeln!(out, "{bullet}{s}")?;
-            }
-            head(out, &format!("Only in {left}"), only_left.len())?;
-            for s in only_left {
-                writeln!(out, "{bullet}{s}")?;
+            for (env, only) in [(right, only_right), (left, only_left)] {
+                head(out, &format!("Only in {env}"), only.len())?;
+                for s in only {
+                    writeln!(out, "{bullet}{s}")?;
+                }
             }
             let same: Vec<&str> = services
                 .iter()

@@ -1,6 +1,8 @@
 //! The shipped audit role grants exactly what the collectors send, and
 //! nothing that is not a read.
 
+mod support;
+
 use std::collections::BTreeSet;
 
 fn actions_of(doc: &serde_json::Value) -> BTreeSet<String> {
@@ -21,16 +23,7 @@ fn actions_of(doc: &serde_json::Value) -> BTreeSet<String> {
 }
 
 fn check_generated(path: &str, expected: &str) {
-    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
-    if std::env::var_os("DBAUDIT_BLESS").is_some() {
-        std::fs::write(&file, expected).unwrap();
-        return;
-    }
-    let actual = std::fs::read_to_string(&file).unwrap_or_default();
-    assert!(
-        actual == expected,
-        "{path} is stale: it is generated from src/vocab.rs; run `DBAUDIT_BLESS=1 cargo test --test audit_role` and commit the result"
-    );
+    support::check_generated(path, expected, "cargo test --test audit_role");
 }
 
 /// The shipped policy and template are what the operation table generates.

@@ -909,21 +909,16 @@ fn recipes_parse_and_do_what_they_promise() {
 /// the two environments of one estate (or of two snapshots merged).
 #[test]
 fn diff_of_environments_shows_drift_per_service() {
-    let json = |args: &[&str]| -> Value {
-        let o = dbaudit(args);
+    // `diff --environment test --environment prod SNAPSHOT... --format json`.
+    let json = |snapshots: &[&str]| -> Value {
+        let mut args = vec!["diff", "--environment", "test", "--environment", "prod"];
+        args.extend_from_slice(snapshots);
+        args.extend(["--format", "json"]);
+        let o = dbaudit(&args);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
     };
-    let d = json(&[
-        "diff",
-        "--environment",
-        "test",
-        "--environment",
-        "prod",
-        DEMO,
-        "--format",
-        "json",
-    ]);
+    let d = json(&[DEMO]);
     assert_eq!(d["kind"], "environments");
     assert_eq!(d["only_right"], serde_json::json!(["ledger", "reporting"]));
     let orders = d["services"]
@@ -969,17 +964,7 @@ fn diff_of_environments_shows_drift_per_service() {
         write_snapshot(&dir, "test.json", &test),
         write_snapshot(&dir, "prod.json", &prod),
     );
-    let d = json(&[
-        "diff",
-        "--environment",
-        "test",
-        "--environment",
-        "prod",
-        t.to_str().unwrap(),
-        p.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let d = json(&[t.to_str().unwrap(), p.to_str().unwrap()]);
     let orders = d["services"]
         .as_array()
         .unwrap()

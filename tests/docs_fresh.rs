@@ -2,22 +2,15 @@
 //! reference, and the pinned list of rule ids. `DBAUDIT_BLESS=1 cargo test`
 //! rewrites them; review the diff like any other change.
 
+mod support;
+
 use std::path::PathBuf;
 
 use dbaudit::rules::RuleSet;
 use dbaudit::snapshot::Snapshot;
 
 fn check(path: &str, expected: &str) {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
-    if std::env::var_os("DBAUDIT_BLESS").is_some() {
-        std::fs::write(&file, expected).unwrap();
-        return;
-    }
-    let actual = std::fs::read_to_string(&file).unwrap_or_default();
-    assert!(
-        actual == expected,
-        "{path} is stale: run `DBAUDIT_BLESS=1 cargo test --test docs_fresh` and commit the result"
-    );
+    support::check_generated(path, expected, "cargo test --test docs_fresh");
 }
 
 #[test]

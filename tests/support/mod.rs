@@ -137,6 +137,21 @@ impl Drop for Moto {
 }
 
 /// Runs the dbaudit binary with the test AWS environment.
+/// Checks a generated file against what the code generates now, or with
+/// `DBAUDIT_BLESS` set rewrites it. `rerun` is the command to bless it.
+pub fn check_generated(path: &str, expected: &str, rerun: &str) {
+    let file = root().join(path);
+    if std::env::var_os("DBAUDIT_BLESS").is_some() {
+        std::fs::write(&file, expected).unwrap();
+        return;
+    }
+    let actual = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "{path} is stale: run `DBAUDIT_BLESS=1 {rerun}` and commit the result"
+    );
+}
+
 /// The demo estate every CLI test starts from.
 pub const DEMO: &str = "fixtures/demo/snapshot.json";
 pub const DEMO_CONFIG: &str = "fixtures/demo/dbaudit.toml";
