@@ -37,10 +37,12 @@ def pages(client, op, key, **kw):
             return out
 
 
-pages(rds, "describe_db_clusters", "DBClusters")
+clusters = pages(rds, "describe_db_clusters", "DBClusters")
 pages(rds, "describe_db_instances", "DBInstances")
 pages(rds, "describe_db_subnet_groups", "DBSubnetGroups")
 pages(rds, "describe_global_clusters", "GlobalClusters")
+for group in sorted({c["DBClusterParameterGroup"] for c in clusters if c.get("DBClusterParameterGroup")}):
+    pages(rds, "describe_db_cluster_parameters", "Parameters", DBClusterParameterGroupName=group)
 for snap in pages(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", SnapshotType="manual"):
     rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier=snap["DBClusterSnapshotIdentifier"])
     calls += 1
