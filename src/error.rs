@@ -189,55 +189,141 @@ pub fn read_to_string_limited(path: &Path, limit: u64) -> Result<String, Error> 
 /// `/dev/null`, `/dev/stdout`, a FIFO — is written to directly: renaming over
 /// it would replace a device node (as root, even `/dev/null`).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
-    let io = |error| Error::Io {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(contents).map_err(|error| Error::Io {
         path: path.to_path_buf(),
         error,
-    };
-    let resolved = std::fs::canonicalize(path).ok();
-    if let Some(target) = &resolved
-        && let Ok(meta) = std::fs::metadata(target)
-        && !meta.is_file()
-    {
-        if meta.is_dir() {
-            return Err(io(std::io::Error::other("is a directory")));
+    })?;
+    file.commit()
+}
+
+/// A file being written atomically, streamed: write to it as to any
+/// `Write`, then [`commit`](AtomicFile::commit). Until then the target is
+/// untouched, and dropping it uncommitted leaves nothing behind. Large
+/// outputs need not be held in memory first (see [`write_atomic`] for the
+/// rules on symlinks and device targets; a device target is buffered and
+/// written at commit, so nothing reaches it before then either).
+pub struct AtomicFile {
+    path: PathBuf,
+    target: Target,
+}
+
+enum Target {
+    Temp(std::io::BufWriter<tempfile::NamedTempFile>),
+    Device(Vec<u8>),
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<AtomicFile, Error> {
+        let io = |error| Error::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        let resolved = std::fs::canonicalize(path).ok();
+        if let Some(target) = &resolved
+            && let Ok(meta) = std::fs::metadata(target)
+            && !meta.is_file()
+        {
+            if meta.is_dir() {
+                return Err(io(std::io::Error::other("is a directory")));
+            }
+            return Ok(AtomicFile {
+                path: target.clone(),
+                target: Target::Device(Vec::new()),
+            });
         }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(target)
+        let path = resolved.unwrap_or_else(|| path.to_path_buf());
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".dbaudit-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
             .map_err(io)?;
-        return f.write_all(contents).map_err(io);
+        Ok(AtomicFile {
+            path,
+            target: Target::Temp(std::io::BufWriter::with_capacity(1 << 16, tmp)),
+        })
     }
-    let path = resolved.as_deref().unwrap_or(path);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".dbaudit-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(contents).map_err(io)?;
-    // The temporary file is created 0600; a report is not a secret. Keep the
-    // mode of the file being replaced, else use the usual 0644.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0o644);
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(io)?;
+
+    /// Puts the file in place (renames it over the target).
+    pub fn commit(self) -> Result<(), Error> {
+        let path = self.path;
+        let io = |error| Error::Io {
+            path: path.clone(),
+            error,
+        };
+        match self.target {
+            Target::Device(buf) => {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io)?;
+                f.write_all(&buf).map_err(io)
+            }
+            Target::Temp(w) => {
+                let tmp = w.into_inner().map_err(|e| io(e.into_error()))?;
+                // The temporary file is created 0600; a report is not a
+                // secret. Keep the mode of the file being replaced, else use
+                // the usual 0644.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&path)
+                        .map(|m| m.permissions().mode() & 0o777)
+                        .unwrap_or(0o644);
+                    tmp.as_file()
+                        .set_permissions(std::fs::Permissions::from_mode(mode))
+                        .map_err(io)?;
+                }
+                tmp.as_file().sync_all().map_err(io)?;
+                tmp.persist(&path).map_err(|e| io(e.error))?;
+                Ok(())
+            }
+        }
     }
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.target {
+            Target::Temp(w) => w.write(buf),
+            Target::Device(v) => v.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.target {
+            Target::Temp(w) => w.flush(),
+            Target::Device(_) => Ok(()),
+        }
+    }
 }
 
 #[cfg(all(test, unix))]
 mod tests {
     use super::write_atomic;
+
+    #[test]
+    fn a_streamed_file_appears_only_when_committed() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("report.json");
+        std::fs::write(&target, "old").unwrap();
+        let mut f = super::AtomicFile::create(&target).unwrap();
+        f.write_all(b"half of a new rep").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        drop(f);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "the temporary file is gone");
+        let mut f = super::AtomicFile::create(&target).unwrap();
+        f.write_all(b"new").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+    }
 
     #[test]
     fn replaces_regular_files_and_keeps_symlinks() {

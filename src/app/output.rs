@@ -8,7 +8,7 @@ use super::{Io, write_err};
 use crate::audit::{AuditOptions, audit};
 use crate::cli::{ReportArgs, ReportSpec};
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{AtomicFile, Error};
 use crate::report::render::{self, Format, RenderContext};
 use crate::report::{Report, table};
 use crate::rules::RuleSet;
@@ -29,19 +29,37 @@ pub fn report_snapshot(
     let outputs = outputs(args)?;
     let report = audit(snapshot, rules, config, &opts)?;
 
+    // Files are streamed into temporary files beside their targets (a large
+    // report is never held in memory twice); stdout is buffered. Nothing is
+    // put in place until every output rendered: an error leaves no output
+    // behind and the old files as they were.
     let ctx = RenderContext::new(Some(snapshot));
-    let mut rendered: Vec<(Option<PathBuf>, Vec<u8>)> = Vec::new();
+    let mut files: Vec<AtomicFile> = Vec::new();
+    let mut stdout: Option<Vec<u8>> = None;
     for (format, target) in outputs {
         let style = table_style(&report, args, target.is_none() && io.stdout_tty);
         let renderer = render::renderer(format, style);
-        let buf = render::to_bytes(renderer.as_ref(), &report, &ctx).map_err(write_err)?;
-        rendered.push((target, buf));
-    }
-    for (target, buf) in &rendered {
         match target {
-            Some(path) => crate::error::write_atomic(path, buf)?,
-            None => io.stdout.write_all(buf).map_err(write_err)?,
+            Some(path) => {
+                let mut file = AtomicFile::create(&path)?;
+                let io_err = |error| Error::Io {
+                    path: path.clone(),
+                    error,
+                };
+                renderer.render(&report, &ctx, &mut file).map_err(io_err)?;
+                files.push(file);
+            }
+            None => {
+                stdout =
+                    Some(render::to_bytes(renderer.as_ref(), &report, &ctx).map_err(write_err)?)
+            }
         }
+    }
+    for file in files {
+        file.commit()?;
+    }
+    if let Some(buf) = stdout {
+        io.stdout.write_all(&buf).map_err(write_err)?;
     }
     for w in ctx.warnings.borrow().iter() {
         writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
