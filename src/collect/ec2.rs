@@ -45,6 +45,11 @@ pub fn store(from: Region, into: &mut Region) {
     into.security_groups = from.security_groups;
 }
 
+/// EC2's tags as ours.
+fn ec2_tags(tags: &[t::Tag]) -> crate::snapshot::Tags {
+    tags_of(tags.iter().map(|t| (t.key(), t.value())))
+}
+
 fn attached_vpcs<'a>(vpc_ids: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
     vpc_ids.flatten().map(str::to_string).collect()
 }
@@ -90,7 +95,7 @@ fn vpc(v: &t::Vpc) -> Vpc {
         id: v.vpc_id().unwrap_or_default().to_string(),
         cidr_blocks: cidrs,
         is_default: v.is_default().unwrap_or(false),
-        tags: tags_of(v.tags().iter().map(|t| (t.key(), t.value()))),
+        tags: ec2_tags(v.tags()),
     }
 }
 
@@ -106,7 +111,7 @@ fn subnet(s: &t::Subnet) -> Subnet {
             .filter_map(|a| a.ipv6_cidr_block().map(str::to_string))
             .collect(),
         map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
-        tags: tags_of(s.tags().iter().map(|t| (t.key(), t.value()))),
+        tags: ec2_tags(s.tags()),
     }
 }
 
@@ -180,7 +185,7 @@ fn security_group(g: &t::SecurityGroup) -> SecurityGroup {
         owner_id: g.owner_id().unwrap_or_default().to_string(),
         ingress: g.ip_permissions().iter().map(sg_rule).collect(),
         egress: g.ip_permissions_egress().iter().map(sg_rule).collect(),
-        tags: tags_of(g.tags().iter().map(|t| (t.key(), t.value()))),
+        tags: ec2_tags(g.tags()),
     }
 }
 
