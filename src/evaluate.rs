@@ -306,29 +306,42 @@ fn evaluate_pairs(
             (right_env, &right),
             &config.service_tag,
         );
+        // Each service's findings belong to its anchor account; that
+        // account's facts and context are built once for all its services.
+        let mut by_anchor: std::collections::BTreeMap<&str, Vec<&model::parity::PairFacts>> =
+            Default::default();
         for pair in &services {
-            let anchor_db = pair.right.first().or(pair.left.first());
-            let anchor = anchor_db
-                .and_then(|d| accounts.iter().copied().find(|a| a.name == d.account))
+            let anchor = pair.right.first().or(pair.left.first());
+            let name = anchor.map_or(first.name.as_str(), |d| d.account.as_str());
+            by_anchor.entry(name).or_default().push(pair);
+        }
+        for (name, pairs) in by_anchor {
+            let anchor = accounts
+                .iter()
+                .copied()
+                .find(|a| a.name == name)
                 .unwrap_or(first);
             let (params, facts) = scope_of(anchor);
             let scope = AccountScope::new(anchor, &facts, &params, names);
             let root = scope.root_context();
-            let region: Option<Arc<str>> = anchor_db.map(|d| Arc::from(d.region.as_str()));
-            // The finding points at the service's first database on the
-            // right (else left) side, by ARN: a real resource to click.
-            let target = ResourceRef {
-                kind: ResourceKind::ServicePair,
-                id: pair.service.clone(),
-                arn: anchor_db.map(|d| d.arn.clone()).unwrap_or_default(),
-                unknown: &pair.unknown,
-                // Stable whichever database is first: baselines and
-                // code-scanning alerts follow the service.
-                identity: Some(format!("parity:{left_env}/{right_env}:{}", pair.service)),
-            };
-            let set = (&these[..], fields.as_deref());
-            scope.resource(&root, pair, &target, set, region.as_ref(), chunk);
-            chunk.drain_into(findings);
+            for pair in pairs {
+                let anchor_db = pair.right.first().or(pair.left.first());
+                let region: Option<Arc<str>> = anchor_db.map(|d| Arc::from(d.region.as_str()));
+                // The finding points at the service's first database on the
+                // right (else left) side, by ARN: a real resource to click.
+                let target = ResourceRef {
+                    kind: ResourceKind::ServicePair,
+                    id: pair.service.clone(),
+                    arn: anchor_db.map(|d| d.arn.clone()).unwrap_or_default(),
+                    unknown: &pair.unknown,
+                    // Stable whichever database is first: baselines and
+                    // code-scanning alerts follow the service.
+                    identity: Some(format!("parity:{left_env}/{right_env}:{}", pair.service)),
+                };
+                let set = (&these[..], fields.as_deref());
+                scope.resource(&root, pair, &target, set, region.as_ref(), chunk);
+                chunk.drain_into(findings);
+            }
         }
     }
 }
