@@ -356,6 +356,7 @@ cel_facts!(parity::PairFacts {
     right,
     left_summary,
     right_summary,
+    parameter_differences,
     unknown,
 });
 cel_facts!(AccountFacts {

@@ -49,7 +49,59 @@ pub struct PairFacts {
     /// database, `;`-separated, or `none`: for messages.
     pub left_summary: String,
     pub right_summary: String,
+    /// The watched cluster parameters whose values differ between the
+    /// sides (a parameter set on one side only counts). Absent when a
+    /// side's parameter groups are unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter_differences: Option<Vec<ParameterDifference>>,
     pub unknown: Vec<String>,
+}
+
+/// One parameter's values on each side of a pair.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ParameterDifference {
+    pub name: String,
+    /// `name: right-env db=value, …; left-env db=value, …` for messages.
+    pub summary: String,
+}
+
+crate::celval::to_val_struct!(ParameterDifference { name, summary });
+
+/// The watched parameters that differ between the sides.
+fn parameter_differences(
+    (left_env, l): (&str, &[PairDatabase]),
+    (right_env, r): (&str, &[PairDatabase]),
+) -> Vec<ParameterDifference> {
+    let mut names: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for d in l.iter().chain(r) {
+        names.extend(d.parameters.keys().map(String::as_str));
+    }
+    let value = |d: &PairDatabase, n: &str| {
+        d.parameters
+            .get(n)
+            .cloned()
+            .unwrap_or_else(|| "(unset)".into())
+    };
+    names
+        .into_iter()
+        .filter(|n| {
+            let all: std::collections::BTreeSet<String> =
+                l.iter().chain(r).map(|d| value(d, n)).collect();
+            all.len() > 1
+        })
+        .map(|n| {
+            let side = |dbs: &[PairDatabase]| -> String {
+                dbs.iter()
+                    .map(|d| format!("{}={}", d.id, value(d, n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            ParameterDifference {
+                name: n.to_string(),
+                summary: format!("{n}: {right_env} {}; {left_env} {}", side(r), side(l)),
+            }
+        })
+        .collect()
 }
 
 crate::celval::to_val_struct!(PairDatabase {
@@ -170,7 +222,11 @@ pub fn service_pairs(
             // whatever order the snapshot lists them in.
             l.sort_by(|a, b| a.arn.cmp(&b.arn));
             r.sort_by(|a, b| a.arn.cmp(&b.arn));
+            // Unknown parameters would read as differences: leave it absent.
+            let known = unknown.is_empty() && !l.is_empty() && !r.is_empty();
             PairFacts {
+                parameter_differences: known
+                    .then(|| parameter_differences((left.0, &l), (right.0, &r))),
                 service,
                 left_environment: left.0.to_string(),
                 right_environment: right.0.to_string(),
