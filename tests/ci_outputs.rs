@@ -918,15 +918,19 @@ fn diff_of_environments_shows_drift_per_service() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
     };
+    // One service's entry of an environment diff.
+    fn service<'d>(d: &'d Value, name: &str) -> &'d Value {
+        d["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == name)
+            .unwrap()
+    }
     let d = json(&[DEMO]);
     assert_eq!(d["kind"], "environments");
     assert_eq!(d["only_right"], serde_json::json!(["ledger", "reporting"]));
-    let orders = d["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "orders")
-        .unwrap();
+    let orders = service(&d, "orders");
     assert_eq!(
         orders["left"],
         serde_json::json!(["test/eu-west-1/test-shared"])
@@ -965,12 +969,7 @@ fn diff_of_environments_shows_drift_per_service() {
         write_snapshot(&dir, "prod.json", &prod),
     );
     let d = json(&[t.to_str().unwrap(), p.to_str().unwrap()]);
-    let orders = d["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "orders")
-        .unwrap();
+    let orders = service(&d, "orders");
     let settings: Vec<&str> = orders["differences"]
         .as_array()
         .unwrap()
