@@ -14,6 +14,15 @@ moto quirks handled here (docs/live-scan.md, "moto (the test emulator) versus AW
   * Aurora members do not inherit the subnet group or PubliclyAccessible from
     the cluster: we pass them on each instance.
   * Seeding is serial: moto is not safe for concurrent writes to one account.
+  * Instances are created on a real CA (`rds-ca-rsa2048-g1`): moto's
+    default `rds-ca-default` is no CA AWS has, and moto serves neither
+    CertificateDetails nor DescribeCertificates.
+  * RDS turns rotation on (every 7 days) for the master secrets it manages;
+    moto does not, so the seeding calls RotateSecret itself.
+  * Performance Insights' KMS key is dropped by moto at create: set by a
+    later ModifyDBInstance.
+  * moto has no EKS Pod Identity (404): nothing to seed; the demo's Pod
+    Identity violation exists only in fixtures/demo.
 """
 import argparse
 import json
@@ -41,6 +50,7 @@ class Account:
         self.rds = s.client("rds", endpoint_url=endpoint)
         self.eks = s.client("eks", endpoint_url=endpoint)
         self.iam = s.client("iam", endpoint_url=endpoint)
+        self.secrets = s.client("secretsmanager", endpoint_url=endpoint)
         self.param_groups = set()
 
     # The parameters every seeded group sets; moto has no engine defaults
@@ -115,13 +125,14 @@ class Account:
 
     def cluster(self, name, services, azs, encrypted=True, deletion_protection=None, public=False,
                 cidrs=(), subnet_group=None, iam_auth=True, backup=None, max_acu=None,
-                master="dbadmin", managed_password=True, logs=None, auto_minor=True, param_group=None):
+                master="dbadmin", managed_password=True, logs=None, auto_minor=True, param_group=None,
+                engine_version="16.4", rotation_days=7, pi_key=None, last_ca=None):
         prod = self.env == "prod"
         cid = f"{self.env}-{name}"
         sg = self.db_sg(name, cidrs)
         group = subnet_group or f"{self.env}-db-private"
         self.rds.create_db_cluster(
-            DBClusterIdentifier=cid, Engine="aurora-postgresql", EngineVersion="16.4",
+            DBClusterIdentifier=cid, Engine="aurora-postgresql", EngineVersion=engine_version,
             MasterUsername=master, DBClusterParameterGroupName=param_group or self.param_group(),
             **({"ManageMasterUserPassword": True} if managed_password else {"MasterUserPassword": "not-a-secret-1"}),
             EnableCloudwatchLogsExports=logs if logs is not None else (["postgresql", "iam-db-auth-error"] if prod else []),
@@ -132,10 +143,23 @@ class Account:
             VpcSecurityGroupIds=[sg], DBSubnetGroupName=group,
             Tags=[{"Key": "service", "Value": ",".join(services)}, {"Key": "env", "Value": self.env}])
         for i, az in enumerate(azs):
+            iid = f"{cid}-{i + 1}"
             self.rds.create_db_instance(
-                DBInstanceIdentifier=f"{cid}-{i + 1}", DBClusterIdentifier=cid, Engine="aurora-postgresql",
+                DBInstanceIdentifier=iid, DBClusterIdentifier=cid, Engine="aurora-postgresql",
                 DBInstanceClass="db.serverless", AvailabilityZone=az, DBSubnetGroupName=group,
-                PubliclyAccessible=public and i == 0, AutoMinorVersionUpgrade=auto_minor)
+                PubliclyAccessible=public and i == 0, AutoMinorVersionUpgrade=auto_minor,
+                CACertificateIdentifier=last_ca if (last_ca and i == len(azs) - 1) else "rds-ca-rsa2048-g1")
+            if pi_key:
+                self.rds.modify_db_instance(DBInstanceIdentifier=iid, EnablePerformanceInsights=True,
+                                            PerformanceInsightsKMSKeyId=pi_key)
+        if managed_password:
+            self.rotate_master_secret(cid, rotation_days)
+        return sg
+
+    def rotate_master_secret(self, cid, days=7):
+        """What RDS does for a secret it manages (moto does not)."""
+        secret = self.rds.describe_db_clusters(DBClusterIdentifier=cid)["DBClusters"][0]["MasterUserSecret"]
+        self.secrets.rotate_secret(SecretId=secret["SecretArn"], RotationRules={"AutomaticallyAfterDays": days})
 
     def snapshot(self, name, cluster, restore):
         """A manual cluster snapshot that `restore` (account ids or `all`) may restore."""
@@ -209,7 +233,8 @@ def demo(endpoint):
         DBInstanceIdentifier="test-legacy-mysql", Engine="mysql", DBInstanceClass="db.t3.micro",
         MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
         VpcSecurityGroupIds=[legacy], DBSubnetGroupName="test-db-private", AvailabilityZone="eu-west-1b",
-        StorageEncrypted=True, EnableIAMDatabaseAuthentication=False)
+        StorageEncrypted=True, EnableIAMDatabaseAuthentication=False, CACertificateIdentifier="rds-ca-rsa2048-g1")
+
     p = Account(endpoint, "222222222222", "prod")
     p.network()
     p.developers()
@@ -219,19 +244,39 @@ def demo(endpoint):
     # may connect as any DB user of any cluster.
     p.app_role("billing", "system:serviceaccount:billing:*", sub_op="StringLike",
                connect_resource=f"arn:aws:rds-db:eu-west-1:{p.account}:dbuser:*/*")
-    p.cluster("orders", ["orders"], AZS)
+    orders_sg = p.cluster("orders", ["orders"], AZS)
+    # Planted: orders is fronted by an RDS Proxy that does not require TLS
+    # (IAM auth required, private subnets, only the EKS cluster admitted;
+    # the orders cluster admits the proxy's group).
+    proxy_sg = p.ec2.create_security_group(GroupName="prod-orders-proxy", Description="proxy", VpcId=p.vpc)["GroupId"]
+    p.ec2.authorize_security_group_ingress(GroupId=proxy_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": p.eks_sg}]}])
+    p.ec2.authorize_security_group_ingress(GroupId=orders_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": proxy_sg}]}])
+    secret = p.rds.describe_db_clusters(DBClusterIdentifier="prod-orders")["DBClusters"][0]["MasterUserSecret"]
+    p.rds.create_db_proxy(
+        DBProxyName="prod-orders-proxy", EngineFamily="POSTGRESQL", RequireTLS=False,
+        Auth=[{"AuthScheme": "SECRETS", "SecretArn": secret["SecretArn"], "IAMAuth": "REQUIRED",
+               "ClientPasswordAuthType": "POSTGRES_SCRAM_SHA_256"}],
+        RoleArn=f"arn:aws:iam::{p.account}:role/proxy", VpcSubnetIds=p.private, VpcSecurityGroupIds=[proxy_sg])
+    p.rds.register_db_proxy_targets(DBProxyName="prod-orders-proxy", DBClusterIdentifiers=["prod-orders"])
     # Planted: billing's security group also admits a VPN range; it does not
-    # export failed IAM authentications.
-    p.cluster("billing", ["billing"], AZS, cidrs=["10.200.0.0/16"], logs=["postgresql"])
+    # export failed IAM authentications; its master secret rotates every 90
+    # days; its Performance Insights use a key that is not the cluster's.
+    p.cluster("billing", ["billing"], AZS, cidrs=["10.200.0.0/16"], logs=["postgresql"], rotation_days=90,
+              pi_key=f"arn:aws:kms:eu-west-1:{p.account}:key/aws-rds-managed")
     # Planted: catalog's readers share the writer's AZ; deletion protection
     # off; capped at 4 ACUs (prod needs at least 8).
     p.cluster("catalog", ["catalog"], ["eu-west-1a"] * 3, deletion_protection=False, max_acu=4.0)
-    # Planted: payments and ledger share one prod cluster.
-    p.cluster("payments", ["ledger", "payments"], AZS)
+    # Planted: payments and ledger share one prod cluster; its last reader is
+    # still on rds-ca-2019 (expired in August 2024).
+    p.cluster("payments", ["ledger", "payments"], AZS, last_ca="rds-ca-2019")
     # Planted: reporting in public subnets, open to the world, public writer;
     # master user `postgres` with a password RDS does not manage.
-    # Its parameter group does not force TLS either.
+    # Its parameter group does not force TLS either, and it still runs
+    # PostgreSQL 14 (standard support ends 2027-02-28).
     p.cluster("reporting", ["reporting"], AZS, public=True, cidrs=["0.0.0.0/0"], subnet_group="prod-db-public",
+              engine_version="14.12",
               master="postgres", managed_password=False,
               param_group=p.param_group("prod-reporting-legacy", rds__force_ssl="0"))
     # Planted: a copy of prod's orders database shared with the test account.
@@ -263,7 +308,7 @@ def clusters(endpoint, account, count, readers, developers=0):
     for n in range(count):
         cid = f"bench-{n:04d}"
         a.rds.create_db_cluster(
-            DBClusterIdentifier=cid, Engine="aurora-postgresql", MasterUsername="dbadmin",
+            DBClusterIdentifier=cid, Engine="aurora-postgresql", EngineVersion="16.4", MasterUsername="dbadmin",
             DBClusterParameterGroupName=a.param_group(), ManageMasterUserPassword=True, EnableCloudwatchLogsExports=["postgresql", "iam-db-auth-error"],
             EnableIAMDatabaseAuthentication=True, StorageEncrypted=True,
             DeletionProtection=True, BackupRetentionPeriod=14, VpcSecurityGroupIds=[sg],
@@ -272,7 +317,9 @@ def clusters(endpoint, account, count, readers, developers=0):
         for i in range(readers + 1):
             a.rds.create_db_instance(
                 DBInstanceIdentifier=f"{cid}-{i + 1}", DBClusterIdentifier=cid, Engine="aurora-postgresql",
-                DBInstanceClass="db.serverless", AvailabilityZone=AZS[i % 3], DBSubnetGroupName="prod-db-private")
+                DBInstanceClass="db.serverless", AvailabilityZone=AZS[i % 3], DBSubnetGroupName="prod-db-private",
+                CACertificateIdentifier="rds-ca-rsa2048-g1")
+        a.rotate_master_secret(cid)
 
 
 def instances(endpoint, account, count):
@@ -284,7 +331,7 @@ def instances(endpoint, account, count):
             DBInstanceIdentifier=f"pg-{n:04d}", Engine="postgres", DBInstanceClass="db.t4g.micro",
             MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
             VpcSecurityGroupIds=[sg], DBSubnetGroupName="test-db-private", AvailabilityZone=AZS[n % 3],
-            StorageEncrypted=True, EnableIAMDatabaseAuthentication=True)
+            StorageEncrypted=True, EnableIAMDatabaseAuthentication=True, CACertificateIdentifier="rds-ca-rsa2048-g1")
 
 
 def main():

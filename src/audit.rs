@@ -96,7 +96,7 @@ mod tests {
         let rules = RuleSet::load(&[], &[]).unwrap();
         let a = audit(&snapshot, &rules, &config, &options(Selection::default())).unwrap();
         assert_eq!(a.gate.exit_code, 1);
-        assert_eq!(a.gate.failing, 16);
+        assert_eq!(a.gate.failing, 18);
         assert_eq!(a.rules.len(), rules.rules.len());
         assert!(a.not_evaluated.is_empty());
     }

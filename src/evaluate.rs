@@ -35,6 +35,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
         wanted(ResourceKind::DbInstance),
         wanted(ResourceKind::IamPrincipal),
     );
+    let proxy_fields = wanted(ResourceKind::DbProxy);
     // Accounts by name, then the account-wide findings, then regions by name,
     // each chunk's findings by rule id: the report's order, produced directly.
     let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
@@ -112,16 +113,22 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
 
         let cluster_rules = by_kind(ResourceKind::DbCluster);
         let instance_rules = by_kind(ResourceKind::DbInstance);
+        let proxy_rules = by_kind(ResourceKind::DbProxy);
         let kinds = KindRules {
             cluster: (&cluster_rules, cluster_fields.as_deref()),
             instance: (&instance_rules, instance_fields.as_deref()),
+            proxy: (&proxy_rules, proxy_fields.as_deref()),
             service_tag: &config.service_tag,
         };
         for region in region_names(account) {
             let data = account.regions.iter().find(|r| *r.name == *region);
             // A gap in a rule's own service means resources may be missing:
             // say so once per (rule, region), not just per resource seen.
-            for rule in cluster_rules.iter().chain(&instance_rules) {
+            for rule in cluster_rules
+                .iter()
+                .chain(&instance_rules)
+                .chain(&proxy_rules)
+            {
                 if let Some(gap) = scope.own_gap(rule, &region) {
                     chunk.push(scope.error_finding(
                         rule,
@@ -135,8 +142,34 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                 chunk.drain_into(&mut findings);
                 continue;
             };
+            // The proxies could not be listed (a fact-level gap: the other
+            // RDS rules do not need them): each proxy rule errors once for
+            // the region, as for a failed listing of its own resources.
+            if data.db_proxies.is_none() && scope.own_gap_any(&region).is_none() {
+                let why = account
+                    .gaps
+                    .iter()
+                    .find(|g| {
+                        g.operation == crate::vocab::op::DESCRIBE_DB_PROXIES.name
+                            && g.region.as_deref().is_none_or(|r| r == &*region)
+                    })
+                    .map(gap_message)
+                    .unwrap_or_else(|| {
+                        "RDS Proxies are not in the snapshot (written before dbaudit collected them)"
+                            .to_string()
+                    });
+                for rule in &proxy_rules {
+                    chunk.push(scope.error_finding(
+                        rule,
+                        Some(&region),
+                        ResourceRef::region_scope(account, &region, rule.resource),
+                        why.clone(),
+                    ));
+                }
+            }
             let eks = config.eks_for(&account.name, &account.environment);
             let idx = RegionIndex::new(data)
+                .at(&snapshot.collected_at)
                 .with_gaps(&account.gaps)
                 .with_configured_eks(
                     eks.map(|e| &e.security_groups[..]).unwrap_or_default(),
@@ -155,6 +188,7 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                 for rule in cluster_rules
                     .iter()
                     .chain(&instance_rules)
+                    .chain(&proxy_rules)
                     .filter(needs_eks)
                 {
                     chunk.push(scope.error_finding(
@@ -172,9 +206,11 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
                         .collect()
                 }
                 let (clusters, instances) = (keep(&cluster_rules), keep(&instance_rules));
+                let proxies = keep(&proxy_rules);
                 let narrowed = KindRules {
                     cluster: (&clusters, kinds.cluster.1),
                     instance: (&instances, kinds.instance.1),
+                    proxy: (&proxies, kinds.proxy.1),
                     service_tag: kinds.service_tag,
                 };
                 scope.region_resources(&root, &idx, &region, &narrowed, &mut chunk);
@@ -398,6 +434,7 @@ impl<'r> Chunk<'r> {
 struct KindRules<'a> {
     cluster: KindSet<'a>,
     instance: KindSet<'a>,
+    proxy: KindSet<'a>,
     service_tag: &'a str,
 }
 
@@ -484,6 +521,7 @@ impl<'a> ResourceRef<'a> {
             ResourceKind::DbCluster => format!("arn:{p}:rds:*:{id}:cluster:*"),
             ResourceKind::DbInstance => format!("arn:{p}:rds:*:{id}:db:*"),
             ResourceKind::ServicePair => format!("arn:{p}:rds:*:{id}:cluster:*"),
+            ResourceKind::DbProxy => format!("arn:{p}:rds:*:{id}:db-proxy:*"),
         };
         let scope = match kind {
             ResourceKind::IamPrincipal => "iam/*",
@@ -503,6 +541,7 @@ impl<'a> ResourceRef<'a> {
     fn region_scope(account: &Account, region: &str, kind: ResourceKind) -> ResourceRef<'static> {
         let what = match kind {
             ResourceKind::DbInstance => "db",
+            ResourceKind::DbProxy => "db-proxy",
             _ => "cluster",
         };
         ResourceRef {
@@ -596,6 +635,16 @@ impl<'a> AccountScope<'a> {
         })
     }
 
+    /// A gap that fails RDS in the region (its own-resource rules already
+    /// report it).
+    fn own_gap_any(&self, region: &str) -> Option<&'a Gap> {
+        self.account.gaps.iter().find(|g| {
+            g.service == Service::Rds
+                && g.region.as_deref().is_none_or(|r| r == region)
+                && !model::is_fact_level(g)
+        })
+    }
+
     /// A gap in any service the rule needs, in this region or account-wide.
     fn needed_gap(&self, rule: &Rule, region: Option<&str>) -> Option<&'a Gap> {
         if self.account.gaps.is_empty() {
@@ -635,6 +684,13 @@ impl<'a> AccountScope<'a> {
                 let f = model::instance_facts(idx, i, kinds.service_tag);
                 let target = ResourceRef::new(ResourceKind::DbInstance, &i.id, &i.arn, &f.unknown);
                 self.resource(root, &f, &target, kinds.instance, region, chunk);
+            }
+        }
+        if !kinds.proxy.0.is_empty() {
+            for p in idx.region.db_proxies.iter().flatten() {
+                let f = model::proxy::proxy_facts(idx, p);
+                let target = ResourceRef::new(ResourceKind::DbProxy, &p.name, &p.arn, &f.unknown);
+                self.resource(root, &f, &target, kinds.proxy, region, chunk);
             }
         }
     }

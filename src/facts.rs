@@ -23,12 +23,15 @@ pub enum ResourceKind {
     /// One service across the two environments of a pair (test ↔ prod
     /// parity): the databases serving it on each side.
     ServicePair,
+    /// An RDS Proxy.
+    DbProxy,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 5] = [
+    pub const ALL: [ResourceKind; 6] = [
         ResourceKind::DbCluster,
         ResourceKind::DbInstance,
+        ResourceKind::DbProxy,
         ResourceKind::Account,
         ResourceKind::IamPrincipal,
         ResourceKind::ServicePair,
@@ -41,6 +44,7 @@ impl ResourceKind {
             ResourceKind::Account => "account",
             ResourceKind::IamPrincipal => "iam_principal",
             ResourceKind::ServicePair => "service_pair",
+            ResourceKind::DbProxy => "db_proxy",
         }
     }
 
@@ -51,9 +55,10 @@ impl ResourceKind {
     /// The AWS service whose collection produces resources of this kind.
     pub fn service(self) -> Option<Service> {
         match self {
-            ResourceKind::DbCluster | ResourceKind::DbInstance | ResourceKind::ServicePair => {
-                Some(Service::Rds)
-            }
+            ResourceKind::DbCluster
+            | ResourceKind::DbInstance
+            | ResourceKind::DbProxy
+            | ResourceKind::ServicePair => Some(Service::Rds),
             ResourceKind::Account => None,
             ResourceKind::IamPrincipal => Some(Service::Iam),
         }

@@ -135,6 +135,13 @@ pub struct Region {
     /// parameters dbaudit reads. `None`: not collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_cluster_parameter_groups: Option<Vec<ClusterParameterGroup>>,
+    /// The region's RDS CA certificates (`DescribeCertificates`); `None`
+    /// when they could not be listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<Vec<CaCertificate>>,
+    /// RDS Proxies; `None` when they could not be listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_proxies: Option<Vec<DbProxy>>,
 }
 
 /// A DB cluster parameter group: the values of the parameters dbaudit reads
@@ -149,6 +156,56 @@ pub struct ClusterParameterGroup {
 }
 
 /// A manual DB cluster snapshot and who may restore it.
+/// An RDS certificate authority.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CaCertificate {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_till: Option<String>,
+    /// The account overrides the region's default CA for new instances.
+    #[serde(default)]
+    pub customer_override: bool,
+}
+
+/// An RDS Proxy and the clusters it fronts.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DbProxy {
+    pub name: String,
+    pub arn: String,
+    /// `POSTGRESQL`, `MYSQL`, `SQLSERVER`.
+    #[serde(default)]
+    pub engine_family: String,
+    pub require_tls: bool,
+    #[serde(default)]
+    pub auth: Vec<ProxyAuth>,
+    /// `IAM_AUTH` or `NONE` (newer proxies that authenticate end to end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_auth_scheme: Option<String>,
+    #[serde(default)]
+    pub vpc_id: String,
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    /// Ids of the DB clusters (and instances) it targets; `None` when its
+    /// targets could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<String>>,
+}
+
+/// One of a proxy's client authentication settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyAuth {
+    /// `REQUIRED`, `ENABLED` or `DISABLED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_auth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_password_auth_type: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DbClusterSnapshot {
@@ -393,6 +450,14 @@ pub struct DbCluster {
     /// The cluster's DB cluster parameter group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter_group: Option<String>,
+    /// `open-source-rds-extended-support` (enrolled in paid Extended
+    /// Support after the end of standard support) or
+    /// `open-source-rds-extended-support-disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_lifecycle_support: Option<String>,
+    /// `standard` or `advanced` (Database Insights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_insights_mode: Option<String>,
 }
 
 /// The secret in which RDS manages a master password.
@@ -404,6 +469,31 @@ pub struct MasterUserSecret {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
+    /// The secret's rotation (Secrets Manager `DescribeSecret`); `None` when
+    /// the secret could not be described.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<SecretRotation>,
+}
+
+/// How Secrets Manager rotates a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRotation {
+    /// Automatic rotation is on (`RotationEnabled`). `None` when the answer
+    /// does not say: AWS omits it for a secret never configured for
+    /// rotation, which RDS-managed secrets are not (RDS turns rotation on
+    /// when it creates them), and moto omits it until RotateSecret is
+    /// called; so "not said" is unknown rather than off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `RotationRules.AutomaticallyAfterDays`, or the days a schedule
+    /// expression's rate implies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotated: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
@@ -458,6 +548,17 @@ pub struct DbInstance {
     /// `None` in snapshots from before dbaudit collected it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_minor_version_upgrade: Option<bool>,
+    /// `None` when the answer did not say (moto never does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_insights_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_insights_kms_key_id: Option<String>,
+    /// The CA that signed the instance's server certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate_identifier: Option<String>,
+    /// When the server certificate expires (`CertificateDetails.ValidTill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_valid_till: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
@@ -498,6 +599,20 @@ pub struct EksCluster {
     pub subnet_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_issuer: Option<String>,
+    /// EKS Pod Identity associations; `None` when they could not be listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_identity_associations: Option<Vec<PodIdentityAssociation>>,
+}
+
+/// Which IAM role pods of one service account get through EKS Pod Identity.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PodIdentityAssociation {
+    pub namespace: String,
+    pub service_account: String,
+    /// `None` when the association could not be described.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]

@@ -28,6 +28,9 @@ pub enum Service {
     Eks,
     Iam,
     Organizations,
+    /// Only `DescribeSecret` of the master secrets RDS manages (read by the
+    /// RDS collector: never a secret's value).
+    SecretsManager,
 }
 
 /// Where a service's collection runs.
@@ -42,13 +45,14 @@ pub enum Scope {
 }
 
 impl Service {
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::Sts,
         Service::Rds,
         Service::Ec2,
         Service::Eks,
         Service::Iam,
         Service::Organizations,
+        Service::SecretsManager,
     ];
 
     /// The IAM prefix, also the name in snapshots and reports.
@@ -60,6 +64,7 @@ impl Service {
             Service::Eks => "eks",
             Service::Iam => "iam",
             Service::Organizations => "organizations",
+            Service::SecretsManager => "secretsmanager",
         }
     }
 
@@ -81,7 +86,7 @@ impl Service {
     pub const fn scope(self) -> Scope {
         match self {
             Service::Sts => Scope::Session,
-            Service::Rds | Service::Ec2 | Service::Eks => Scope::Regional,
+            Service::Rds | Service::Ec2 | Service::Eks | Service::SecretsManager => Scope::Regional,
             Service::Iam | Service::Organizations => Scope::Global,
         }
     }
@@ -102,6 +107,7 @@ impl Service {
             Service::Eks => "DbauditReadEks",
             Service::Iam => "DbauditReadIam",
             Service::Organizations => "DbauditReadScps",
+            Service::SecretsManager => "DbauditReadMasterSecretRotation",
         }
     }
 
@@ -200,6 +206,20 @@ pub mod op {
     // absent for the clusters using it.
     pub const DESCRIBE_DB_CLUSTER_PARAMETERS: Operation =
         Operation::new(Rds, "DescribeDBClusterParameters").fact_level();
+    // Only the certificate facts of instances without `CertificateDetails`
+    // read the CA list.
+    pub const DESCRIBE_CERTIFICATES: Operation =
+        Operation::new(Rds, "DescribeCertificates").fact_level();
+    // The proxy rules report an unlisted region themselves (`db_proxies`
+    // stays `None`); the cluster rules do not need proxies.
+    pub const DESCRIBE_DB_PROXIES: Operation =
+        Operation::new(Rds, "DescribeDBProxies").fact_level();
+    pub const DESCRIBE_DB_PROXY_TARGETS: Operation =
+        Operation::new(Rds, "DescribeDBProxyTargets").fact_level();
+    // Rotation of the master secrets only: a secret not described leaves
+    // its rotation facts absent.
+    pub const DESCRIBE_SECRET: Operation =
+        Operation::new(SecretsManager, "DescribeSecret").fact_level();
 
     pub const DESCRIBE_VPCS: Operation = Operation::new(Ec2, "DescribeVpcs");
     pub const DESCRIBE_SUBNETS: Operation = Operation::new(Ec2, "DescribeSubnets");
@@ -215,6 +235,11 @@ pub mod op {
     pub const DESCRIBE_CLUSTER: Operation = Operation::new(Eks, "DescribeCluster");
     pub const LIST_NODEGROUPS: Operation = Operation::new(Eks, "ListNodegroups");
     pub const DESCRIBE_NODEGROUP: Operation = Operation::new(Eks, "DescribeNodegroup");
+    // Only the Pod Identity facts read these (absent when not listed).
+    pub const LIST_POD_IDENTITY_ASSOCIATIONS: Operation =
+        Operation::new(Eks, "ListPodIdentityAssociations").fact_level();
+    pub const DESCRIBE_POD_IDENTITY_ASSOCIATION: Operation =
+        Operation::new(Eks, "DescribePodIdentityAssociation").fact_level();
 
     pub const GET_ACCOUNT_AUTHORIZATION_DETAILS: Operation =
         Operation::new(Iam, "GetAccountAuthorizationDetails");
@@ -240,6 +265,9 @@ pub const OPERATIONS: &[Operation] = &[
     op::DESCRIBE_DB_CLUSTER_SNAPSHOTS,
     op::DESCRIBE_DB_CLUSTER_SNAPSHOT_ATTRIBUTES,
     op::DESCRIBE_DB_CLUSTER_PARAMETERS,
+    op::DESCRIBE_CERTIFICATES,
+    op::DESCRIBE_DB_PROXIES,
+    op::DESCRIBE_DB_PROXY_TARGETS,
     op::DESCRIBE_VPCS,
     op::DESCRIBE_SUBNETS,
     op::DESCRIBE_ROUTE_TABLES,
@@ -251,6 +279,8 @@ pub const OPERATIONS: &[Operation] = &[
     op::DESCRIBE_CLUSTER,
     op::LIST_NODEGROUPS,
     op::DESCRIBE_NODEGROUP,
+    op::LIST_POD_IDENTITY_ASSOCIATIONS,
+    op::DESCRIBE_POD_IDENTITY_ASSOCIATION,
     op::GET_ACCOUNT_AUTHORIZATION_DETAILS,
     op::GET_POLICY,
     op::GET_POLICY_VERSION,
@@ -258,6 +288,7 @@ pub const OPERATIONS: &[Operation] = &[
     op::LIST_PARENTS,
     op::LIST_POLICIES_FOR_TARGET,
     op::DESCRIBE_POLICY,
+    op::DESCRIBE_SECRET,
 ];
 
 /// The table's row for `service` / `name`, if dbaudit may send it.
@@ -391,7 +422,11 @@ mod tests {
             Service::from_sdk_name("Organizations"),
             Some(Service::Organizations)
         );
-        assert_eq!(Service::from_sdk_name("Secrets Manager"), None);
+        assert_eq!(
+            Service::from_sdk_name("Secrets Manager"),
+            Some(Service::SecretsManager)
+        );
+        assert_eq!(Service::from_sdk_name("S3"), None);
     }
 
     #[test]

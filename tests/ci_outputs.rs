@@ -391,14 +391,21 @@ fn several_outputs_from_one_run_and_junit_and_markdown() {
         ),
         "{md}"
     );
-    // Critical: the planted network three and a public snapshot. High: the
-    // planted seven, a snapshot shared with test, reporting without forced
-    // TLS. Medium: prod-payments serves two services, prod-catalog is capped
-    // too low, two prod services have no test database, prod-reporting's
-    // master user is `postgres` with an unmanaged password, prod-billing does
-    // not export failed IAM authentications, and four services hash
-    // passwords differently in test.
-    assert!(md.contains("| prod | 4 | 9 | 11 | 0 | 0 | 0 | 0 |"), "{md}");
+    // Critical: the planted network three, a public snapshot and a reader on
+    // the expired rds-ca-2019. High: the planted seven, a snapshot shared
+    // with test, reporting without forced TLS, a proxy without TLS. Medium:
+    // prod-payments serves two services, prod-catalog is capped too low, two
+    // prod services have no test database, prod-reporting's master user is
+    // `postgres` with an unmanaged password, prod-billing does not export
+    // failed IAM authentications, rotates its master secret every 90 days
+    // and encrypts Performance Insights with another key, orders' role is
+    // also given to a batch job (Pod Identity), and four services hash
+    // passwords differently in test. Low: reporting's PostgreSQL 14 leaves
+    // standard support within 180 days.
+    assert!(
+        md.contains("| prod | 5 | 10 | 14 | 1 | 0 | 0 | 0 |"),
+        "{md}"
+    );
     assert!(
         md.contains("### Failing rules") && md.contains("docs/rules.md#db-network-sg-eks-only"),
         "{md}"
@@ -625,7 +632,7 @@ fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
     // The verdict says what is true: nothing new, and what the baseline
     // still carries; each row is marked.
     assert!(
-        out.contains("no new failing findings at or above high; 16 existing failure(s) carried by the baseline"),
+        out.contains("no new failing findings at or above high; 18 existing failure(s) carried by the baseline"),
         "{out}"
     );
     assert!(
@@ -641,7 +648,7 @@ fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
     ]);
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(
-        md.contains("16 existing failure(s) carried by the baseline"),
+        md.contains("18 existing failure(s) carried by the baseline"),
         "{md}"
     );
     assert!(md.contains("`prod/prod-reporting` (existing)"), "{md}");
@@ -677,7 +684,7 @@ fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
     assert_eq!(r["gate"]["failing"], 1, "only the new failure gates");
     assert!(
         r["gate"]["reason"].as_str().unwrap().starts_with(
-            "1 new failing finding(s) at or above high; 15 existing failure(s) carried"
+            "1 new failing finding(s) at or above high; 17 existing failure(s) carried"
         ),
         "{}",
         r["gate"]
@@ -696,7 +703,7 @@ fn a_baseline_gates_only_on_new_violations_and_reports_fixed_ones() {
     assert_eq!(
         r["baseline"],
         // Every failing finding counts, not only those at or above --fail-on.
-        serde_json::json!({"new": 1, "existing": 28, "fixed": 1}),
+        serde_json::json!({"new": 1, "existing": 34, "fixed": 1}),
         "the summary renderers and later history read"
     );
     // A baseline that is not a report is refused before anything runs.

@@ -9,13 +9,14 @@ use aws_sdk_rds::Client;
 use aws_sdk_rds::types as t;
 
 use super::calls::items;
+use super::registry::{BoxFuture, Done, Task, client};
 use super::{Calls, tags_of};
 use crate::snapshot::{
-    ClusterParameterGroup, DbCluster, DbClusterMember, DbClusterSnapshot, DbInstance,
-    DbSubnetGroup, GlobalCluster, GlobalClusterMember, MasterUserSecret, Region,
-    ServerlessV2Scaling,
+    CaCertificate, ClusterParameterGroup, DbCluster, DbClusterMember, DbClusterSnapshot,
+    DbInstance, DbProxy, DbSubnetGroup, GlobalCluster, GlobalClusterMember, MasterUserSecret,
+    ProxyAuth, Region, SecretRotation, ServerlessV2Scaling,
 };
-use crate::vocab::op;
+use crate::vocab::{Service, op};
 
 /// The database section of one region: clusters, instances, subnet groups
 /// and global clusters.
@@ -47,7 +48,120 @@ pub async fn collect(client: &Client, calls: &mut Calls) -> Region {
     }
     r.db_cluster_snapshots = snapshots(c, calls).await;
     r.db_cluster_parameter_groups = parameter_groups(c, calls, &r.db_clusters).await;
+    // The CA list is needed only for an instance whose answer lacks its
+    // server certificate's expiry and whose CA AWS does not publish.
+    let needed = r.db_instances.iter().any(|i| {
+        i.certificate_valid_till.is_none()
+            && !crate::model::lifecycle::is_published_ca(i.ca_certificate_identifier.as_deref())
+    });
+    if needed {
+        r.certificates = calls.call(op::DESCRIBE_CERTIFICATES, items!(c.describe_certificates())).await
+            .map(|v| v.iter().map(certificate).collect());
+    }
+    r.db_proxies = proxies(c, calls).await;
     r
+}
+
+/// Each RDS Proxy with the clusters and instances it targets; `None` when
+/// the proxies cannot be listed.
+async fn proxies(c: &Client, calls: &mut Calls) -> Option<Vec<DbProxy>> {
+    let listed = calls
+        .call(op::DESCRIBE_DB_PROXIES, items!(c.describe_db_proxies()))
+        .await?;
+    let mut out = Vec::with_capacity(listed.len());
+    for p in &listed {
+        let name = p.db_proxy_name().unwrap_or_default();
+        let targets = c.describe_db_proxy_targets().db_proxy_name(name);
+        let targets = calls
+            .call(op::DESCRIBE_DB_PROXY_TARGETS, items!(targets))
+            .await
+            .map(|ts| {
+                let mut ids: Vec<String> = ts
+                    .iter()
+                    .filter_map(|t| t.rds_resource_id().map(str::to_string))
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                ids
+            });
+        out.push(DbProxy {
+            name: name.to_string(),
+            arn: p.db_proxy_arn().unwrap_or_default().to_string(),
+            engine_family: p.engine_family().unwrap_or_default().to_string(),
+            require_tls: p.require_tls().unwrap_or(false),
+            auth: p
+                .auth()
+                .iter()
+                .map(|a| ProxyAuth {
+                    iam_auth: a.iam_auth().map(|v| v.as_str().to_string()),
+                    client_password_auth_type: a
+                        .client_password_auth_type()
+                        .map(|v| v.as_str().to_string()),
+                })
+                .collect(),
+            default_auth_scheme: p.default_auth_scheme().map(str::to_string),
+            vpc_id: p.vpc_id().unwrap_or_default().to_string(),
+            subnet_ids: p.vpc_subnet_ids().to_vec(),
+            security_group_ids: p.vpc_security_group_ids().to_vec(),
+            targets,
+        });
+    }
+    Some(out)
+}
+
+fn certificate(c: &t::Certificate) -> CaCertificate {
+    CaCertificate {
+        id: c.certificate_identifier().unwrap_or_default().to_string(),
+        valid_till: c.valid_till().map(|d| d.to_string()),
+        customer_override: c.customer_override().unwrap_or(false),
+    }
+}
+
+/// The rotation of every master secret of `clusters`, read with Secrets
+/// Manager's `DescribeSecret` (metadata only: never the secret's value).
+/// A secret that cannot be described keeps `rotation: None`.
+pub async fn master_secret_rotation(
+    client: &aws_sdk_secretsmanager::Client,
+    calls: &mut Calls,
+    clusters: &mut [DbCluster],
+) {
+    for c in clusters {
+        let Some(secret) = c.master_user_secret.as_mut() else {
+            continue;
+        };
+        let describe = client
+            .describe_secret()
+            .secret_id(&secret.secret_arn)
+            .send();
+        secret.rotation = calls.call(op::DESCRIBE_SECRET, describe).await.map(|o| {
+            let rules = o.rotation_rules();
+            let schedule = rules
+                .and_then(|r| r.schedule_expression())
+                .map(str::to_string);
+            SecretRotation {
+                enabled: o.rotation_enabled(),
+                interval_days: rules
+                    .and_then(|r| r.automatically_after_days())
+                    .or_else(|| schedule.as_deref().and_then(rate_days)),
+                schedule_expression: schedule,
+                last_rotated: o.last_rotated_date().map(|d| d.to_string()),
+            }
+        });
+    }
+}
+
+/// Days between rotations of a `rate(N days)` / `rate(N hours)` schedule
+/// (hours round up to a day); `None` for `cron(...)`, whose interval is
+/// not one number.
+fn rate_days(expr: &str) -> Option<i64> {
+    let inner = expr.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let mut parts = inner.split_whitespace();
+    let n: i64 = parts.next()?.parse().ok()?;
+    match parts.next()?.trim_end_matches('s') {
+        "day" => Some(n),
+        "hour" => Some((n + 23) / 24),
+        _ => None,
+    }
 }
 
 /// The cluster parameters dbaudit reads (TLS, password hashing, connection
@@ -145,6 +259,8 @@ pub fn store(from: Region, into: &mut Region) {
     into.db_instances = from.db_instances;
     into.db_subnet_groups = from.db_subnet_groups;
     into.global_clusters = from.global_clusters;
+    into.certificates = from.certificates;
+    into.db_proxies = from.db_proxies;
 }
 
 fn global_cluster(g: &t::GlobalCluster) -> GlobalCluster {
@@ -212,10 +328,13 @@ fn cluster(c: &t::DbCluster) -> DbCluster {
             secret_arn: s.secret_arn().unwrap_or_default().to_string(),
             status: s.secret_status().map(str::to_string),
             kms_key_id: s.kms_key_id().map(str::to_string),
+            rotation: None,
         }),
         enabled_cloudwatch_logs_exports: Some(c.enabled_cloudwatch_logs_exports().to_vec()),
         auto_minor_version_upgrade: c.auto_minor_version_upgrade(),
         parameter_group: c.db_cluster_parameter_group().map(str::to_string),
+        engine_lifecycle_support: c.engine_lifecycle_support().map(str::to_string),
+        database_insights_mode: c.database_insights_mode().map(|m| m.as_str().to_string()),
     }
 }
 
@@ -250,6 +369,13 @@ fn instance(i: &t::DbInstance) -> DbInstance {
         read_replicas: i.read_replica_db_instance_identifiers().to_vec(),
         tags: tags_of(i.tag_list().iter().map(|t| (t.key(), t.value()))),
         auto_minor_version_upgrade: i.auto_minor_version_upgrade(),
+        performance_insights_enabled: i.performance_insights_enabled(),
+        performance_insights_kms_key_id: i.performance_insights_kms_key_id().map(str::to_string),
+        ca_certificate_identifier: i.ca_certificate_identifier().map(str::to_string),
+        certificate_valid_till: i
+            .certificate_details()
+            .and_then(|d| d.valid_till())
+            .map(|d| d.to_string()),
     }
 }
 
@@ -266,4 +392,265 @@ fn subnet_group(g: &t::DbSubnetGroup) -> DbSubnetGroup {
     }
 }
 
-super::registry::regional_collector!(Rds, crate::vocab::Service::Rds, aws_sdk_rds);
+/// The RDS collector. Besides RDS it reads, with Secrets Manager, the
+/// rotation of the master secrets the clusters name: that read depends on
+/// the clusters, so it runs in the same task, after them.
+pub(super) struct Rds;
+
+impl super::registry::Collector for Rds {
+    fn service(&self) -> Service {
+        Service::Rds
+    }
+
+    fn also_reads(&self) -> &'static [Service] {
+        &[Service::SecretsManager]
+    }
+
+    fn run(&self, mut task: Task) -> BoxFuture<Done> {
+        Box::pin(async move {
+            let client = client!(aws_sdk_rds, task);
+            let mut data = collect(&client, &mut task.calls).await;
+            let secrets = client!(aws_sdk_secretsmanager, task);
+            let mut calls = Calls::new(Service::SecretsManager, task.calls.region());
+            master_secret_rotation(&secrets, &mut calls, &mut data.db_clusters).await;
+            task.calls.gaps.append(&mut calls.gaps);
+            task.into_region(move |r| store(data, r))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What moto cannot serve (ADR: MOTO-NOTES): `CertificateDetails`,
+    //! `DescribeCertificates`, a proxy's `DefaultAuthScheme`, and the
+    //! rotation fields RDS sets on its secrets, served here by the SDK's own
+    //! mock client.
+    use aws_sdk_rds::operation::describe_certificates::DescribeCertificatesOutput;
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+    use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::operation::describe_db_proxies::DescribeDbProxiesOutput;
+    use aws_sdk_rds::operation::describe_db_proxy_targets::DescribeDbProxyTargetsOutput;
+    use aws_sdk_rds::operation::describe_db_subnet_groups::DescribeDbSubnetGroupsOutput;
+    use aws_sdk_rds::operation::describe_global_clusters::DescribeGlobalClustersOutput;
+    use aws_sdk_rds::types as t;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_types::DateTime;
+
+    use crate::collect::Calls;
+    use crate::vocab::Service;
+
+    fn instance(id: &str, ca: &str, valid_till: Option<i64>) -> t::DbInstance {
+        let mut b = t::DbInstance::builder()
+            .db_instance_identifier(id)
+            .db_instance_arn(format!("arn:aws:rds:eu-west-1:1:db:{id}"))
+            .ca_certificate_identifier(ca)
+            .performance_insights_enabled(true)
+            .performance_insights_kms_key_id("arn:aws:kms:eu-west-1:1:key/pi");
+        if let Some(secs) = valid_till {
+            b = b.certificate_details(
+                t::CertificateDetails::builder()
+                    .ca_identifier(ca)
+                    .valid_till(DateTime::from_secs(secs))
+                    .build(),
+            );
+        }
+        b.build()
+    }
+
+    /// Empty answers for every listing but instances and proxies.
+    fn empty_rules() -> Vec<Rule> {
+        vec![
+            mock!(aws_sdk_rds::Client::describe_db_clusters)
+                .then_output(|| DescribeDbClustersOutput::builder().build()),
+            mock!(aws_sdk_rds::Client::describe_db_subnet_groups)
+                .then_output(|| DescribeDbSubnetGroupsOutput::builder().build()),
+            mock!(aws_sdk_rds::Client::describe_global_clusters)
+                .then_output(|| DescribeGlobalClustersOutput::builder().build()),
+            mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
+                .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
+        ]
+    }
+
+    #[tokio::test]
+    async fn certificates_proxies_and_their_targets() {
+        let instances = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance(
+                    "with-details",
+                    "rds-ca-rsa2048-g1",
+                    Some(1_800_000_000),
+                ))
+                .db_instances(instance("private-ca", "acme-ca-1", None))
+                .build()
+        });
+        let certs = mock!(aws_sdk_rds::Client::describe_certificates).then_output(|| {
+            DescribeCertificatesOutput::builder()
+                .certificates(
+                    t::Certificate::builder()
+                        .certificate_identifier("acme-ca-1")
+                        .valid_till(DateTime::from_secs(1_900_000_000))
+                        .customer_override(true)
+                        .build(),
+                )
+                .build()
+        });
+        let proxies = mock!(aws_sdk_rds::Client::describe_db_proxies).then_output(|| {
+            DescribeDbProxiesOutput::builder()
+                .db_proxies(
+                    t::DbProxy::builder()
+                        .db_proxy_name("orders")
+                        .db_proxy_arn("arn:aws:rds:eu-west-1:1:db-proxy:prx-1")
+                        .engine_family("POSTGRESQL")
+                        .require_tls(true)
+                        .default_auth_scheme("IAM_AUTH")
+                        .vpc_id("vpc-1")
+                        .vpc_subnet_ids("subnet-1")
+                        .vpc_security_group_ids("sg-1")
+                        .build(),
+                )
+                .build()
+        });
+        let targets = mock!(aws_sdk_rds::Client::describe_db_proxy_targets)
+            .match_requests(|r| r.db_proxy_name() == Some("orders"))
+            .then_output(|| {
+                DescribeDbProxyTargetsOutput::builder()
+                    .targets(
+                        t::DbProxyTarget::builder()
+                            .rds_resource_id("orders-db")
+                            .build(),
+                    )
+                    .targets(
+                        t::DbProxyTarget::builder()
+                            .rds_resource_id("orders-db")
+                            .build(),
+                    )
+                    .build()
+            });
+        let mut rules = empty_rules();
+        rules.extend([instances, certs.clone(), proxies, targets]);
+        let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules.iter());
+        let mut calls = Calls::new(Service::Rds, Some("eu-west-1"));
+        let r = super::collect(&client, &mut calls).await;
+        assert!(calls.gaps.is_empty(), "{:?}", calls.gaps);
+        let i = &r.db_instances[0];
+        assert_eq!(
+            i.ca_certificate_identifier.as_deref(),
+            Some("rds-ca-rsa2048-g1")
+        );
+        assert!(
+            i.certificate_valid_till
+                .as_deref()
+                .unwrap()
+                .starts_with("2027-01-15")
+        );
+        assert_eq!(i.performance_insights_enabled, Some(true));
+        // A CA AWS does not publish, without details: the CA list is read.
+        assert_eq!(certs.num_calls(), 1);
+        let listed = r.certificates.as_ref().unwrap();
+        assert_eq!(listed[0].id, "acme-ca-1");
+        assert!(listed[0].customer_override);
+        let p = &r.db_proxies.as_ref().unwrap()[0];
+        assert_eq!(p.default_auth_scheme.as_deref(), Some("IAM_AUTH"));
+        assert_eq!(p.targets.as_deref(), Some(&["orders-db".to_string()][..]));
+    }
+
+    #[tokio::test]
+    async fn the_ca_list_is_not_read_when_every_expiry_is_known() {
+        let instances = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance("a", "rds-ca-rsa2048-g1", Some(1_800_000_000)))
+                .db_instances(instance("b", "rds-ca-rsa4096-g1", None))
+                .build()
+        });
+        let certs = mock!(aws_sdk_rds::Client::describe_certificates)
+            .then_output(|| DescribeCertificatesOutput::builder().build());
+        let proxies = mock!(aws_sdk_rds::Client::describe_db_proxies)
+            .then_output(|| DescribeDbProxiesOutput::builder().build());
+        let mut rules = empty_rules();
+        rules.extend([instances, certs.clone(), proxies]);
+        let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules.iter());
+        let mut calls = Calls::new(Service::Rds, Some("eu-west-1"));
+        let r = super::collect(&client, &mut calls).await;
+        assert_eq!(certs.num_calls(), 0);
+        assert!(r.certificates.is_none());
+        assert_eq!(r.db_proxies.as_deref(), Some(&[][..]));
+    }
+
+    #[tokio::test]
+    async fn master_secret_rotation_and_a_secret_that_cannot_be_described() {
+        use aws_sdk_secretsmanager::operation::describe_secret::{
+            DescribeSecretError, DescribeSecretOutput,
+        };
+        let rotating = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .match_requests(|r| r.secret_id() == Some("arn:secret:a"))
+            .then_output(|| {
+                DescribeSecretOutput::builder()
+                    .rotation_enabled(true)
+                    .rotation_rules(
+                        aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                            .schedule_expression("rate(12 hours)")
+                            .build(),
+                    )
+                    .build()
+            });
+        let denied = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .match_requests(|r| r.secret_id() == Some("arn:secret:b"))
+            .then_error(|| {
+                DescribeSecretError::generic(
+                    aws_sdk_secretsmanager::error::ErrorMetadata::builder()
+                        .code("AccessDeniedException")
+                        .build(),
+                )
+            });
+        let client = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&rotating, &denied]
+        );
+        let secret = |arn: &str| crate::snapshot::MasterUserSecret {
+            secret_arn: arn.into(),
+            ..Default::default()
+        };
+        let mut clusters = vec![
+            crate::snapshot::DbCluster {
+                master_user_secret: Some(secret("arn:secret:a")),
+                ..Default::default()
+            },
+            crate::snapshot::DbCluster {
+                master_user_secret: Some(secret("arn:secret:b")),
+                ..Default::default()
+            },
+            crate::snapshot::DbCluster::default(),
+        ];
+        let mut calls = Calls::new(Service::SecretsManager, Some("eu-west-1"));
+        super::master_secret_rotation(&client, &mut calls, &mut clusters).await;
+        let r = clusters[0]
+            .master_user_secret
+            .as_ref()
+            .unwrap()
+            .rotation
+            .as_ref()
+            .unwrap();
+        assert_eq!((r.enabled, r.interval_days), (Some(true), Some(1)));
+        assert!(
+            clusters[1]
+                .master_user_secret
+                .as_ref()
+                .unwrap()
+                .rotation
+                .is_none()
+        );
+        assert_eq!(calls.gaps.len(), 1);
+        assert_eq!(calls.gaps[0].operation, "DescribeSecret");
+        assert_eq!(calls.gaps[0].service, Service::SecretsManager);
+    }
+
+    #[test]
+    fn rotation_schedules_in_days() {
+        assert_eq!(super::rate_days("rate(7 days)"), Some(7));
+        assert_eq!(super::rate_days("rate(1 day)"), Some(1));
+        assert_eq!(super::rate_days("rate(36 hours)"), Some(2));
+        assert_eq!(super::rate_days("cron(0 4 ? * SUN *)"), None);
+    }
+}

@@ -63,6 +63,13 @@ pub(crate) struct Plan {
 pub(crate) trait Collector: Sync {
     fn service(&self) -> Service;
 
+    /// Other services its task reads, because what it reads there depends
+    /// on its own answers (the RDS collector describes the master secrets
+    /// its clusters name).
+    fn also_reads(&self) -> &'static [Service] {
+        &[]
+    }
+
     /// Whether it runs for this account at all.
     fn wanted(&self, _plan: &Plan) -> bool {
         true
@@ -120,5 +127,8 @@ pub(crate) static REGISTRY: &[&dyn Collector] = &[
 
 /// The services the registry collects (for tests and docs).
 pub fn collected_services() -> Vec<Service> {
-    REGISTRY.iter().map(|c| c.service()).collect()
+    REGISTRY
+        .iter()
+        .flat_map(|c| std::iter::once(c.service()).chain(c.also_reads().iter().copied()))
+        .collect()
 }

@@ -112,6 +112,16 @@ pub struct PrincipalFacts {
     /// with StringEquals, and the audience pinned to `sts.amazonaws.com`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub irsa_pinned: Option<bool>,
+    /// Service accounts (`system:serviceaccount:NS:NAME`) whose pods get
+    /// this role through EKS Pod Identity associations; absent when some
+    /// EKS cluster's associations could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_identity_subjects: Option<Vec<String>>,
+    /// Every service account that can take the role: its IRSA trust's
+    /// subjects and its Pod Identity associations, without repeats
+    /// (absent when either is unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_accounts: Option<Vec<String>>,
     /// Service control policies were part of the evaluation (false: the
     /// snapshot has none, and answers assume no SCP restricts the account).
     pub scps_evaluated: bool,
@@ -208,6 +218,7 @@ pub fn principal_facts(
     let questions = Questions::get();
     let mut shared: HashMap<String, Analysis> = HashMap::new();
     let mut partitions = Partitions::default();
+    let pod_identity = pod_identity_subjects(account);
     let mut out = Vec::new();
     for p in principals(iam, account.scps.as_deref()) {
         let is_developer = is_developer(&p, developers);
@@ -226,6 +237,25 @@ pub fn principal_facts(
         let policies_known = p.errors.is_empty();
         let (is_irsa, irsa_subjects, irsa_pinned) = irsa(&p);
         let trust_known = p.kind == "user" || p.trust.is_some();
+        let mut unknown = p.errors.clone();
+        let pod_identity_subjects = match &pod_identity {
+            Ok(by_role) => Some(by_role.get(&p.arn).cloned().unwrap_or_default()),
+            Err(why) => {
+                if p.kind == "role" {
+                    unknown.push(format!("Pod Identity associations: {why}"));
+                }
+                None
+            }
+        };
+        let service_accounts = pod_identity_subjects
+            .as_ref()
+            .filter(|_| trust_known)
+            .map(|pi| {
+                let mut all: Vec<String> = irsa_subjects.iter().chain(pi).cloned().collect();
+                all.sort();
+                all.dedup();
+                all
+            });
         let write_access = analysis
             .as_ref()
             .map(|a| group_by_statements(a.rds_write.iter().chain(&a.sg_write)));
@@ -251,11 +281,53 @@ pub fn principal_facts(
             is_irsa: trust_known.then_some(is_irsa),
             irsa_subjects,
             irsa_pinned: trust_known.then_some(irsa_pinned),
+            pod_identity_subjects,
+            service_accounts,
             scps_evaluated: account.scps.is_some(),
-            unknown: p.errors.clone(),
+            unknown,
         });
     }
     Some(out)
+}
+
+/// Role ARN → the service accounts Pod Identity gives it, over every EKS
+/// cluster of the account; `Err` (why) when some cluster's associations,
+/// or the EKS clusters themselves, are unknown.
+fn pod_identity_subjects(account: &Account) -> Result<HashMap<String, Vec<String>>, String> {
+    use crate::vocab::{Service, op};
+    if let Some(g) = account.gaps.iter().find(|g| {
+        g.service == Service::Eks
+            && (g.operation == op::LIST_POD_IDENTITY_ASSOCIATIONS.name
+                || g.operation == op::DESCRIBE_POD_IDENTITY_ASSOCIATION.name
+                || !crate::vocab::is_fact_level(g.service, &g.operation))
+    }) {
+        return Err(format!("{} failed with {}", g.operation, g.code));
+    }
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for r in &account.regions {
+        for c in &r.eks_clusters {
+            let Some(assocs) = &c.pod_identity_associations else {
+                return Err(format!(
+                    "not in the snapshot for EKS cluster {} (written before dbaudit collected them)",
+                    c.name
+                ));
+            };
+            for a in assocs {
+                let Some(role) = &a.role_arn else {
+                    return Err(format!(
+                        "the role of {}/{} in EKS cluster {} is unknown",
+                        a.namespace, a.service_account, c.name
+                    ));
+                };
+                let subject = format!(
+                    "system:serviceaccount:{}:{}",
+                    a.namespace, a.service_account
+                );
+                out.entry(role.clone()).or_default().push(subject);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn is_developer(p: &Principal, d: &DeveloperSelectors) -> bool {

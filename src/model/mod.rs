@@ -5,8 +5,10 @@
 //! collected is *left out* rather than defaulted, so that a rule reading it
 //! evaluates to `error`, never to `pass`; `unknown` says why.
 
+pub mod lifecycle;
 pub mod network;
 pub mod parity;
+pub mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -102,6 +104,33 @@ pub struct ClusterFacts {
     /// was not collected. A rule reading a parameter without a value errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Tags>,
+    /// The master secret rotates automatically (Secrets Manager); absent
+    /// when the password is not managed or the secret was not described.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_secret_rotation_enabled: Option<bool>,
+    /// Days between rotations of the master secret, when it rotates on a
+    /// rate (absent for a `cron(...)` schedule or when not described).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_secret_rotation_days: Option<i64>,
+    /// `open-source-rds-extended-support` or `…-disabled`, when reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_lifecycle_support: Option<String>,
+    /// Last day of standard support of the engine's major version (the
+    /// shipped engine lifecycle catalogue); absent when not catalogued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standard_support_ends: Option<String>,
+    /// Days from the snapshot's `collected_at` to that day (negative once
+    /// passed: the cluster is on paid Extended Support or due an upgrade).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standard_support_days_left: Option<i64>,
+    /// Last day of RDS Extended Support for the major version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended_support_ends: Option<String>,
+    /// Members whose Performance Insights data is encrypted with a KMS key
+    /// other than the cluster's storage key (`instance: key`); absent when
+    /// a member is not in the snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performance_insights_foreign_keys: Option<Vec<String>>,
     #[serde(flatten)]
     pub network: NetworkFacts,
     /// Facts that could not be derived, and why.
@@ -135,6 +164,17 @@ pub struct InstanceFacts {
     pub read_replicas: Vec<String>,
     pub tags: Tags,
     pub services: Vec<String>,
+    /// The CA that signed the server certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
+    /// When the server certificate (or, without its details, the CA)
+    /// expires; absent when neither is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_valid_till: Option<String>,
+    /// Days from the snapshot's `collected_at` to that expiry (negative
+    /// once expired).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_days_left: Option<i64>,
     #[serde(flatten)]
     pub network: NetworkFacts,
     pub unknown: Vec<String>,
@@ -341,12 +381,19 @@ cel_facts!(ClusterFacts {
     deletion_protection, multi_az, global_cluster_id, cross_region_replicas, tags, services, writer,
     readers, reader_count, reader_azs, member_azs, readers_outside_writer_az,
     publicly_accessible_members, master_username, master_password_managed, log_exports,
-    auto_minor_version_upgrade, parameters, unknown,
+    auto_minor_version_upgrade, parameters, master_secret_rotation_enabled,
+    master_secret_rotation_days, engine_lifecycle_support, standard_support_ends,
+    standard_support_days_left, extended_support_ends, performance_insights_foreign_keys, unknown,
 } flatten network: NetworkFacts);
 cel_facts!(InstanceFacts {
     id, arn, region, standalone, cluster_id, engine, instance_class, availability_zone,
     publicly_accessible, iam_auth, storage_encrypted, backup_retention_days, deletion_protection,
-    multi_az, port, read_replica_source, read_replicas, tags, services, unknown,
+    multi_az, port, read_replica_source, read_replicas, tags, services, ca_certificate,
+    certificate_valid_till, certificate_days_left, unknown,
+} flatten network: NetworkFacts);
+cel_facts!(proxy::ProxyFacts {
+    name, arn, region, engine_family, require_tls, iam_auth_required, auth_summary, targets, port,
+    unknown,
 } flatten network: NetworkFacts);
 cel_facts!(parity::PairFacts {
     service,
@@ -388,6 +435,8 @@ cel_facts!(crate::iam::PrincipalFacts {
     is_irsa,
     irsa_subjects,
     irsa_pinned,
+    pod_identity_subjects,
+    service_accounts,
     scps_evaluated,
     unknown,
 });
@@ -449,6 +498,7 @@ pub fn facts_json_schema(kind: ResourceKind) -> serde_json::Value {
         ResourceKind::Account => schemars::schema_for!(AccountFacts),
         ResourceKind::IamPrincipal => schemars::schema_for!(crate::iam::PrincipalFacts),
         ResourceKind::ServicePair => schemars::schema_for!(parity::PairFacts),
+        ResourceKind::DbProxy => schemars::schema_for!(proxy::ProxyFacts),
     };
     serde_json::to_value(schema).expect("schema serialises")
 }
@@ -718,6 +768,24 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
         }
     };
     let parameters = cluster_parameters(idx.region, c, &mut unknown);
+    let rotation = c.master_user_secret.as_ref().and_then(|s| {
+        match &s.rotation {
+            None => unknown.push(format!(
+                "rotation of master secret {}: {}",
+                s.secret_arn,
+                idx.fact_gap(crate::vocab::op::DESCRIBE_SECRET)
+                    .unwrap_or("DescribeSecret failed or was not made")
+            )),
+            Some(r) if r.enabled.is_none() => unknown.push(format!(
+                "rotation of master secret {}: DescribeSecret did not say whether it rotates",
+                s.secret_arn
+            )),
+            _ => {}
+        }
+        s.rotation.as_ref()
+    });
+    let support = support_dates(idx, c, &mut unknown);
+    let performance_insights_foreign_keys = foreign_pi_keys(idx, c, &mut unknown);
     ClusterFacts {
         id: c.id.clone(),
         arn: c.arn.clone(),
@@ -754,9 +822,85 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
         log_exports: c.enabled_cloudwatch_logs_exports.clone(),
         auto_minor_version_upgrade,
         parameters,
+        master_secret_rotation_enabled: rotation.and_then(|r| r.enabled),
+        master_secret_rotation_days: rotation.and_then(|r| r.interval_days),
+        engine_lifecycle_support: c.engine_lifecycle_support.clone(),
+        standard_support_ends: support.map(|(l, _)| l.standard_support_ends.clone()),
+        standard_support_days_left: support.and_then(|(_, days)| days),
+        extended_support_ends: support.and_then(|(l, _)| l.extended_support_ends.clone()),
+        performance_insights_foreign_keys,
         network,
         unknown,
     }
+}
+
+/// The cluster's major version in the engine lifecycle catalogue, and the
+/// days left of its standard support.
+fn support_dates(
+    idx: &RegionIndex<'_>,
+    c: &DbCluster,
+    unknown: &mut Vec<String>,
+) -> Option<(&'static lifecycle::MajorLifecycle, Option<i64>)> {
+    let Some(l) = lifecycle::major_lifecycle(&c.engine, &c.engine_version) else {
+        unknown.push(format!(
+            "engine lifecycle: {} major version {} is not in data/engine-lifecycle.json              (regenerate it: scripts/gen-engine-lifecycle.py)",
+            c.engine,
+            parity::engine_major(&c.engine_version)
+        ));
+        return None;
+    };
+    let days = match (idx.now, lifecycle::epoch(&l.standard_support_ends)) {
+        // The catalogue names the last day of support: it ends at its close.
+        (Some(now), Some(end)) => Some(lifecycle::days_until(now, end + 86_400)),
+        _ => {
+            unknown.push("engine lifecycle: the snapshot's collected_at is not a date".into());
+            None
+        }
+    };
+    Some((l, days))
+}
+
+/// Members whose Performance Insights key is not the cluster's key.
+fn foreign_pi_keys(
+    idx: &RegionIndex<'_>,
+    c: &DbCluster,
+    unknown: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    // KMS keys may be named by ARN or key id: compare the key id.
+    fn key_id(k: &str) -> &str {
+        k.rsplit_once("key/").map_or(k, |(_, id)| id)
+    }
+    let mut out = Vec::new();
+    for m in &c.members {
+        let Some(i) = idx.instances.get(m.instance_id.as_str()) else {
+            unknown.push(format!(
+                "Performance Insights of member `{}`: the instance is not in the snapshot",
+                m.instance_id
+            ));
+            return None;
+        };
+        // AWS reports PerformanceInsightsEnabled; where an answer lacks it
+        // (moto never returns it) a PI key means PI is on: AWS reports the
+        // key only then.
+        let enabled = i
+            .performance_insights_enabled
+            .unwrap_or(i.performance_insights_kms_key_id.is_some());
+        let Some(pi_key) = i
+            .performance_insights_kms_key_id
+            .as_deref()
+            .filter(|_| enabled)
+        else {
+            continue;
+        };
+        let same = c
+            .kms_key_id
+            .as_deref()
+            .is_some_and(|k| key_id(k) == key_id(pi_key));
+        if !same {
+            out.push(format!("{}: {pi_key}", i.id));
+        }
+    }
+    Some(out)
 }
 
 /// The watched parameters of a cluster's parameter group, if collected.
@@ -814,6 +958,28 @@ pub fn instance_facts(idx: &RegionIndex<'_>, i: &DbInstance, service_tag: &str) 
         .map(i64::from)
         .unwrap_or_else(|| network::default_port(&i.engine));
     let network = idx.network(subnet_group.as_deref(), &sgs, port, &mut unknown);
+    let certificate_valid_till = match lifecycle::certificate_expiry(idx.region, i) {
+        Ok(t) => Some(t),
+        Err(why) => {
+            match idx.fact_gap(crate::vocab::op::DESCRIBE_CERTIFICATES) {
+                Some(gap) => unknown.push(format!("certificate expiry: {why} ({gap})")),
+                None => unknown.push(format!("certificate expiry: {why}")),
+            }
+            None
+        }
+    };
+    let certificate_days_left = certificate_valid_till.as_deref().and_then(|t| {
+        let days = idx
+            .now
+            .zip(lifecycle::epoch(t))
+            .map(|(now, end)| lifecycle::days_until(now, end));
+        if days.is_none() {
+            unknown.push(format!(
+                "certificate expiry: `{t}` or collected_at is not a date"
+            ));
+        }
+        days
+    });
     InstanceFacts {
         id: i.id.clone(),
         arn: i.arn.clone(),
@@ -844,6 +1010,9 @@ pub fn instance_facts(idx: &RegionIndex<'_>, i: &DbInstance, service_tag: &str) 
         read_replicas: i.read_replicas.clone(),
         tags: i.tags.clone(),
         services: services(&i.tags, service_tag),
+        ca_certificate: i.ca_certificate_identifier.clone(),
+        certificate_valid_till,
+        certificate_days_left,
         network,
         unknown,
     }
@@ -929,35 +1098,9 @@ mod tests {
                 message: "denied".into(),
             };
             let idx = RegionIndex::new(&region).with_gaps(std::slice::from_ref(&gap));
-            let in_region = [&idx.global_clusters_unknown, &idx.subnet_groups_unknown]
-                .into_iter()
-                .flatten()
-                .filter(|why| why.starts_with(operation))
-                .count();
-            // The snapshot listings are account facts: the region's list,
-            // or a snapshot's `restore`, stays unknown and says why.
-            let snapshots = (*op != crate::vocab::op::DESCRIBE_DB_CLUSTER_SNAPSHOTS).then(|| {
-                vec![crate::snapshot::DbClusterSnapshot {
-                    id: "s".into(),
-                    restore: None,
-                    ..Default::default()
-                }]
-            });
-            let account = crate::snapshot::Account {
-                name: "a".into(),
-                regions: vec![crate::snapshot::Region {
-                    name: "eu-west-1".into(),
-                    db_cluster_snapshots: snapshots,
-                    ..Default::default()
-                }],
-                gaps: vec![gap.clone()],
-                ..Default::default()
-            };
-            let snapshot = Snapshot::default();
-            let facts = account_facts(&snapshot, &account, &Config::default());
-            let in_account = facts.unknown.iter().any(|why| why.contains(operation));
             assert!(
-                in_region == 1 || in_account,
+                idx.fact_gap(*op)
+                    .is_some_and(|why| why.starts_with(operation)),
                 "{op} is fact-level but not recorded"
             );
         }

@@ -26,8 +26,10 @@ pub struct SubnetFacts {
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IngressSource {
     /// `eks_cluster_sg` (a security group of an EKS cluster in the region),
-    /// `security_group` (any other group), `self` (the DB's own group),
-    /// `cidr` (an IPv4/IPv6 range) or `prefix_list`.
+    /// `rds_proxy_sg` (a group of an RDS Proxy in the region, whose own
+    /// rules check who reaches it), `security_group` (any other group),
+    /// `self` (the DB's own group), `cidr` (an IPv4/IPv6 range) or
+    /// `prefix_list`.
     pub kind: String,
     /// The group id, CIDR or prefix list id.
     pub source: String,
@@ -91,6 +93,12 @@ pub struct RegionIndex<'a> {
     pub clusters: HashMap<&'a str, &'a crate::snapshot::DbCluster>,
     /// Security group id → EKS cluster name.
     eks_groups: HashMap<&'a str, &'a str>,
+    /// Security groups of the region's RDS Proxies (whose own rules check
+    /// who reaches them).
+    proxy_groups: std::collections::HashSet<&'a str>,
+    /// The snapshot's `collected_at`, in seconds: "now" for every date
+    /// the facts compare ([`RegionIndex::at`]).
+    pub now: Option<i64>,
     eks_names: Vec<String>,
     eks_vpcs: Vec<String>,
     subnet_facts: HashMap<&'a str, SubnetFacts>,
@@ -99,6 +107,9 @@ pub struct RegionIndex<'a> {
     pub global_clusters_unknown: Option<String>,
     /// Why the region's DB subnet groups are unknown, if they are.
     pub subnet_groups_unknown: Option<String>,
+    /// Every fact-level operation that failed in the region (or account
+    /// wide), by name, with why: the facts depending on it say so.
+    fact_gaps: std::collections::BTreeMap<&'static str, String>,
 }
 
 /// The "cluster" name of EKS security groups given in the config.
@@ -159,11 +170,16 @@ impl<'a> RegionIndex<'a> {
                 .map(|c| (c.id.as_str(), c))
                 .collect(),
             eks_groups,
+            proxy_groups: (region.db_proxies.iter().flatten())
+                .flat_map(|p| p.security_group_ids.iter().map(String::as_str))
+                .collect(),
+            now: None,
             eks_names: region.eks_clusters.iter().map(|e| e.name.clone()).collect(),
             eks_vpcs: eks_vpcs.into_iter().collect(),
             subnet_facts: HashMap::new(),
             global_clusters_unknown: None,
             subnet_groups_unknown: None,
+            fact_gaps: Default::default(),
         };
         let facts: Vec<(&'a str, SubnetFacts)> = region
             .subnets
@@ -172,6 +188,18 @@ impl<'a> RegionIndex<'a> {
             .collect();
         idx.subnet_facts = facts.into_iter().collect();
         idx
+    }
+
+    /// Why a fact-level operation's facts are unknown in this region: its
+    /// failure, if it failed.
+    pub fn fact_gap(&self, operation: crate::vocab::Operation) -> Option<&str> {
+        self.fact_gaps.get(operation.name).map(String::as_str)
+    }
+
+    /// Sets "now" for the date facts: the snapshot's `collected_at`.
+    pub fn at(mut self, collected_at: &str) -> Self {
+        self.now = super::lifecycle::epoch(collected_at);
+        self
     }
 
     /// Takes note of the account's gaps that the facts account for
@@ -189,6 +217,13 @@ impl<'a> RegionIndex<'a> {
         };
         self.global_clusters_unknown = failed(op::DESCRIBE_GLOBAL_CLUSTERS);
         self.subnet_groups_unknown = failed(op::DESCRIBE_DB_SUBNET_GROUPS);
+        for o in crate::vocab::OPERATIONS {
+            if o.on_failure == crate::vocab::OnFailure::FactLevel
+                && let Some(why) = failed(*o)
+            {
+                self.fact_gaps.insert(o.name, why);
+            }
+        }
         self
     }
 
@@ -269,24 +304,47 @@ impl<'a> RegionIndex<'a> {
         port: i64,
         unknown: &mut Vec<String>,
     ) -> NetworkFacts {
+        let placement = match subnet_group.map(|g| (g, self.subnet_groups.get(g))) {
+            None => {
+                unknown.push("the DB has no DB subnet group".to_string());
+                None
+            }
+            Some((g, None)) => {
+                unknown.push(match &self.subnet_groups_unknown {
+                    Some(why) => format!("DB subnet group `{g}` is unknown: {why}"),
+                    None => format!("DB subnet group `{g}` is not in the snapshot"),
+                });
+                None
+            }
+            Some((_, Some(group))) => Some((group.vpc_id.as_str(), &group.subnet_ids[..])),
+        };
+        self.network_in(placement, sg_ids, port, unknown)
+    }
+
+    /// Facts for something placed in these VPC and subnets (an RDS Proxy
+    /// names them itself; a DB through its subnet group), behind these
+    /// security groups, listening on `port`.
+    pub fn network_in(
+        &self,
+        placement: Option<(&str, &[String])>,
+        sg_ids: &[String],
+        port: i64,
+        unknown: &mut Vec<String>,
+    ) -> NetworkFacts {
         let mut n = NetworkFacts {
             eks_clusters: self.eks_names.clone(),
             eks_vpc_ids: self.eks_vpcs.clone(),
             security_group_ids: sg_ids.to_vec(),
             ..NetworkFacts::default()
         };
-        match subnet_group.map(|g| (g, self.subnet_groups.get(g))) {
-            None => unknown.push("the DB has no DB subnet group".to_string()),
-            Some((g, None)) => unknown.push(match &self.subnet_groups_unknown {
-                Some(why) => format!("DB subnet group `{g}` is unknown: {why}"),
-                None => format!("DB subnet group `{g}` is not in the snapshot"),
-            }),
-            Some((_, Some(group))) => {
-                n.vpc_id = Some(group.vpc_id.clone());
-                n.in_eks_vpc = Some(self.eks_vpcs.contains(&group.vpc_id));
+        match placement {
+            None => {}
+            Some((vpc_id, subnet_ids)) => {
+                n.vpc_id = Some(vpc_id.to_string());
+                n.in_eks_vpc = Some(self.eks_vpcs.iter().any(|v| v == vpc_id));
                 let mut subnets = Vec::new();
                 let mut complete = true;
-                for id in &group.subnet_ids {
+                for id in subnet_ids {
                     match self.subnet_facts.get(id.as_str()) {
                         Some(f) => subnets.push(f.clone()),
                         None => {
@@ -369,6 +427,7 @@ impl<'a> RegionIndex<'a> {
             let kind = match self.eks_groups.get(r.group_id.as_str()) {
                 Some(_) if !foreign => "eks_cluster_sg",
                 _ if r.group_id == sg.id => "self",
+                _ if !foreign && self.proxy_groups.contains(r.group_id.as_str()) => "rds_proxy_sg",
                 _ => "security_group",
             };
             let source = match (&r.user_id, foreign) {

@@ -39,7 +39,12 @@ pub struct Expected {
     pub rule: String,
     pub account: String,
     pub resource: String,
-    pub outcome: Outcome,
+    /// The outcome; leave it out with `absent: true` for "no finding" (the
+    /// rule does not apply).
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    #[serde(default)]
+    pub absent: bool,
     #[serde(default)]
     pub message_contains: Option<String>,
     #[serde(default)]
@@ -62,6 +67,22 @@ impl RuleCase {
             let found = findings.iter().find(|f| {
                 *f.rule_id == *e.rule && f.resource_id == e.resource && *f.account == *e.account
             });
+            if e.absent || e.outcome.is_none() {
+                assert!(
+                    e.absent && e.outcome.is_none(),
+                    "give an outcome, or absent: true"
+                );
+                if let Some(f) = found {
+                    problems.push(format!(
+                        "{} on {} is {} ({}), expected no finding",
+                        e.rule,
+                        e.resource,
+                        f.outcome.as_str(),
+                        f.message
+                    ));
+                }
+                continue;
+            }
             let Some(f) = found else {
                 problems.push(format!(
                     "no finding for {} on {}/{}",
@@ -69,14 +90,15 @@ impl RuleCase {
                 ));
                 continue;
             };
-            if f.outcome != e.outcome {
+            let expected = e.outcome.unwrap_or(f.outcome);
+            if f.outcome != expected {
                 problems.push(format!(
                     "{} on {} is {} ({}), expected {}",
                     e.rule,
                     e.resource,
                     f.outcome.as_str(),
                     f.message,
-                    e.outcome.as_str()
+                    expected.as_str()
                 ));
             }
             if let Some(max) = e.message_max_chars
