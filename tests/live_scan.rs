@@ -706,3 +706,78 @@ fn a_failed_global_cluster_listing_errors_only_what_needs_it() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].1, "iam.developers.prod-read-only");
 }
+
+/// Each account is assumed once per hop for the whole run, whatever the
+/// number of accounts: 120 accounts (one through a hub role) make 121
+/// AssumeRole calls and 120 GetCallerIdentity calls, counted on the wire.
+/// Before, all accounts shared the SDK's 64-entry credential cache, which
+/// evicted at random: 593 AssumeRole calls for 100 accounts.
+#[test]
+fn every_account_is_assumed_once_per_hop_at_a_hundred_and_twenty_accounts() {
+    let moto = Moto::start();
+    let proxy = support::faults::Proxy::start(
+        moto.port,
+        vec![
+            Rule {
+                service: Some("sts"),
+                operation: Some("AssumeRole"),
+                ..Rule::default()
+            },
+            Rule {
+                service: Some("sts"),
+                operation: Some("GetCallerIdentity"),
+                ..Rule::default()
+            },
+        ],
+    );
+    let dir = tempdir("many-accounts");
+    let ids: Vec<String> = (0..120)
+        .map(|i| format!("{:012}", 500_000_000_000u64 + i))
+        .collect();
+    let accounts: Vec<(String, &str, &str)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (format!("a{i:03}"), "test", id.as_str()))
+        .collect();
+    let refs: Vec<(&str, &str, &str)> = accounts
+        .iter()
+        .map(|(n, e, i)| (n.as_str(), *e, *i))
+        .collect();
+    let cfg = write_config(&dir, &refs);
+    // The last account is reached through a hub role first.
+    let mut toml = std::fs::read_to_string(&cfg).unwrap();
+    toml.push_str("via_roles = [\"arn:aws:iam::499999999999:role/hub\"]\n");
+    std::fs::write(&cfg, toml).unwrap();
+    let snap = dir.join("s.json");
+    let out = dbaudit(&[
+        "collect",
+        "--all-accounts",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &proxy.endpoint(),
+        "-o",
+        snap.to_str().unwrap(),
+    ]);
+    // Empty accounts: no EKS cluster, so not even moto's missing Pod
+    // Identity leaves a gap.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = read_json(&snap);
+    assert_eq!(s["accounts"].as_array().unwrap().len(), 120);
+    for a in s["accounts"].as_array().unwrap() {
+        assert_eq!(
+            gaps_beyond_moto(a),
+            Vec::<serde_json::Value>::new(),
+            "{}",
+            a["name"]
+        );
+    }
+    assert_eq!(proxy.hits(0), 121, "one AssumeRole per account hop");
+    assert_eq!(proxy.hits(1), 120, "one identity check per account");
+    // The run summary counts AssumeRole with the other calls.
+    assert!(
+        text(&out.stderr).contains("collected 120 of 120 account(s)"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -5,7 +5,7 @@
 //! (optionally chained through `via_roles`) with the external id, then
 //! `GetCallerIdentity` must name the configured account. Then accounts ×
 //! regions × services run concurrently under one bound (`--concurrency`), with
-//! adaptive retries and timeouts. Every failure becomes a [`Gap`]; nothing
+//! standard retries (jittered, capped backoff) and timeouts. Every failure becomes a [`Gap`]; nothing
 //! aborts the other accounts, regions or services.
 
 mod calls;
@@ -17,6 +17,7 @@ mod iam;
 mod organizations;
 mod rds;
 pub mod registry;
+mod session;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,15 +27,14 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::config::{AccountConfig, Config};
 use crate::error::Error;
-use crate::snapshot::{Account, Gap, Region as RegionData, Snapshot, Tags};
-use crate::vocab::{Scope, op};
+use crate::snapshot::{Account, Region as RegionData, Snapshot, Tags};
+use crate::vocab::Scope;
 pub use calls::Calls;
 pub(crate) use calls::GapSource;
 pub use guard::{ReadOnlyGuard, Stats};
@@ -139,14 +139,24 @@ async fn interrupted() -> Error {
     }
 }
 
+/// The longest wait between two attempts of a call.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Loads the base configuration: the standard credential chain, profile,
 /// region, endpoint, retries and timeouts.
 pub async fn base_config(opts: &Options) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Standard retries: exponential backoff with full jitter from
+        // `initial_backoff`, capped at MAX_BACKOFF. Not the adaptive mode:
+        // its client-side rate limiter, after one throttle at a low request
+        // rate, slowed the client to a trickle (one throttled
+        // DescribeDBClusters cost 22 s, two 41 s). Concurrency is bounded
+        // by `--concurrency` instead.
         .retry_config(
-            RetryConfig::adaptive()
+            RetryConfig::standard()
                 .with_max_attempts(opts.max_attempts)
-                .with_initial_backoff(opts.initial_backoff),
+                .with_initial_backoff(opts.initial_backoff)
+                .with_max_backoff(MAX_BACKOFF),
         )
         .timeout_config(
             TimeoutConfig::builder()
@@ -184,6 +194,12 @@ pub async fn collect(
     collected_at: String,
 ) -> Snapshot {
     let limit = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    // Each account is one pipeline (assume, verify, collect), and at most
+    // `concurrency` of them are in flight: otherwise every account's
+    // AssumeRole would queue for the task permits before any collection,
+    // front-loading the run, and every account's session would be held
+    // open at once.
+    let in_flight = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     stats
         .accounts_total
         .store(accounts.len() as u64, Ordering::Relaxed);
@@ -199,7 +215,9 @@ pub async fn collect(
         let base = base.clone();
         let limit = limit.clone();
         let stats = stats.clone();
+        let in_flight = in_flight.clone();
         set.spawn(async move {
+            let _slot = in_flight.acquire_owned().await;
             (
                 i,
                 collect_account(acct, regions, scps, base, limit, stats).await,
@@ -238,7 +256,7 @@ async fn collect_account(
     let guard = ReadOnlyGuard::new(stats.clone());
     let conf = {
         let _permit = limit.acquire().await;
-        match credentials(&acct, &base, &guard).await {
+        match session::open(&acct, &base, &guard).await {
             Ok((conf, partition)) => {
                 account.partition = partition;
                 conf
@@ -316,144 +334,6 @@ async fn collect_account(
     }
     stats.accounts_done.fetch_add(1, Ordering::Relaxed);
     account
-}
-
-/// Assumes the account's role (through `via_roles` first) and checks that the
-/// credentials belong to the configured account. Returns the configuration
-/// to build the account's clients from, and the partition.
-async fn credentials(
-    acct: &AccountConfig,
-    base: &SdkConfig,
-    guard: &ReadOnlyGuard,
-) -> Result<(SdkConfig, String), Gap> {
-    let mut conf = base.clone();
-    let session = acct
-        .session_name
-        .clone()
-        .unwrap_or_else(|| "dbaudit".to_string());
-    let chain: Vec<&String> = acct.via_roles.iter().chain(acct.role_arn.iter()).collect();
-    for role in chain {
-        let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.clone())
-            .session_name(session.clone())
-            .configure(&conf);
-        if let Some(id) = &acct.external_id
-            && Some(role) == acct.role_arn.as_ref()
-        {
-            builder = builder.external_id(id.clone());
-        }
-        if let Some(d) = acct.duration_seconds {
-            builder = builder.session_length(Duration::from_secs(d as u64));
-        }
-        let provider = builder.build().await;
-        // Resolve now, so that a role that cannot be assumed is reported as
-        // such (and once), not as a failure of every later call.
-        if let Err(e) = provider.provide_credentials().await {
-            // The whole chain for -vv; the gap gets one line.
-            debug!(role = %role, error = %one_line_error(&e), "AssumeRole failed");
-            let (code, message) = assume_role_error(&e);
-            return Err(Gap {
-                service: op::ASSUME_ROLE.service,
-                region: None,
-                operation: op::ASSUME_ROLE.name.into(),
-                code,
-                message: format!("{message} ({role})"),
-            });
-        }
-        conf = conf
-            .into_builder()
-            .credentials_provider(SharedCredentialsProvider::new(provider))
-            .build();
-    }
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(&conf)
-            .interceptor(guard.clone())
-            .build(),
-    );
-    let who = sts.get_caller_identity().send().await.map_err(|e| {
-        let mut g = e.to_gap(op::GET_CALLER_IDENTITY, None);
-        if acct.role_arn.is_none() {
-            g.message = format!("base credentials: {}", g.message);
-        }
-        g
-    })?;
-    let actual = who.account().unwrap_or_default();
-    if actual != acct.account_id {
-        return Err(Gap {
-            service: op::GET_CALLER_IDENTITY.service,
-            region: None,
-            operation: op::GET_CALLER_IDENTITY.name.into(),
-            code: "AccountMismatch".into(),
-            message: format!(
-                "credentials belong to account {actual}, but `{}` is configured as {}; refusing to scan the wrong account",
-                acct.name, acct.account_id
-            ),
-        });
-    }
-    let partition = who
-        .arn()
-        .and_then(|a| a.split(':').nth(1))
-        .unwrap_or("aws")
-        .to_string();
-    Ok((conf, partition))
-}
-
-/// Code and message of a failed AssumeRole: STS's own error when the
-/// credentials error carries one (its Debug form is a page of nested
-/// structs and the raw HTTP response), else the error chain on one line.
-fn assume_role_error(
-    e: &aws_credential_types::provider::error::CredentialsError,
-) -> (String, String) {
-    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-    type StsError = aws_smithy_runtime_api::client::result::SdkError<
-        aws_sdk_sts::operation::assume_role::AssumeRoleError,
-        aws_smithy_runtime_api::http::Response,
-    >;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(sdk) = err.downcast_ref::<StsError>() {
-            if let Some(service) = sdk.as_service_error() {
-                return (
-                    service.code().unwrap_or("AssumeRoleFailed").to_string(),
-                    service
-                        .message()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| one_line_error(service)),
-                );
-            }
-            return error::classify(sdk);
-        }
-        cur = err.source();
-    }
-    (assume_role_code(e), one_line_error(e))
-}
-
-fn assume_role_code(e: &aws_credential_types::provider::error::CredentialsError) -> String {
-    let text = format!(
-        "{}",
-        aws_smithy_types::error::display::DisplayErrorContext(e)
-    );
-    for code in [
-        "AccessDenied",
-        "ExpiredToken",
-        "InvalidClientTokenId",
-        "Throttling",
-        "RegionDisabledException",
-    ] {
-        if text.contains(code) {
-            return code.to_string();
-        }
-    }
-    "AssumeRoleFailed".to_string()
-}
-
-fn one_line_error(e: &dyn std::error::Error) -> String {
-    format!(
-        "{}",
-        aws_smithy_types::error::display::DisplayErrorContext(e)
-    )
-    .split_whitespace()
-    .collect::<Vec<_>>()
-    .join(" ")
 }
 
 /// RFC 3339 time now (UTC, seconds).
