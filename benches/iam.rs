@@ -89,8 +89,7 @@ fn main() {
         partition: "aws".into(),
         regions: vec![region],
         iam: Some(iam),
-        gaps: vec![],
-        scps: None,
+        ..Account::default()
     };
     let actions = dbaudit::iam::Catalogue::get().non_read("rds").len()
         + dbaudit::iam::Catalogue::get().non_read("rds-data").len();

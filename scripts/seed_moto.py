@@ -5,6 +5,7 @@ integration tests, the emulator demo and the scan benchmark.
     seed_moto.py --endpoint URL demo
     seed_moto.py --endpoint URL clusters --account 333333333333 --count 500 [--readers 2] [--developers 20]
     seed_moto.py --endpoint URL instances --account 444444444444 --count 120
+    seed_moto.py --endpoint URL fleet --count 40 --first 600000000000
 
 Each account is a separate moto world reached by assuming a role in it.
 moto quirks handled here (docs/live-scan.md, "moto (the test emulator) versus AWS"):
@@ -334,6 +335,16 @@ def instances(endpoint, account, count):
             StorageEncrypted=True, EnableIAMDatabaseAuthentication=True, CACertificateIdentifier="rds-ca-rsa2048-g1")
 
 
+def fleet(endpoint, count, first):
+    """`count` accounts (ids from `first`; even ones test, odd ones prod),
+    each with a private network (no EKS cluster) and one small cluster: the
+    estate of the sharding tests."""
+    for n in range(count):
+        a = Account(endpoint, f"{first + n:012d}", "prod" if n % 2 else "test")
+        a.network(eks=False)
+        a.cluster(f"svc{n:02d}", [f"svc{n:02d}"], ["eu-west-1a"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
@@ -348,8 +359,13 @@ def main():
     i = sub.add_parser("instances")
     i.add_argument("--account", required=True)
     i.add_argument("--count", type=int, required=True)
+    f = sub.add_parser("fleet")
+    f.add_argument("--count", type=int, required=True)
+    f.add_argument("--first", type=int, default=600000000000)
     args = ap.parse_args()
-    if args.cmd == "demo":
+    if args.cmd == "fleet":
+        fleet(args.endpoint, args.count, args.first)
+    elif args.cmd == "demo":
         demo(args.endpoint)
     elif args.cmd == "clusters":
         clusters(args.endpoint, args.account, args.count, args.readers, args.developers)

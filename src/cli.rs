@@ -64,6 +64,10 @@ configuration declaring them (--config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml; 
     /// Compare two reports (new, fixed, unchanged failures) or two snapshots
     /// (resources added, removed, changed).
     Diff(DiffArgs),
+    /// Merge the parts of a sharded collection (`collect --shard K/N`) into
+    /// one snapshot: every part present, every planned account exactly once;
+    /// a missing part or account becomes a gap (exit 3). Then evaluate it.
+    Merge(MergeArgs),
     /// Print a shell completion script, e.g.
     /// `dbaudit completions bash > /etc/bash_completion.d/dbaudit`.
     Completions {
@@ -216,6 +220,23 @@ pub struct CollectArgs {
     pub output: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// A directory holding the parts (every `*.json` file in it and below).
+    #[arg(value_name = "DIR")]
+    pub source: PathBuf,
+    /// Where to write the merged snapshot (atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Merge the parts of this run only (needed when the directory holds
+    /// parts of several runs).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// No summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 /// Which accounts to collect and how to reach AWS.
 #[derive(Debug, Args, Clone)]
 // One group, so that a missing choice names both ways to make it.
@@ -255,6 +276,17 @@ pub struct TargetArgs {
     /// Threads that run the AWS calls (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: Option<u16>,
+    /// Collect only shard K of N of the selected accounts (`1/4`), or
+    /// `auto/N` with K from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or
+    /// AWS_BATCH_JOB_ARRAY_INDEX (Batch array job), both 0-based. The
+    /// assignment hashes each account id, so every shard agrees on it;
+    /// `dbaudit merge` joins the parts.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// The sharded run this part belongs to, recorded in the part (default
+    /// `unnamed`); `dbaudit merge` joins the parts of one run.
+    #[arg(long, value_name = "ID", requires = "shard")]
+    pub run_id: Option<String>,
     /// No progress display and no summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,

@@ -77,7 +77,15 @@ pub fn load(old: &Path, new: &Path) -> Result<Diff, Error> {
             .unwrap_or_default()
             .to_string())
     };
-    let (ko, kn) = (kind(old)?, kind(new)?);
+    // Snapshots of different minors of one schema compare fine.
+    let family = |k: String| {
+        if Snapshot::is_schema(&k) {
+            crate::snapshot::SCHEMA.to_string()
+        } else {
+            k
+        }
+    };
+    let (ko, kn) = (family(kind(old)?), family(kind(new)?));
     if ko != kn {
         return Err(Error::Usage(format!(
             "cannot diff a `{ko}` with a `{kn}`: give two reports or two snapshots"

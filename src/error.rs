@@ -197,6 +197,33 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
     file.commit()
 }
 
+/// Writes `contents` to `path` only if nothing is there: atomically (a
+/// temporary file, then a link that fails if the target exists), so two
+/// writers racing for one name leave exactly one complete file. `Ok(false)`
+/// when the file already existed: nothing was written. Shard parts are
+/// written this way, so a retried shard never overwrites a completed one.
+pub fn write_new(path: &Path, contents: &[u8]) -> Result<bool, Error> {
+    let io = |error| Error::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    if path.exists() {
+        return Ok(false);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(contents).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io(e.error)),
+    }
+}
+
 /// A file being written atomically, streamed: write to it as to any
 /// `Write`, then [`commit`](AtomicFile::commit). Until then the target is
 /// untouched, and dropping it uncommitted leaves nothing behind. Large

@@ -169,7 +169,10 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             }
             let eks = config.eks_for(&account.name, &account.environment);
             let idx = RegionIndex::new(data)
-                .at(&snapshot.collected_at)
+                .at(account
+                    .collected_at
+                    .as_deref()
+                    .unwrap_or(&snapshot.collected_at))
                 .with_gaps(&account.gaps)
                 .with_configured_eks(
                     eks.map(|e| &e.security_groups[..]).unwrap_or_default(),

@@ -18,6 +18,7 @@ pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod selection;
+pub mod shard;
 pub mod snapshot;
 #[doc(hidden)]
 pub mod synth;

@@ -13,21 +13,76 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location};
 
-/// The schema identifier written in every snapshot this version produces.
-pub const SCHEMA: &str = "dbaudit.snapshot/v1";
+/// The schema identifier written in every snapshot this version produces:
+/// major 1, minor 1 (per-account collection times, shard parts).
+pub const SCHEMA: &str = "dbaudit.snapshot/v1.1";
+
+/// The schema's family: `dbaudit.snapshot/v1` (minor 0) and
+/// `dbaudit.snapshot/v1.N` are read by this version.
+pub const SCHEMA_MAJOR: &str = "dbaudit.snapshot/v1";
+
+/// The minor version this dbaudit writes; a snapshot of a higher minor (a
+/// newer dbaudit) is read with the fields this version does not know left
+/// out, and a warning.
+pub const SCHEMA_MINOR: u32 = 1;
+
+/// The minor version of a `dbaudit.snapshot/v1…` tag, `None` for any other.
+pub fn schema_minor(tag: &str) -> Option<u32> {
+    let rest = tag.strip_prefix(SCHEMA_MAJOR)?;
+    if rest.is_empty() {
+        return Some(0);
+    }
+    rest.strip_prefix('.')?.parse().ok()
+}
 
 pub type Tags = BTreeMap<String, String>;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Snapshot {
-    /// Always `dbaudit.snapshot/v1` for this version.
+    /// `dbaudit.snapshot/v1.1` for this version (`v1`, minor 0, is read too).
     pub schema: String,
-    /// RFC 3339 time at which collection started.
+    /// RFC 3339 time at which collection started (of a merged snapshot:
+    /// the earliest part's; each account has its own).
     pub collected_at: String,
     /// Version of dbaudit that wrote the snapshot.
     pub tool_version: String,
     pub accounts: Vec<Account>,
+    /// Set on one part of a sharded collection (`collect --shard K/N`):
+    /// which run it belongs to and what it was asked to collect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardPart>,
+}
+
+/// What one shard of a sharded collection was assigned and completed, and
+/// the whole run's plan, so that a merge can tell a missing part or account
+/// from one that had nothing to report.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ShardPart {
+    pub run_id: String,
+    /// 1-based.
+    pub index: usize,
+    pub count: usize,
+    /// Every account the run selected, with the shard it belongs to.
+    pub plan: Vec<PlannedAccount>,
+    /// Names of the accounts this part collected (reached or not: an
+    /// unreachable account is in the part with its gap).
+    pub completed: Vec<String>,
+}
+
+/// One account of a sharded run's plan.
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedAccount {
+    pub name: String,
+    pub environment: String,
+    #[serde(default)]
+    pub account_id: String,
+    /// The shard it is assigned to (1-based).
+    pub shard: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
@@ -54,6 +109,13 @@ pub struct Account {
     /// IAM engine then evaluates without SCPs, as a stated assumption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scps: Option<Vec<ScpLevel>>,
+    /// RFC 3339 time at which this account's collection started (`None` in
+    /// snapshots of schema minor 0: the snapshot's `collected_at` applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collected_at: Option<String>,
+    /// Version of dbaudit that collected this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_version: Option<String>,
 }
 
 /// The SCPs attached to one node of the organization (root, OU or account).
@@ -706,6 +768,7 @@ impl Snapshot {
             collected_at,
             tool_version: crate::VERSION.to_string(),
             accounts: Vec::new(),
+            shard: None,
         }
     }
 
@@ -750,13 +813,14 @@ impl Snapshot {
             Err(e) if e.classify() == serde_json::error::Category::Data => Probe { schema: None },
             Err(e) => return Err(problem(&e, format!("not valid JSON: {e}"))),
         };
-        match probe.schema.as_ref().and_then(|v| v.as_str()) {
-            Some(SCHEMA) => {}
-            Some(other) => {
+        let tag = probe.schema.as_ref().and_then(|v| v.as_str());
+        let minor = match tag.map(|t| (t, schema_minor(t))) {
+            Some((_, Some(minor))) => minor,
+            Some((other, None)) => {
                 return Err(Error::Input {
                     location: Location::new(path, 1, 1),
                     message: format!(
-                        "unsupported snapshot schema `{other}`: this dbaudit reads `{SCHEMA}`"
+                        "unsupported snapshot schema `{other}`: this dbaudit reads `{SCHEMA_MAJOR}` up to minor {SCHEMA_MINOR} (newer minors with their new fields left out)"
                     ),
                 });
             }
@@ -768,12 +832,39 @@ impl Snapshot {
                     ),
                 });
             }
-        }
-        let mut snapshot: Snapshot = serde_json::from_str(text)
-            .map_err(|e| problem(&e, format!("invalid snapshot: {}", strip_position(&e))))?;
+        };
+        let mut snapshot: Snapshot = if minor <= SCHEMA_MINOR {
+            // Same or older minor: every field must be known (a typo is an
+            // error, with its line and column).
+            serde_json::from_str(text)
+                .map_err(|e| problem(&e, format!("invalid snapshot: {}", strip_position(&e))))?
+        } else {
+            // A newer minor only adds fields: leave out those this version
+            // does not know, say so, and read the rest as strictly as ever.
+            let mut value: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| problem(&e, format!("not valid JSON: {e}")))?;
+            let schema =
+                serde_json::to_value(schemars::schema_for!(Snapshot)).expect("schema serialises");
+            let mut dropped = std::collections::BTreeSet::new();
+            prune_unknown(&mut value, &schema, &schema, "", &mut dropped);
+            tracing::warn!(
+                "{}: snapshot schema minor {minor} is newer than this dbaudit's ({SCHEMA_MINOR}); fields it does not know were left out: {}",
+                path.display(),
+                dropped.into_iter().collect::<Vec<_>>().join(", ")
+            );
+            serde_json::from_value(value).map_err(|e| Error::Input {
+                location: Location::new(path, 1, 1),
+                message: format!("invalid snapshot: {e}"),
+            })?
+        };
         snapshot.check_cidrs(text, path)?;
         snapshot.normalize();
         Ok(snapshot)
+    }
+
+    /// Whether `tag` names a snapshot schema this version reads.
+    pub fn is_schema(tag: &str) -> bool {
+        schema_minor(tag).is_some()
     }
 
     /// Every CIDR of the snapshot parses; a bad one is reported where it
@@ -942,5 +1033,75 @@ impl Iam {
         }
         self.policies.sort_by(|a, b| a.arn.cmp(&b.arn));
         self.oidc_providers.sort();
+    }
+}
+
+/// Removes from `value` every object key its JSON Schema (`schema`, with
+/// `$ref`s resolved in `root`) does not declare, recording each as a path
+/// (`accounts[].regions[].new_field`) in `dropped`. Maps (schemas with
+/// `additionalProperties`) keep their keys.
+fn prune_unknown(
+    value: &mut serde_json::Value,
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    at: &str,
+    dropped: &mut std::collections::BTreeSet<String>,
+) {
+    use serde_json::Value;
+    let schema = resolve(schema, root);
+    // Option<T> and the like: the first alternative that is not `null`.
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(alts) = schema.get(key).and_then(Value::as_array) {
+            if let Some(alt) = alts
+                .iter()
+                .map(|a| resolve(a, root))
+                .find(|a| a.get("type") != Some(&Value::from("null")))
+            {
+                prune_unknown(value, alt, root, at, dropped);
+            }
+            return;
+        }
+    }
+    match value {
+        Value::Object(map) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                map.retain(|k, _| {
+                    let known = props.contains_key(k);
+                    if !known {
+                        dropped.insert(format!("{at}.{k}").trim_start_matches('.').to_string());
+                    }
+                    known
+                });
+                for (k, v) in map.iter_mut() {
+                    prune_unknown(v, &props[k], root, &format!("{at}.{k}"), dropped);
+                }
+            } else if let Some(extra) = schema.get("additionalProperties").filter(|e| e.is_object())
+            {
+                for v in map.values_mut() {
+                    prune_unknown(v, extra, root, &format!("{at}.*"), dropped);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for v in items {
+                    prune_unknown(v, item, root, &format!("{at}[]"), dropped);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn resolve<'a>(
+    schema: &'a serde_json::Value,
+    root: &'a serde_json::Value,
+) -> &'a serde_json::Value {
+    match schema.get("$ref").and_then(|r| r.as_str()) {
+        Some(r) => r
+            .strip_prefix("#/")
+            .map(|p| p.split('/').fold(root, |node, key| &node[key]))
+            .unwrap_or(schema),
+        None => schema,
     }
 }

@@ -324,6 +324,6 @@ fn account(env: &str, id: &str, clusters: usize, per: usize, extra_sgs: usize) -
         regions: vec![r],
         iam: Some(Iam::default()),
         gaps: Vec::new(),
-        scps: None,
+        ..Account::default()
     }
 }

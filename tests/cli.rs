@@ -1150,3 +1150,61 @@ fn parity_rules_compare_test_and_prod_and_step_aside_when_one_is_missing() {
     );
     assert_eq!(only_prod.status.code(), both.status.code());
 }
+
+/// A snapshot of a newer minor (a newer dbaudit added fields) is read with
+/// the unknown fields left out and a warning naming them; the same snapshot
+/// tagged with this version's minor is refused (tests/malformed covers it).
+#[test]
+fn a_newer_minor_snapshot_is_read_without_its_new_fields() {
+    let dir = tempdir();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(DEMO)).unwrap()).unwrap();
+    v["schema"] = "dbaudit.snapshot/v1.7".into();
+    v["collector_host"] = "runner-3".into();
+    v["accounts"][0]["regions"][0]["db_clusters"][0]["blue_green"] = serde_json::json!({"x": 1});
+    let newer = dir.join("newer.json");
+    std::fs::write(&newer, v.to_string()).unwrap();
+    let o = dbaudit(&[
+        "evaluate",
+        newer.to_str().unwrap(),
+        "--config",
+        DEMO_CONFIG,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("schema minor 7 is newer"), "{err}");
+    assert!(err.contains("collector_host"), "{err}");
+    assert!(
+        err.contains("accounts[].regions[].db_clusters[].blue_green"),
+        "{err}"
+    );
+    let same = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        DEMO_CONFIG,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        o.stdout, same.stdout,
+        "the same findings as without the new fields"
+    );
+    v["schema"] = "dbaudit.snapshot/v1.1".into();
+    let current = dir.join("current.json");
+    std::fs::write(&current, v.to_string()).unwrap();
+    let o = dbaudit(&[
+        "evaluate",
+        current.to_str().unwrap(),
+        "--config",
+        DEMO_CONFIG,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("unknown field `blue_green`"),
+        "{}",
+        text(&o.stderr)
+    );
+}

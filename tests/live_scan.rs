@@ -781,3 +781,181 @@ fn every_account_is_assumed_once_per_hop_at_a_hundred_and_twenty_accounts() {
         text(&out.stderr)
     );
 }
+
+/// A sharded collection the way a Kubernetes Indexed Job runs it: 40
+/// accounts (test and prod, one small cluster each), four `collect --shard
+/// auto/4` processes told their index by JOB_COMPLETION_INDEX, one merge,
+/// one evaluation. Every account is in exactly one part and in the merged
+/// report once; a killed shard's accounts become gaps (exit 3); a retried
+/// shard does not overwrite its part.
+#[test]
+fn four_shards_merge_into_every_account_exactly_once() {
+    let moto = Moto::start();
+    moto.seed(&["fleet", "--count", "40", "--first", "600000000000"]);
+    let dir = tempdir("shards");
+    let accounts: Vec<(String, &str, String)> = (0..40u64)
+        .map(|n| {
+            let env = if n % 2 == 1 { "prod" } else { "test" };
+            (
+                format!("acct-{n:02}"),
+                env,
+                format!("{:012}", 600_000_000_000u64 + n),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &str)> = accounts
+        .iter()
+        .map(|(n, e, i)| (n.as_str(), *e, i.as_str()))
+        .collect();
+    let cfg = write_config(&dir, &refs);
+    let parts = dir.join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    let shard = |index: usize| {
+        let out = parts.join(format!("part-{index}.json"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+        aws_env(&mut cmd);
+        let o = cmd
+            .current_dir(root())
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .args([
+                "collect",
+                "--all-accounts",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--endpoint-url",
+                &moto.endpoint(),
+                "--shard",
+                "auto/4",
+                "--run-id",
+                "nightly-1",
+                "-o",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        (o, out)
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for i in 0..4 {
+        let (o, out) = shard(i);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let p = read_json(&out);
+        assert_eq!(p["shard"]["index"], i + 1);
+        assert_eq!(p["shard"]["plan"].as_array().unwrap().len(), 40);
+        seen.extend(
+            p["accounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["name"].as_str().unwrap().to_string()),
+        );
+    }
+    seen.sort();
+    let before = seen.len();
+    seen.dedup();
+    assert_eq!(
+        (before, seen.len()),
+        (40, 40),
+        "each account in exactly one part"
+    );
+
+    // A retried shard finds its part and leaves it alone.
+    let first = std::fs::read(parts.join("part-2.json")).unwrap();
+    let (o, _) = shard(2);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        text(&o.stderr).contains("not overwritten"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read(parts.join("part-2.json")).unwrap(), first);
+
+    let merged = dir.join("merged.json");
+    let m = dbaudit(&[
+        "merge",
+        parts.to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(m.status.code(), Some(0), "{}", text(&m.stderr));
+    assert!(text(&m.stderr).contains("merged 4 of 4 part(s) of run `nightly-1`: 40 account(s)"));
+    let report = dir.join("r.json");
+    let e = dbaudit(&[
+        "evaluate",
+        merged.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--format",
+        "json",
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        matches!(e.status.code(), Some(0..=3)),
+        "{}",
+        text(&e.stderr)
+    );
+    let r = read_json(&report);
+    let mut in_report: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["account"].as_str().unwrap())
+        .collect();
+    in_report.sort();
+    in_report.dedup();
+    assert_eq!(in_report.len(), 40, "every account is evaluated");
+    // Parity ran on the merged estate (both environments), not in a shard.
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"].as_str().unwrap().starts_with("parity."))
+    );
+
+    // Shard 3 was killed: its accounts are gaps, the merge says so, exit 3.
+    std::fs::remove_file(parts.join("part-2.json")).unwrap();
+    let m = dbaudit(&[
+        "merge",
+        parts.to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(m.status.code(), Some(3), "{}", text(&m.stderr));
+    assert!(
+        text(&m.stderr).contains("part(s) 3 missing"),
+        "{}",
+        text(&m.stderr)
+    );
+    let s = read_json(&merged);
+    assert_eq!(s["accounts"].as_array().unwrap().len(), 40);
+    let lost = s["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["gaps"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g["code"] == "ShardMissing"))
+        })
+        .count();
+    let in_part_3 = read_json(&parts.join("part-0.json"))["shard"]["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["shard"] == 3)
+        .count();
+    assert_eq!(lost, in_part_3);
+    let e = dbaudit(&[
+        "evaluate",
+        merged.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(
+        matches!(e.status.code(), Some(1 | 3)),
+        "{}",
+        text(&e.stderr)
+    );
+}

@@ -88,6 +88,82 @@ pub fn access(args: AccessArgs, verbose: bool, io: &mut Io) -> Result<i32, Error
     Ok(code)
 }
 
+/// `dbaudit merge DIR -o FILE`: the parts of one sharded run, as one
+/// snapshot. Exit 0 when it is complete, 3 when it has gaps (a missing part
+/// or account among them), 2 when the parts disagree.
+pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
+    let mut files = Vec::new();
+    json_files(&args.source, &mut files)?;
+    files.sort();
+    let mut parts = Vec::with_capacity(files.len());
+    for f in files {
+        let snapshot = Snapshot::load(&f)?;
+        parts.push((f.display().to_string(), snapshot));
+    }
+    let (merged, summary) = crate::shard::merge(parts, args.run_id.as_deref())?;
+    crate::error::write_atomic(&args.output, merged.to_json().as_bytes())?;
+    if !args.quiet {
+        let _ = writeln!(
+            io.stderr,
+            "merged {} of {} part(s) of run `{}`: {} account(s){}{}{}",
+            summary.parts,
+            summary.count,
+            summary.run_id,
+            merged.accounts.len(),
+            if summary.missing_parts.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; part(s) {} missing",
+                    summary
+                        .missing_parts
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            if summary.missing_accounts.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} account(s) not collected: {}",
+                    summary.missing_accounts.len(),
+                    summary.missing_accounts.join(", ")
+                )
+            },
+            if summary.other_runs > 0 {
+                format!("; {} part(s) of other runs left out", summary.other_runs)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let incomplete = merged.accounts.iter().any(|a| !a.gaps.is_empty());
+    Ok(if incomplete {
+        crate::report::gate::EXIT_INCOMPLETE
+    } else {
+        crate::report::gate::EXIT_OK
+    })
+}
+
+/// Every `*.json` file in `dir` and below.
+fn json_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), Error> {
+    let io_error = |error| Error::Io {
+        path: dir.to_path_buf(),
+        error,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        if path.is_dir() {
+            json_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
 pub fn diff(args: DiffArgs, io: &mut Io) -> Result<i32, Error> {
     let d = match (&args.environments[..], &args.new) {
         ([], Some(new)) => crate::diff::load(&args.old, new)?,

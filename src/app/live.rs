@@ -11,8 +11,30 @@ use crate::snapshot::Snapshot;
 
 pub fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     let config = Config::load(&args.config)?;
+    // A shard part is written once: a retried shard whose part is already
+    // there does not collect again, and the write itself never replaces a
+    // part (two attempts racing leave one complete part).
+    let part = args.target.shard.is_some();
+    if part && args.output.exists() {
+        let _ = writeln!(
+            io.stderr,
+            "{} already holds this part (a retried shard?): not collected again, not overwritten",
+            args.output.display()
+        );
+        return Ok(report::gate::EXIT_OK);
+    }
     let snapshot = collect_snapshot(&config, &args.target, io)?;
-    crate::error::write_atomic(&args.output, snapshot.to_json().as_bytes())?;
+    if part {
+        if !crate::error::write_new(&args.output, snapshot.to_json().as_bytes())? {
+            let _ = writeln!(
+                io.stderr,
+                "{} was written by another attempt meanwhile: kept, this one discarded",
+                args.output.display()
+            );
+        }
+    } else {
+        crate::error::write_atomic(&args.output, snapshot.to_json().as_bytes())?;
+    }
     let incomplete = snapshot.accounts.iter().any(|a| !a.gaps.is_empty());
     // `collect` has no gate; it tells how complete the snapshot is.
     Ok(if incomplete {
@@ -81,7 +103,17 @@ fn environment_target(
 
 /// Runs collection for the selected accounts, with progress on stderr.
 fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result<Snapshot, Error> {
-    let accounts = config.select_accounts(&target.accounts, target.all_accounts)?;
+    let mut accounts = config.select_accounts(&target.accounts, target.all_accounts)?;
+    let shard = match &target.shard {
+        Some(spec) => {
+            let spec = crate::shard::ShardSpec::parse(spec, |v| std::env::var(v).ok())
+                .map_err(Error::Usage)?;
+            let plan = crate::shard::plan(&accounts, spec.count);
+            accounts = crate::shard::select(accounts, spec);
+            Some((spec, plan))
+        }
+        None => None,
+    };
     let opts = crate::collect::Options {
         profile: target.profile.clone(),
         region: target.region.clone(),
@@ -107,7 +139,19 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
     if let Some(p) = progress {
         p.stop();
     }
-    let snapshot = snapshot?;
+    let mut snapshot = snapshot?;
+    if let Some((spec, plan)) = shard {
+        snapshot.shard = Some(crate::snapshot::ShardPart {
+            run_id: target
+                .run_id
+                .clone()
+                .unwrap_or_else(|| crate::shard::DEFAULT_RUN_ID.to_string()),
+            index: spec.index,
+            count: spec.count,
+            plan,
+            completed: snapshot.accounts.iter().map(|a| a.name.clone()).collect(),
+        });
+    }
     if !target.quiet {
         let gaps: usize = snapshot.accounts.iter().map(|a| a.gaps.len()).sum();
         // An account whose role could not be assumed was not collected.

@@ -37,6 +37,7 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         Command::Rules(cmd) => commands::rules(cmd, io),
         Command::Init(args) => commands::init(args, io),
         Command::Diff(args) => commands::diff(args, io),
+        Command::Merge(args) => commands::merge(args, io),
         Command::Access(args) => commands::access(args, cli.verbose > 0, io),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -81,7 +82,19 @@ pub(crate) fn load_rules(config: &Config, dirs: &[PathBuf]) -> Result<RuleSet, E
 pub fn load_snapshots(paths: &[PathBuf]) -> Result<Snapshot, Error> {
     let mut merged: Option<Snapshot> = None;
     for p in paths {
-        let s = Snapshot::load(p)?;
+        let mut s = Snapshot::load(p)?;
+        if paths.len() > 1 && s.shard.is_some() {
+            return Err(Error::Usage(format!(
+                "{} is one part of a sharded collection: merge the parts first (`dbaudit merge DIR -o snapshot.json`), which checks that none is missing",
+                p.display()
+            )));
+        }
+        // Each account keeps when it was collected.
+        for a in &mut s.accounts {
+            if a.collected_at.is_none() {
+                a.collected_at = Some(s.collected_at.clone());
+            }
+        }
         match &mut merged {
             None => merged = Some(s),
             Some(m) => {

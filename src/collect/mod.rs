@@ -251,6 +251,8 @@ async fn collect_account(
         environment: acct.environment.clone(),
         account_id: acct.account_id.clone(),
         partition: "aws".to_string(),
+        collected_at: Some(now_rfc3339()),
+        tool_version: Some(crate::VERSION.to_string()),
         ..Account::default()
     };
     let guard = ReadOnlyGuard::new(stats.clone());

@@ -1,0 +1,463 @@
+//! Sharded collection: which accounts one shard of N collects, and the
+//! merge of the parts into one snapshot.
+//!
+//! The assignment is a hash of the account id (the name when there is
+//! none): `SHA-256(id)`'s first 8 bytes, big-endian, modulo N, plus one. It
+//! depends on nothing but the account and N, so every shard computes the
+//! same plan whatever the order of the accounts in dbaudit.toml or in
+//! Organizations' listing, and an account keeps its shard from run to run.
+//!
+//! Each part carries the whole run's plan, so that the merge needs no
+//! configuration and can tell a missing part or account (a recorded gap:
+//! its rules report `error`) from one that had nothing to report.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::AccountConfig;
+use crate::error::{Error, Location};
+use crate::snapshot::{Account, Gap, PlannedAccount, ShardPart, Snapshot};
+use crate::vocab::Service;
+
+/// The environment variables an orchestrator sets to a 0-based index:
+/// Kubernetes Indexed Jobs, then AWS Batch array jobs.
+pub const INDEX_VARIABLES: [&str; 2] = ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"];
+
+/// The run id of parts written without `--run-id` (local outputs only).
+pub const DEFAULT_RUN_ID: &str = "unnamed";
+
+/// Shard K of N (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardSpec {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl ShardSpec {
+    /// `K/N`, or `auto/N` with K from the first of [`INDEX_VARIABLES`] set
+    /// (0-based there, so K is its value plus one).
+    pub fn parse(spec: &str, env: impl Fn(&str) -> Option<String>) -> Result<ShardSpec, String> {
+        let expected = "expected K/N (1 ≤ K ≤ N, e.g. 1/4) or auto/N";
+        let (k, n) = spec
+            .split_once('/')
+            .ok_or_else(|| format!("--shard `{spec}`: {expected}"))?;
+        let count: usize =
+            n.trim().parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                format!("--shard `{spec}`: N must be a whole number ≥ 1; {expected}")
+            })?;
+        let index = if k.trim() == "auto" {
+            let (var, value) = INDEX_VARIABLES
+                .iter()
+                .find_map(|v| env(v).map(|x| (*v, x)))
+                .ok_or_else(|| {
+                    format!(
+                        "--shard auto/{count}: neither {} is set (the 0-based index a Kubernetes Indexed Job or an AWS Batch array job gives)",
+                        INDEX_VARIABLES.join(" nor ")
+                    )
+                })?;
+            let i: usize = value.trim().parse().map_err(|_| {
+                format!("--shard auto/{count}: {var} = `{value}` is not a whole number")
+            })?;
+            i + 1
+        } else {
+            k.trim()
+                .parse()
+                .map_err(|_| format!("--shard `{spec}`: K must be a whole number; {expected}"))?
+        };
+        if index < 1 || index > count {
+            return Err(format!(
+                "--shard: shard {index} of {count} does not exist (shards are 1 to {count})"
+            ));
+        }
+        Ok(ShardSpec { index, count })
+    }
+
+    /// `part-K-of-N.json`: the part's name in a store, under its run.
+    pub fn part_name(&self) -> String {
+        format!("part-{}-of-{}.json", self.index, self.count)
+    }
+}
+
+/// The shard (1-based) an account belongs to among `count`.
+pub fn shard_of(name: &str, account_id: &str, count: usize) -> usize {
+    let key = if account_id.is_empty() {
+        name
+    } else {
+        account_id
+    };
+    let digest = Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % count.max(1) as u64) as usize + 1
+}
+
+/// Every selected account with its shard, sorted by name.
+pub fn plan(accounts: &[AccountConfig], count: usize) -> Vec<PlannedAccount> {
+    let mut plan: Vec<PlannedAccount> = accounts
+        .iter()
+        .map(|a| PlannedAccount {
+            name: a.name.clone(),
+            environment: a.environment.clone(),
+            account_id: a.account_id.clone(),
+            shard: shard_of(&a.name, &a.account_id, count),
+        })
+        .collect();
+    plan.sort();
+    plan
+}
+
+/// The accounts of `accounts` that shard `spec` collects.
+pub fn select(accounts: Vec<AccountConfig>, spec: ShardSpec) -> Vec<AccountConfig> {
+    accounts
+        .into_iter()
+        .filter(|a| shard_of(&a.name, &a.account_id, spec.count) == spec.index)
+        .collect()
+}
+
+/// What a merge found besides the accounts: for the summary line.
+#[derive(Debug, Default)]
+pub struct MergeSummary {
+    pub run_id: String,
+    pub parts: usize,
+    pub count: usize,
+    pub missing_parts: Vec<usize>,
+    pub missing_accounts: Vec<String>,
+    /// Parts of other runs that were left out (with `--run-id`).
+    pub other_runs: usize,
+}
+
+/// Merges the parts of one sharded run (`(source, part)`: the source names
+/// the file or object in errors). Every planned account appears exactly
+/// once: a missing part's accounts, and an account its part does not have,
+/// become accounts with a gap (`ShardMissing`, `AccountMissing`) that makes
+/// every rule `error` for them. Parts that disagree (two runs without
+/// `--run-id`, different plans, the same shard twice, an account twice) are
+/// refused.
+pub fn merge(
+    parts: Vec<(String, Snapshot)>,
+    run_id: Option<&str>,
+) -> Result<(Snapshot, MergeSummary), Error> {
+    let refuse = |source: &str, message: String| Error::Input {
+        location: Location::new(std::path::Path::new(source), 1, 1),
+        message,
+    };
+    let mut summary = MergeSummary::default();
+    let mut runs: BTreeMap<String, Vec<(String, Snapshot, ShardPart)>> = BTreeMap::new();
+    for (source, mut snap) in parts {
+        let Some(part) = snap.shard.take() else {
+            return Err(refuse(
+                &source,
+                "not a shard part (written without `collect --shard K/N`); evaluate it directly, or merge only parts".into(),
+            ));
+        };
+        runs.entry(part.run_id.clone())
+            .or_default()
+            .push((source, snap, part));
+    }
+    let run = match run_id {
+        Some(id) => {
+            summary.other_runs = runs
+                .iter()
+                .filter(|(r, _)| *r != id)
+                .map(|(_, p)| p.len())
+                .sum();
+            runs.remove(id).ok_or_else(|| {
+                Error::Usage(format!(
+                    "no part of run `{id}`; runs found: {}",
+                    runs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            })?
+        }
+        None if runs.len() > 1 => {
+            return Err(Error::Usage(format!(
+                "parts of several runs ({}); choose one with --run-id",
+                runs.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        None => runs
+            .into_values()
+            .next()
+            .ok_or_else(|| Error::Usage("no shard part found (files ending in .json)".into()))?,
+    };
+    let (first_source, _, first) = &run[0];
+    let (count, plan) = (first.count, first.plan.clone());
+    summary.run_id = first.run_id.clone();
+    summary.count = count;
+    let mut by_index: BTreeMap<usize, &str> = BTreeMap::new();
+    for (source, _, part) in &run {
+        if part.count != count || part.plan != plan {
+            return Err(refuse(
+                source,
+                format!(
+                    "part {} of {} of run `{}` was planned differently from {first_source} (another account list or shard count); parts of one run share one plan",
+                    part.index, part.count, part.run_id
+                ),
+            ));
+        }
+        if let Some(other) = by_index.insert(part.index, source) {
+            return Err(refuse(
+                source,
+                format!(
+                    "part {} of {count} of run `{}` is also in {other}: keep one",
+                    part.index, part.run_id
+                ),
+            ));
+        }
+    }
+    let planned: BTreeMap<&str, &PlannedAccount> =
+        plan.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut merged = Snapshot::new(String::new());
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (source, snap, part) in run.iter() {
+        for mut account in snap.accounts.clone() {
+            match planned.get(account.name.as_str()) {
+                Some(p) if p.shard == part.index => {}
+                Some(p) => {
+                    return Err(refuse(
+                        source,
+                        format!(
+                            "account `{}` is in part {} but planned for part {}",
+                            account.name, part.index, p.shard
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(refuse(
+                        source,
+                        format!("account `{}` is not in the run's plan", account.name),
+                    ));
+                }
+            }
+            if let Some(other) = seen.insert(account.name.clone(), source.clone()) {
+                return Err(refuse(
+                    source,
+                    format!("account `{}` is also in {other}", account.name),
+                ));
+            }
+            if account.collected_at.is_none() {
+                account.collected_at = Some(snap.collected_at.clone());
+            }
+            if account.tool_version.is_none() {
+                account.tool_version = Some(snap.tool_version.clone());
+            }
+            merged.accounts.push(account);
+        }
+    }
+    summary.parts = by_index.len();
+    summary.missing_parts = (1..=count).filter(|i| !by_index.contains_key(i)).collect();
+    let missing: BTreeSet<usize> = summary.missing_parts.iter().copied().collect();
+    for p in &plan {
+        if seen.contains_key(&p.name) {
+            continue;
+        }
+        let (code, message) = if missing.contains(&p.shard) {
+            (
+                "ShardMissing",
+                format!(
+                    "part {} of {count} of run `{}` is missing: the account was not collected",
+                    p.shard, summary.run_id
+                ),
+            )
+        } else {
+            (
+                "AccountMissing",
+                format!(
+                    "part {} of {count} of run `{}` does not have this account",
+                    p.shard, summary.run_id
+                ),
+            )
+        };
+        summary.missing_accounts.push(p.name.clone());
+        merged.accounts.push(Account {
+            name: p.name.clone(),
+            environment: p.environment.clone(),
+            account_id: p.account_id.clone(),
+            gaps: vec![Gap {
+                service: Service::Sts,
+                region: None,
+                operation: "Shard".into(),
+                code: code.into(),
+                message,
+            }],
+            ..Account::default()
+        });
+    }
+    merged.collected_at = run
+        .iter()
+        .map(|(_, s, _)| s.collected_at.clone())
+        .min()
+        .unwrap_or_default();
+    merged.normalize();
+    Ok((merged, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(name: &str, id: &str) -> AccountConfig {
+        AccountConfig {
+            name: name.into(),
+            environment: "prod".into(),
+            account_id: id.into(),
+            ..AccountConfig::default()
+        }
+    }
+
+    #[test]
+    fn specs_parse_with_their_errors() {
+        let none = |_: &str| None;
+        assert_eq!(
+            ShardSpec::parse("2/4", none).unwrap(),
+            ShardSpec { index: 2, count: 4 }
+        );
+        let k8s = |v: &str| (v == "JOB_COMPLETION_INDEX").then(|| "3".to_string());
+        assert_eq!(ShardSpec::parse("auto/4", k8s).unwrap().index, 4);
+        let batch = |v: &str| (v == "AWS_BATCH_JOB_ARRAY_INDEX").then(|| "0".to_string());
+        assert_eq!(ShardSpec::parse("auto/2", batch).unwrap().index, 1);
+        assert!(
+            ShardSpec::parse("auto/4", none)
+                .unwrap_err()
+                .contains("JOB_COMPLETION_INDEX")
+        );
+        assert!(
+            ShardSpec::parse("5/4", none)
+                .unwrap_err()
+                .contains("does not exist")
+        );
+        assert!(ShardSpec::parse("0/4", none).is_err());
+        assert!(ShardSpec::parse("1/0", none).is_err());
+        assert!(ShardSpec::parse("1-4", none).unwrap_err().contains("K/N"));
+        let bad = |_: &str| Some("x".to_string());
+        assert!(
+            ShardSpec::parse("auto/4", bad)
+                .unwrap_err()
+                .contains("not a whole number")
+        );
+    }
+
+    #[test]
+    fn the_assignment_ignores_order_and_covers_every_account_once() {
+        let accounts: Vec<AccountConfig> = (0..1000)
+            .map(|i| account(&format!("a{i}"), &format!("{:012}", 100_000_000_000u64 + i)))
+            .collect();
+        let mut reversed = accounts.clone();
+        reversed.reverse();
+        assert_eq!(plan(&accounts, 4), plan(&reversed, 4));
+        let mut all: Vec<String> = Vec::new();
+        for k in 1..=4 {
+            let part = select(accounts.clone(), ShardSpec { index: k, count: 4 });
+            // Roughly even: a hash, not a round robin.
+            assert!((200..300).contains(&part.len()), "{}", part.len());
+            all.extend(part.into_iter().map(|a| a.name));
+        }
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 1000);
+        // Pinned: an account keeps its shard across releases.
+        assert_eq!(
+            shard_of("x", "123456789012", 4),
+            shard_of("y", "123456789012", 4)
+        );
+        assert_eq!(
+            shard_of("only-a-name", "", 7),
+            shard_of("only-a-name", "", 7)
+        );
+    }
+
+    fn part(index: usize, count: usize, plan: &[PlannedAccount], run: &str) -> (String, Snapshot) {
+        let mut s = Snapshot::new(format!("2026-11-30T0{index}:00:00Z"));
+        for p in plan.iter().filter(|p| p.shard == index) {
+            s.accounts.push(Account {
+                name: p.name.clone(),
+                environment: p.environment.clone(),
+                account_id: p.account_id.clone(),
+                ..Account::default()
+            });
+        }
+        s.shard = Some(ShardPart {
+            run_id: run.into(),
+            index,
+            count,
+            plan: plan.to_vec(),
+            completed: s.accounts.iter().map(|a| a.name.clone()).collect(),
+        });
+        (format!("part-{index}.json"), s)
+    }
+
+    #[test]
+    fn a_missing_part_becomes_gaps_and_conflicts_are_refused() {
+        let accounts: Vec<AccountConfig> = (0..40)
+            .map(|i| {
+                account(
+                    &format!("a{i:02}"),
+                    &format!("{:012}", 200_000_000_000u64 + i),
+                )
+            })
+            .collect();
+        let plan = plan(&accounts, 4);
+        let parts: Vec<(String, Snapshot)> = (1..=4).map(|k| part(k, 4, &plan, "r1")).collect();
+        let (all, summary) = merge(parts.clone(), None).unwrap();
+        assert_eq!(all.accounts.len(), 40);
+        assert!(summary.missing_parts.is_empty());
+        assert_eq!(
+            all.collected_at, "2026-11-30T01:00:00Z",
+            "the earliest part"
+        );
+        assert!(all.accounts.iter().all(|a| a.collected_at.is_some()));
+
+        // Part 3 killed: its accounts are gaps, nothing is silently dropped.
+        let without: Vec<_> = parts
+            .iter()
+            .filter(|(n, _)| n != "part-3.json")
+            .cloned()
+            .collect();
+        let (m, summary) = merge(without, None).unwrap();
+        assert_eq!(m.accounts.len(), 40);
+        assert_eq!(summary.missing_parts, vec![3]);
+        let lost: Vec<&Account> = m.accounts.iter().filter(|a| !a.gaps.is_empty()).collect();
+        assert_eq!(lost.len(), plan.iter().filter(|p| p.shard == 3).count());
+        assert!(
+            lost.iter()
+                .all(|a| a.gaps[0].code == "ShardMissing" && a.gaps[0].service == Service::Sts)
+        );
+
+        // The same part twice, two runs, a foreign plan: refused.
+        let mut twice = parts.clone();
+        twice.push(("copy.json".into(), parts[0].1.clone()));
+        assert!(
+            merge(twice, None)
+                .unwrap_err()
+                .to_string()
+                .contains("also in")
+        );
+        let mut two_runs = parts.clone();
+        two_runs.push(part(1, 4, &plan, "r2"));
+        assert!(
+            merge(two_runs.clone(), None)
+                .unwrap_err()
+                .to_string()
+                .contains("--run-id")
+        );
+        let (_, s) = merge(two_runs, Some("r1")).unwrap();
+        assert_eq!(s.other_runs, 1);
+        let mut other_plan = parts.clone();
+        other_plan.push(part(1, 4, &plan[1..], "r1"));
+        other_plan.remove(0);
+        assert!(
+            merge(other_plan, None)
+                .unwrap_err()
+                .to_string()
+                .contains("planned differently")
+        );
+        let mut plain = parts;
+        plain[0].1.shard = None;
+        assert!(
+            merge(plain, None)
+                .unwrap_err()
+                .to_string()
+                .contains("not a shard part")
+        );
+    }
+}
