@@ -6,6 +6,8 @@ integration tests, the emulator demo and the scan benchmark.
     seed_moto.py --endpoint URL clusters --account 333333333333 --count 500 [--readers 2] [--developers 20]
     seed_moto.py --endpoint URL instances --account 444444444444 --count 120
     seed_moto.py --endpoint URL fleet --count 40 --first 600000000000
+    seed_moto.py --endpoint URL bucket --name dbaudit-shards
+    seed_moto.py --endpoint URL org --count 12   (prints the account ids as JSON)
 
 Each account is a separate moto world reached by assuming a role in it.
 moto quirks handled here (docs/live-scan.md, "moto (the test emulator) versus AWS"):
@@ -345,6 +347,39 @@ def fleet(endpoint, count, first):
         a.cluster(f"svc{n:02d}", [f"svc{n:02d}"], ["eu-west-1a"])
 
 
+def org(endpoint, count):
+    """An organization in the scanner's own account: OUs Workloads/Test,
+    Workloads/Prod and Sandbox; `count` accounts alternating between Test
+    and Prod; in Sandbox one account tagged env=prod and one untagged (no
+    mapping matches it); one closed account (SUSPENDED). Prints the ids."""
+    o = boto3.client("organizations", endpoint_url=endpoint, region_name="us-east-1",
+                     aws_access_key_id="testing", aws_secret_access_key="testing")
+    o.create_organization(FeatureSet="ALL")
+    root = o.list_roots()["Roots"][0]["Id"]
+
+    def ou(parent, name):
+        return o.create_organizational_unit(ParentId=parent, Name=name)["OrganizationalUnit"]["Id"]
+
+    def account(name, parent):
+        acc = o.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]["AccountId"]
+        if parent != root:
+            o.move_account(AccountId=acc, SourceParentId=root, DestinationParentId=parent)
+        return acc
+
+    work = ou(root, "Workloads")
+    test_ou, prod_ou, sandbox = ou(work, "Test"), ou(work, "Prod"), ou(root, "Sandbox")
+    ids = {"test": [], "prod": []}
+    for n in range(count):
+        env = "prod" if n % 2 else "test"
+        ids[env].append(account(f"svc{n:02d}-{env}", prod_ou if env == "prod" else test_ou))
+    ids["legacy"] = account("legacy", sandbox)
+    o.tag_resource(ResourceId=ids["legacy"], Tags=[{"Key": "env", "Value": "prod"}])
+    ids["scratch"] = account("scratch", sandbox)
+    ids["closed"] = account("closed", sandbox)
+    o.close_account(AccountId=ids["closed"])
+    print(json.dumps(ids))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
@@ -359,11 +394,21 @@ def main():
     i = sub.add_parser("instances")
     i.add_argument("--account", required=True)
     i.add_argument("--count", type=int, required=True)
+    b = sub.add_parser("bucket", help="an S3 bucket in the scanner's own account (the shard store)")
+    b.add_argument("--name", required=True)
+    g = sub.add_parser("org")
+    g.add_argument("--count", type=int, default=12)
     f = sub.add_parser("fleet")
     f.add_argument("--count", type=int, required=True)
     f.add_argument("--first", type=int, default=600000000000)
     args = ap.parse_args()
-    if args.cmd == "fleet":
+    if args.cmd == "org":
+        org(args.endpoint, args.count)
+    elif args.cmd == "bucket":
+        boto3.client("s3", endpoint_url=args.endpoint, region_name=REGION, aws_access_key_id="testing",
+                     aws_secret_access_key="testing").create_bucket(
+            Bucket=args.name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    elif args.cmd == "fleet":
         fleet(args.endpoint, args.count, args.first)
     elif args.cmd == "demo":
         demo(args.endpoint)

@@ -64,6 +64,12 @@ configuration declaring them (--config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml; 
     /// Compare two reports (new, fixed, unchanged failures) or two snapshots
     /// (resources added, removed, changed).
     Diff(DiffArgs),
+    /// The accounts a scan covers: those of dbaudit.toml and, with
+    /// `[organization]`, those discovered in AWS Organizations (mapped to
+    /// environments; unmapped and suspended ones listed). `-o FILE` writes
+    /// the resolved list for `[organization] accounts_file`, so that shards
+    /// read it instead of each listing the organization.
+    Accounts(AccountsArgs),
     /// Merge the parts of a sharded collection (`collect --shard K/N`) into
     /// one snapshot: every part present, every planned account exactly once;
     /// a missing part or account becomes a gap (exit 3). Then evaluate it.
@@ -215,15 +221,52 @@ pub struct CollectArgs {
     pub config: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Where to write the snapshot (atomically).
-    #[arg(short, long, value_name = "FILE")]
+    /// Where to write the snapshot (atomically): a file, or with --shard
+    /// and --run-id an `s3://BUCKET/PREFIX`, under which the part is
+    /// written once as `PREFIX/RUN/part-K-of-N.json` (If-None-Match: a
+    /// retried shard never replaces a completed part).
+    #[arg(short, long, value_name = "FILE|S3_URL")]
     pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
+pub struct AccountsArgs {
+    /// Configuration file (default: ./dbaudit.toml).
+    #[arg(
+        short,
+        long,
+        env = "DBAUDIT_CONFIG",
+        value_name = "FILE",
+        default_value = "dbaudit.toml"
+    )]
+    pub config: PathBuf,
+    /// `table` (default) or `json` (the resolved list).
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Write the resolved list to FILE (atomically), the file
+    /// `[organization] accounts_file` names.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// List the organization even when `accounts_file` exists.
+    #[arg(long)]
+    pub refresh: bool,
+    /// AWS profile for the base credentials.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Region for STS and Organizations.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator).
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// A directory holding the parts (every `*.json` file in it and below).
-    #[arg(value_name = "DIR")]
+    /// A directory holding the parts (every `*.json` file in it and below),
+    /// or the `s3://BUCKET/PREFIX` the shards wrote to (every `*.json` object
+    /// under it).
+    #[arg(value_name = "DIR|S3_URL")]
     pub source: PathBuf,
     /// Where to write the merged snapshot (atomically).
     #[arg(short, long, value_name = "FILE")]
@@ -235,6 +278,15 @@ pub struct MergeArgs {
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// AWS profile for reading an `s3://` source.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Region of an `s3://` source's bucket.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send the S3 calls to this endpoint (an emulator).
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }
 
 /// Which accounts to collect and how to reach AWS.

@@ -44,6 +44,32 @@ pub struct Config {
     pub param_sites: Vec<ParamSite>,
     /// `[environments.<name>] eks_cluster_security_groups` / `eks_vpc_ids`.
     pub environment_eks: BTreeMap<String, EksConfig>,
+    /// `[organization]`: accounts discovered from AWS Organizations.
+    pub organization: Option<OrganizationConfig>,
+}
+
+/// `[organization]`: where to list the accounts and how to map them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrganizationConfig {
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    /// The audit role's name in each account (`{account_id}`, `{name}`).
+    pub audit_role: String,
+    pub audit_external_id: Option<String>,
+    /// The cached resolution (`dbaudit accounts -o FILE`), relative to the
+    /// config's directory.
+    pub accounts_file: Option<PathBuf>,
+    pub environments: Vec<EnvironmentMapping>,
+}
+
+/// One `[[organization.environment]]`: accounts under `ou` and/or with
+/// `tag` belong to `environment`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvironmentMapping {
+    pub environment: String,
+    pub ou: Option<String>,
+    /// (key, value)
+    pub tag: Option<(String, String)>,
 }
 
 /// Which security groups and VPCs are the EKS cluster's, when the snapshot
@@ -265,6 +291,67 @@ impl Config {
                     });
                 }
             }
+        }
+        if let Some((org, start)) = r.table(top.get("organization"), "organization") {
+            r.deny_unknown(org, "[organization]", &keys::names(keys::ORGANIZATION));
+            let audit = r.required(org, start, "audit_role", "[organization]");
+            let audit_role = r.string(audit, "audit_role").unwrap_or_default();
+            let role_arn = r.string(org.get("role_arn"), "role_arn");
+            if let (Some(arn), Some(v)) = (&role_arn, org.get("role_arn"))
+                && !is_role_arn(arn)
+            {
+                r.problem(
+                    v.span().start,
+                    format!("`role_arn` must look like arn:aws:iam::123456789012:role/NAME, found `{arn}`"),
+                );
+            }
+            let mut environments = Vec::new();
+            for table in r.table_array(org.get("environment"), "environment") {
+                let t = table.get_ref();
+                let at = table.span().start;
+                r.deny_unknown(
+                    t,
+                    "[[organization.environment]]",
+                    &keys::names(keys::ORGANIZATION_ENVIRONMENT),
+                );
+                let env = r.required(t, at, "environment", "[[organization.environment]]");
+                let environment = r.string(env, "environment").unwrap_or_default();
+                let ou = r.string(t.get("ou"), "ou");
+                let tag = r.string(t.get("tag"), "tag");
+                let parsed_tag = tag.as_ref().and_then(|t| {
+                    t.split_once('=')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                });
+                if let (Some(tag), Some(v)) = (&tag, t.get("tag"))
+                    && parsed_tag.as_ref().is_none_or(|(k, _)| k.is_empty())
+                {
+                    r.problem(
+                        v.span().start,
+                        format!("`tag` must be KEY=VALUE, found `{tag}`"),
+                    );
+                }
+                if ou.is_none() && tag.is_none() {
+                    r.problem(
+                        at,
+                        "[[organization.environment]] needs `ou`, `tag` or both: which accounts does it match?",
+                    );
+                }
+                environments.push(EnvironmentMapping {
+                    environment,
+                    ou,
+                    tag: parsed_tag,
+                });
+            }
+            cfg.organization = Some(OrganizationConfig {
+                role_arn,
+                external_id: r.string(org.get("external_id"), "external_id"),
+                audit_role,
+                audit_external_id: r.string(org.get("audit_external_id"), "audit_external_id"),
+                accounts_file: r
+                    .string(org.get("accounts_file"), "accounts_file")
+                    .map(|f| path.parent().unwrap_or(Path::new(".")).join(f)),
+                environments,
+            });
         }
         for table in r.table_array(top.get("account"), "account") {
             let t = table.get_ref();

@@ -229,6 +229,57 @@ pub const WAIVER: &[Key] = &[
     key("ticket", Kind::String, "Where the deviation is tracked."),
 ];
 
+pub const ORGANIZATION_ENVIRONMENT: &[Key] = &[
+    required(
+        "environment",
+        Kind::String,
+        "The environment of the accounts this entry matches (first match wins).",
+    ),
+    key(
+        "ou",
+        Kind::String,
+        "OU path from the root, `/`-separated, `*` matching any run of characters (Workloads/Prod, Workloads/*/Prod).",
+    ),
+    key(
+        "tag",
+        Kind::Pattern("^[^=]+=.*$"),
+        "An account tag, KEY=VALUE (with `ou`, both must match).",
+    ),
+];
+
+pub const ORGANIZATION: &[Key] = &[
+    key(
+        "role_arn",
+        Kind::Pattern("^arn:[a-z-]+:iam::[0-9]{12}:role/.+$"),
+        "Role in the management or delegated-administrator account that may list the organization (default: the base credentials).",
+    ),
+    key(
+        "external_id",
+        Kind::String,
+        "External id that role's trust policy requires.",
+    ),
+    required(
+        "audit_role",
+        Kind::String,
+        "Name of the audit role in each account (docs/audit-role/); `{account_id}` and `{name}` are replaced.",
+    ),
+    key(
+        "audit_external_id",
+        Kind::String,
+        "External id of the audit roles; `{account_id}` and `{name}` are replaced.",
+    ),
+    key(
+        "accounts_file",
+        Kind::String,
+        "The resolved account list, written by `dbaudit accounts -o FILE`: read instead of calling Organizations when it exists (so that N shards do not each list the organization).",
+    ),
+    key(
+        "environment",
+        Kind::Tables(ORGANIZATION_ENVIRONMENT),
+        "How accounts map to environments: [[organization.environment]] entries, first match wins; an account no entry matches is reported, not scanned.",
+    ),
+];
+
 pub const TOP: &[Key] = &[
     key(
         "account",
@@ -276,6 +327,11 @@ pub const TOP: &[Key] = &[
         "Read the accounts' service control policies from AWS Organizations.",
     ),
     key("rules", Kind::Table(RULES), "Rules turned off for good."),
+    key(
+        "organization",
+        Kind::Table(ORGANIZATION),
+        "Discover the accounts from AWS Organizations (besides any [[account]]).",
+    ),
 ];
 
 /// The names of a table's keys, for the validator.

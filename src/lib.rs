@@ -13,6 +13,7 @@ pub mod evaluate;
 pub mod facts;
 pub mod finding;
 pub mod model;
+pub mod org;
 #[cfg(feature = "aws")]
 pub mod progress;
 pub mod report;

@@ -31,6 +31,9 @@ pub enum Service {
     /// Only `DescribeSecret` of the master secrets RDS manages (read by the
     /// RDS collector: never a secret's value).
     SecretsManager,
+    /// The shard store: parts of a sharded collection, in the one bucket a
+    /// command names. Not audited, not in the audit role.
+    S3,
 }
 
 /// Where a service's collection runs.
@@ -42,10 +45,14 @@ pub enum Scope {
     Global,
     /// Not collected: the session itself.
     Session,
+    /// Not collected: the shard store, reached with the scanner's own
+    /// credentials and only in the bucket the command names (the guard
+    /// checks each call's bucket).
+    Store,
 }
 
 impl Service {
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::Sts,
         Service::Rds,
         Service::Ec2,
@@ -53,6 +60,7 @@ impl Service {
         Service::Iam,
         Service::Organizations,
         Service::SecretsManager,
+        Service::S3,
     ];
 
     /// The IAM prefix, also the name in snapshots and reports.
@@ -65,6 +73,7 @@ impl Service {
             Service::Iam => "iam",
             Service::Organizations => "organizations",
             Service::SecretsManager => "secretsmanager",
+            Service::S3 => "s3",
         }
     }
 
@@ -88,6 +97,7 @@ impl Service {
             Service::Sts => Scope::Session,
             Service::Rds | Service::Ec2 | Service::Eks | Service::SecretsManager => Scope::Regional,
             Service::Iam | Service::Organizations => Scope::Global,
+            Service::S3 => Scope::Store,
         }
     }
 
@@ -95,7 +105,7 @@ impl Service {
     pub fn requirable() -> impl Iterator<Item = Service> {
         Service::ALL
             .into_iter()
-            .filter(|s| s.scope() != Scope::Session)
+            .filter(|s| !matches!(s.scope(), Scope::Session | Scope::Store))
     }
 
     /// The Sid of the service's statement in the audit role's policy.
@@ -108,6 +118,7 @@ impl Service {
             Service::Iam => "DbauditReadIam",
             Service::Organizations => "DbauditReadScps",
             Service::SecretsManager => "DbauditReadMasterSecretRotation",
+            Service::S3 => "DbauditShardStore",
         }
     }
 
@@ -143,6 +154,9 @@ pub struct Operation {
     pub on_failure: OnFailure,
     /// Why the audit role needs it (a comment in the generated template).
     pub note: Option<&'static str>,
+    /// Made with the organization reader's role (account discovery), not
+    /// the audit role: not in the audit role's policy.
+    pub discovery: bool,
 }
 
 impl Operation {
@@ -152,6 +166,14 @@ impl Operation {
             name,
             on_failure: OnFailure::FailsService,
             note: None,
+            discovery: false,
+        }
+    }
+
+    const fn discovery(self) -> Operation {
+        Operation {
+            discovery: true,
+            ..self
         }
     }
 
@@ -170,7 +192,7 @@ impl Operation {
     /// Whether the audit role must grant it (the session calls are made
     /// with the scanner's own credentials or need no permission).
     pub fn granted_by_audit_role(&self) -> bool {
-        self.service.scope() != Scope::Session
+        !matches!(self.service.scope(), Scope::Session | Scope::Store) && !self.discovery
     }
 }
 
@@ -252,6 +274,20 @@ pub mod op {
     pub const LIST_POLICIES_FOR_TARGET: Operation =
         Operation::new(Organizations, "ListPoliciesForTarget");
     pub const DESCRIBE_POLICY: Operation = Operation::new(Organizations, "DescribePolicy");
+    // Account discovery (`[organization]`), with the organization reader's
+    // role; ListParents above serves both.
+    pub const LIST_ROOTS: Operation = Operation::new(Organizations, "ListRoots").discovery();
+    pub const LIST_ORGANIZATIONAL_UNITS_FOR_PARENT: Operation =
+        Operation::new(Organizations, "ListOrganizationalUnitsForParent").discovery();
+    pub const LIST_ACCOUNTS: Operation = Operation::new(Organizations, "ListAccounts").discovery();
+    pub const LIST_TAGS_FOR_RESOURCE: Operation =
+        Operation::new(Organizations, "ListTagsForResource").discovery();
+
+    // The shard store (the scanner's own bucket, never an audited one): the
+    // guard allows these only in the bucket the command names.
+    pub const PUT_OBJECT: Operation = Operation::new(S3, "PutObject");
+    pub const GET_OBJECT: Operation = Operation::new(S3, "GetObject");
+    pub const LIST_OBJECTS_V2: Operation = Operation::new(S3, "ListObjectsV2");
 }
 
 /// Every operation dbaudit may send, in the order the audit role lists them.
@@ -288,7 +324,14 @@ pub const OPERATIONS: &[Operation] = &[
     op::LIST_PARENTS,
     op::LIST_POLICIES_FOR_TARGET,
     op::DESCRIBE_POLICY,
+    op::LIST_ROOTS,
+    op::LIST_ORGANIZATIONAL_UNITS_FOR_PARENT,
+    op::LIST_ACCOUNTS,
+    op::LIST_TAGS_FOR_RESOURCE,
     op::DESCRIBE_SECRET,
+    op::PUT_OBJECT,
+    op::GET_OBJECT,
+    op::LIST_OBJECTS_V2,
 ];
 
 /// The table's row for `service` / `name`, if dbaudit may send it.
@@ -302,7 +345,17 @@ pub fn operation(service: Service, name: &str) -> Option<&'static Operation> {
 /// (`RDS`, `EC2`, `Secrets Manager`…): exactly the table's rows, never a
 /// name prefix.
 pub fn is_allowed(sdk_service: &str, name: &str) -> bool {
-    Service::from_sdk_name(sdk_service).is_some_and(|s| operation(s, name).is_some())
+    Service::from_sdk_name(sdk_service)
+        .filter(|s| s.scope() != Scope::Store)
+        .is_some_and(|s| operation(s, name).is_some())
+}
+
+/// Whether `name` is a shard-store operation (allowed by the guard only in
+/// the bucket the command names, never elsewhere).
+pub fn is_store_operation(sdk_service: &str, name: &str) -> bool {
+    Service::from_sdk_name(sdk_service)
+        .filter(|s| s.scope() == Scope::Store)
+        .is_some_and(|s| operation(s, name).is_some())
 }
 
 /// Whether the facts account for a failure of `service`'s `operation`.
@@ -326,7 +379,7 @@ pub fn audit_role_policy() -> String {
             serde_json::json!({
                 "Sid": s.sid(),
                 "Effect": "Allow",
-                "Action": s.operations().map(Operation::action).collect::<Vec<_>>(),
+                "Action": s.operations().filter(|o| o.granted_by_audit_role()).map(Operation::action).collect::<Vec<_>>(),
                 "Resource": "*",
             })
         })
@@ -395,7 +448,7 @@ pub fn audit_role_cloudformation() -> String {
             "              - Sid: {}\n                Effect: Allow\n                Action:\n",
             s.sid()
         ));
-        for o in s.operations() {
+        for o in s.operations().filter(|o| o.granted_by_audit_role()) {
             out.push_str(&format!("                  - {o}\n"));
         }
         out.push_str("                Resource: \"*\"\n");
@@ -426,7 +479,8 @@ mod tests {
             Service::from_sdk_name("Secrets Manager"),
             Some(Service::SecretsManager)
         );
-        assert_eq!(Service::from_sdk_name("S3"), None);
+        assert_eq!(Service::from_sdk_name("S3"), Some(Service::S3));
+        assert_eq!(Service::from_sdk_name("SSM"), None);
     }
 
     #[test]
@@ -434,10 +488,12 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for o in OPERATIONS {
             assert!(seen.insert(o.action()), "{o} twice");
+            // The one write is the shard store's, in its own bucket.
             assert!(
                 ["Describe", "List", "Get", "AssumeRole"]
                     .iter()
-                    .any(|p| o.name.starts_with(p)),
+                    .any(|p| o.name.starts_with(p))
+                    || (o.service.scope() == Scope::Store && o.name == "PutObject"),
                 "{o}"
             );
         }
@@ -446,8 +502,20 @@ mod tests {
     #[test]
     fn the_guard_allows_the_table_and_nothing_else() {
         for o in OPERATIONS {
-            assert!(is_allowed(&o.service.as_str().to_uppercase(), o.name));
+            let sdk = o.service.as_str().to_uppercase();
+            // Store operations only with the bucket check (collect::guard).
+            assert_eq!(
+                is_allowed(&sdk, o.name),
+                o.service.scope() != Scope::Store,
+                "{o}"
+            );
+            assert_eq!(
+                is_store_operation(&sdk, o.name),
+                o.service.scope() == Scope::Store,
+                "{o}"
+            );
         }
+        assert!(!is_store_operation("S3", "DeleteObject"));
         for (svc, op) in [
             ("RDS", "DeleteDBCluster"),
             ("Secrets Manager", "GetSecretValue"),

@@ -116,9 +116,9 @@ fn the_registry_and_the_operation_table_name_the_same_services() {
     assert_eq!(unique, requirable);
     for s in Service::ALL {
         assert_eq!(
-            s.scope() == Scope::Session,
+            matches!(s.scope(), Scope::Session | Scope::Store),
             !unique.contains(&s),
-            "{s}: only the session is not collected"
+            "{s}: only the session and the shard store are not collected"
         );
     }
 }

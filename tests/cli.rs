@@ -1208,3 +1208,20 @@ fn a_newer_minor_snapshot_is_read_without_its_new_fields() {
         text(&o.stderr)
     );
 }
+
+/// `dbaudit accounts` without `[organization]`: the declared accounts and
+/// where they come from (no AWS call).
+#[test]
+fn accounts_lists_the_declared_accounts() {
+    let o = dbaudit(&["accounts", "--config", DEMO_CONFIG]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.starts_with("NAME"), "{out}");
+    assert!(
+        out.contains("prod") && out.contains("dbaudit.toml"),
+        "{out}"
+    );
+    let o = dbaudit(&["accounts", "--config", DEMO_CONFIG, "-o", "/tmp/never.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("[organization]"));
+}

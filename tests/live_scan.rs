@@ -959,3 +959,256 @@ fn four_shards_merge_into_every_account_exactly_once() {
         text(&e.stderr)
     );
 }
+
+/// Shards write their parts to the store (moto's S3) once, with
+/// If-None-Match, and merge reads them back from there.
+#[test]
+fn shards_write_once_to_s3_and_merge_reads_them_from_there() {
+    let moto = Moto::start();
+    moto.seed(&["fleet", "--count", "6", "--first", "610000000000"]);
+    moto.seed(&["bucket", "--name", "dbaudit-shards"]);
+    moto.seed(&["bucket", "--name", "other-bucket"]);
+    let dir = tempdir("s3-shards");
+    let accounts: Vec<(String, String)> = (0..6u64)
+        .map(|n| {
+            (
+                format!("acct-{n}"),
+                format!("{:012}", 610_000_000_000u64 + n),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &str)> = accounts
+        .iter()
+        .enumerate()
+        .map(|(n, (name, id))| {
+            (
+                name.as_str(),
+                if n % 2 == 1 { "prod" } else { "test" },
+                id.as_str(),
+            )
+        })
+        .collect();
+    let cfg = write_config(&dir, &refs);
+    let endpoint = moto.endpoint();
+    let shard = |spec: &str, extra: &[&str]| {
+        let mut args = vec![
+            "collect",
+            "--all-accounts",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--endpoint-url",
+            &endpoint,
+            "--shard",
+            spec,
+            "-o",
+            "s3://dbaudit-shards/nightly",
+        ];
+        args.extend_from_slice(extra);
+        dbaudit(&args)
+    };
+    for k in ["1/2", "2/2"] {
+        let o = shard(k, &["--run-id", "r1"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    }
+    let again = shard("1/2", &["--run-id", "r1"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        text(&again.stderr)
+            .contains("s3://dbaudit-shards/nightly/r1/part-1-of-2.json already holds this part"),
+        "{}",
+        text(&again.stderr)
+    );
+    // An object store needs the run id.
+    let o = shard("1/2", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("--run-id"), "{}", text(&o.stderr));
+
+    let merged = dir.join("merged.json");
+    let m = dbaudit(&[
+        "merge",
+        "s3://dbaudit-shards/nightly",
+        "-o",
+        merged.to_str().unwrap(),
+        "--endpoint-url",
+        &endpoint,
+    ]);
+    assert_eq!(m.status.code(), Some(0), "{}", text(&m.stderr));
+    assert_eq!(read_json(&merged)["accounts"].as_array().unwrap().len(), 6);
+
+    // The write itself is conditional: a second put of the same key is
+    // refused by S3 (412), whatever checked before it.
+    let opts = dbaudit::collect::Options {
+        endpoint_url: Some(endpoint.clone()),
+        ..dbaudit::collect::Options::default()
+    };
+    let url = dbaudit::collect::store::S3Url::parse("s3://dbaudit-shards/race").unwrap();
+    let put = |body: &str| {
+        dbaudit::collect::store::put_new(
+            &opts,
+            &url,
+            "race/part-1-of-1.json",
+            body.as_bytes().to_vec(),
+        )
+        .unwrap()
+    };
+    assert!(put("first"));
+    assert!(!put("second"), "an existing part is never replaced");
+    let parts = dbaudit::collect::store::get_all(&opts, &url).unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].1, "first");
+
+    // The store's client writes nowhere else: refused before sending, so
+    // the other bucket stays empty.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let refused = runtime.block_on(async {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .endpoint_url(&endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .interceptor(dbaudit::collect::ReadOnlyGuard::for_store(
+                std::sync::Arc::new(dbaudit::collect::Stats::default()),
+                "dbaudit-shards",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+            .put_object()
+            .bucket("other-bucket")
+            .key("x.json")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
+            .send()
+            .await
+    });
+    let err = format!(
+        "{}",
+        aws_smithy_types::error::display::DisplayErrorContext(refused.unwrap_err())
+    );
+    assert!(
+        err.contains("refused") && err.contains("other-bucket"),
+        "{err}"
+    );
+    let other = dbaudit::collect::store::S3Url::parse("s3://other-bucket").unwrap();
+    assert!(
+        dbaudit::collect::store::get_all(&opts, &other)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Accounts from AWS Organizations: mapped by OU path, then by tag (first
+/// match wins); the unmapped and the closed are listed, never dropped
+/// silently; the resolved list is written once and read back by the scans,
+/// which then make no Organizations call.
+#[test]
+fn accounts_are_discovered_from_the_organization_and_cached() {
+    let moto = Moto::start();
+    let ids: serde_json::Value =
+        serde_json::from_str(&moto.seed(&["org", "--count", "6"])).unwrap();
+    let dir = tempdir("org");
+    let cache = dir.join("accounts.json");
+    let cfg = dir.join("dbaudit.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "regions = [\"eu-west-1\"]\n[organization]\naudit_role = \"dbaudit-audit\"\naudit_external_id = \"ext-{{account_id}}\"\naccounts_file = \"{}\"\n\n[[organization.environment]]\nou = \"Workloads/Prod\"\nenvironment = \"prod\"\n\n[[organization.environment]]\nou = \"Workloads/Test\"\nenvironment = \"test\"\n\n[[organization.environment]]\ntag = \"env=prod\"\nenvironment = \"prod\"\n",
+            cache.display()
+        ),
+    )
+    .unwrap();
+    let proxy = support::faults::Proxy::start(
+        moto.port,
+        vec![Rule {
+            service: Some("organizations"),
+            operation: Some("ListAccounts"),
+            ..Rule::default()
+        }],
+    );
+    let listed = dbaudit(&[
+        "accounts",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &proxy.endpoint(),
+        "--format",
+        "json",
+        "-o",
+        cache.to_str().unwrap(),
+    ]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    assert_eq!(proxy.hits(0), 1);
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let accounts = v["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 7, "six in Workloads and the tagged one");
+    let env_of = |id: &serde_json::Value| {
+        accounts
+            .iter()
+            .find(|a| a["account_id"] == *id)
+            .map(|a| a["environment"].as_str().unwrap().to_string())
+    };
+    for id in ids["prod"].as_array().unwrap() {
+        assert_eq!(env_of(id).as_deref(), Some("prod"));
+    }
+    for id in ids["test"].as_array().unwrap() {
+        assert_eq!(env_of(id).as_deref(), Some("test"));
+    }
+    assert_eq!(env_of(&ids["legacy"]).as_deref(), Some("prod"));
+    let legacy = accounts
+        .iter()
+        .find(|a| a["account_id"] == ids["legacy"])
+        .unwrap();
+    assert_eq!(legacy["source"], "organization: tag env=prod");
+    assert_eq!(
+        legacy["role_arn"],
+        format!(
+            "arn:aws:iam::{}:role/dbaudit-audit",
+            ids["legacy"].as_str().unwrap()
+        )
+    );
+    let unmapped: Vec<&str> = v["unmapped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(unmapped.contains(&"scratch"), "{unmapped:?}");
+    assert!(
+        text(&listed.stderr).contains("not scanned"),
+        "{}",
+        text(&listed.stderr)
+    );
+    let skipped = v["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["id"], ids["closed"]);
+    assert!(text(&listed.stderr).contains("closed"));
+
+    // A shard reads the cached list: no Organizations call, the accounts
+    // are collected with their templated roles.
+    let snap = dir.join("part.json");
+    let c = dbaudit(&[
+        "collect",
+        "--all-accounts",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &proxy.endpoint(),
+        "--shard",
+        "1/1",
+        "-o",
+        snap.to_str().unwrap(),
+    ]);
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c.stderr));
+    assert_eq!(proxy.hits(0), 1, "the cached list was used");
+    let s = read_json(&snap);
+    assert_eq!(s["accounts"].as_array().unwrap().len(), 7);
+    for a in s["accounts"].as_array().unwrap() {
+        assert_eq!(
+            gaps_beyond_moto(a),
+            Vec::<serde_json::Value>::new(),
+            "{}",
+            a["name"]
+        );
+    }
+}

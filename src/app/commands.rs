@@ -92,14 +92,20 @@ pub fn access(args: AccessArgs, verbose: bool, io: &mut Io) -> Result<i32, Error
 /// snapshot. Exit 0 when it is complete, 3 when it has gaps (a missing part
 /// or account among them), 2 when the parts disagree.
 pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
-    let mut files = Vec::new();
-    json_files(&args.source, &mut files)?;
-    files.sort();
-    let mut parts = Vec::with_capacity(files.len());
-    for f in files {
-        let snapshot = Snapshot::load(&f)?;
-        parts.push((f.display().to_string(), snapshot));
-    }
+    let parts = match store_url(&args.source) {
+        Some(parts) => parts(&args)?,
+        None => {
+            let mut files = Vec::new();
+            json_files(&args.source, &mut files)?;
+            files.sort();
+            let mut parts = Vec::with_capacity(files.len());
+            for f in files {
+                let snapshot = Snapshot::load(&f)?;
+                parts.push((f.display().to_string(), snapshot));
+            }
+            parts
+        }
+    };
     let (merged, summary) = crate::shard::merge(parts, args.run_id.as_deref())?;
     crate::error::write_atomic(&args.output, merged.to_json().as_bytes())?;
     if !args.quiet {
@@ -145,6 +151,31 @@ pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
     } else {
         crate::report::gate::EXIT_OK
     })
+}
+
+type StoreReader =
+    Box<dyn FnOnce(&crate::cli::MergeArgs) -> Result<Vec<(String, Snapshot)>, Error>>;
+
+/// For an `s3://` source, how to read its parts.
+#[cfg(feature = "aws")]
+fn store_url(source: &std::path::Path) -> Option<StoreReader> {
+    let url = crate::collect::store::S3Url::parse(source.to_str()?)?;
+    Some(Box::new(move |args| super::live::store_parts(args, &url)))
+}
+
+#[cfg(not(feature = "aws"))]
+fn store_url(source: &std::path::Path) -> Option<StoreReader> {
+    source
+        .to_str()?
+        .starts_with("s3://")
+        .then(|| -> StoreReader {
+            Box::new(|_| {
+                Err(Error::Usage(
+                    "this dbaudit was built without the `aws` feature: it cannot read s3:// parts"
+                        .into(),
+                ))
+            })
+        })
 }
 
 /// Every `*.json` file in `dir` and below.

@@ -11,6 +11,14 @@ use crate::snapshot::Snapshot;
 
 pub fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     let config = Config::load(&args.config)?;
+    let config = with_organization(config, &options(&args.target), false, io)?.0;
+    if let Some(url) = args
+        .output
+        .to_str()
+        .and_then(crate::collect::store::S3Url::parse)
+    {
+        return collect_to_store(&config, &args.target, &url, io);
+    }
     // A shard part is written once: a retried shard whose part is already
     // there does not collect again, and the write itself never replaces a
     // part (two attempts racing leave one complete part).
@@ -44,6 +52,65 @@ pub fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     })
 }
 
+/// `collect --shard K/N --run-id RUN -o s3://BUCKET/PREFIX`: the part goes
+/// to `PREFIX/RUN/part-K-of-N.json`, written once.
+fn collect_to_store(
+    config: &Config,
+    target: &TargetArgs,
+    url: &crate::collect::store::S3Url,
+    io: &mut Io,
+) -> Result<i32, Error> {
+    use crate::collect::store;
+    let (Some(spec), Some(run)) = (&target.shard, &target.run_id) else {
+        return Err(Error::Usage(
+            "an s3:// output is a shard store: give --shard K/N and --run-id RUN (the part is written as PREFIX/RUN/part-K-of-N.json)".to_string(),
+        ));
+    };
+    let spec =
+        crate::shard::ShardSpec::parse(spec, |v| std::env::var(v).ok()).map_err(Error::Usage)?;
+    let key = url.key(&format!("{run}/{}", spec.part_name()));
+    let opts = options(target);
+    if store::exists(&opts, url, &key)? {
+        let _ = writeln!(
+            io.stderr,
+            "{} already holds this part (a retried shard?): not collected again, not overwritten",
+            url.display(&key)
+        );
+        return Ok(report::gate::EXIT_OK);
+    }
+    let snapshot = collect_snapshot(config, target, io)?;
+    if !store::put_new(&opts, url, &key, snapshot.to_json().into_bytes())? {
+        let _ = writeln!(
+            io.stderr,
+            "{} was written by another attempt meanwhile: kept, this one discarded",
+            url.display(&key)
+        );
+    }
+    let incomplete = snapshot.accounts.iter().any(|a| !a.gaps.is_empty());
+    Ok(if incomplete {
+        report::gate::EXIT_INCOMPLETE
+    } else {
+        report::gate::EXIT_OK
+    })
+}
+
+/// The parts under `s3://BUCKET/PREFIX`, parsed (for `dbaudit merge`).
+pub fn store_parts(
+    args: &crate::cli::MergeArgs,
+    url: &crate::collect::store::S3Url,
+) -> Result<Vec<(String, Snapshot)>, Error> {
+    let opts = crate::collect::Options {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        ..crate::collect::Options::default()
+    };
+    crate::collect::store::get_all(&opts, url)?
+        .into_iter()
+        .map(|(name, text)| Snapshot::parse(&text, std::path::Path::new(&name)).map(|s| (name, s)))
+        .collect()
+}
+
 pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     let Some(path) = args.report.config.as_deref().or_else(default_config) else {
         return Err(Error::Usage(
@@ -52,6 +119,7 @@ pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
         ));
     };
     let config = Config::load(path)?;
+    let config = with_organization(config, &options(&args.target), false, io)?.0;
     // Load rules before collecting: a broken rule file fails fast.
     let rules = load_rules(&config, &args.report.rules)?;
     let target = environment_target(&config, &args.target, &args.report.environment)?;
@@ -101,6 +169,163 @@ fn environment_target(
     Ok(t)
 }
 
+/// The config with the accounts of `[organization]` added: from its
+/// `accounts_file` when that exists (unless `refresh`), else listed in
+/// AWS Organizations. Unmapped and skipped accounts are said on stderr:
+/// never dropped silently.
+fn with_organization(
+    config: Config,
+    opts: &crate::collect::Options,
+    refresh: bool,
+    io: &mut Io,
+) -> Result<(Config, Option<crate::org::Resolved>), Error> {
+    let Some(org) = &config.organization else {
+        return Ok((config, None));
+    };
+    let cached = org
+        .accounts_file
+        .as_ref()
+        .filter(|f| !refresh && f.exists());
+    let resolved = match cached {
+        Some(f) => crate::org::Resolved::load(f)?,
+        None => crate::collect::discover_organization(org, opts)?,
+    };
+    let names = |v: &[crate::org::OrgAccount]| {
+        v.iter()
+            .map(|a| format!("{} ({})", a.name, a.id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !resolved.unmapped.is_empty() {
+        let _ = writeln!(
+            io.stderr,
+            "organization: {} account(s) match no [[organization.environment]] and are not scanned: {}",
+            resolved.unmapped.len(),
+            names(&resolved.unmapped)
+        );
+    }
+    if !resolved.skipped.is_empty() {
+        let _ = writeln!(
+            io.stderr,
+            "organization: {} suspended or closing account(s) skipped: {}",
+            resolved.skipped.len(),
+            names(&resolved.skipped)
+        );
+    }
+    Ok((
+        crate::org::with_accounts(&config, &resolved),
+        Some(resolved),
+    ))
+}
+
+/// `dbaudit accounts`: every account a scan covers, and where it comes from.
+pub fn accounts(args: crate::cli::AccountsArgs, io: &mut Io) -> Result<i32, Error> {
+    let config = Config::load(&args.config)?;
+    let opts = crate::collect::Options {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        ..crate::collect::Options::default()
+    };
+    let declared: std::collections::BTreeSet<String> =
+        config.accounts.iter().map(|a| a.name.clone()).collect();
+    let (full, resolved) = with_organization(config, &opts, args.refresh, io)?;
+    if let (Some(path), Some(r)) = (&args.output, &resolved) {
+        crate::error::write_atomic(path, r.to_json().as_bytes())?;
+    } else if args.output.is_some() {
+        return Err(Error::Usage(
+            "-o writes the accounts resolved from [organization], and the config has none"
+                .to_string(),
+        ));
+    }
+    let source = |name: &str| -> String {
+        if declared.contains(name) {
+            "dbaudit.toml".to_string()
+        } else {
+            resolved
+                .as_ref()
+                .and_then(|r| r.accounts.iter().find(|a| a.name == name))
+                .map(|a| a.source.clone())
+                .unwrap_or_default()
+        }
+    };
+    let mut out = String::new();
+    match args.format {
+        crate::cli::ListFormat::Json => {
+            let rows: Vec<serde_json::Value> = full
+                .accounts
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "name": a.name, "account_id": a.account_id, "environment": a.environment,
+                        "role_arn": a.role_arn, "source": source(&a.name),
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "accounts": rows,
+                "unmapped": resolved.as_ref().map(|r| r.unmapped.clone()).unwrap_or_default(),
+                "skipped": resolved.as_ref().map(|r| r.skipped.clone()).unwrap_or_default(),
+            });
+            out.push_str(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+            out.push('\n');
+        }
+        crate::cli::ListFormat::Table => {
+            let mut rows = vec![[
+                "NAME".to_string(),
+                "ACCOUNT".into(),
+                "ENVIRONMENT".into(),
+                "ROLE".into(),
+                "SOURCE".into(),
+            ]];
+            for a in &full.accounts {
+                rows.push([
+                    a.name.clone(),
+                    a.account_id.clone(),
+                    a.environment.clone(),
+                    a.role_arn
+                        .clone()
+                        .unwrap_or_else(|| "(base credentials)".into()),
+                    source(&a.name),
+                ]);
+            }
+            let widths: Vec<usize> = (0..5)
+                .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+                .collect();
+            for r in &rows {
+                let line: Vec<String> = r
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                out.push_str(line.join("  ").trim_end());
+                out.push('\n');
+            }
+        }
+    }
+    io.stdout
+        .write_all(out.as_bytes())
+        .map_err(super::write_err)?;
+    Ok(report::gate::EXIT_OK)
+}
+
+/// How to reach AWS, from the command line.
+fn options(target: &TargetArgs) -> crate::collect::Options {
+    crate::collect::Options {
+        profile: target.profile.clone(),
+        region: target.region.clone(),
+        endpoint_url: target.endpoint_url.clone(),
+        concurrency: usize::from(target.concurrency),
+        attempt_timeout: std::time::Duration::from_secs(target.timeout.max(1)),
+        operation_timeout: std::time::Duration::from_secs(
+            target.timeout.max(1) * u64::from(target.max_attempts) + 30,
+        ),
+        max_attempts: target.max_attempts,
+        initial_backoff: std::time::Duration::from_millis(target.retry_backoff_ms),
+        workers: target.workers.map(usize::from),
+    }
+}
+
 /// Runs collection for the selected accounts, with progress on stderr.
 fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result<Snapshot, Error> {
     let mut accounts = config.select_accounts(&target.accounts, target.all_accounts)?;
@@ -114,19 +339,7 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
         }
         None => None,
     };
-    let opts = crate::collect::Options {
-        profile: target.profile.clone(),
-        region: target.region.clone(),
-        endpoint_url: target.endpoint_url.clone(),
-        concurrency: usize::from(target.concurrency),
-        attempt_timeout: std::time::Duration::from_secs(target.timeout.max(1)),
-        operation_timeout: std::time::Duration::from_secs(
-            target.timeout.max(1) * u64::from(target.max_attempts) + 30,
-        ),
-        max_attempts: target.max_attempts,
-        initial_backoff: std::time::Duration::from_millis(target.retry_backoff_ms),
-        workers: target.workers.map(usize::from),
-    };
+    let opts = options(target);
     let stats = std::sync::Arc::new(crate::collect::Stats::default());
     let started = std::time::Instant::now();
     let progress = (!target.quiet && std::io::stderr().is_terminal())

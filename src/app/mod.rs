@@ -38,6 +38,7 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         Command::Init(args) => commands::init(args, io),
         Command::Diff(args) => commands::diff(args, io),
         Command::Merge(args) => commands::merge(args, io),
+        Command::Accounts(args) => live::accounts(args, io),
         Command::Access(args) => commands::access(args, cli.verbose > 0, io),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -156,6 +157,12 @@ mod live {
     pub fn scan(_: ScanArgs, _: &mut Io) -> Result<i32, Error> {
         Err(Error::Usage(
             "this dbaudit was built without the `aws` feature: it cannot scan".to_string(),
+        ))
+    }
+
+    pub fn accounts(_: crate::cli::AccountsArgs, _: &mut Io) -> Result<i32, Error> {
+        Err(Error::Usage(
+            "this dbaudit was built without the `aws` feature: it cannot list accounts".to_string(),
         ))
     }
 }

@@ -18,6 +18,7 @@ mod organizations;
 mod rds;
 pub mod registry;
 mod session;
+pub mod store;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -110,6 +111,66 @@ pub fn run(
             snapshot = work => Ok(snapshot),
             interrupted = interrupted() => Err(interrupted),
         }
+    })
+}
+
+/// Lists the organization (`[organization]`) with its reader role, or the
+/// base credentials, and resolves its accounts: mapped to environments with
+/// their audit roles, the unmapped and the skipped listed.
+pub fn discover_organization(
+    org: &crate::config::OrganizationConfig,
+    opts: &Options,
+) -> Result<crate::org::Resolved, Error> {
+    let failed = |g: crate::snapshot::Gap| Error::Io {
+        path: std::path::PathBuf::from("[organization]"),
+        error: std::io::Error::other(format!(
+            "listing the organization failed: {} {}: {}",
+            g.operation, g.code, g.message
+        )),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            path: std::path::PathBuf::from("<tokio runtime>"),
+            error: e,
+        })?;
+    runtime.block_on(async {
+        let base = base_config(opts).await;
+        let guard = ReadOnlyGuard::new(Arc::new(Stats::default()));
+        let (conf, partition) = match &org.role_arn {
+            Some(arn) => {
+                let reader = AccountConfig {
+                    name: "organization".into(),
+                    environment: String::new(),
+                    account_id: arn.split(':').nth(4).unwrap_or_default().to_string(),
+                    role_arn: Some(arn.clone()),
+                    external_id: org.external_id.clone(),
+                    ..AccountConfig::default()
+                };
+                session::open(&reader, &base, &guard)
+                    .await
+                    .map_err(failed)?
+            }
+            None => (base, "aws".to_string()),
+        };
+        let client = aws_sdk_organizations::Client::from_conf(
+            aws_sdk_organizations::config::Builder::from(&conf)
+                .interceptor(guard)
+                .build(),
+        );
+        let mut calls = Calls::new(crate::vocab::Service::Organizations, None);
+        let tags = org.environments.iter().any(|m| m.tag.is_some());
+        let listed = organizations::discover(&client, tags, &mut calls)
+            .await
+            .map_err(failed)?;
+        for g in &calls.gaps {
+            warn!(
+                "organization: {} failed for an account: {} {}",
+                g.operation, g.code, g.message
+            );
+        }
+        Ok(crate::org::resolve(org, listed, &partition))
     })
 }
 
@@ -295,7 +356,7 @@ async fn collect_account(
         let service = collector.service();
         let task_regions: Vec<Option<&String>> = match service.scope() {
             Scope::Regional => regions.iter().map(Some).collect(),
-            Scope::Global | Scope::Session => vec![None],
+            Scope::Global | Scope::Session | Scope::Store => vec![None],
         };
         stats
             .tasks_total

@@ -90,6 +90,107 @@ impl Collector for Organizations {
     }
 }
 
+/// Every account of the organization with its OU path and (when `tags`)
+/// its tags, listed with `conf`'s credentials (the management account or a
+/// delegated administrator). An account whose parent cannot be listed keeps
+/// `ou_path: None` and is reported unmapped; a failure to list the accounts
+/// or the tree is an error of the whole discovery (`Err`: the gap).
+pub async fn discover(
+    client: &Client,
+    tags: bool,
+    calls: &mut Calls,
+) -> Result<Vec<crate::org::OrgAccount>, crate::snapshot::Gap> {
+    use std::collections::HashMap;
+    let c = client;
+    let fail = |calls: &mut Calls, operation: crate::vocab::Operation| {
+        calls.gaps.pop().unwrap_or_else(|| crate::snapshot::Gap {
+            service: Service::Organizations,
+            region: None,
+            operation: operation.name.into(),
+            code: "Failed".into(),
+            message: "the listing failed".into(),
+        })
+    };
+    // Organizations' paginators have no item streams: pages, flattened.
+    let Some(root_pages) = calls.call(op::LIST_ROOTS, pages!(c.list_roots())).await else {
+        return Err(fail(calls, op::LIST_ROOTS));
+    };
+    let roots: Vec<_> = root_pages.iter().flat_map(|p| p.roots()).collect();
+    // OU id → path of names from the root.
+    let mut paths: HashMap<String, String> = HashMap::new();
+    let mut queue: Vec<(String, String)> = Vec::new();
+    for r in &roots {
+        let id = r.id().unwrap_or_default().to_string();
+        paths.insert(id.clone(), String::new());
+        queue.push((id, String::new()));
+    }
+    while let Some((parent, path)) = queue.pop() {
+        let listing = c.list_organizational_units_for_parent().parent_id(&parent);
+        let Some(ou_pages) = calls
+            .call(op::LIST_ORGANIZATIONAL_UNITS_FOR_PARENT, pages!(listing))
+            .await
+        else {
+            return Err(fail(calls, op::LIST_ORGANIZATIONAL_UNITS_FOR_PARENT));
+        };
+        for ou in ou_pages.iter().flat_map(|p| p.organizational_units()) {
+            let name = ou.name().unwrap_or_default();
+            let p = if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}/{name}")
+            };
+            let id = ou.id().unwrap_or_default().to_string();
+            paths.insert(id.clone(), p.clone());
+            queue.push((id, p));
+        }
+    }
+    let Some(account_pages) = calls
+        .call(op::LIST_ACCOUNTS, pages!(c.list_accounts()))
+        .await
+    else {
+        return Err(fail(calls, op::LIST_ACCOUNTS));
+    };
+    let accounts: Vec<_> = account_pages.iter().flat_map(|p| p.accounts()).collect();
+    let mut out = Vec::with_capacity(accounts.len());
+    for a in accounts {
+        let id = a.id().unwrap_or_default().to_string();
+        let parent = calls
+            .call(op::LIST_PARENTS, pages!(c.list_parents().child_id(&id)))
+            .await
+            .and_then(|pages| {
+                pages
+                    .iter()
+                    .flat_map(|p| p.parents())
+                    .find_map(|p| p.id().map(str::to_string))
+            });
+        let mut tag_map = std::collections::BTreeMap::new();
+        if tags {
+            let listing = c.list_tags_for_resource().resource_id(&id);
+            if let Some(t) = calls
+                .call(op::LIST_TAGS_FOR_RESOURCE, pages!(listing))
+                .await
+            {
+                for tag in t.iter().flat_map(|p| p.tags()) {
+                    tag_map.insert(tag.key().to_string(), tag.value().to_string());
+                }
+            }
+        }
+        out.push(crate::org::OrgAccount {
+            name: a.name().unwrap_or_default().to_string(),
+            status: a
+                .state()
+                .map(|s| s.as_str().to_string())
+                .or_else(|| a.status().map(|s| s.as_str().to_string()))
+                .unwrap_or_default(),
+            ou_path: parent.and_then(|p| paths.get(&p).cloned()),
+            tags: tag_map,
+            note: None,
+            id,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     //! moto keeps each account's Organizations data apart, so a member

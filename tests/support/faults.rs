@@ -212,6 +212,16 @@ fn operation(service: &str, head: &str, body: &str) -> String {
         }
         .to_string();
     }
+    // JSON protocols (Organizations, Secrets Manager) name the operation in
+    // `X-Amz-Target: Prefix.Operation`.
+    if let Some(target) = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("x-amz-target")
+            .then(|| v.trim())
+    }) {
+        return target.rsplit('.').next().unwrap_or_default().to_string();
+    }
     body.split('&')
         .find_map(|kv| kv.strip_prefix("Action="))
         .unwrap_or_default()

@@ -111,7 +111,7 @@ impl Moto {
     }
 
     /// Runs scripts/seed_moto.py with moto's own Python (it ships boto3).
-    pub fn seed(&self, args: &[&str]) {
+    pub fn seed(&self, args: &[&str]) -> String {
         let python = moto_server_path().parent().unwrap().join("python");
         let mut cmd = Command::new(python);
         aws_env(&mut cmd);
@@ -126,6 +126,7 @@ impl Moto {
             "seeding failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 

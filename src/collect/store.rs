@@ -1,0 +1,201 @@
+//! The shard store in S3: parts of a sharded collection written once
+//! (`If-None-Match: *`, so a retried shard never replaces a completed part)
+//! and read back by `dbaudit merge`. The client is the SDK's, with the same
+//! guard as every other client: it may call the store's three operations
+//! only in the bucket the command names (`ReadOnlyGuard::for_store`).
+
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::{Options, ReadOnlyGuard, Stats, base_config};
+use crate::error::Error;
+
+/// `s3://bucket/prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Url {
+    pub bucket: String,
+    /// Without leading or trailing `/` (may be empty).
+    pub prefix: String,
+}
+
+impl S3Url {
+    /// `Some` for an `s3://` URL with a bucket; `None` for anything else (a
+    /// local path).
+    pub fn parse(s: &str) -> Option<S3Url> {
+        let rest = s.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        (!bucket.is_empty()).then(|| S3Url {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        })
+    }
+
+    /// The key of `name` under the prefix.
+    pub fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+
+    pub fn display(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
+
+fn failed(url: String, what: &str, e: impl ProvideErrorMetadata + std::fmt::Display) -> Error {
+    Error::Io {
+        path: url.into(),
+        error: std::io::Error::other(format!(
+            "{what} failed: {}",
+            e.message()
+                .map(|m| format!("{}: {m}", e.code().unwrap_or("error")))
+                .unwrap_or_else(|| e.to_string())
+        )),
+    }
+}
+
+async fn client(opts: &Options, bucket: &str) -> aws_sdk_s3::Client {
+    let base = base_config(opts).await;
+    let guard = ReadOnlyGuard::for_store(Arc::new(Stats::default()), bucket);
+    let mut b = aws_sdk_s3::config::Builder::from(&base).interceptor(guard);
+    // An endpoint override (an emulator, a VPC endpoint by IP) does not
+    // resolve bucket.host names: address the bucket in the path there.
+    if opts.endpoint_url.is_some() {
+        b = b.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            path: "<tokio runtime>".into(),
+            error: e,
+        })
+}
+
+/// Whether `key` exists (a listing of exactly that prefix: it needs only
+/// `s3:ListBucket`, not a read of the object).
+pub fn exists(opts: &Options, url: &S3Url, key: &str) -> Result<bool, Error> {
+    runtime()?.block_on(async {
+        let c = client(opts, &url.bucket).await;
+        let out = c
+            .list_objects_v2()
+            .bucket(&url.bucket)
+            .prefix(key)
+            .max_keys(10)
+            .send()
+            .await
+            .map_err(|e| failed(url.display(key), "ListObjectsV2", e.into_service_error()))?;
+        Ok(out.contents().iter().any(|o| o.key() == Some(key)))
+    })
+}
+
+/// Writes `bytes` at `key` unless an object is there already
+/// (`If-None-Match: *`); `Ok(false)` when one was.
+pub fn put_new(opts: &Options, url: &S3Url, key: &str, bytes: Vec<u8>) -> Result<bool, Error> {
+    runtime()?.block_on(async {
+        let c = client(opts, &url.bucket).await;
+        let sent = c
+            .put_object()
+            .bucket(&url.bucket)
+            .key(key)
+            .if_none_match("*")
+            .content_type("application/json")
+            .body(ByteStream::from(bytes))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let precondition = e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+                    || e.code() == Some("PreconditionFailed");
+                if precondition {
+                    Ok(false)
+                } else {
+                    Err(failed(
+                        url.display(key),
+                        "PutObject",
+                        e.into_service_error(),
+                    ))
+                }
+            }
+        }
+    })
+}
+
+/// Every `*.json` object under the URL's prefix, as (its `s3://` URL, its
+/// text).
+pub fn get_all(opts: &Options, url: &S3Url) -> Result<Vec<(String, String)>, Error> {
+    runtime()?.block_on(async {
+        let c = client(opts, &url.bucket).await;
+        let prefix = if url.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", url.prefix)
+        };
+        let pages: Vec<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output> = c
+            .list_objects_v2()
+            .bucket(&url.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| {
+                failed(
+                    url.display(&prefix),
+                    "ListObjectsV2",
+                    e.into_service_error(),
+                )
+            })?;
+        let listed = pages.iter().flat_map(|p| p.contents());
+        let mut out = Vec::new();
+        for o in listed {
+            let Some(key) = o.key().filter(|k| k.ends_with(".json")) else {
+                continue;
+            };
+            let obj = c
+                .get_object()
+                .bucket(&url.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| failed(url.display(key), "GetObject", e.into_service_error()))?;
+            let bytes = obj.body.collect().await.map_err(|e| Error::Io {
+                path: url.display(key).into(),
+                error: std::io::Error::other(e.to_string()),
+            })?;
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| Error::Io {
+                path: url.display(key).into(),
+                error: std::io::Error::other("not UTF-8"),
+            })?;
+            out.push((url.display(key), text));
+        }
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::S3Url;
+
+    #[test]
+    fn urls() {
+        let u = S3Url::parse("s3://shards/dbaudit/nightly/").unwrap();
+        assert_eq!(u.bucket, "shards");
+        assert_eq!(
+            u.key("r1/part-1-of-4.json"),
+            "dbaudit/nightly/r1/part-1-of-4.json"
+        );
+        assert_eq!(S3Url::parse("s3://b").unwrap().key("k"), "k");
+        assert!(S3Url::parse("parts/").is_none());
+        assert!(S3Url::parse("s3:///x").is_none());
+    }
+}
