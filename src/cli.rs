@@ -371,6 +371,12 @@ pub struct ReportArgs {
     /// Also write SARIF 2.1.0 for GitHub code scanning to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    /// Also write SARIF into DIR split for GitHub's limits: a file per
+    /// environment (`dbaudit-prod.sarif`), several when an environment has
+    /// more than 20 accounts (`dbaudit-prod-2.sarif`), so that no account
+    /// is left out. Upload each with its file name as the category.
+    #[arg(long, value_name = "DIR")]
+    pub sarif_dir: Option<PathBuf>,
     /// Also write JUnit XML to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,

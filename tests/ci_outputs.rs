@@ -1021,3 +1021,72 @@ fn diff_of_environments_shows_drift_per_service() {
         assert!(text(&o.stderr).contains(says), "{}", text(&o.stderr));
     }
 }
+
+/// `--sarif-dir`: every account in a file of at most 20 runs (GitHub's
+/// limit per file), one file per environment or more; each valid SARIF.
+/// The single `--sarif` file keeps the 20 worst and says how to get all.
+#[test]
+fn sarif_dir_splits_by_environment_within_githubs_limits() {
+    let dir = tempdir("sarif-split");
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(DEMO)).unwrap()).unwrap();
+    let prod = v["accounts"][1].clone();
+    assert_eq!(prod["environment"], "prod");
+    let mut accounts = vec![v["accounts"][0].clone()];
+    for i in 0..45 {
+        let mut a = prod.clone();
+        a["name"] = format!("prod-{i:02}").into();
+        a["account_id"] = format!("{:012}", 300_000_000_000u64 + i).into();
+        accounts.push(a);
+    }
+    v["accounts"] = Value::Array(accounts);
+    let snap = write_snapshot(&dir, "many.json", &v);
+    let out = dir.join("sarif");
+    let single = dir.join("one.sarif");
+    let o = dbaudit(&[
+        "evaluate",
+        snap.to_str().unwrap(),
+        "--config",
+        CONFIG,
+        "--sarif-dir",
+        out.to_str().unwrap(),
+        "--sarif",
+        single.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--sarif-dir"),
+        "{}",
+        text(&o.stderr)
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "dbaudit-prod-1.sarif",
+            "dbaudit-prod-2.sarif",
+            "dbaudit-prod-3.sarif",
+            "dbaudit-test.sarif"
+        ]
+    );
+    let mut seen = Vec::new();
+    for n in &names {
+        let p = out.join(n);
+        validate_against_schema(&p);
+        let s = read_json(&p);
+        let runs = s["runs"].as_array().unwrap();
+        assert!(runs.len() <= 20, "{n}: {} runs", runs.len());
+        for r in runs {
+            seen.push(r["automationDetails"]["id"].as_str().unwrap().to_string());
+        }
+    }
+    seen.sort();
+    let n = seen.len();
+    seen.dedup();
+    assert_eq!((n, seen.len()), (46, 46), "every account once");
+    assert_eq!(read_json(&single)["runs"].as_array().unwrap().len(), 20);
+}

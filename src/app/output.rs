@@ -55,6 +55,26 @@ pub fn report_snapshot(
             }
         }
     }
+    if let Some(dir) = &args.sarif_dir {
+        std::fs::create_dir_all(dir).map_err(|error| Error::Io {
+            path: dir.clone(),
+            error,
+        })?;
+        for (stem, accounts) in crate::report::sarif::split(&report) {
+            let path = dir.join(format!("{stem}.sarif"));
+            let mut file = AtomicFile::create(&path)?;
+            let warnings =
+                crate::report::sarif::render_accounts(&report, &accounts, &mut file, Vec::new())
+                    .map_err(|error| Error::Io {
+                        path: path.clone(),
+                        error,
+                    })?;
+            for w in warnings {
+                ctx.warn(w);
+            }
+            files.push(file);
+        }
+    }
     for file in files {
         file.commit()?;
     }

@@ -47,6 +47,44 @@ fn level(s: Severity) -> sarif::ResultLevel {
     }
 }
 
+/// The SARIF files of `--sarif-dir`: per environment, at most
+/// [`MAX_RUNS`] accounts (runs) each, so that no account is left out
+/// however many there are. Each entry is the file's name stem, which is
+/// also the upload's category (`dbaudit-prod`, `dbaudit-prod-2`, …), and
+/// its accounts.
+pub fn split(report: &Report) -> Vec<(String, Vec<&super::AccountSummary>)> {
+    let mut by_env: BTreeMap<&str, Vec<&super::AccountSummary>> = BTreeMap::new();
+    for a in &report.accounts {
+        by_env.entry(a.environment.as_str()).or_default().push(a);
+    }
+    let mut out = Vec::new();
+    for (env, mut accounts) in by_env {
+        accounts.sort_by(|a, b| a.name.cmp(&b.name));
+        let safe: String = env
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let chunks: Vec<Vec<&super::AccountSummary>> =
+            accounts.chunks(MAX_RUNS).map(<[_]>::to_vec).collect();
+        let many = chunks.len() > 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let stem = if many {
+                format!("dbaudit-{safe}-{}", i + 1)
+            } else {
+                format!("dbaudit-{safe}")
+            };
+            out.push((stem, chunk));
+        }
+    }
+    out
+}
+
 /// Renders the SARIF log; returns warnings for stderr (limits applied).
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
     let mut warnings = Vec::new();
@@ -71,12 +109,23 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
             .map(|a| a.name.clone())
             .collect();
         warnings.push(format!(
-            "SARIF: GitHub accepts at most {MAX_RUNS} runs per upload; left out the accounts with the least severe findings: {}",
+            "SARIF: GitHub accepts at most {MAX_RUNS} runs per file; left out the accounts with the least severe findings (--sarif-dir DIR writes every account, in files of at most {MAX_RUNS}): {}",
             dropped.join(", ")
         ));
         accounts.truncate(MAX_RUNS);
         accounts.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    render_accounts(report, &accounts, out, warnings)
+}
+
+/// Renders one SARIF log with a run for each of `accounts` (at most
+/// [`MAX_RUNS`]).
+pub fn render_accounts(
+    report: &Report,
+    accounts: &[&super::AccountSummary],
+    out: &mut dyn Write,
+    mut warnings: Vec<String>,
+) -> io::Result<Vec<String>> {
     let mut runs = Vec::new();
     for account in accounts {
         let mut results: Vec<&Finding> = report
