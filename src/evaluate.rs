@@ -22,223 +22,75 @@ use crate::rules::{ResourceKind, Rule, RuleSet};
 use crate::snapshot::{Account, Gap, Snapshot};
 use crate::vocab::Service;
 
-/// Evaluates every rule against every resource of every account.
+/// Evaluates every rule against every resource of every account. Accounts
+/// are independent: they are evaluated on up to one thread per core (their
+/// findings joined in account order), then the parity rules, which see
+/// several accounts, on the joined whole.
 pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut chunk = Chunk::new(rules);
     let names = rule_names(rules);
     // The facts each kind's rules read depend on the rules only: once per run.
     let wanted = |k: ResourceKind| wanted_fields(rules, k);
-    let (account_fields, cluster_fields, instance_fields, iam_fields) = (
-        wanted(ResourceKind::Account),
-        wanted(ResourceKind::DbCluster),
-        wanted(ResourceKind::DbInstance),
-        wanted(ResourceKind::IamPrincipal),
-    );
-    let proxy_fields = wanted(ResourceKind::DbProxy);
+    let fields = KindFields {
+        account: wanted(ResourceKind::Account),
+        cluster: wanted(ResourceKind::DbCluster),
+        instance: wanted(ResourceKind::DbInstance),
+        iam: wanted(ResourceKind::IamPrincipal),
+        proxy: wanted(ResourceKind::DbProxy),
+    };
     // Accounts by name, then the account-wide findings, then regions by name,
     // each chunk's findings by rule id: the report's order, produced directly.
     let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
-    for account in accounts {
-        let params = config.params_for(&account.environment, &rules.params);
-        let facts = model::account_facts(snapshot, account, config);
-        let scope = AccountScope::new(account, &facts, &params, &names);
-        chunk.start_account();
-        // Parity rules see two environments at once: evaluated below.
-        let applicable: Vec<&Rule> = rules
-            .rules
-            .iter()
-            .filter(|r| r.pair.is_none() && r.applies_to_environment(&account.environment))
-            .collect();
-
-        // The account could not be reached at all: every rule is an error.
-        if let Some(gap) = account.gaps.iter().find(|g| g.service == Service::Sts) {
-            for rule in &applicable {
-                chunk.push(scope.error_finding(
-                    rule,
-                    None,
-                    ResourceRef::account(account),
-                    gap_message(gap),
-                ));
-            }
-            chunk.drain_into(&mut findings);
-            continue;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(accounts.len())
+        .max(1);
+    let mut per_account: Vec<Vec<Finding>> = Vec::with_capacity(accounts.len());
+    if threads == 1 {
+        for account in &accounts {
+            per_account.push(evaluate_account(
+                snapshot, account, rules, config, &names, &fields,
+            ));
         }
-
-        let root = scope.root_context();
-        let by_kind = |k: ResourceKind| -> Vec<&Rule> {
-            applicable
-                .iter()
-                .copied()
-                .filter(|r| r.resource == k)
-                .collect()
-        };
-
-        let account_rules = by_kind(ResourceKind::Account);
-        if !account_rules.is_empty() {
-            let mut target = ResourceRef::account(account);
-            target.unknown = &facts.unknown;
-            let rules = (&account_rules[..], account_fields.as_deref());
-            scope.resource(&root, &facts, &target, rules, None, &mut chunk);
-        }
-
-        let iam_rules = by_kind(ResourceKind::IamPrincipal);
-        if !iam_rules.is_empty() {
-            match crate::iam::principal_facts(account, &config.developers) {
-                None => {
-                    // IAM was not collected: one error per rule for the account.
-                    let gap = account.gaps.iter().find(|g| g.service == Service::Iam);
-                    let msg = gap.map(gap_message).unwrap_or_else(|| {
-                        "data not collected: the snapshot has no IAM section for this account"
-                            .to_string()
-                    });
-                    for rule in &iam_rules {
-                        let target = ResourceRef::everything(account, rule.resource);
-                        chunk.push(scope.error_finding(rule, None, target, msg.clone()));
-                    }
-                }
-                Some(principals) => {
-                    let rules = (&iam_rules[..], iam_fields.as_deref());
-                    for p in &principals {
-                        let kind = ResourceKind::IamPrincipal;
-                        let target = ResourceRef::new(kind, &p.name, &p.arn, &p.unknown);
-                        scope.resource(&root, p, &target, rules, None, &mut chunk);
-                    }
-                }
-            }
-        }
-
-        chunk.drain_into(&mut findings);
-
-        let cluster_rules = by_kind(ResourceKind::DbCluster);
-        let instance_rules = by_kind(ResourceKind::DbInstance);
-        let proxy_rules = by_kind(ResourceKind::DbProxy);
-        let kinds = KindRules {
-            cluster: (&cluster_rules, cluster_fields.as_deref()),
-            instance: (&instance_rules, instance_fields.as_deref()),
-            proxy: (&proxy_rules, proxy_fields.as_deref()),
-            service_tag: &config.service_tag,
-        };
-        for region in region_names(account) {
-            let data = account.regions.iter().find(|r| *r.name == *region);
-            // A gap in a rule's own service means resources may be missing:
-            // say so once per (rule, region), not just per resource seen.
-            for rule in cluster_rules
-                .iter()
-                .chain(&instance_rules)
-                .chain(&proxy_rules)
-            {
-                if let Some(gap) = scope.own_gap(rule, &region) {
-                    chunk.push(scope.error_finding(
-                        rule,
-                        Some(&region),
-                        ResourceRef::region_scope(account, &region, rule.resource),
-                        gap_message(gap),
-                    ));
-                }
-            }
-            let Some(data) = data else {
-                chunk.drain_into(&mut findings);
-                continue;
-            };
-            // The proxies could not be listed (a fact-level gap: the other
-            // RDS rules do not need them): each proxy rule errors once for
-            // the region, as for a failed listing of its own resources.
-            if data.db_proxies.is_none() && scope.own_gap_any(&region).is_none() {
-                let why = account
-                    .gaps
-                    .iter()
-                    .find(|g| {
-                        g.operation == crate::vocab::op::DESCRIBE_DB_PROXIES.name
-                            && g.region.as_deref().is_none_or(|r| r == &*region)
+    } else {
+        // Accounts are dealt out one at a time (a big account does not hold
+        // up a whole slice of others); results are put back in order.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut slots: Vec<Option<Vec<Finding>>> = (0..accounts.len()).map(|_| None).collect();
+        let done: Vec<Vec<(usize, Vec<Finding>)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(account) = accounts.get(i) else {
+                                break;
+                            };
+                            mine.push((
+                                i,
+                                evaluate_account(snapshot, account, rules, config, &names, &fields),
+                            ));
+                        }
+                        mine
                     })
-                    .map(gap_message)
-                    .unwrap_or_else(|| {
-                        "RDS Proxies are not in the snapshot (written before dbaudit collected them)"
-                            .to_string()
-                    });
-                for rule in &proxy_rules {
-                    chunk.push(scope.error_finding(
-                        rule,
-                        Some(&region),
-                        ResourceRef::region_scope(account, &region, rule.resource),
-                        why.clone(),
-                    ));
-                }
-            }
-            let eks = config.eks_for(&account.name, &account.environment);
-            let idx = RegionIndex::new(data)
-                .at(account
-                    .collected_at
-                    .as_deref()
-                    .unwrap_or(&snapshot.collected_at))
-                .with_gaps(&account.gaps)
-                .with_configured_eks(
-                    eks.map(|e| &e.security_groups[..]).unwrap_or_default(),
-                    eks.map(|e| &e.vpc_ids[..]).unwrap_or_default(),
-                );
-            // No EKS cluster in the region and none named in the config:
-            // which group is the EKS cluster's cannot be known. The rules
-            // that need it say so once for the region instead of failing
-            // every database (an EKS gap already makes them errors).
-            let eks_gap = account.gaps.iter().any(|g| {
-                g.service == Service::Eks && g.region.as_deref().is_none_or(|r| r == &*region)
-            });
-            let has_dbs = !data.db_clusters.is_empty() || !data.db_instances.is_empty();
-            if !idx.eks_known() && !eks_gap && has_dbs {
-                let needs_eks = |r: &&&Rule| r.needs().any(|n| n == Service::Eks);
-                for rule in cluster_rules
-                    .iter()
-                    .chain(&instance_rules)
-                    .chain(&proxy_rules)
-                    .filter(needs_eks)
-                {
-                    chunk.push(scope.error_finding(
-                        rule,
-                        Some(&region),
-                        ResourceRef::region_scope(account, &region, rule.resource),
-                        no_eks_message(account, &region),
-                    ));
-                }
-                fn keep<'r>(rules: &[&'r Rule]) -> Vec<&'r Rule> {
-                    rules
-                        .iter()
-                        .copied()
-                        .filter(|r| !r.needs().any(|n| n == Service::Eks))
-                        .collect()
-                }
-                let (clusters, instances) = (keep(&cluster_rules), keep(&instance_rules));
-                let proxies = keep(&proxy_rules);
-                let narrowed = KindRules {
-                    cluster: (&clusters, kinds.cluster.1),
-                    instance: (&instances, kinds.instance.1),
-                    proxy: (&proxies, kinds.proxy.1),
-                    service_tag: kinds.service_tag,
-                };
-                scope.region_resources(&root, &idx, &region, &narrowed, &mut chunk);
-            } else {
-                scope.region_resources(&root, &idx, &region, &kinds, &mut chunk);
-            }
-            chunk.drain_into(&mut findings);
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("an evaluation thread panicked"))
+                .collect()
+        });
+        for (i, f) in done.into_iter().flatten() {
+            slots[i] = Some(f);
         }
-
-        // A rule whose selection matched nothing in the account checked
-        // nothing; where the rule says that matters, it is an error.
-        for rule in &applicable {
-            if let Some(message) = &rule.none_applies_error
-                && !chunk.has_findings_of(rule)
-            {
-                chunk.push(scope.error_finding(
-                    rule,
-                    None,
-                    ResourceRef::everything(account, rule.resource),
-                    message.clone(),
-                ));
-            }
-        }
-        chunk.drain_into(&mut findings);
+        per_account.extend(slots.into_iter().map(Option::unwrap_or_default));
     }
+    let mut findings: Vec<Finding> = Vec::with_capacity(per_account.iter().map(Vec::len).sum());
+    for f in per_account {
+        findings.extend(f);
+    }
+    let mut chunk = Chunk::new(rules);
     evaluate_pairs(snapshot, rules, config, &names, &mut chunk, &mut findings);
     // The order above is already the report's order except where ARNs do not
     // follow the snapshot's id order and for the account-wide errors of
@@ -254,6 +106,233 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             &b.resource_arn,
         ))
     });
+    findings
+}
+
+/// The top-level facts each kind's rules read (`None`: all of them).
+struct KindFields {
+    account: Option<Vec<String>>,
+    cluster: Option<Vec<String>>,
+    instance: Option<Vec<String>>,
+    iam: Option<Vec<String>>,
+    proxy: Option<Vec<String>>,
+}
+
+/// Every rule but the parity rules on one account's resources.
+fn evaluate_account(
+    snapshot: &Snapshot,
+    account: &Account,
+    rules: &RuleSet,
+    config: &Config,
+    names: &RuleNames,
+    fields: &KindFields,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut chunk = Chunk::new(rules);
+    let (account_fields, cluster_fields, instance_fields, iam_fields, proxy_fields) = (
+        &fields.account,
+        &fields.cluster,
+        &fields.instance,
+        &fields.iam,
+        &fields.proxy,
+    );
+    let params = config.params_for(&account.environment, &rules.params);
+    let facts = model::account_facts(snapshot, account, config);
+    let scope = AccountScope::new(account, &facts, &params, names);
+    chunk.start_account();
+    // Parity rules see two environments at once: evaluated below.
+    let applicable: Vec<&Rule> = rules
+        .rules
+        .iter()
+        .filter(|r| r.pair.is_none() && r.applies_to_environment(&account.environment))
+        .collect();
+
+    // The account could not be reached at all: every rule is an error.
+    if let Some(gap) = account.gaps.iter().find(|g| g.service == Service::Sts) {
+        for rule in &applicable {
+            chunk.push(scope.error_finding(
+                rule,
+                None,
+                ResourceRef::account(account),
+                gap_message(gap),
+            ));
+        }
+        chunk.drain_into(&mut findings);
+        return findings;
+    }
+
+    let root = scope.root_context();
+    let by_kind = |k: ResourceKind| -> Vec<&Rule> {
+        applicable
+            .iter()
+            .copied()
+            .filter(|r| r.resource == k)
+            .collect()
+    };
+
+    let account_rules = by_kind(ResourceKind::Account);
+    if !account_rules.is_empty() {
+        let mut target = ResourceRef::account(account);
+        target.unknown = &facts.unknown;
+        let rules = (&account_rules[..], account_fields.as_deref());
+        scope.resource(&root, &facts, &target, rules, None, &mut chunk);
+    }
+
+    let iam_rules = by_kind(ResourceKind::IamPrincipal);
+    if !iam_rules.is_empty() {
+        match crate::iam::principal_facts(account, &config.developers) {
+            None => {
+                // IAM was not collected: one error per rule for the account.
+                let gap = account.gaps.iter().find(|g| g.service == Service::Iam);
+                let msg = gap.map(gap_message).unwrap_or_else(|| {
+                    "data not collected: the snapshot has no IAM section for this account"
+                        .to_string()
+                });
+                for rule in &iam_rules {
+                    let target = ResourceRef::everything(account, rule.resource);
+                    chunk.push(scope.error_finding(rule, None, target, msg.clone()));
+                }
+            }
+            Some(principals) => {
+                let rules = (&iam_rules[..], iam_fields.as_deref());
+                for p in &principals {
+                    let kind = ResourceKind::IamPrincipal;
+                    let target = ResourceRef::new(kind, &p.name, &p.arn, &p.unknown);
+                    scope.resource(&root, p, &target, rules, None, &mut chunk);
+                }
+            }
+        }
+    }
+
+    chunk.drain_into(&mut findings);
+
+    let cluster_rules = by_kind(ResourceKind::DbCluster);
+    let instance_rules = by_kind(ResourceKind::DbInstance);
+    let proxy_rules = by_kind(ResourceKind::DbProxy);
+    let kinds = KindRules {
+        cluster: (&cluster_rules, cluster_fields.as_deref()),
+        instance: (&instance_rules, instance_fields.as_deref()),
+        proxy: (&proxy_rules, proxy_fields.as_deref()),
+        service_tag: &config.service_tag,
+    };
+    for region in region_names(account) {
+        let data = account.regions.iter().find(|r| *r.name == *region);
+        // A gap in a rule's own service means resources may be missing:
+        // say so once per (rule, region), not just per resource seen.
+        for rule in cluster_rules
+            .iter()
+            .chain(&instance_rules)
+            .chain(&proxy_rules)
+        {
+            if let Some(gap) = scope.own_gap(rule, &region) {
+                chunk.push(scope.error_finding(
+                    rule,
+                    Some(&region),
+                    ResourceRef::region_scope(account, &region, rule.resource),
+                    gap_message(gap),
+                ));
+            }
+        }
+        let Some(data) = data else {
+            chunk.drain_into(&mut findings);
+            continue;
+        };
+        // The proxies could not be listed (a fact-level gap: the other
+        // RDS rules do not need them): each proxy rule errors once for
+        // the region, as for a failed listing of its own resources.
+        if data.db_proxies.is_none() && scope.own_gap_any(&region).is_none() {
+            let why = account
+                .gaps
+                .iter()
+                .find(|g| {
+                    g.operation == crate::vocab::op::DESCRIBE_DB_PROXIES.name
+                        && g.region.as_deref().is_none_or(|r| r == &*region)
+                })
+                .map(gap_message)
+                .unwrap_or_else(|| {
+                    "RDS Proxies are not in the snapshot (written before dbaudit collected them)"
+                        .to_string()
+                });
+            for rule in &proxy_rules {
+                chunk.push(scope.error_finding(
+                    rule,
+                    Some(&region),
+                    ResourceRef::region_scope(account, &region, rule.resource),
+                    why.clone(),
+                ));
+            }
+        }
+        let eks = config.eks_for(&account.name, &account.environment);
+        let idx = RegionIndex::new(data)
+            .at(account
+                .collected_at
+                .as_deref()
+                .unwrap_or(&snapshot.collected_at))
+            .with_gaps(&account.gaps)
+            .with_configured_eks(
+                eks.map(|e| &e.security_groups[..]).unwrap_or_default(),
+                eks.map(|e| &e.vpc_ids[..]).unwrap_or_default(),
+            );
+        // No EKS cluster in the region and none named in the config:
+        // which group is the EKS cluster's cannot be known. The rules
+        // that need it say so once for the region instead of failing
+        // every database (an EKS gap already makes them errors).
+        let eks_gap = account.gaps.iter().any(|g| {
+            g.service == Service::Eks && g.region.as_deref().is_none_or(|r| r == &*region)
+        });
+        let has_dbs = !data.db_clusters.is_empty() || !data.db_instances.is_empty();
+        if !idx.eks_known() && !eks_gap && has_dbs {
+            let needs_eks = |r: &&&Rule| r.needs().any(|n| n == Service::Eks);
+            for rule in cluster_rules
+                .iter()
+                .chain(&instance_rules)
+                .chain(&proxy_rules)
+                .filter(needs_eks)
+            {
+                chunk.push(scope.error_finding(
+                    rule,
+                    Some(&region),
+                    ResourceRef::region_scope(account, &region, rule.resource),
+                    no_eks_message(account, &region),
+                ));
+            }
+            fn keep<'r>(rules: &[&'r Rule]) -> Vec<&'r Rule> {
+                rules
+                    .iter()
+                    .copied()
+                    .filter(|r| !r.needs().any(|n| n == Service::Eks))
+                    .collect()
+            }
+            let (clusters, instances) = (keep(&cluster_rules), keep(&instance_rules));
+            let proxies = keep(&proxy_rules);
+            let narrowed = KindRules {
+                cluster: (&clusters, kinds.cluster.1),
+                instance: (&instances, kinds.instance.1),
+                proxy: (&proxies, kinds.proxy.1),
+                service_tag: kinds.service_tag,
+            };
+            scope.region_resources(&root, &idx, &region, &narrowed, &mut chunk);
+        } else {
+            scope.region_resources(&root, &idx, &region, &kinds, &mut chunk);
+        }
+        chunk.drain_into(&mut findings);
+    }
+
+    // A rule whose selection matched nothing in the account checked
+    // nothing; where the rule says that matters, it is an error.
+    for rule in &applicable {
+        if let Some(message) = &rule.none_applies_error
+            && !chunk.has_findings_of(rule)
+        {
+            chunk.push(scope.error_finding(
+                rule,
+                None,
+                ResourceRef::everything(account, rule.resource),
+                message.clone(),
+            ));
+        }
+    }
+    chunk.drain_into(&mut findings);
     findings
 }
 

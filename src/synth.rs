@@ -26,6 +26,37 @@ pub fn snapshot(
     s
 }
 
+/// An organization: `accounts` accounts (even ones test, odd ones prod,
+/// named `acct-NNNN`; accounts 2k and 2k+1 are product line k's test and
+/// prod, serving the same services), each with `clusters` clusters of three members and
+/// `principals` IAM principals; for the organization-scale benchmark.
+pub fn organization(accounts: usize, clusters: usize, principals: usize) -> Snapshot {
+    let mut s = Snapshot::new("2026-11-27T00:00:00Z".to_string());
+    for n in 0..accounts {
+        let env = if n % 2 == 1 { "prod" } else { "test" };
+        let id = format!("{:012}", 400_000_000_000u64 + n as u64);
+        let mut a = account(env, &id, clusters, 3, 0);
+        a.name = format!("acct-{n:04}");
+        // One product line per test/prod pair of accounts, with services
+        // of its own (as an organization's product lines have).
+        for c in a.regions.iter_mut().flat_map(|r| r.db_clusters.iter_mut()) {
+            if let Some(s) = c.tags.get_mut("service") {
+                *s = format!("line{}-{s}", n / 2);
+            }
+        }
+        let ids: Vec<(String, String)> = a
+            .regions
+            .iter()
+            .flat_map(|r| &r.db_clusters)
+            .map(|c| (c.id.clone(), c.resource_id.clone()))
+            .collect();
+        a.iam = Some(iam(env, &id, principals, &ids));
+        s.accounts.push(a);
+    }
+    s.normalize();
+    s
+}
+
 /// IAM principals for an account of the synthetic estate, `n` in all:
 /// developers (5%, users in the `developers` group: read-only plus a deny
 /// guard in prod, read/write in test, a few tagged), application roles (85%,

@@ -1,0 +1,152 @@
+//! Benchmark: organization scale, the offline half. A synthetic organization
+//! of ACCOUNTS accounts × CLUSTERS clusters (three members each, PRINCIPALS
+//! IAM principals per account) is split into SHARDS parts as `collect
+//! --shard K/N` would write them; then, timed: parsing the parts, `merge`,
+//! evaluating every built-in rule, and the JSON report.
+//! `cargo bench --bench scale [-- ACCOUNTS CLUSTERS PRINCIPALS SHARDS]`
+//! (default 1,000 × 20, 10 principals, 4 shards). Prints wall times and the
+//! peak RSS; figures go in docs/performance.md.
+
+use std::time::Instant;
+
+use dbaudit::config::{AccountConfig, Config};
+use dbaudit::rules::RuleSet;
+use dbaudit::shard::{ShardSpec, plan, shard_of};
+use dbaudit::snapshot::{ShardPart, Snapshot};
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// A benchmark's output is its figures, on stdout.
+#[allow(clippy::print_stdout)]
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let arg = |i: usize, d: usize| args.get(i).copied().unwrap_or(d);
+    let (accounts, clusters, principals, shards) =
+        (arg(0, 1000), arg(1, 20), arg(2, 10), arg(3, 4));
+
+    let t = Instant::now();
+    let whole = dbaudit::synth::organization(accounts, clusters, principals);
+    let configs: Vec<AccountConfig> = whole
+        .accounts
+        .iter()
+        .map(|a| AccountConfig {
+            name: a.name.clone(),
+            environment: a.environment.clone(),
+            account_id: a.account_id.clone(),
+            ..AccountConfig::default()
+        })
+        .collect();
+    let the_plan = plan(&configs, shards);
+    let parts: Vec<String> = (1..=shards)
+        .map(|k| {
+            let mut p = Snapshot::new(whole.collected_at.clone());
+            p.accounts = whole
+                .accounts
+                .iter()
+                .filter(|a| shard_of(&a.name, &a.account_id, shards) == k)
+                .cloned()
+                .collect();
+            p.shard = Some(ShardPart {
+                run_id: "bench".into(),
+                index: ShardSpec {
+                    index: k,
+                    count: shards,
+                }
+                .index,
+                count: shards,
+                plan: the_plan.clone(),
+                completed: p.accounts.iter().map(|a| a.name.clone()).collect(),
+            });
+            p.to_json()
+        })
+        .collect();
+    drop(whole);
+    let bytes: usize = parts.iter().map(String::len).sum();
+    println!(
+        "organization: {accounts} accounts × {clusters} clusters (3 members), {principals} principals each; {shards} parts, {:.1} MB of JSON (generated in {:.2} s)",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    let start = Instant::now();
+    let mut parsed = Vec::new();
+    for (i, text) in parts.iter().enumerate() {
+        let name = format!("part-{}.json", i + 1);
+        parsed.push((
+            name.clone(),
+            Snapshot::parse(text, std::path::Path::new(&name)).unwrap(),
+        ));
+    }
+    drop(parts);
+    let t_parse = start.elapsed();
+    let t = Instant::now();
+    let (merged, summary) = dbaudit::shard::merge(parsed, None).unwrap();
+    let t_merge = t.elapsed();
+    assert_eq!(merged.accounts.len(), accounts);
+    assert!(summary.missing_parts.is_empty());
+    let rules = RuleSet::load(&[], &[]).unwrap();
+    let config = Config {
+        service_tag: "service".into(),
+        developers: dbaudit::config::DeveloperSelectors {
+            groups: vec!["developers".into()],
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let t = Instant::now();
+    let findings = dbaudit::evaluate::evaluate(&merged, &rules, &config);
+    let t_eval = t.elapsed();
+    let n = findings.len();
+    let t = Instant::now();
+    let g = dbaudit::report::gate::decide(
+        &findings,
+        dbaudit::rules::Severity::High,
+        dbaudit::report::gate::OnIncomplete::Fail,
+    );
+    let report = dbaudit::report::Report::build(&merged, &rules, findings, g);
+    // Rendered to a sink, as to a file: the report is not held in memory.
+    let mut out = Counter(0);
+    dbaudit::report::json::render(&report, &mut out).unwrap();
+    let t_report = t.elapsed();
+    let total = start.elapsed();
+    println!("parse parts:        {:.3} s", t_parse.as_secs_f64());
+    println!("merge:              {:.3} s", t_merge.as_secs_f64());
+    println!(
+        "evaluate:           {:.3} s ({n} findings, {} threads)",
+        t_eval.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "gate + JSON report: {:.3} s ({:.0} MB)",
+        t_report.as_secs_f64(),
+        out.0 as f64 / 1e6
+    );
+    println!(
+        "parse + merge + evaluate + report: {:.3} s",
+        total.as_secs_f64()
+    );
+    println!("peak RSS: {:.0} MB", peak_rss_mb());
+}
