@@ -27,6 +27,14 @@ pub const INDEX_VARIABLES: [&str; 2] = ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_A
 /// The run id of parts written without `--run-id` (local outputs only).
 pub const DEFAULT_RUN_ID: &str = "unnamed";
 
+/// A run id or store path with `{date}` replaced by today's UTC date
+/// (`YYYY-MM-DD`): shards and the merge started on one day by a scheduler
+/// (two CronJobs, a Batch job and its dependants) agree on the run without
+/// a shell to compute it.
+pub fn expand(s: &str) -> String {
+    s.replace("{date}", &crate::waivers::Date::today().to_string())
+}
+
 /// Shard K of N (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardSpec {
@@ -303,6 +311,17 @@ mod tests {
             account_id: id.into(),
             ..AccountConfig::default()
         }
+    }
+
+    #[test]
+    fn run_ids_take_todays_date() {
+        let today = crate::waivers::Date::today().to_string();
+        assert_eq!(expand("nightly-{date}"), format!("nightly-{today}"));
+        assert_eq!(
+            expand("s3://b/p/nightly-{date}/"),
+            format!("s3://b/p/nightly-{today}/")
+        );
+        assert_eq!(expand("fixed"), "fixed");
     }
 
     #[test]

@@ -1090,3 +1090,177 @@ fn sarif_dir_splits_by_environment_within_githubs_limits() {
     assert_eq!((n, seen.len()), (46, 46), "every account once");
     assert_eq!(read_json(&single)["runs"].as_array().unwrap().len(), 20);
 }
+
+/// The sharded recipes: the Kubernetes manifests parse into k8s-openapi's
+/// types; the Batch calls validate against botocore's model of the Batch
+/// API; and every container command line in them runs against the emulator,
+/// with the index variable each orchestrator sets.
+#[test]
+fn sharded_recipes_are_valid_and_their_commands_run() {
+    use k8s_openapi::api::batch::v1::CronJob;
+    use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, ServiceAccount};
+    let dir = root().join("docs/recipes");
+    let python = moto_server_path().parent().unwrap().join("python");
+    let yaml = Command::new(&python)
+        .arg("-c")
+        .arg("import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))")
+        .arg(dir.join("k8s-sharded.yaml"))
+        .output()
+        .unwrap();
+    assert!(yaml.status.success(), "{}", text(&yaml.stderr));
+    let docs: Vec<Value> = serde_json::from_slice(&yaml.stdout).unwrap();
+    let _: ServiceAccount = serde_json::from_value(docs[0].clone()).unwrap();
+    let config_map: ConfigMap = serde_json::from_value(docs[1].clone()).unwrap();
+    let _: PersistentVolumeClaim = serde_json::from_value(docs[2].clone()).unwrap();
+    let shards: CronJob = serde_json::from_value(docs[3].clone()).unwrap();
+    let evaluate: CronJob = serde_json::from_value(docs[4].clone()).unwrap();
+    let job = shards.spec.unwrap().job_template.spec.unwrap();
+    assert_eq!(job.completion_mode.as_deref(), Some("Indexed"));
+    assert!(job.backoff_limit_per_index.is_some());
+    let n = job.completions.unwrap();
+    assert_eq!(job.parallelism, Some(n));
+    let args_of =
+        |spec: k8s_openapi::api::core::v1::PodSpec| spec.containers[0].args.clone().unwrap();
+    let shard_args = args_of(job.template.spec.unwrap());
+    assert!(
+        shard_args.join(" ").contains(&format!("--shard auto/{n}")),
+        "{shard_args:?}"
+    );
+    let eval_args = args_of(
+        evaluate
+            .spec
+            .unwrap()
+            .job_template
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap(),
+    );
+
+    // The Batch calls, checked by botocore against the API model.
+    let batch: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("aws-batch.json")).unwrap())
+            .unwrap();
+    for (key, operation) in [
+        ("RegisterJobDefinition", "RegisterJobDefinition"),
+        ("SubmitShards", "SubmitJob"),
+        ("SubmitEvaluate", "SubmitJob"),
+    ] {
+        let check = Command::new(&python)
+            .arg("-c")
+            .arg(
+                "import json,sys,botocore.session\n\
+                 from botocore.validate import ParamValidator\n\
+                 m=botocore.session.get_session().get_service_model('batch')\n\
+                 r=ParamValidator().validate(json.loads(sys.argv[2]), m.operation_model(sys.argv[1]).input_shape)\n\
+                 print(r.generate_report()); sys.exit(1 if r.has_errors() else 0)",
+            )
+            .arg(operation)
+            .arg(batch[key].to_string())
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{key} is not a valid {operation}: {}",
+            text(&check.stdout)
+        );
+    }
+    assert_eq!(batch["SubmitShards"]["arrayProperties"]["size"], 4);
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let batch_shard = strings(&batch["RegisterJobDefinition"]["containerProperties"]["command"]);
+    let batch_eval = strings(&batch["SubmitEvaluate"]["containerOverrides"]["command"]);
+
+    // Every command line, against the emulator: the config is the
+    // ConfigMap's, the paths are moved into a temporary directory, and the
+    // endpoint comes from AWS_ENDPOINT_URL (the command lines stay as they
+    // are in the recipes).
+    let run_recipe = |tag: &str, index_var: &str, shard: &[String], eval: &[String]| {
+        let moto = Moto::start();
+        moto.seed(&["bucket", "--name", "dbaudit-shards"]);
+        let tmp = tempdir(tag);
+        let cfg = tmp.join("dbaudit.toml");
+        std::fs::write(
+            &cfg,
+            config_map.data.as_ref().unwrap()["dbaudit.toml"].as_str(),
+        )
+        .unwrap();
+        let local = |args: &[String]| -> Vec<String> {
+            args.iter()
+                .map(|a| {
+                    if a == "/etc/dbaudit/dbaudit.toml" {
+                        cfg.display().to_string()
+                    } else if let Some(rest) =
+                        a.strip_prefix("/reports/").or(a.strip_prefix("/tmp/"))
+                    {
+                        tmp.join(rest).display().to_string()
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect()
+        };
+        let run = |args: &[String], index: Option<usize>| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+            aws_env(&mut cmd);
+            cmd.current_dir(root())
+                .env("AWS_ENDPOINT_URL", moto.endpoint())
+                .args(local(args));
+            if let Some(i) = index {
+                cmd.env(index_var, i.to_string());
+            }
+            cmd.output().unwrap()
+        };
+        for i in 0..4 {
+            let o = run(shard, Some(i));
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{tag} shard {i}: {}",
+                text(&o.stderr)
+            );
+        }
+        let o = run(eval, None);
+        // Evaluated (the recipe's accounts are empty in the emulator, so
+        // the gate may fail or be incomplete), never a usage error.
+        assert!(
+            matches!(o.status.code(), Some(0 | 1 | 3)),
+            "{tag}: {}",
+            text(&o.stderr)
+        );
+        (o, tmp)
+    };
+    let (_, reports) = run_recipe(
+        "k8s-recipe",
+        "JOB_COMPLETION_INDEX",
+        &shard_args,
+        &eval_args,
+    );
+    let report = read_json(&reports.join("report.json"));
+    let accounts: std::collections::BTreeSet<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(accounts.len(), 2, "both accounts, from the merged parts");
+    assert!(reports.join("sarif/dbaudit-prod.sarif").exists());
+    assert!(reports.join("summary.md").exists());
+    let (o, _) = run_recipe(
+        "batch-recipe",
+        "AWS_BATCH_JOB_ARRAY_INDEX",
+        &batch_shard,
+        &batch_eval,
+    );
+    assert!(
+        text(&o.stdout).contains("## dbaudit"),
+        "{}",
+        text(&o.stdout)
+    );
+}

@@ -92,20 +92,15 @@ pub fn access(args: AccessArgs, verbose: bool, io: &mut Io) -> Result<i32, Error
 /// snapshot. Exit 0 when it is complete, 3 when it has gaps (a missing part
 /// or account among them), 2 when the parts disagree.
 pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
-    let parts = match store_url(&args.source) {
-        Some(parts) => parts(&args)?,
-        None => {
-            let mut files = Vec::new();
-            json_files(&args.source, &mut files)?;
-            files.sort();
-            let mut parts = Vec::with_capacity(files.len());
-            for f in files {
-                let snapshot = Snapshot::load(&f)?;
-                parts.push((f.display().to_string(), snapshot));
-            }
-            parts
-        }
+    let access = StoreAccess {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
     };
+    let source = std::path::PathBuf::from(crate::shard::expand(&args.source.to_string_lossy()));
+    let parts = read_parts(&source, &access)?;
+    let run_id = args.run_id.as_deref().map(crate::shard::expand);
+    let args = crate::cli::MergeArgs { run_id, ..args };
     let (merged, summary) = crate::shard::merge(parts, args.run_id.as_deref())?;
     crate::error::write_atomic(&args.output, merged.to_json().as_bytes())?;
     if !args.quiet {
@@ -153,29 +148,53 @@ pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
     })
 }
 
-type StoreReader =
-    Box<dyn FnOnce(&crate::cli::MergeArgs) -> Result<Vec<(String, Snapshot)>, Error>>;
+/// How to reach the shard store (an `s3://` source).
+// Without the `aws` feature an s3:// source is refused before these are read.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
+pub(crate) struct StoreAccess {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
 
-/// For an `s3://` source, how to read its parts.
+/// Whether `source` holds shard parts (a directory or an `s3://` prefix)
+/// rather than being one snapshot file.
+pub(crate) fn is_parts_source(source: &std::path::Path) -> bool {
+    source.is_dir() || source.to_str().is_some_and(|s| s.starts_with("s3://"))
+}
+
+/// The parts under a directory (every `*.json` file in it and below) or an
+/// `s3://BUCKET/PREFIX` (every `*.json` object under it), parsed.
+pub(crate) fn read_parts(
+    source: &std::path::Path,
+    access: &StoreAccess,
+) -> Result<Vec<(String, Snapshot)>, Error> {
+    if let Some(url) = source.to_str().filter(|s| s.starts_with("s3://")) {
+        return store_parts(url, access);
+    }
+    let mut files = Vec::new();
+    json_files(source, &mut files)?;
+    files.sort();
+    let mut parts = Vec::with_capacity(files.len());
+    for f in files {
+        let snapshot = Snapshot::load(&f)?;
+        parts.push((f.display().to_string(), snapshot));
+    }
+    Ok(parts)
+}
+
 #[cfg(feature = "aws")]
-fn store_url(source: &std::path::Path) -> Option<StoreReader> {
-    let url = crate::collect::store::S3Url::parse(source.to_str()?)?;
-    Some(Box::new(move |args| super::live::store_parts(args, &url)))
+fn store_parts(url: &str, access: &StoreAccess) -> Result<Vec<(String, Snapshot)>, Error> {
+    let url = crate::collect::store::S3Url::parse(url)
+        .ok_or_else(|| Error::Usage(format!("`{url}` is not s3://BUCKET/PREFIX")))?;
+    super::live::store_parts(access, &url)
 }
 
 #[cfg(not(feature = "aws"))]
-fn store_url(source: &std::path::Path) -> Option<StoreReader> {
-    source
-        .to_str()?
-        .starts_with("s3://")
-        .then(|| -> StoreReader {
-            Box::new(|_| {
-                Err(Error::Usage(
-                    "this dbaudit was built without the `aws` feature: it cannot read s3:// parts"
-                        .into(),
-                ))
-            })
-        })
+fn store_parts(_: &str, _: &StoreAccess) -> Result<Vec<(String, Snapshot)>, Error> {
+    Err(Error::Usage(
+        "this dbaudit was built without the `aws` feature: it cannot read s3:// parts".into(),
+    ))
 }
 
 /// Every `*.json` file in `dir` and below.

@@ -68,6 +68,7 @@ fn collect_to_store(
     };
     let spec =
         crate::shard::ShardSpec::parse(spec, |v| std::env::var(v).ok()).map_err(Error::Usage)?;
+    let run = crate::shard::expand(run);
     let key = url.key(&format!("{run}/{}", spec.part_name()));
     let opts = options(target);
     if store::exists(&opts, url, &key)? {
@@ -96,13 +97,13 @@ fn collect_to_store(
 
 /// The parts under `s3://BUCKET/PREFIX`, parsed (for `dbaudit merge`).
 pub fn store_parts(
-    args: &crate::cli::MergeArgs,
+    access: &super::commands::StoreAccess,
     url: &crate::collect::store::S3Url,
 ) -> Result<Vec<(String, Snapshot)>, Error> {
     let opts = crate::collect::Options {
-        profile: args.profile.clone(),
-        region: args.region.clone(),
-        endpoint_url: args.endpoint_url.clone(),
+        profile: access.profile.clone(),
+        region: access.region.clone(),
+        endpoint_url: access.endpoint_url.clone(),
         ..crate::collect::Options::default()
     };
     crate::collect::store::get_all(&opts, url)?
@@ -357,7 +358,8 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
         snapshot.shard = Some(crate::snapshot::ShardPart {
             run_id: target
                 .run_id
-                .clone()
+                .as_deref()
+                .map(crate::shard::expand)
                 .unwrap_or_else(|| crate::shard::DEFAULT_RUN_ID.to_string()),
             index: spec.index,
             count: spec.count,

@@ -79,8 +79,22 @@ pub(crate) fn load_rules(config: &Config, dirs: &[PathBuf]) -> Result<RuleSet, E
     Ok(rules)
 }
 
-/// Merges several snapshots into one (accounts must not repeat).
+/// Merges several snapshots into one (accounts must not repeat). One
+/// directory or `s3://` prefix of shard parts is merged as `dbaudit merge`
+/// does (every part and account there, or gaps).
 pub fn load_snapshots(paths: &[PathBuf]) -> Result<Snapshot, Error> {
+    if let [one] = paths {
+        let source = PathBuf::from(crate::shard::expand(&one.to_string_lossy()));
+        if commands::is_parts_source(&source) {
+            let access = commands::StoreAccess {
+                profile: None,
+                region: None,
+                endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
+            };
+            let parts = commands::read_parts(&source, &access)?;
+            return Ok(crate::shard::merge(parts, None)?.0);
+        }
+    }
     let mut merged: Option<Snapshot> = None;
     for p in paths {
         let mut s = Snapshot::load(p)?;
