@@ -8,7 +8,6 @@
 //! `cargo bench --bench throttle [-- RUNS]`
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::time::Instant;
