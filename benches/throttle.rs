@@ -22,7 +22,15 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(3);
     let moto = Moto::start();
-    moto.seed(&["clusters", "--account", "333333333333", "--count", "3", "--readers", "1"]);
+    moto.seed(&[
+        "clusters",
+        "--account",
+        "333333333333",
+        "--count",
+        "3",
+        "--readers",
+        "1",
+    ]);
     let dir = tempdir("throttle-bench");
     let cfg = write_config(&dir, &[("prod", "prod", "333333333333")]);
     println!("| throttles on DescribeDBClusters | collect wall (median of {runs}) |");

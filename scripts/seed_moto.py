@@ -272,7 +272,7 @@ def demo(endpoint):
     # off; capped at 4 ACUs (prod needs at least 8).
     p.cluster("catalog", ["catalog"], ["eu-west-1a"] * 3, deletion_protection=False, max_acu=4.0)
     # Planted: payments and ledger share one prod cluster; its last reader is
-    # still on rds-ca-2019 (expired in August 2024).
+    # still on rds-ca-2019 (expired in August 2024; no automatic rotation).
     p.cluster("payments", ["ledger", "payments"], AZS, last_ca="rds-ca-2019")
     # Planted: reporting in public subnets, open to the world, public writer;
     # master user `postgres` with a password RDS does not manage.

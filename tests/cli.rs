@@ -48,7 +48,7 @@ fn json_report_is_deterministic_and_versioned() {
     let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     assert_eq!(v["schema"], "dbaudit.report/v1");
     assert_eq!(v["gate"]["exit_code"], 1);
-    assert_eq!(v["summary"]["total"]["fail"], 35);
+    assert_eq!(v["summary"]["total"]["fail"], 36);
     // Every message rendered: no placeholder failed.
     for f in v["findings"].as_array().unwrap() {
         assert!(
@@ -1039,7 +1039,7 @@ fn the_table_fits_the_terminal_and_summarises_big_estates() {
     // --compact: the per-rule summary only.
     let out = run("160", &[&demo[..], &["--compact"]].concat());
     assert!(
-        out.contains("(30 finding(s) not listed: --compact)"),
+        out.contains("(31 finding(s) not listed: --compact)"),
         "{out}"
     );
     assert!(!out.contains("is publicly accessible"), "{out}");

@@ -79,6 +79,20 @@ const PUBLISHED_CAS: &[(&str, &str)] = &[
     ("rds-ca-ecc384-g1", "2121-05-20T00:00:00Z"),
 ];
 
+/// The CAs under which RDS rotates each instance's server certificate
+/// itself before it expires (the G1 generation); under any other the
+/// certificate must be rotated by hand.
+pub const ROTATING_CAS: &[&str] = &["rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1"];
+
+/// Whether RDS rotates the server certificates of instances on `ca`:
+/// `None` when the CA is neither one AWS publishes nor in the region's
+/// list (moto's placeholder `rds-ca-default`, for one): unknown.
+pub fn ca_rotates(region: &Region, ca: &str) -> Option<bool> {
+    let known = PUBLISHED_CAS.iter().any(|(id, _)| *id == ca)
+        || region.certificates.iter().flatten().any(|c| c.id == ca);
+    known.then(|| ROTATING_CAS.contains(&ca))
+}
+
 /// Whether AWS publishes `ca`'s expiry (so no CA listing is needed for it).
 pub fn is_published_ca(ca: Option<&str>) -> bool {
     ca.is_some_and(|ca| PUBLISHED_CAS.iter().any(|(id, _)| *id == ca))

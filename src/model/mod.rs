@@ -175,6 +175,10 @@ pub struct InstanceFacts {
     /// once expired).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_days_left: Option<i64>,
+    /// RDS rotates the server certificate itself under this CA (the G1
+    /// CAs); absent when the CA is not one dbaudit knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_rotates_automatically: Option<bool>,
     #[serde(flatten)]
     pub network: NetworkFacts,
     pub unknown: Vec<String>,
@@ -389,7 +393,7 @@ cel_facts!(InstanceFacts {
     id, arn, region, standalone, cluster_id, engine, instance_class, availability_zone,
     publicly_accessible, iam_auth, storage_encrypted, backup_retention_days, deletion_protection,
     multi_az, port, read_replica_source, read_replicas, tags, services, ca_certificate,
-    certificate_valid_till, certificate_days_left, unknown,
+    certificate_valid_till, certificate_days_left, ca_rotates_automatically, unknown,
 } flatten network: NetworkFacts);
 cel_facts!(proxy::ProxyFacts {
     name, arn, region, engine_family, require_tls, iam_auth_required, auth_summary, targets, port,
@@ -980,6 +984,18 @@ pub fn instance_facts(idx: &RegionIndex<'_>, i: &DbInstance, service_tag: &str) 
         }
         days
     });
+    let ca_rotates_automatically = match i.ca_certificate_identifier.as_deref() {
+        Some(ca) => {
+            let r = lifecycle::ca_rotates(idx.region, ca);
+            if r.is_none() {
+                unknown.push(format!(
+                    "CA `{ca}`: neither a CA AWS publishes nor in the region's CA list, so whether RDS rotates its certificates is unknown"
+                ));
+            }
+            r
+        }
+        None => None,
+    };
     InstanceFacts {
         id: i.id.clone(),
         arn: i.arn.clone(),
@@ -1013,6 +1029,7 @@ pub fn instance_facts(idx: &RegionIndex<'_>, i: &DbInstance, service_tag: &str) 
         ca_certificate: i.ca_certificate_identifier.clone(),
         certificate_valid_till,
         certificate_days_left,
+        ca_rotates_automatically,
         network,
         unknown,
     }

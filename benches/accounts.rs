@@ -1,0 +1,96 @@
+//! Benchmark: live collection over many accounts, each request delayed as
+//! by a distant API. N empty accounts (in the emulator any account id is a
+//! world of its own, reached by AssumeRole) behind the tests' fault proxy,
+//! which delays every request by DBAUDIT_BENCH_LATENCY_MS (default 100).
+//! Prints, per N, the requests per account counted on the wire and the wall
+//! time, at the default concurrency and at the CONCURRENCY values given.
+//! `cargo bench --bench accounts [-- N... [cN...]]`, e.g. `-- 10 100 400 c16 c64`
+//! (default: 10 100 400, default concurrency). Needs the emulator like the
+//! tests (`DBAUDIT_MOTO_SERVER`).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::faults::{Fault, Proxy, Rule};
+use support::{Moto, aws_env, tempdir, write_config};
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if sizes.is_empty() {
+        sizes = vec![10, 100, 400];
+    }
+    let mut concurrencies: Vec<Option<u16>> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix('c')?.parse().ok().map(Some))
+        .collect();
+    if concurrencies.is_empty() {
+        concurrencies.push(None);
+    }
+    let latency = std::env::var("DBAUDIT_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100u64);
+    println!("| accounts | concurrency | requests | per account | wall |");
+    println!("|---|---|---|---|---|");
+    for &n in &sizes {
+        for &c in &concurrencies {
+            let moto = Moto::start();
+            let proxy = Proxy::start(
+                moto.port,
+                vec![Rule {
+                    fault: Some(Fault::Delay(Duration::from_millis(latency))),
+                    ..Rule::default()
+                }],
+            );
+            let dir = tempdir("accounts-bench");
+            let ids: Vec<String> = (0..n)
+                .map(|i| format!("{:012}", 700_000_000_000u64 + i as u64))
+                .collect();
+            let names: Vec<String> = (0..n).map(|i| format!("a{i:04}")).collect();
+            let accounts: Vec<(&str, &str, &str)> = names
+                .iter()
+                .zip(&ids)
+                .map(|(n, i)| (n.as_str(), "prod", i.as_str()))
+                .collect();
+            let cfg = write_config(&dir, &accounts);
+            let out = dir.join("s.json");
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+            aws_env(&mut cmd);
+            cmd.args([
+                "collect",
+                "--all-accounts",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--endpoint-url",
+                &proxy.endpoint(),
+                "--quiet",
+                "-o",
+                out.to_str().unwrap(),
+            ]);
+            let label = match c {
+                Some(c) => {
+                    cmd.args(["--concurrency", &c.to_string()]);
+                    c.to_string()
+                }
+                None => "default".to_string(),
+            };
+            let t = Instant::now();
+            let o = cmd.output().unwrap();
+            let wall = t.elapsed().as_secs_f64();
+            assert!(
+                o.status.code().is_some_and(|c| c == 0 || c == 3),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let requests = proxy.hits(0);
+            println!(
+                "| {n} | {label} | {requests} | {:.1} | {wall:.1} s |",
+                requests as f64 / n as f64
+            );
+        }
+    }
+}
