@@ -6,7 +6,11 @@
 //! rules is the difference. Prints wall times and the peak RSS; figures go in
 //! docs/performance.md.
 
+mod support;
+
 use std::time::Instant;
+
+use support::{Counter, peak_rss_mb};
 
 use dbaudit::config::Config;
 use dbaudit::report::{Report, gate};
@@ -19,29 +23,6 @@ fn runs() -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(5)
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
-/// Counts bytes written.
-struct Counter(usize);
-
-impl std::io::Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[allow(clippy::print_stdout)]

@@ -7,34 +7,16 @@
 //! (default 1,000 × 20, 10 principals, 4 shards). Prints wall times and the
 //! peak RSS; figures go in docs/performance.md.
 
+mod support;
+
 use std::time::Instant;
+
+use support::{Counter, peak_rss_mb};
 
 use dbaudit::config::{AccountConfig, Config};
 use dbaudit::rules::RuleSet;
 use dbaudit::shard::{ShardSpec, plan, shard_of};
 use dbaudit::snapshot::{ShardPart, Snapshot};
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
-struct Counter(usize);
-
-impl std::io::Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 // A benchmark's output is its figures, on stdout.
 #[allow(clippy::print_stdout)]

@@ -96,21 +96,30 @@ pub fn run(
     let workers = opts.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers.max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io {
-            path: std::path::PathBuf::from("<tokio runtime>"),
-            error: e,
-        })?;
-    runtime.block_on(async {
+    runtime(Some(workers))?.block_on(async {
         let base = base_config(opts).await;
         let work = collect(config, accounts, &base, opts, stats, now_rfc3339());
         tokio::select! {
             snapshot = work => Ok(snapshot),
             interrupted = interrupted() => Err(interrupted),
         }
+    })
+}
+
+/// A runtime for a command's AWS calls: `workers` threads, or one thread
+/// (`None`) for the few sequential calls of the store and of discovery.
+pub(crate) fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, Error> {
+    let mut b = match workers {
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.max(1));
+            b
+        }
+        None => tokio::runtime::Builder::new_current_thread(),
+    };
+    b.enable_all().build().map_err(|e| Error::Io {
+        path: std::path::PathBuf::from("<tokio runtime>"),
+        error: e,
     })
 }
 
@@ -128,14 +137,7 @@ pub fn discover_organization(
             g.operation, g.code, g.message
         )),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io {
-            path: std::path::PathBuf::from("<tokio runtime>"),
-            error: e,
-        })?;
-    runtime.block_on(async {
+    runtime(None)?.block_on(async {
         let base = base_config(opts).await;
         let guard = ReadOnlyGuard::new(Arc::new(Stats::default()));
         let (conf, partition) = match &org.role_arn {

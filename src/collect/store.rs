@@ -70,20 +70,10 @@ async fn client(opts: &Options, bucket: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(b.build())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io {
-            path: "<tokio runtime>".into(),
-            error: e,
-        })
-}
-
 /// Whether `key` exists (a listing of exactly that prefix: it needs only
 /// `s3:ListBucket`, not a read of the object).
 pub fn exists(opts: &Options, url: &S3Url, key: &str) -> Result<bool, Error> {
-    runtime()?.block_on(async {
+    super::runtime(None)?.block_on(async {
         let c = client(opts, &url.bucket).await;
         let out = c
             .list_objects_v2()
@@ -100,7 +90,7 @@ pub fn exists(opts: &Options, url: &S3Url, key: &str) -> Result<bool, Error> {
 /// Writes `bytes` at `key` unless an object is there already
 /// (`If-None-Match: *`); `Ok(false)` when one was.
 pub fn put_new(opts: &Options, url: &S3Url, key: &str, bytes: Vec<u8>) -> Result<bool, Error> {
-    runtime()?.block_on(async {
+    super::runtime(None)?.block_on(async {
         let c = client(opts, &url.bucket).await;
         let sent = c
             .put_object()
@@ -133,7 +123,7 @@ pub fn put_new(opts: &Options, url: &S3Url, key: &str, bytes: Vec<u8>) -> Result
 /// Every `*.json` object under the URL's prefix, as (its `s3://` URL, its
 /// text).
 pub fn get_all(opts: &Options, url: &S3Url) -> Result<Vec<(String, String)>, Error> {
-    runtime()?.block_on(async {
+    super::runtime(None)?.block_on(async {
         let c = client(opts, &url.bucket).await;
         let prefix = if url.prefix.is_empty() {
             String::new()

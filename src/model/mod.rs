@@ -884,11 +884,23 @@ fn foreign_pi_keys(
             return None;
         };
         // AWS reports PerformanceInsightsEnabled; where an answer lacks it
-        // (moto never returns it) a PI key means PI is on: AWS reports the
-        // key only then.
-        let enabled = i
-            .performance_insights_enabled
-            .unwrap_or(i.performance_insights_kms_key_id.is_some());
+        // (moto never returns it; snapshots of older dbaudit versions) a PI
+        // key still means PI is on (AWS reports the key only then), but
+        // without either nothing is known: unknown, never "off".
+        let enabled = match (
+            i.performance_insights_enabled,
+            &i.performance_insights_kms_key_id,
+        ) {
+            (Some(e), _) => e,
+            (None, Some(_)) => true,
+            (None, None) => {
+                unknown.push(format!(
+                    "Performance Insights of member `{}`: not reported",
+                    m.instance_id
+                ));
+                return None;
+            }
+        };
         let Some(pi_key) = i
             .performance_insights_kms_key_id
             .as_deref()
