@@ -7,7 +7,7 @@ integration tests, the emulator demo and the scan benchmark.
     seed_moto.py --endpoint URL instances --account 444444444444 --count 120
     seed_moto.py --endpoint URL fleet --count 40 --first 600000000000
     seed_moto.py --endpoint URL bucket --name dbaudit-shards
-    seed_moto.py --endpoint URL org --count 12   (prints the account ids as JSON)
+    seed_moto.py --endpoint URL org --count 12 [--estate]   (prints the account ids as JSON)
 
 Each account is a separate moto world reached by assuming a role in it.
 moto quirks handled here (docs/live-scan.md, "moto (the test emulator) versus AWS"):
@@ -347,7 +347,7 @@ def fleet(endpoint, count, first):
         a.cluster(f"svc{n:02d}", [f"svc{n:02d}"], ["eu-west-1a"])
 
 
-def org(endpoint, count):
+def org(endpoint, count, estate=False):
     """An organization in the scanner's own account: OUs Workloads/Test,
     Workloads/Prod and Sandbox; `count` accounts alternating between Test
     and Prod; in Sandbox one account tagged env=prod and one untagged (no
@@ -371,7 +371,14 @@ def org(endpoint, count):
     ids = {"test": [], "prod": []}
     for n in range(count):
         env = "prod" if n % 2 else "test"
-        ids[env].append(account(f"svc{n:02d}-{env}", prod_ou if env == "prod" else test_ou))
+        acc = account(f"svc{n:02d}-{env}", prod_ou if env == "prod" else test_ou)
+        ids[env].append(acc)
+        if estate:
+            # A small estate: a private network (no EKS cluster) and one
+            # cluster serving the product line's service in both envs.
+            a = Account(endpoint, acc, env)
+            a.network(eks=False)
+            a.cluster(f"line{n // 2:02d}", [f"line{n // 2:02d}"], ["eu-west-1a"])
     ids["legacy"] = account("legacy", sandbox)
     o.tag_resource(ResourceId=ids["legacy"], Tags=[{"Key": "env", "Value": "prod"}])
     ids["scratch"] = account("scratch", sandbox)
@@ -398,12 +405,13 @@ def main():
     b.add_argument("--name", required=True)
     g = sub.add_parser("org")
     g.add_argument("--count", type=int, default=12)
+    g.add_argument("--estate", action="store_true", help="a small estate in each workload account")
     f = sub.add_parser("fleet")
     f.add_argument("--count", type=int, required=True)
     f.add_argument("--first", type=int, default=600000000000)
     args = ap.parse_args()
     if args.cmd == "org":
-        org(args.endpoint, args.count)
+        org(args.endpoint, args.count, args.estate)
     elif args.cmd == "bucket":
         boto3.client("s3", endpoint_url=args.endpoint, region_name=REGION, aws_access_key_id="testing",
                      aws_secret_access_key="testing").create_bucket(

@@ -1222,3 +1222,144 @@ fn accounts_are_discovered_from_the_organization_and_cached() {
         );
     }
 }
+
+/// The organization-scale path end to end, as a nightly job runs it: an
+/// Organization of 40 workload accounts across test and prod OUs, each with
+/// a small estate; the account list resolved once; four shard processes
+/// started the way an Indexed Job starts them (JOB_COMPLETION_INDEX),
+/// writing to the emulator's S3; a retried shard; one evaluation of the
+/// merged parts covering every account exactly once; and a run whose last
+/// shard never ran: its accounts are gaps and the exit code is 3.
+#[test]
+fn an_organization_in_four_shards_through_s3() {
+    let moto = Moto::start();
+    moto.seed(&["org", "--count", "40", "--estate"]);
+    moto.seed(&["bucket", "--name", "dbaudit-shards"]);
+    let dir = tempdir("org-shards");
+    let cache = dir.join("accounts.json");
+    let cfg = dir.join("dbaudit.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "regions = [\"eu-west-1\"]\n[organization]\naudit_role = \"dbaudit-audit\"\naccounts_file = \"{}\"\n\n[[organization.environment]]\nou = \"Workloads/Prod\"\nenvironment = \"prod\"\n\n[[organization.environment]]\nou = \"Workloads/Test\"\nenvironment = \"test\"\n",
+            cache.display()
+        ),
+    )
+    .unwrap();
+    let endpoint = moto.endpoint();
+    let listed = dbaudit(&[
+        "accounts",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &endpoint,
+        "-o",
+        cache.to_str().unwrap(),
+    ]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    let shard = |index: usize, run: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+        aws_env(&mut cmd);
+        cmd.current_dir(root())
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .args([
+                "collect",
+                "--all-accounts",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--endpoint-url",
+                &endpoint,
+                "--shard",
+                "auto/4",
+                "--run-id",
+                run,
+                "-o",
+                "s3://dbaudit-shards/nightly",
+                "--quiet",
+            ])
+            .output()
+            .unwrap()
+    };
+    for i in 0..4 {
+        let o = shard(i, "complete");
+        assert_eq!(o.status.code(), Some(0), "shard {i}: {}", text(&o.stderr));
+    }
+    let retried = shard(1, "complete");
+    assert!(
+        text(&retried.stderr).contains("not overwritten"),
+        "{}",
+        text(&retried.stderr)
+    );
+    let report = dir.join("r.json");
+    // evaluate reads the store's endpoint from AWS_ENDPOINT_URL, as the
+    // SDK does.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+    aws_env(&mut cmd);
+    let e = cmd
+        .current_dir(root())
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .args([
+            "evaluate",
+            "s3://dbaudit-shards/nightly/complete",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--format",
+            "json",
+            "-o",
+            report.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(e.status.code(), Some(0 | 1)),
+        "{}",
+        text(&e.stderr)
+    );
+    let r = read_json(&report);
+    let mut accounts: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["account"].as_str().unwrap())
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    assert_eq!(accounts.len(), 40, "every workload account, once");
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == "parity.service-has-test-database"),
+        "parity ran on the merged estate"
+    );
+
+    // Another night: shard 4 never ran.
+    for i in 0..3 {
+        assert_eq!(shard(i, "partial").status.code(), Some(0));
+    }
+    let merged = dir.join("partial.json");
+    let m = dbaudit(&[
+        "merge",
+        "s3://dbaudit-shards/nightly/partial",
+        "-o",
+        merged.to_str().unwrap(),
+        "--endpoint-url",
+        &endpoint,
+    ]);
+    assert_eq!(m.status.code(), Some(3), "{}", text(&m.stderr));
+    assert!(
+        text(&m.stderr).contains("part(s) 4 missing"),
+        "{}",
+        text(&m.stderr)
+    );
+    let s = read_json(&merged);
+    assert_eq!(s["accounts"].as_array().unwrap().len(), 40);
+    assert!(
+        s["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["gaps"][0]["code"] == "ShardMissing")
+    );
+}
