@@ -244,3 +244,52 @@ fn a_truncated_answer_becomes_a_gap_not_a_pass() {
         .unwrap();
     assert_eq!(encrypted["outcome"], "pass", "{encrypted}");
 }
+
+/// One account with many regions runs at most PER_ACCOUNT_TASKS (8) of its
+/// collection tasks at once, whatever `--concurrency` allows: its API rate
+/// limits are its own. Measured on the wire with every request slowed down.
+#[test]
+fn one_account_runs_at_most_eight_tasks_at_once() {
+    let moto = Moto::start();
+    let proxy = support::faults::Proxy::start(
+        moto.port,
+        vec![Rule {
+            fault: Some(Fault::Delay(Duration::from_millis(300))),
+            ..Rule::default()
+        }],
+    );
+    let dir = tempdir("per-account");
+    let cfg = write_config(&dir, &[("wide", "prod", "888888888888")]);
+    let regions = "regions = [\"eu-west-1\", \"eu-west-2\", \"eu-central-1\", \"us-east-1\", \"us-west-2\"]\n";
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text_cfg.replacen("regions = [\"eu-west-1\"]\n", regions, 1),
+    )
+    .unwrap();
+    let out = dir.join("s.json");
+    let o = dbaudit(&[
+        "collect",
+        "--account",
+        "wide",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &proxy.endpoint(),
+        "--concurrency",
+        "64",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        text(&o.stderr)
+    );
+    // 5 regions × 3 regional collectors + IAM = 16 tasks; 8 at a time.
+    let most = proxy.max_in_flight(0);
+    assert!(
+        (2..=8).contains(&most),
+        "{most} requests of one account at once"
+    );
+}

@@ -202,6 +202,11 @@ async fn interrupted() -> Error {
     }
 }
 
+/// At most this many of one account's collection tasks run at once: API
+/// rate limits are per account (and region), so one account with many
+/// regions neither bursts into its own throttling nor takes every permit.
+pub const PER_ACCOUNT_TASKS: usize = 8;
+
 /// The longest wait between two attempts of a call.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -353,6 +358,7 @@ async fn collect_account(
     let plan = Plan {
         collect_scps: config_scps,
     };
+    let own = Arc::new(Semaphore::new(PER_ACCOUNT_TASKS));
     let mut set = JoinSet::new();
     for collector in REGISTRY.iter().filter(|c| c.wanted(&plan)) {
         let service = collector.service();
@@ -379,7 +385,11 @@ async fn collect_account(
                 calls: Calls::new(service, region.map(String::as_str)),
             };
             let limit = limit.clone();
+            let own = own.clone();
             set.spawn(async move {
+                // The account's own bound first: while it waits, it holds
+                // none of the permits other accounts could use.
+                let _own = own.acquire().await;
                 let _permit = limit.acquire().await;
                 let done = collector.run(task).await;
                 debug!(%service, gaps = done.gaps.len(), "collected");

@@ -42,6 +42,9 @@ pub struct Rule {
 pub struct RuleState {
     pub rule: Rule,
     pub hits: AtomicUsize,
+    /// Matching requests being answered now, and the most at once.
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
 }
 
 pub struct Proxy {
@@ -60,6 +63,8 @@ impl Proxy {
                 .map(|rule| RuleState {
                     rule,
                     hits: AtomicUsize::new(0),
+                    in_flight: AtomicUsize::new(0),
+                    max_in_flight: AtomicUsize::new(0),
                 })
                 .collect(),
         );
@@ -88,6 +93,11 @@ impl Proxy {
     /// Requests that matched rule `i` (failed or, past `times`, forwarded).
     pub fn hits(&self, i: usize) -> usize {
         self.rules[i].hits.load(Ordering::SeqCst)
+    }
+
+    /// The most requests matching rule `i` that were in flight at once.
+    pub fn max_in_flight(&self, i: usize) -> usize {
+        self.rules[i].max_in_flight.load(Ordering::SeqCst)
     }
 }
 
@@ -156,6 +166,7 @@ fn serve(
         let account = keys.lock().unwrap().get(&key).cloned();
 
         let mut fault = None;
+        let mut matched: Option<&RuleState> = None;
         for st in rules {
             let r = &st.rule;
             let matches = r.service.is_none_or(|s| s == service)
@@ -165,6 +176,9 @@ fn serve(
                     .as_ref()
                     .is_none_or(|b| body.contains(b.as_str()));
             if matches {
+                matched = Some(st);
+                let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                st.max_in_flight.fetch_max(now, Ordering::SeqCst);
                 let n = st.hits.fetch_add(1, Ordering::SeqCst);
                 if r.times.is_none_or(|t| n < t) {
                     fault = r.fault.clone();
@@ -172,22 +186,27 @@ fn serve(
                 break;
             }
         }
-        match fault {
+        let answered = match fault {
             Some(Fault::Delay(d)) => {
                 std::thread::sleep(d);
-                forward(&req, upstream, &mut out, &service, &operation, keys)?;
+                forward(&req, upstream, &mut out, &service, &operation, keys)
             }
             Some(Fault::Truncated) => {
-                let (status, hdrs, body) = upstream_call(&req, upstream)?;
-                let cut = &body[..body.len() / 2];
-                write_response(&mut out, status, &content_type(&hdrs), &[], cut)?;
+                upstream_call(&req, upstream).and_then(|(status, hdrs, body)| {
+                    let cut = &body[..body.len() / 2];
+                    write_response(&mut out, status, &content_type(&hdrs), &[], cut)
+                })
             }
             Some(f) => {
                 let (status, ctype, extra, body) = error_response(&service, &f);
-                write_response(&mut out, status, ctype, &extra, body.as_bytes())?;
+                write_response(&mut out, status, ctype, &extra, body.as_bytes())
             }
-            None => forward(&req, upstream, &mut out, &service, &operation, keys)?,
+            None => forward(&req, upstream, &mut out, &service, &operation, keys),
+        };
+        if let Some(st) = matched {
+            st.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
+        answered?;
     }
     let _ = out.shutdown(Shutdown::Both);
     Ok(())
