@@ -313,8 +313,9 @@ pub struct TargetArgs {
     /// Send every AWS call to this endpoint (an emulator, a VPC endpoint).
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Collection tasks (account × region × service) running at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// Collection tasks (account × region × service) running at once; at
+    /// most this many accounts in flight, and 8 tasks of any one account.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
     /// Seconds one attempt of one AWS call may take.
     #[arg(long, default_value_t = 20, value_name = "SECS")]

@@ -67,7 +67,7 @@ impl Default for Options {
             profile: None,
             region: None,
             endpoint_url: None,
-            concurrency: 16,
+            concurrency: 64,
             attempt_timeout: Duration::from_secs(20),
             operation_timeout: Duration::from_secs(90),
             max_attempts: 5,
