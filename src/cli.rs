@@ -250,10 +250,18 @@ pub struct AccountsArgs {
     /// List the organization even when `accounts_file` exists.
     #[arg(long)]
     pub refresh: bool,
-    /// AWS profile for the base credentials.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How a command that makes a few AWS calls of its own (listing the
+/// organization, reading the shard store) reaches AWS.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AwsArgs {
+    /// AWS profile for the base credentials (default: the standard chain).
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// Region for STS and Organizations.
+    /// Region for STS and for the calls that need one.
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// Send every AWS call to this endpoint (an emulator).
@@ -278,15 +286,9 @@ pub struct MergeArgs {
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
-    /// AWS profile for reading an `s3://` source.
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Region of an `s3://` source's bucket.
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-    /// Send the S3 calls to this endpoint (an emulator).
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
-    pub endpoint_url: Option<String>,
+    /// How to reach an `s3://` source.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Which accounts to collect and how to reach AWS.

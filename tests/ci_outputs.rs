@@ -1244,13 +1244,11 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
         &eval_args,
     );
     let report = read_json(&reports.join("report.json"));
-    let accounts: std::collections::BTreeSet<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["account"].as_str().unwrap())
-        .collect();
-    assert_eq!(accounts.len(), 2, "both accounts, from the merged parts");
+    assert_eq!(
+        accounts_in(&report).len(),
+        2,
+        "both accounts, from the merged parts"
+    );
     assert!(reports.join("sarif/dbaudit-prod.sarif").exists());
     assert!(reports.join("summary.md").exists());
     let (o, _) = run_recipe(

@@ -906,15 +906,7 @@ fn four_shards_merge_into_every_account_exactly_once() {
         text(&e.stderr)
     );
     let r = read_json(&report);
-    let mut in_report: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["account"].as_str().unwrap())
-        .collect();
-    in_report.sort();
-    in_report.dedup();
-    assert_eq!(in_report.len(), 40, "every account is evaluated");
+    assert_eq!(accounts_in(&r).len(), 40, "every account is evaluated");
     // Parity ran on the merged estate (both environments), not in a shard.
     assert!(
         r["findings"]
@@ -1316,15 +1308,7 @@ fn an_organization_in_four_shards_through_s3() {
         text(&e.stderr)
     );
     let r = read_json(&report);
-    let mut accounts: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["account"].as_str().unwrap())
-        .collect();
-    accounts.sort();
-    accounts.dedup();
-    assert_eq!(accounts.len(), 40, "every workload account, once");
+    assert_eq!(accounts_in(&r).len(), 40, "every workload account, once");
     assert!(
         r["findings"]
             .as_array()

@@ -92,11 +92,7 @@ pub fn access(args: AccessArgs, verbose: bool, io: &mut Io) -> Result<i32, Error
 /// snapshot. Exit 0 when it is complete, 3 when it has gaps (a missing part
 /// or account among them), 2 when the parts disagree.
 pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
-    let access = StoreAccess {
-        profile: args.profile.clone(),
-        region: args.region.clone(),
-        endpoint_url: args.endpoint_url.clone(),
-    };
+    let access = args.aws.clone();
     let source = std::path::PathBuf::from(crate::shard::expand(&args.source.to_string_lossy()));
     let parts = read_parts(&source, &access)?;
     let run_id = args.run_id.as_deref().map(crate::shard::expand);
@@ -149,13 +145,7 @@ pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
 }
 
 /// How to reach the shard store (an `s3://` source).
-// Without the `aws` feature an s3:// source is refused before these are read.
-#[cfg_attr(not(feature = "aws"), allow(dead_code))]
-pub(crate) struct StoreAccess {
-    pub profile: Option<String>,
-    pub region: Option<String>,
-    pub endpoint_url: Option<String>,
-}
+pub(crate) type StoreAccess = crate::cli::AwsArgs;
 
 /// Whether `source` holds shard parts (a directory or an `s3://` prefix)
 /// rather than being one snapshot file.

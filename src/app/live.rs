@@ -97,15 +97,10 @@ fn collect_to_store(
 
 /// The parts under `s3://BUCKET/PREFIX`, parsed (for `dbaudit merge`).
 pub fn store_parts(
-    access: &super::commands::StoreAccess,
+    access: &crate::cli::AwsArgs,
     url: &crate::collect::store::S3Url,
 ) -> Result<Vec<(String, Snapshot)>, Error> {
-    let opts = crate::collect::Options {
-        profile: access.profile.clone(),
-        region: access.region.clone(),
-        endpoint_url: access.endpoint_url.clone(),
-        ..crate::collect::Options::default()
-    };
+    let opts = aws_options(access);
     crate::collect::store::get_all(&opts, url)?
         .into_iter()
         .map(|(name, text)| Snapshot::parse(&text, std::path::Path::new(&name)).map(|s| (name, s)))
@@ -222,12 +217,7 @@ fn with_organization(
 /// `dbaudit accounts`: every account a scan covers, and where it comes from.
 pub fn accounts(args: crate::cli::AccountsArgs, io: &mut Io) -> Result<i32, Error> {
     let config = Config::load(&args.config)?;
-    let opts = crate::collect::Options {
-        profile: args.profile.clone(),
-        region: args.region.clone(),
-        endpoint_url: args.endpoint_url.clone(),
-        ..crate::collect::Options::default()
-    };
+    let opts = aws_options(&args.aws);
     let declared: std::collections::BTreeSet<String> =
         config.accounts.iter().map(|a| a.name.clone()).collect();
     let (full, resolved) = with_organization(config, &opts, args.refresh, io)?;
@@ -308,6 +298,16 @@ pub fn accounts(args: crate::cli::AccountsArgs, io: &mut Io) -> Result<i32, Erro
         .write_all(out.as_bytes())
         .map_err(super::write_err)?;
     Ok(report::gate::EXIT_OK)
+}
+
+/// How a command with a few AWS calls of its own reaches AWS.
+fn aws_options(aws: &crate::cli::AwsArgs) -> crate::collect::Options {
+    crate::collect::Options {
+        profile: aws.profile.clone(),
+        region: aws.region.clone(),
+        endpoint_url: aws.endpoint_url.clone(),
+        ..crate::collect::Options::default()
+    }
 }
 
 /// How to reach AWS, from the command line.

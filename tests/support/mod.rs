@@ -266,3 +266,13 @@ pub fn gaps_beyond_moto(account: &serde_json::Value) -> Vec<serde_json::Value> {
         .cloned()
         .collect()
 }
+
+/// The accounts a JSON report has findings for, each once.
+pub fn accounts_in(report: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["account"].as_str().unwrap().to_string())
+        .collect()
+}
