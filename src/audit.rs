@@ -6,8 +6,8 @@
 use crate::config::Config;
 use crate::error::Error;
 use crate::finding::Outcome;
-use crate::report::Report;
 use crate::report::gate::{self, OnIncomplete};
+use crate::report::{FindingSummary, Report};
 use crate::rules::{RuleSet, Severity};
 use crate::selection::Selection;
 use crate::snapshot::Snapshot;
@@ -20,8 +20,9 @@ pub struct AuditOptions {
     pub on_incomplete: OnIncomplete,
     /// The config's waivers and those of a waivers file.
     pub waivers: Vec<Waiver>,
-    /// Gate only on failures that are new since this report.
-    pub baseline: Option<Report>,
+    /// Gate only on failures that are new since these: a previous report's
+    /// failing findings (`baseline::failing_in`) or a recorded run's.
+    pub baseline: Option<Vec<FindingSummary>>,
     /// The day waiver expiries are checked against.
     pub as_of: Date,
     /// Which rules and accounts to evaluate (the config's `[rules] disable`
@@ -54,17 +55,25 @@ pub fn audit(
         }
     }
     let waiver_status = crate::waivers::apply(&mut findings, &opts.waivers, opts.as_of, &tags);
-    let fixed = opts
-        .baseline
-        .as_ref()
-        .map(|b| crate::baseline::annotate(&mut findings, b));
     let gate = gate::decide(&findings, opts.fail_on, opts.on_incomplete);
     let mut report = Report::build(snapshot, &rules, findings, gate);
     report.waivers = waiver_status;
-    report.fixed = fixed;
-    report.baseline = report.baseline_summary();
     report.not_evaluated = not_evaluated;
+    if let Some(b) = &opts.baseline {
+        rebaseline(&mut report, b, opts);
+    }
     Ok(report)
+}
+
+/// Judges a report against a baseline: failing findings are marked new or
+/// existing, the fixed ones listed, and the gate decided again (it gates on
+/// new failures only). For a baseline known only once the report is built
+/// (`--baseline last` finds the latest run that covered the same accounts).
+pub fn rebaseline(report: &mut Report, baseline: &[FindingSummary], opts: &AuditOptions) {
+    report.fixed = Some(crate::baseline::annotate(&mut report.findings, baseline));
+    report.baseline = None;
+    report.baseline = report.baseline_summary();
+    report.gate = gate::decide(&report.findings, opts.fail_on, opts.on_incomplete);
 }
 
 #[cfg(test)]

@@ -10,10 +10,18 @@ pub use crate::finding::BaselineState;
 use crate::finding::{Finding, Outcome};
 use crate::report::{FindingSummary, Report};
 
-/// Marks each failing finding new or existing; returns the fixed ones.
-pub fn annotate(findings: &mut [Finding], previous: &Report) -> Vec<FindingSummary> {
-    let before: BTreeMap<&str, &Finding> = previous
-        .findings
+/// The failing (and waived) findings of a previous report: a baseline.
+pub fn failing_in(previous: &Report) -> Vec<FindingSummary> {
+    (previous.findings.iter())
+        .filter(|f| f.outcome.is_failing())
+        .map(FindingSummary::of)
+        .collect()
+}
+
+/// Marks each failing finding new or existing against the baseline's
+/// failing findings; returns the fixed ones.
+pub fn annotate(findings: &mut [Finding], previous: &[FindingSummary]) -> Vec<FindingSummary> {
+    let before: BTreeMap<&str, &FindingSummary> = previous
         .iter()
         .filter(|f| f.outcome.is_failing())
         .map(|f| (f.fingerprint.as_str(), f))
@@ -33,6 +41,6 @@ pub fn annotate(findings: &mut [Finding], previous: &Report) -> Vec<FindingSumma
     before
         .into_iter()
         .filter(|(fp, _)| !still.contains(*fp))
-        .map(|(_, f)| FindingSummary::of(f))
+        .map(|(_, f)| f.clone())
         .collect()
 }

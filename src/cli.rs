@@ -74,6 +74,11 @@ configuration declaring them (--config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml; 
     /// one snapshot: every part present, every planned account exactly once;
     /// a missing part or account becomes a gap (exit 3). Then evaluate it.
     Merge(MergeArgs),
+    /// Query the findings history that `scan`/`evaluate --history` record:
+    /// runs, a finding's open periods, what is open and since when, and
+    /// times to fix.
+    #[command(subcommand)]
+    History(HistoryCommand),
     /// Print a shell completion script, e.g.
     /// `dbaudit completions bash > /etc/bash_completion.d/dbaudit`.
     Completions {
@@ -86,6 +91,78 @@ configuration declaring them (--config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml; 
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// `dbaudit history …`.
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// The recorded runs, newest first: when, what they covered, their
+    /// outcome counts and gate, and how many periods each opened and closed.
+    Runs {
+        #[command(flatten)]
+        store: HistoryStoreArgs,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// The periods in which one finding was open: by fingerprint (as the
+    /// JSON and SARIF reports give it), or by rule id with --resource.
+    Finding {
+        #[command(flatten)]
+        store: HistoryStoreArgs,
+        /// A finding's fingerprint, or a rule id (with --resource).
+        #[arg(value_name = "FINGERPRINT|RULE")]
+        finding: String,
+        /// The resource's ARN or id, when a rule id is given.
+        #[arg(long, value_name = "ARN|ID")]
+        resource: Option<String>,
+    },
+    /// The findings open now (at the latest run), oldest first, with the
+    /// time they have been open.
+    Open {
+        #[command(flatten)]
+        store: HistoryStoreArgs,
+        /// Only these environments (repeatable).
+        #[arg(long = "environment", value_name = "ENV")]
+        environment: Vec<String>,
+        /// Only rules of at least this severity.
+        #[arg(long, value_enum, value_name = "SEVERITY")]
+        severity: Option<SeverityArg>,
+        /// Only these rules: an id or a glob like `db.network.*` (repeatable).
+        #[arg(long = "rule", value_name = "ID|GLOB")]
+        rule: Vec<String>,
+    },
+    /// Per environment and rule: findings open now and over the last runs,
+    /// how many were fixed, and the mean and median time to fix.
+    Stats {
+        #[command(flatten)]
+        store: HistoryStoreArgs,
+        /// Runs in the "open over time" series.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Only these environments (repeatable).
+        #[arg(long = "environment", value_name = "ENV")]
+        environment: Vec<String>,
+    },
+}
+
+/// Where the history is and how to print it.
+#[derive(Debug, Args, Clone)]
+pub struct HistoryStoreArgs {
+    /// The history: a SQLite file or a postgres:// URL. Default: `[history]
+    /// store` of the configuration.
+    #[arg(
+        long,
+        value_name = "FILE|URL",
+        env = "DBAUDIT_HISTORY",
+        hide_env_values = true
+    )]
+    pub history: Option<String>,
+    /// Configuration file with `[history]`. Default: ./dbaudit.toml when it exists.
+    #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -365,7 +442,7 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
     /// Also write the report in FORMAT to PATH (atomically), or to stdout
     /// without a path or with `-`; repeatable, e.g. `--report sarif=out.sarif
-    /// --report junit=junit.xml`. FORMAT: table, json, sarif, junit, markdown.
+    /// --report junit=junit.xml`. FORMAT: table, json, sarif, junit, markdown, html.
     #[arg(long = "report", value_name = "FORMAT[=PATH]", value_parser = report_spec)]
     pub reports: Vec<ReportSpec>,
     /// Also write the JSON report to FILE (`-` for stdout).
@@ -386,11 +463,28 @@ pub struct ReportArgs {
     /// Also write a Markdown summary to FILE (`-` for stdout), e.g. $GITHUB_STEP_SUMMARY.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Also write a self-contained HTML report to FILE: the gate, plots
+    /// (trends with --history), the topology per account, every finding
+    /// with evidence and remediation. No script or external reference.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Record this run in a findings history: a SQLite file (created if
+    /// missing) or a postgres:// URL. Default: `[history] store` of the
+    /// configuration. `dbaudit history` queries it.
+    #[arg(
+        long,
+        value_name = "FILE|URL",
+        env = "DBAUDIT_HISTORY",
+        hide_env_values = true
+    )]
+    pub history: Option<String>,
     /// Waivers file (`[[waiver]]` tables), in addition to those in the config.
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
-    /// A previous JSON report: gate only on failures that are new since it.
-    #[arg(long, value_name = "FILE")]
+    /// A previous JSON report, or `last`: the latest run in the history
+    /// that covered the same accounts and regions with the same rule pack.
+    /// Gate only on failures that are new since it.
+    #[arg(long, value_name = "FILE|last")]
     pub baseline: Option<PathBuf>,
     /// Date waiver expiries are checked against (YYYY-MM-DD; default: today, UTC).
     #[arg(long, value_name = "DATE")]
@@ -443,7 +537,7 @@ fn report_spec(s: &str) -> Result<ReportSpec, String> {
         None => (s, None),
     };
     let format = Format::parse(format).ok_or_else(|| {
-        format!("unknown format `{format}`; expected table, json, sarif, junit or markdown")
+        format!("unknown format `{format}`; expected table, json, sarif, junit, markdown or html")
     })?;
     Ok(ReportSpec { format, path })
 }

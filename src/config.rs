@@ -46,6 +46,9 @@ pub struct Config {
     pub environment_eks: BTreeMap<String, EksConfig>,
     /// `[organization]`: accounts discovered from AWS Organizations.
     pub organization: Option<OrganizationConfig>,
+    /// `[history] store`: a SQLite path (resolved against the config's
+    /// directory) or a `postgres://` URL.
+    pub history: Option<String>,
 }
 
 /// `[organization]`: where to list the accounts and how to map them.
@@ -290,6 +293,23 @@ impl Config {
                         line: line.max(1) as usize,
                     });
                 }
+            }
+        }
+        if let Some((history, start)) = r.table(top.get("history"), "history") {
+            r.deny_unknown(history, "[history]", &keys::names(keys::HISTORY));
+            let store = r.required(history, start, "store", "[history]");
+            if let Some(store) = r.string(store, "store") {
+                cfg.history = Some(
+                    if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+                        store
+                    } else {
+                        path.parent()
+                            .unwrap_or(Path::new("."))
+                            .join(store)
+                            .to_string_lossy()
+                            .into_owned()
+                    },
+                );
             }
         }
         if let Some((org, start)) = r.table(top.get("organization"), "organization") {

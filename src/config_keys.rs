@@ -181,6 +181,12 @@ pub const SARIF_LOCATION: &[Key] = &[
     ),
 ];
 
+pub const HISTORY: &[Key] = &[required(
+    "store",
+    Kind::String,
+    "The findings history runs are recorded in: a SQLite file (relative to this file; created if missing) or a postgres:// URL.",
+)];
+
 pub const SARIF: &[Key] = &[
     key(
         "source_tag",
@@ -331,6 +337,11 @@ pub const TOP: &[Key] = &[
         "organization",
         Kind::Table(ORGANIZATION),
         "Discover the accounts from AWS Organizations (besides any [[account]]).",
+    ),
+    key(
+        "history",
+        Kind::Table(HISTORY),
+        "Record every scan and evaluation in a findings history (dbaudit history).",
     ),
 ];
 

@@ -112,6 +112,10 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
+    /// The findings history could not be opened, read or written (the
+    /// message names the store).
+    #[error("{0}")]
+    History(String),
     /// SIGINT or SIGTERM arrived during collection; nothing was written.
     #[error("interrupted by {name} during collection; no output was written")]
     Interrupted { signal: i32, name: &'static str },

@@ -53,6 +53,7 @@ pub mod collect;
 pub mod diff;
 pub mod docs;
 pub mod glob;
+pub mod history;
 pub mod iam;
 pub mod logging;
 pub mod waivers;

@@ -1225,3 +1225,56 @@ fn accounts_lists_the_declared_accounts() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("[organization]"));
 }
+
+/// README's offline quickstart, as written there: the demo writes
+/// `report.html` and records the run in `history.db`, and the history
+/// commands the README names answer from it.
+#[test]
+fn the_readme_quickstart_writes_the_html_report_and_a_history() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run --release -- evaluate fixtures/demo/"))
+        .expect("the quickstart command is in README.md");
+    let dir = tempfile::tempdir().unwrap();
+    // The command as a user runs it from the repository, with the outputs
+    // landing in a scratch directory instead of the checkout.
+    let args: Vec<String> = line
+        .trim_start_matches("cargo run --release -- ")
+        .split_whitespace()
+        .map(|a| {
+            if a.starts_with("fixtures/") {
+                root().join(a).display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    assert!(args.contains(&"--html".to_string()) && args.contains(&"--history".to_string()));
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+        cmd.args(args)
+            .current_dir(dir.path())
+            .env_remove("DBAUDIT_CONFIG")
+            .env_remove("DBAUDIT_HISTORY")
+            .output()
+            .unwrap()
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("Gate: FAIL"));
+    assert!(dir.path().join("history.db").is_file());
+    for cmd in [
+        "dbaudit history runs --history history.db",
+        "dbaudit history open\n--history history.db --environment prod",
+        "dbaudit history stats --history history.db",
+    ] {
+        assert!(readme.contains(cmd), "README.md no longer shows `{cmd}`");
+        let words: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+        let out = run(&words);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out.stderr));
+        assert!(!out.stdout.is_empty(), "{cmd}");
+    }
+}

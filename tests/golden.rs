@@ -1,4 +1,4 @@
-//! Golden files: the demo's table, JSON, SARIF, JUnit and Markdown outputs
+//! Golden files: the demo's table, JSON, SARIF, JUnit, Markdown and HTML outputs
 //! are pinned byte for byte (tests/golden/), so a refactoring of the
 //! renderers or the report model shows every change it makes to what users
 //! see. Volatile fields (the build's commit) are redacted.
@@ -25,11 +25,15 @@ fn output(args: &[&str]) -> String {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    // The build's commit is the one volatile field (JSON `tool.commit`).
-    String::from_utf8(o.stdout).unwrap().replace(
-        &format!("\"commit\": \"{}\"", dbaudit::COMMIT),
-        "\"commit\": \"COMMIT\"",
-    )
+    // The build's commit is the one volatile field (JSON `tool.commit`,
+    // the HTML page's header).
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .replace(
+            &format!("\"commit\": \"{}\"", dbaudit::COMMIT),
+            "\"commit\": \"COMMIT\"",
+        )
+        .replace(&format!("(commit {},", dbaudit::COMMIT), "(commit COMMIT,")
 }
 
 fn check(name: &str, actual: &str) {
@@ -71,6 +75,7 @@ fn demo_outputs_are_pinned() {
         ("sarif", "demo.sarif"),
         ("junit", "demo.junit.xml"),
         ("markdown", "demo.md"),
+        ("html", "demo.html"),
     ] {
         let mut args = DEMO.to_vec();
         args.extend(["--format", format, "--as-of", "2026-11-30"]);

@@ -262,7 +262,7 @@ pub fn accounts(args: crate::cli::AccountsArgs, io: &mut Io) -> Result<i32, Erro
             out.push('\n');
         }
         crate::cli::ListFormat::Table => {
-            let mut rows = vec![[
+            let mut rows = vec![vec![
                 "NAME".to_string(),
                 "ACCOUNT".into(),
                 "ENVIRONMENT".into(),
@@ -270,7 +270,7 @@ pub fn accounts(args: crate::cli::AccountsArgs, io: &mut Io) -> Result<i32, Erro
                 "SOURCE".into(),
             ]];
             for a in &full.accounts {
-                rows.push([
+                rows.push(vec![
                     a.name.clone(),
                     a.account_id.clone(),
                     a.environment.clone(),
@@ -280,18 +280,7 @@ pub fn accounts(args: crate::cli::AccountsArgs, io: &mut Io) -> Result<i32, Erro
                     source(&a.name),
                 ]);
             }
-            let widths: Vec<usize> = (0..5)
-                .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-                .collect();
-            for r in &rows {
-                let line: Vec<String> = r
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                out.push_str(line.join("  ").trim_end());
-                out.push('\n');
-            }
+            out.push_str(&super::text_columns(&rows));
         }
     }
     io.stdout

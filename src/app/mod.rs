@@ -7,6 +7,7 @@
 //! - [`commands`]: `rules`, `access`, `diff`, `init`, `man`.
 
 mod commands;
+mod history;
 #[cfg(feature = "aws")]
 mod live;
 mod output;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         Command::Diff(args) => commands::diff(args, io),
         Command::Merge(args) => commands::merge(args, io),
         Command::Accounts(args) => live::accounts(args, io),
+        Command::History(cmd) => history::run(cmd, io),
         Command::Access(args) => commands::access(args, cli.verbose > 0, io),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -47,6 +49,30 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         }
         Command::Man { dir } => commands::man(dir.as_deref(), io),
     }
+}
+
+/// Rows as left-aligned text columns (the first row is the header).
+pub(crate) fn text_columns(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 pub(crate) fn write_err(e: std::io::Error) -> Error {

@@ -2,13 +2,14 @@
 //! audit, then every requested output rendered in memory and written only
 //! when all of them rendered (an error leaves nothing half-written).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{Io, write_err};
 use crate::audit::{AuditOptions, audit};
 use crate::cli::{ReportArgs, ReportSpec};
 use crate::config::Config;
 use crate::error::{AtomicFile, Error};
+use crate::history::History;
 use crate::report::render::{self, Format, RenderContext};
 use crate::report::{Report, table};
 use crate::rules::RuleSet;
@@ -27,13 +28,60 @@ pub fn report_snapshot(
     // Every input is read and checked before anything is evaluated or written.
     let opts = audit_options(config, args)?;
     let outputs = outputs(args)?;
-    let report = audit(snapshot, rules, config, &opts)?;
+    let store = args.history.clone().or_else(|| config.history.clone());
+    let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
+    if baseline_last && store.is_none() {
+        return Err(Error::Usage(
+            "--baseline last compares with the findings history: give --history FILE|URL or set [history] store in the configuration".to_string(),
+        ));
+    }
+    let mut history = store.as_deref().map(History::open).transpose()?;
+    let mut report = audit(snapshot, rules, config, &opts)?;
+    if let (true, Some(h)) = (baseline_last, history.as_mut()) {
+        match h.last_comparable(&report)? {
+            Some((run, previous)) => {
+                crate::audit::rebaseline(&mut report, &previous, &opts);
+                writeln!(
+                    io.stderr,
+                    "baseline: run {} of {} (the latest with the same accounts, regions and rule pack)",
+                    run.run_id, run.at
+                )
+                .map_err(write_err)?;
+            }
+            None => {
+                crate::audit::rebaseline(&mut report, &[], &opts);
+                writeln!(
+                    io.stderr,
+                    "warning: --baseline last: the history has no run with the same accounts, regions and rule pack; every failure counts as new"
+                )
+                .map_err(write_err)?;
+            }
+        }
+    }
+
+    // The run is recorded (one transaction) before the outputs are
+    // rendered, so that the HTML report's trend includes it.
+    let mut ctx = RenderContext::new(Some(snapshot));
+    if let Some(h) = history.as_mut() {
+        let run = h.record(&report, &crate::history::now())?;
+        writeln!(
+            io.stderr,
+            "history: recorded run {} in {} ({} period(s) opened, {} closed)",
+            run.run_id,
+            h.describe(),
+            run.opened,
+            run.closed
+        )
+        .map_err(write_err)?;
+        if outputs.iter().any(|(f, _)| *f == Format::Html) {
+            ctx.history = Some(h.view(crate::report::html::TREND_RUNS)?);
+        }
+    }
 
     // Files are streamed into temporary files beside their targets (a large
     // report is never held in memory twice); stdout is buffered. Nothing is
     // put in place until every output rendered: an error leaves no output
     // behind and the old files as they were.
-    let ctx = RenderContext::new(Some(snapshot));
     let mut files: Vec<AtomicFile> = Vec::new();
     let mut stdout: Option<Vec<u8>> = None;
     for (format, target) in outputs {
@@ -88,6 +136,9 @@ pub fn report_snapshot(
     Ok(report.gate.exit_code)
 }
 
+/// `--baseline last`: the history's latest comparable run.
+const BASELINE_LAST: &str = "last";
+
 /// The flags as the library's audit options (waivers file, baseline and
 /// dates read and checked here).
 fn audit_options(config: &Config, args: &ReportArgs) -> Result<AuditOptions, Error> {
@@ -95,7 +146,11 @@ fn audit_options(config: &Config, args: &ReportArgs) -> Result<AuditOptions, Err
     if let Some(p) = &args.waivers {
         waivers.extend(crate::waivers::load_file(p)?);
     }
-    let baseline = args.baseline.as_deref().map(Report::load).transpose()?;
+    let baseline = (args.baseline.as_deref())
+        .filter(|p| *p != Path::new(BASELINE_LAST))
+        .map(Report::load)
+        .transpose()?;
+    let baseline = baseline.as_ref().map(crate::baseline::failing_in);
     let as_of = match &args.as_of {
         Some(s) => Date::parse(s).ok_or_else(|| {
             Error::Usage(format!("--as-of must be a date as YYYY-MM-DD, found `{s}`"))
@@ -175,6 +230,7 @@ fn outputs(args: &ReportArgs) -> Result<Vec<(Format, Option<PathBuf>)>, Error> {
         (Format::Sarif, &args.sarif),
         (Format::Junit, &args.junit),
         (Format::Markdown, &args.markdown),
+        (Format::Html, &args.html),
     ] {
         if let Some(p) = path {
             out.push((format, stdout(p)));

@@ -5,12 +5,14 @@
 //! decided once, from findings, in [`gate`], never by a renderer.
 
 pub mod gate;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod render;
 pub mod ruledoc;
 pub mod sarif;
+pub mod svg;
 pub mod table;
 
 use std::collections::BTreeMap;

@@ -13,6 +13,8 @@
 use std::cell::RefCell;
 use std::io::{self, Write};
 
+use serde::Serialize;
+
 use super::Report;
 use crate::snapshot::Snapshot;
 
@@ -24,6 +26,8 @@ pub enum Format {
     Sarif,
     Junit,
     Markdown,
+    /// One self-contained HTML page (no external references).
+    Html,
 }
 
 impl Format {
@@ -34,6 +38,7 @@ impl Format {
             Format::Sarif => "sarif",
             Format::Junit => "junit",
             Format::Markdown => "markdown",
+            Format::Html => "html",
         }
     }
 
@@ -44,6 +49,7 @@ impl Format {
             Format::Sarif,
             Format::Junit,
             Format::Markdown,
+            Format::Html,
         ]
         .into_iter()
         .find(|f| f.as_str() == s)
@@ -56,14 +62,49 @@ pub struct RenderContext<'a> {
     /// The audited snapshot, when the report comes from one in this run
     /// (not when a saved report is rendered again).
     pub snapshot: Option<&'a Snapshot>,
+    /// The findings history, when the run records into one (`--history`).
+    pub history: Option<HistoryView>,
     /// Limits a renderer applied, for stderr (e.g. SARIF's upload limits).
     pub warnings: RefCell<Vec<String>>,
+}
+
+/// What the findings history adds to a report: trends and ages, read from
+/// the store after this run was recorded (it is the newest point).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HistoryView {
+    /// The store, for the reader (a path, or a URL without its password).
+    pub store: String,
+    /// Open failing findings per environment and severity over the last runs.
+    pub trend: Vec<TrendPoint>,
+    /// Open findings by age at this run.
+    pub ages: Vec<AgeBucket>,
+    /// Fingerprint → when its open period began (`at` of the run that
+    /// opened it) and its age in days.
+    pub open_since: std::collections::HashMap<String, (String, f64)>,
+}
+
+/// Open failing findings at one run, per environment and severity.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TrendPoint {
+    pub seq: i64,
+    pub at: String,
+    pub environment: String,
+    pub severity: String,
+    pub open: usize,
+}
+
+/// Open findings of an age range.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AgeBucket {
+    pub label: &'static str,
+    pub open: usize,
 }
 
 impl<'a> RenderContext<'a> {
     pub fn new(snapshot: Option<&'a Snapshot>) -> Self {
         RenderContext {
             snapshot,
+            history: None,
             warnings: RefCell::new(Vec::new()),
         }
     }
@@ -111,6 +152,14 @@ impl Renderer for Markdown {
     }
 }
 
+pub struct Html;
+
+impl Renderer for Html {
+    fn render(&self, report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
+        super::html::render(report, ctx, out)
+    }
+}
+
 impl Renderer for Table {
     fn render(&self, report: &Report, _: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
         super::table::render(report, out, self.0)
@@ -126,6 +175,7 @@ pub fn renderer(format: Format, table: super::table::Style) -> Box<dyn Renderer>
         Format::Sarif => Box::new(Sarif),
         Format::Junit => Box::new(Junit),
         Format::Markdown => Box::new(Markdown),
+        Format::Html => Box::new(Html),
     }
 }
 

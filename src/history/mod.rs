@@ -1,0 +1,508 @@
+//! The findings history: every run's findings, and per finding the
+//! periods in which it was open — "since when", "what is new since
+//! yesterday", "how long do critical findings stay open".
+//!
+//! One store, two databases: an embedded SQLite file (the default, one file
+//! next to the reports) or a PostgreSQL database a team shares
+//! (`postgres://…`), with the same schema ([`schema`]), versioned by
+//! migrations embedded in the binary and applied on open. A store written
+//! by a newer dbaudit is refused, and so is a file that is not a dbaudit
+//! history; neither is ever modified.
+//!
+//! A run is recorded in one transaction: an interrupted run leaves nothing,
+//! and two runs recording at once are applied one after the other.
+//!
+//! **Unscanned is not fixed.** A period opens when a finding fails (or is
+//! waived) without an open period. It closes only when a later run
+//! *evaluated* that rule on that account and region ([`Coverage`]) and the
+//! finding passed there or was not produced at all (the resource is gone).
+//! A run that did not cover the account — not collected, an `error`
+//! outcome, a narrower `--account`/`--environment`/`--rule` selection —
+//! neither closes nor reopens anything.
+
+mod coverage;
+mod query;
+mod schema;
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+pub use coverage::Coverage;
+pub use query::{OpenFilter, Period, Stats, StatsRow};
+use store::{Backend, Value};
+
+use crate::finding::{Finding, Outcome};
+use crate::report::{Counts, FindingSummary, Report};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history {store}: cannot open: {message}")]
+    Open { store: String, message: String },
+    #[error("history {store}: {message}")]
+    Database { store: String, message: String },
+    #[error(
+        "history {store}: not a dbaudit history (it holds other tables: {tables}); it was left as it is — give a new file"
+    )]
+    Foreign { store: String, tables: String },
+    #[error(
+        "history {store}: written by a newer dbaudit (schema version {found}; this one knows up to {supported}); upgrade dbaudit to use it — it was left as it is"
+    )]
+    Newer {
+        store: String,
+        found: i64,
+        supported: i64,
+    },
+}
+
+impl From<HistoryError> for crate::error::Error {
+    fn from(e: HistoryError) -> Self {
+        crate::error::Error::History(e.to_string())
+    }
+}
+
+/// An open history store.
+pub struct History {
+    db: Box<dyn Backend>,
+}
+
+/// One recorded run, as `dbaudit history runs` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    /// Order of recording (1, 2, …): periods follow it.
+    pub seq: i64,
+    pub run_id: String,
+    /// The evaluated snapshot's `collected_at`: when the estate looked like
+    /// this. Ages and times to fix are measured on it.
+    pub at: String,
+    /// When the run was recorded (wall clock).
+    pub recorded_at: String,
+    pub tool_version: String,
+    /// The built-in rule pack's digest (`dbaudit --version`).
+    pub rule_pack: String,
+    pub accounts: Vec<RunAccount>,
+    /// How many rules were evaluated.
+    pub rules: usize,
+    pub counts: Counts,
+    /// The gate's exit code.
+    pub exit_code: i32,
+    /// Periods this run opened and closed.
+    pub opened: usize,
+    pub closed: usize,
+}
+
+/// What a run covered of one account.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RunAccount {
+    pub name: String,
+    pub account_id: String,
+    pub environment: String,
+    /// Regions with data.
+    pub regions: Vec<String>,
+}
+
+impl RunRecord {
+    /// Runs compare (for `--baseline last`) when they cover the same
+    /// accounts and regions with the same rule pack.
+    pub fn scope_key(&self) -> String {
+        scope_key(&self.accounts, &self.rule_pack)
+    }
+}
+
+fn scope_key(accounts: &[RunAccount], rule_pack: &str) -> String {
+    use sha2::Digest;
+    let mut ids: Vec<(&str, &[String])> = accounts
+        .iter()
+        .map(|a| (a.account_id.as_str(), a.regions.as_slice()))
+        .collect();
+    ids.sort();
+    let mut h = sha2::Sha256::new();
+    for (id, regions) in ids {
+        h.update(id.as_bytes());
+        for r in regions {
+            h.update([1]);
+            h.update(r.as_bytes());
+        }
+        h.update([0]);
+    }
+    h.update(rule_pack.as_bytes());
+    h.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The accounts a report covers.
+pub fn run_accounts(report: &Report) -> Vec<RunAccount> {
+    let mut accounts: Vec<RunAccount> = report
+        .accounts
+        .iter()
+        .map(|a| {
+            let mut regions = a.inventory.regions.clone();
+            regions.sort();
+            RunAccount {
+                name: a.name.clone(),
+                account_id: a.account_id.clone(),
+                environment: a.environment.clone(),
+                regions,
+            }
+        })
+        .collect();
+    accounts.sort();
+    accounts
+}
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 parameters and
+/// PostgreSQL's 65,535, and few round trips to a server.
+const INSERT_BATCH: usize = 400;
+
+impl History {
+    /// Opens (creating or migrating) the store `spec`: a file path or a
+    /// `postgres://` URL.
+    pub fn open(spec: &str) -> Result<History, HistoryError> {
+        let mut h = History {
+            db: store::open(spec)?,
+        };
+        schema::migrate(h.db.as_mut())?;
+        Ok(h)
+    }
+
+    pub fn describe(&self) -> String {
+        self.db.describe()
+    }
+
+    /// What the HTML report shows of the history: the trend over the last
+    /// `runs` runs, open ages, and when each open finding opened.
+    pub fn view(
+        &mut self,
+        runs: usize,
+    ) -> Result<crate::report::render::HistoryView, HistoryError> {
+        let open = self.open_periods(&OpenFilter::default())?;
+        Ok(crate::report::render::HistoryView {
+            store: self.describe(),
+            trend: self.trend(runs)?,
+            ages: self.open_ages()?,
+            open_since: open
+                .into_iter()
+                .map(|p| (p.fingerprint, (p.opened_at, p.days)))
+                .collect(),
+        })
+    }
+
+    /// Records a run in one transaction and applies it to the periods;
+    /// returns the run as recorded. `recorded_at` is the wall clock.
+    pub fn record(
+        &mut self,
+        report: &Report,
+        recorded_at: &str,
+    ) -> Result<RunRecord, HistoryError> {
+        self.db.begin_write()?;
+        match self.record_in_transaction(report, recorded_at) {
+            Ok(run) => {
+                self.db.batch("COMMIT")?;
+                Ok(run)
+            }
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn record_in_transaction(
+        &mut self,
+        report: &Report,
+        recorded_at: &str,
+    ) -> Result<RunRecord, HistoryError> {
+        let seq = self
+            .db
+            .query("SELECT MAX(seq) FROM dbaudit_runs", &[])?
+            .first()
+            .and_then(|r| r[0].int())
+            .unwrap_or(0)
+            + 1;
+        let at = report.collected_at.clone();
+        let accounts = run_accounts(report);
+        let run_id = format!(
+            "{}-{seq}",
+            at.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+        );
+        let coverage = Coverage::of(report);
+        let open = self.open_periods_raw()?;
+        let plan = plan(&open, &report.findings, &coverage);
+
+        let mut run = RunRecord {
+            seq,
+            run_id,
+            at: at.clone(),
+            recorded_at: recorded_at.to_string(),
+            tool_version: report.tool.version.clone(),
+            rule_pack: report.tool.rule_pack.clone(),
+            accounts,
+            rules: report.rules.len(),
+            counts: report.summary.total,
+            exit_code: report.gate.exit_code,
+            opened: plan.open.len(),
+            closed: plan.close.len(),
+        };
+        let scope = run.scope_key();
+        self.db.execute(
+            "INSERT INTO dbaudit_runs (seq, run_id, at, recorded_at, tool_version, rule_pack, scope_key, accounts, rules, exit_code, pass, fail, error, waived, opened, closed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                seq.into(),
+                run.run_id.as_str().into(),
+                at.as_str().into(),
+                recorded_at.into(),
+                run.tool_version.as_str().into(),
+                run.rule_pack.as_str().into(),
+                scope.into(),
+                serde_json::to_string(&run.accounts).unwrap_or_default().into(),
+                serde_json::to_string(&coverage.rules()).unwrap_or_default().into(),
+                i64::from(run.exit_code).into(),
+                run.counts.pass.into(),
+                run.counts.fail.into(),
+                run.counts.error.into(),
+                run.counts.waived.into(),
+                run.opened.into(),
+                run.closed.into(),
+            ],
+        )?;
+        self.insert_findings(seq, &report.findings)?;
+        for (key, by) in &plan.close {
+            self.db.execute(
+                "UPDATE dbaudit_periods SET closed_seq = ?, closed_at = ?, closed_by = ? WHERE fingerprint = ? AND opened_seq = ?",
+                &[seq.into(), at.as_str().into(), (*by).into(), key.0.as_str().into(), key.1.into()],
+            )?;
+        }
+        for (key, waiver) in &plan.waiver {
+            self.db.execute(
+                "UPDATE dbaudit_periods SET waiver = ? WHERE fingerprint = ? AND opened_seq = ?",
+                &[waiver.clone().into(), key.0.as_str().into(), key.1.into()],
+            )?;
+        }
+        let rows: Vec<Vec<Value>> = plan
+            .open
+            .iter()
+            .map(|f| {
+                vec![
+                    f.fingerprint.as_str().into(),
+                    (&*f.rule_id).into(),
+                    (&*f.account).into(),
+                    (&*f.account_id).into(),
+                    (&*f.environment).into(),
+                    region_of(f).into(),
+                    f.resource_arn.as_str().into(),
+                    f.resource_id.as_str().into(),
+                    f.severity.as_str().into(),
+                    seq.into(),
+                    at.as_str().into(),
+                    waiver_of(f).into(),
+                ]
+            })
+            .collect();
+        self.insert_rows(
+            "dbaudit_periods",
+            "fingerprint, rule_id, account, account_id, environment, region, resource_arn, resource_id, severity, opened_seq, opened_at, waiver",
+            &rows,
+        )?;
+        run.opened = plan.open.len();
+        Ok(run)
+    }
+
+    fn insert_findings(&mut self, seq: i64, findings: &[Finding]) -> Result<(), HistoryError> {
+        let rows: Vec<Vec<Value>> = findings
+            .iter()
+            .map(|f| {
+                vec![
+                    seq.into(),
+                    f.fingerprint.as_str().into(),
+                    (&*f.rule_id).into(),
+                    (&*f.account).into(),
+                    (&*f.environment).into(),
+                    region_of(f).into(),
+                    f.resource_arn.as_str().into(),
+                    f.outcome.as_str().into(),
+                    f.severity.as_str().into(),
+                    waiver_of(f).into(),
+                    (&*f.message).into(),
+                ]
+            })
+            .collect();
+        self.insert_rows(
+            "dbaudit_findings",
+            "seq, fingerprint, rule_id, account, environment, region, resource_arn, outcome, severity, waiver, message",
+            &rows,
+        )
+    }
+
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &str,
+        rows: &[Vec<Value>],
+    ) -> Result<(), HistoryError> {
+        let Some(width) = rows.first().map(Vec::len) else {
+            return Ok(());
+        };
+        let one = format!("({})", vec!["?"; width].join(", "));
+        for chunk in rows.chunks(INSERT_BATCH) {
+            let sql = format!(
+                "INSERT INTO {table} ({columns}) VALUES {}",
+                vec![one.as_str(); chunk.len()].join(", ")
+            );
+            let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
+            self.db.execute(&sql, &params)?;
+        }
+        Ok(())
+    }
+
+    /// The failing (and waived) findings of the latest run that covered the
+    /// same accounts and regions with the same rule pack as `report`: what
+    /// `--baseline last` compares with. `None` when there is no such run.
+    pub fn last_comparable(
+        &mut self,
+        report: &Report,
+    ) -> Result<Option<(RunRecord, Vec<FindingSummary>)>, HistoryError> {
+        let key = scope_key(&run_accounts(report), &report.tool.rule_pack);
+        let Some(run) = self
+            .runs_where("WHERE scope_key = ?", &[key.into()], 1)?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let rows = self.db.query(
+            "SELECT fingerprint, rule_id, severity, outcome, account, resource_arn, message FROM dbaudit_findings WHERE seq = ? AND outcome IN ('fail', 'waived') ORDER BY fingerprint",
+            &[run.seq.into()],
+        )?;
+        let findings = rows
+            .iter()
+            .map(|r| FindingSummary {
+                fingerprint: r[0].str(),
+                rule_id: r[1].str(),
+                severity: crate::finding::Severity::parse(&r[2].str())
+                    .unwrap_or(crate::finding::Severity::Info),
+                outcome: if r[3].str() == "waived" {
+                    Outcome::Waived
+                } else {
+                    Outcome::Fail
+                },
+                account: r[4].str(),
+                resource_arn: r[5].str(),
+                message: r[6].str(),
+            })
+            .collect();
+        Ok(Some((run, findings)))
+    }
+}
+
+/// The wall clock as RFC 3339 (UTC, seconds): when a run was recorded.
+pub fn now() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+fn region_of(f: &Finding) -> String {
+    f.region.as_deref().unwrap_or_default().to_string()
+}
+
+fn waiver_of(f: &Finding) -> Option<String> {
+    f.waiver.as_ref().map(|w| {
+        let mut s = w.reason.clone();
+        if let Some(e) = &w.expires {
+            s.push_str(&format!(" (expires {e})"));
+        }
+        s
+    })
+}
+
+/// An open period as the planner needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenPeriod {
+    pub fingerprint: String,
+    pub opened_seq: i64,
+    pub rule_id: String,
+    pub account: String,
+    pub region: String,
+    pub waiver: Option<String>,
+}
+
+type PeriodKey = (String, i64);
+
+/// What a run does to the periods.
+#[derive(Debug, Default)]
+pub(crate) struct Plan<'a> {
+    /// Periods to close, and why (`passed`, `gone`).
+    pub close: Vec<(PeriodKey, &'static str)>,
+    /// Failing findings that open a period.
+    pub open: Vec<&'a Finding>,
+    /// Open periods whose waiver changed.
+    pub waiver: Vec<(PeriodKey, Option<String>)>,
+}
+
+/// The periods a run opens and closes. A fingerprint may appear more than
+/// once in a run (a cluster serving two services is one resource of a
+/// parity rule twice): it counts as failing if any of its findings fails,
+/// else unknown if any is an error, else passing.
+pub(crate) fn plan<'a>(
+    open: &[OpenPeriod],
+    findings: &'a [Finding],
+    coverage: &Coverage,
+) -> Plan<'a> {
+    let mut now: HashMap<&str, &'a Finding> = HashMap::new();
+    let rank = |o: Outcome| match o {
+        Outcome::Fail => 3,
+        Outcome::Waived => 2,
+        Outcome::Error => 1,
+        Outcome::Pass => 0,
+    };
+    for f in findings {
+        now.entry(f.fingerprint.as_str())
+            .and_modify(|seen| {
+                if rank(f.outcome) > rank(seen.outcome) {
+                    *seen = f;
+                }
+            })
+            .or_insert(f);
+    }
+    let mut plan = Plan::default();
+    let mut still_open: BTreeSet<&str> = BTreeSet::new();
+    for p in open {
+        let key = (p.fingerprint.clone(), p.opened_seq);
+        match now.get(p.fingerprint.as_str()) {
+            Some(f) if f.outcome.is_failing() => {
+                still_open.insert(p.fingerprint.as_str());
+                let w = waiver_of(f);
+                if w != p.waiver {
+                    plan.waiver.push((key, w));
+                }
+            }
+            Some(f) if f.outcome == Outcome::Pass => plan.close.push((key, "passed")),
+            // Not known this run: nothing changes.
+            Some(_) => {
+                still_open.insert(p.fingerprint.as_str());
+            }
+            None if coverage.covers(&p.rule_id, &p.account, &p.region) => {
+                plan.close.push((key, "gone"))
+            }
+            None => {
+                still_open.insert(p.fingerprint.as_str());
+            }
+        }
+    }
+    let mut opening: BTreeMap<&str, &'a Finding> = BTreeMap::new();
+    for (fp, f) in now {
+        if f.outcome.is_failing() && !still_open.contains(fp) {
+            opening.insert(fp, f);
+        }
+    }
+    plan.open = opening.into_values().collect();
+    plan
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,725 @@
+//! The HTML report: one self-contained page (no script, no external style,
+//! font or image) for people — the gate and a summary per environment,
+//! plots, the estate's topology per account with the violating edges
+//! marked, every rule that did not pass with its failing resources,
+//! evidence and remediation, and the waivers.
+//!
+//! The page is a minijinja template (`html/report.html`, autoescaped) over
+//! a model built here; the plots and diagrams are SVG written by
+//! [`super::svg`]. The trend and age plots come from the findings history
+//! when the run records into one ([`super::render::HistoryView`]); the
+//! topology from the audited snapshot, when there is one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{self, Write};
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use super::render::RenderContext;
+use super::svg::{self, Edge, Node};
+use super::{Counts, Report};
+use crate::finding::{Finding, Outcome, Severity};
+use crate::snapshot::Snapshot;
+
+/// Findings listed per rule; the rest are counted (the JSON and SARIF
+/// reports have them all). Keeps the page small at any estate size.
+pub const MAX_ROWS_PER_RULE: usize = 200;
+/// Evidence shown per finding, in characters.
+pub const MAX_EVIDENCE: usize = 1_500;
+/// DB clusters and instances drawn per account and region; those with
+/// findings first.
+pub const MAX_DBS_DRAWN: usize = 30;
+/// Ingress sources drawn per diagram.
+const MAX_SOURCES_DRAWN: usize = 24;
+/// Runs in the trend plot.
+pub const TREND_RUNS: usize = 30;
+
+fn template() -> &'static minijinja::Environment<'static> {
+    static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.add_template("report.html", include_str!("html/report.html"))
+            .expect("the report template parses (tested)");
+        env
+    })
+}
+
+pub fn render(report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
+    let page = Page::build(report, ctx);
+    let tmpl = template()
+        .get_template("report.html")
+        .map_err(io::Error::other)?;
+    let mut w = io::BufWriter::new(out);
+    tmpl.render_captured_to(&page, &mut w)
+        .map_err(io::Error::other)?;
+    w.flush()
+}
+
+#[derive(Serialize)]
+struct Page {
+    collected_at: String,
+    tool: String,
+    gate: GateView,
+    environments: Vec<EnvView>,
+    accounts: Vec<AccountView>,
+    plots: Vec<Plot>,
+    plot_note: String,
+    topology: Vec<Diagram>,
+    topology_note: String,
+    rules: Vec<RuleView>,
+    passed_rules: usize,
+    not_evaluated: usize,
+    waivers: Vec<WaiverView>,
+    baseline: Option<String>,
+    history: Option<String>,
+}
+
+#[derive(Serialize)]
+struct GateView {
+    status: &'static str,
+    label: &'static str,
+    reason: String,
+    exit_code: i32,
+}
+
+#[derive(Serialize)]
+struct EnvView {
+    name: String,
+    accounts: usize,
+    counts: Counts,
+    /// Failing findings per severity, highest first (all five).
+    failing: Vec<(String, usize)>,
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    name: String,
+    environment: String,
+    account_id: String,
+    inventory: String,
+    counts: Counts,
+    gaps: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Plot {
+    title: String,
+    svg: String,
+    /// The plotted numbers as a table (for screen readers and copying).
+    table_head: Vec<String>,
+    table: Vec<Vec<String>>,
+}
+
+#[derive(Serialize)]
+struct Diagram {
+    account: String,
+    environment: String,
+    region: String,
+    svg: String,
+    violations: Vec<String>,
+    note: String,
+}
+
+#[derive(Serialize)]
+struct RuleView {
+    id: String,
+    title: String,
+    severity: String,
+    counts: Counts,
+    rationale: String,
+    remediation: String,
+    references: Vec<String>,
+    findings: Vec<FindingView>,
+    more: usize,
+    open: bool,
+}
+
+#[derive(Serialize)]
+struct FindingView {
+    outcome: &'static str,
+    account: String,
+    region: String,
+    resource: String,
+    arn: String,
+    message: String,
+    evidence: Option<String>,
+    waiver: Option<String>,
+    baseline: Option<&'static str>,
+    open_since: Option<String>,
+    location: Option<String>,
+}
+
+#[derive(Serialize)]
+struct WaiverView {
+    rule: String,
+    status: String,
+    reason: String,
+    owner: String,
+    ticket: String,
+    expires: String,
+    location: String,
+    waived: usize,
+}
+
+impl Page {
+    fn build(report: &Report, ctx: &RenderContext) -> Page {
+        let gate = &report.gate;
+        let (status, label) = match gate.status {
+            super::gate::GateStatus::Pass => ("pass", "PASS"),
+            super::gate::GateStatus::Fail => ("fail", "FAIL"),
+            super::gate::GateStatus::Incomplete => ("incomplete", "INCOMPLETE"),
+        };
+        let mut envs: BTreeMap<&str, EnvView> = BTreeMap::new();
+        for a in &report.accounts {
+            let e = envs.entry(&a.environment).or_insert_with(|| EnvView {
+                name: a.environment.clone(),
+                accounts: 0,
+                counts: Counts::default(),
+                failing: Severity::ALL.iter().map(|s| (s.to_string(), 0)).collect(),
+            });
+            e.accounts += 1;
+        }
+        for f in &report.findings {
+            if let Some(e) = envs.get_mut(&*f.environment) {
+                e.counts.add(f.outcome);
+                if f.outcome == Outcome::Fail
+                    && let Some(slot) = e.failing.iter_mut().find(|(s, _)| s == f.severity.as_str())
+                {
+                    slot.1 += 1;
+                }
+            }
+        }
+        let environments: Vec<EnvView> = envs.into_values().collect();
+        let (plots, plot_note) = plots(&environments, ctx);
+        let (topology, topology_note) = match ctx.snapshot {
+            Some(s) => (diagrams(s, report), String::new()),
+            None => (
+                Vec::new(),
+                "The topology is drawn from the audited snapshot: render the HTML report in the run that evaluates it (evaluate or scan with --html)."
+                    .to_string(),
+            ),
+        };
+        let open_since = ctx.history.as_ref().map(|h| &h.open_since);
+        Page {
+            collected_at: report.collected_at.clone(),
+            tool: format!(
+                "dbaudit {} (commit {}, rule pack {})",
+                report.tool.version, report.tool.commit, report.tool.rule_pack
+            ),
+            gate: GateView {
+                status,
+                label,
+                reason: gate.reason.clone(),
+                exit_code: gate.exit_code,
+            },
+            accounts: report
+                .accounts
+                .iter()
+                .map(|a| AccountView {
+                    name: a.name.clone(),
+                    environment: a.environment.clone(),
+                    account_id: a.account_id.clone(),
+                    inventory: a.inventory.describe(),
+                    counts: a.counts,
+                    gaps: a.gaps.iter().map(|g| g.to_string()).collect(),
+                })
+                .collect(),
+            environments,
+            plots,
+            plot_note,
+            topology,
+            topology_note,
+            rules: rules(report, open_since),
+            passed_rules: report
+                .rules
+                .iter()
+                .filter(|r| r.counts.fail + r.counts.error + r.counts.waived == 0)
+                .count(),
+            not_evaluated: report.not_evaluated.len(),
+            waivers: report
+                .waivers
+                .iter()
+                .map(|w| WaiverView {
+                    rule: w.rule.clone(),
+                    status: format!("{:?}", w.status).to_lowercase(),
+                    reason: w.waiver.reason.clone(),
+                    owner: w.waiver.owner.clone().unwrap_or_default(),
+                    ticket: w.waiver.ticket.clone().unwrap_or_default(),
+                    expires: w.waiver.expires.clone().unwrap_or_else(|| "never".into()),
+                    location: w.waiver.location.clone(),
+                    waived: w.waived,
+                })
+                .collect(),
+            baseline: report.baseline_summary().map(|b| {
+                format!(
+                    "{} new, {} existing, {} fixed since the baseline",
+                    b.new, b.existing, b.fixed
+                )
+            }),
+            history: ctx.history.as_ref().map(|h| h.store.clone()),
+        }
+    }
+}
+
+fn rules(report: &Report, open_since: Option<&HashMap<String, (String, f64)>>) -> Vec<RuleView> {
+    let mut by_rule: HashMap<&str, Vec<&Finding>> = HashMap::new();
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.outcome != Outcome::Pass)
+    {
+        by_rule.entry(&f.rule_id).or_default().push(f);
+    }
+    let mut out: Vec<RuleView> = report
+        .rules
+        .iter()
+        .filter(|r| r.counts.fail + r.counts.error + r.counts.waived > 0)
+        .map(|r| {
+            let mut fs = by_rule.remove(r.doc.id.as_str()).unwrap_or_default();
+            fs.sort_by_key(|f| (outcome_rank(f.outcome), &*f.account, &f.resource_id));
+            let more = fs.len().saturating_sub(MAX_ROWS_PER_RULE);
+            RuleView {
+                id: r.doc.id.clone(),
+                title: r.doc.title.clone(),
+                severity: r.doc.severity.to_string(),
+                counts: r.counts,
+                rationale: r.doc.rationale.clone(),
+                remediation: r.doc.remediation.clone(),
+                references: r.doc.references.clone(),
+                open: r.doc.severity >= Severity::High && r.counts.fail > 0,
+                findings: fs
+                    .into_iter()
+                    .take(MAX_ROWS_PER_RULE)
+                    .map(|f| finding(f, open_since))
+                    .collect(),
+                more,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let sev = |r: &RuleView| Severity::parse(&r.severity).unwrap_or(Severity::Info);
+        sev(b)
+            .cmp(&sev(a))
+            .then(b.counts.fail.cmp(&a.counts.fail))
+            .then(a.id.cmp(&b.id))
+    });
+    out
+}
+
+fn outcome_rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Fail => 0,
+        Outcome::Error => 1,
+        Outcome::Waived => 2,
+        Outcome::Pass => 3,
+    }
+}
+
+fn finding(f: &Finding, open_since: Option<&HashMap<String, (String, f64)>>) -> FindingView {
+    let evidence = f.evidence.as_ref().map(|e| {
+        let text = serde_json::to_string_pretty(e).unwrap_or_default();
+        if text.chars().count() > MAX_EVIDENCE {
+            format!(
+                "{}\n… (cut at {MAX_EVIDENCE} characters: the JSON report has all of it)",
+                text.chars().take(MAX_EVIDENCE).collect::<String>()
+            )
+        } else {
+            text
+        }
+    });
+    FindingView {
+        outcome: f.outcome.as_str(),
+        account: f.account.to_string(),
+        region: f.region.as_deref().unwrap_or("global").to_string(),
+        resource: f.resource_id.clone(),
+        arn: f.resource_arn.clone(),
+        message: f.message.to_string(),
+        evidence,
+        waiver: f.waiver.as_ref().map(|w| {
+            let mut s = w.reason.clone();
+            if let Some(e) = &w.expires {
+                s.push_str(&format!(" — expires {e}"));
+            }
+            s
+        }),
+        baseline: f.baseline.map(|b| match b {
+            crate::finding::BaselineState::New => "new",
+            crate::finding::BaselineState::Existing => "existing",
+        }),
+        open_since: open_since
+            .and_then(|m| m.get(&f.fingerprint))
+            .map(|(at, days)| format!("{at} ({days:.0} days)")),
+        location: f
+            .location
+            .as_ref()
+            .map(|l| format!("{}:{}", l.path, l.line)),
+    }
+}
+
+/// Failing findings per environment and severity (this run), then the
+/// history's trend and open ages when there is one.
+fn plots(envs: &[EnvView], ctx: &RenderContext) -> (Vec<Plot>, String) {
+    let mut plots = Vec::new();
+    let groups: Vec<(String, Vec<svg::Bar>)> = envs
+        .iter()
+        .map(|e| {
+            (
+                e.name.clone(),
+                e.failing
+                    .iter()
+                    .map(|(s, n)| {
+                        (
+                            svg::severity_short(s).to_string(),
+                            *n,
+                            svg::severity_style(s).0.to_string(),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    plots.push(Plot {
+        title: "Failing findings per environment and severity (this run)".to_string(),
+        svg: svg::bars("Failing findings per environment and severity", &groups),
+        table_head: std::iter::once("environment".to_string())
+            .chain(Severity::ALL.iter().map(|s| s.to_string()))
+            .collect(),
+        table: envs
+            .iter()
+            .map(|e| {
+                std::iter::once(e.name.clone())
+                    .chain(e.failing.iter().map(|(_, n)| n.to_string()))
+                    .collect()
+            })
+            .collect(),
+    });
+    let Some(h) = &ctx.history else {
+        return (
+            plots,
+            "Trends over runs and the age of open findings come from a findings history: run with --history FILE (or [history] in dbaudit.toml)."
+                .to_string(),
+        );
+    };
+    let runs: BTreeMap<i64, String> = h.trend.iter().map(|p| (p.seq, p.at.clone())).collect();
+    let xs: Vec<String> = runs
+        .values()
+        .map(|at| at.get(..10).unwrap_or(at).to_string())
+        .collect();
+    let seqs: Vec<i64> = runs.keys().copied().collect();
+    let environments: BTreeSet<&str> = h.trend.iter().map(|p| p.environment.as_str()).collect();
+    for env in environments {
+        let series: Vec<(String, String, Vec<usize>)> = Severity::ALL
+            .iter()
+            .filter_map(|sev| {
+                let values: Vec<usize> = seqs
+                    .iter()
+                    .map(|seq| {
+                        h.trend
+                            .iter()
+                            .find(|p| {
+                                p.seq == *seq && p.environment == env && p.severity == sev.as_str()
+                            })
+                            .map_or(0, |p| p.open)
+                    })
+                    .collect();
+                values.iter().any(|v| *v > 0).then(|| {
+                    (
+                        sev.to_string(),
+                        svg::severity_style(sev.as_str()).0.to_string(),
+                        values,
+                    )
+                })
+            })
+            .collect();
+        let title = format!(
+            "Open failing findings in {env} over the last {} runs",
+            xs.len()
+        );
+        plots.push(Plot {
+            svg: svg::lines(&title, &xs, &series),
+            table_head: std::iter::once("run".to_string())
+                .chain(series.iter().map(|(n, _, _)| n.clone()))
+                .collect(),
+            table: xs
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    std::iter::once(x.clone())
+                        .chain(series.iter().map(|(_, _, v)| v[i].to_string()))
+                        .collect()
+                })
+                .collect(),
+            title,
+        });
+    }
+    let groups = vec![(
+        "open findings".to_string(),
+        h.ages
+            .iter()
+            .map(|b| (b.label.to_string(), b.open, "s-age".to_string()))
+            .collect(),
+    )];
+    plots.push(Plot {
+        title: "Open findings by age".to_string(),
+        svg: svg::bars("Open findings by age", &groups),
+        table_head: vec!["age".to_string(), "open".to_string()],
+        table: h
+            .ages
+            .iter()
+            .map(|b| vec![b.label.to_string(), b.open.to_string()])
+            .collect(),
+    });
+    (plots, String::new())
+}
+
+/// One diagram per account and region: subnets (grouped by VPC) → DB
+/// clusters and instances → security groups → who they admit (the EKS
+/// cluster's group, other groups, address ranges).
+fn diagrams(snapshot: &Snapshot, report: &Report) -> Vec<Diagram> {
+    // Failing rules per resource ARN.
+    let mut failing: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.outcome == Outcome::Fail)
+    {
+        failing
+            .entry(&f.resource_arn)
+            .or_default()
+            .insert(&f.rule_id);
+    }
+    let accounts: BTreeSet<&str> = report.accounts.iter().map(|a| a.name.as_str()).collect();
+    let mut out = Vec::new();
+    for account in snapshot
+        .accounts
+        .iter()
+        .filter(|a| accounts.contains(a.name.as_str()))
+    {
+        for region in &account.regions {
+            if region.db_clusters.is_empty() && region.db_instances.is_empty() {
+                continue;
+            }
+            out.push(diagram(
+                &account.name,
+                &account.environment,
+                region,
+                &failing,
+            ));
+        }
+    }
+    out
+}
+
+fn diagram(
+    account: &str,
+    environment: &str,
+    region: &crate::snapshot::Region,
+    failing: &HashMap<&str, BTreeSet<&str>>,
+) -> Diagram {
+    let idx = crate::model::RegionIndex::new(region);
+    // The DBs: clusters, and instances outside any cluster.
+    struct Db<'a> {
+        id: &'a str,
+        arn: &'a str,
+        kind: &'static str,
+        subnet_group: Option<&'a str>,
+        groups: &'a [String],
+        port: i64,
+    }
+    let mut dbs: Vec<Db> = region
+        .db_clusters
+        .iter()
+        .map(|c| Db {
+            id: &c.id,
+            arn: &c.arn,
+            kind: "cluster",
+            subnet_group: c.db_subnet_group.as_deref(),
+            groups: &c.vpc_security_group_ids,
+            port: c
+                .port
+                .map(i64::from)
+                .unwrap_or_else(|| crate::model::network::default_port(&c.engine)),
+        })
+        .chain(
+            region
+                .db_instances
+                .iter()
+                .filter(|i| i.cluster_id.is_none())
+                .map(|i| Db {
+                    id: &i.id,
+                    arn: &i.arn,
+                    kind: "instance",
+                    subnet_group: i.db_subnet_group.as_deref(),
+                    groups: &i.vpc_security_group_ids,
+                    port: crate::model::network::default_port(&i.engine),
+                }),
+        )
+        .collect();
+    let total = dbs.len();
+    dbs.sort_by_key(|d| (failing.get(d.arn).is_none(), d.id));
+    dbs.truncate(MAX_DBS_DRAWN);
+
+    let mut subnets: BTreeMap<String, Node> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Node> = BTreeMap::new();
+    let mut sources: BTreeMap<String, Node> = BTreeMap::new();
+    let mut db_nodes = Vec::new();
+    let mut edges = Vec::new();
+    let mut violations = BTreeSet::new();
+    for d in &dbs {
+        let mut unknown = Vec::new();
+        let n = idx.network(d.subnet_group, d.groups, d.port, &mut unknown);
+        let rules = failing.get(d.arn);
+        let db_id = format!("db:{}", d.id);
+        db_nodes.push(Node {
+            id: db_id.clone(),
+            label: d.id.to_string(),
+            note: match rules {
+                Some(r) => format!("{} · {} failing rule(s)", d.kind, r.len()),
+                None => format!("{} · port {}", d.kind, d.port),
+            },
+            title: match rules {
+                Some(r) => format!(
+                    "{} {}: failing {}",
+                    d.kind,
+                    d.arn,
+                    r.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+                None => format!("{} {}", d.kind, d.arn),
+            },
+            bad: rules.is_some(),
+        });
+        for s in n.subnets.iter().flatten() {
+            let vpc = n.vpc_id.as_deref().unwrap_or("?");
+            let id = format!("subnet:{}", s.id);
+            subnets
+                .entry(format!("{vpc}/{}", s.id))
+                .or_insert_with(|| Node {
+                    id: id.clone(),
+                    label: s.id.clone(),
+                    note: format!(
+                        "{} · {} · {}",
+                        if s.public { "PUBLIC" } else { "private" },
+                        s.availability_zone,
+                        vpc
+                    ),
+                    title: format!("{} in {vpc}: {}", s.id, s.evidence),
+                    bad: s.public,
+                });
+            if s.public {
+                violations.insert(format!(
+                    "{} {} sits in public subnet {} ({})",
+                    d.kind, d.id, s.id, s.evidence
+                ));
+            }
+            edges.push(Edge {
+                from: id,
+                to: db_id.clone(),
+                title: format!("{} is in {}", d.id, s.id),
+                bad: s.public,
+            });
+        }
+        for g in d.groups {
+            let id = format!("sg:{g}");
+            groups.entry(g.clone()).or_insert_with(|| Node {
+                id: id.clone(),
+                label: g.clone(),
+                note: region
+                    .security_groups
+                    .iter()
+                    .find(|x| &x.id == g)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_else(|| "not in the snapshot".to_string()),
+                title: g.clone(),
+                bad: false,
+            });
+            edges.push(Edge {
+                from: db_id.clone(),
+                to: id,
+                title: format!("{} uses {g}", d.id),
+                bad: false,
+            });
+        }
+        let sg_rule_failing =
+            rules.is_some_and(|r| r.iter().any(|id| id.starts_with("db.network.sg")));
+        for i in n.ingress.iter().flatten() {
+            let trusted = matches!(i.kind.as_str(), "eks_cluster_sg" | "rds_proxy_sg" | "self");
+            let bad = i.open_to_world || (!trusted && sg_rule_failing);
+            if i.kind == "self" {
+                continue;
+            }
+            let src = format!("src:{}", i.source);
+            if !sources.contains_key(&i.source) && sources.len() >= MAX_SOURCES_DRAWN {
+                continue;
+            }
+            sources.entry(i.source.clone()).or_insert_with(|| Node {
+                id: src.clone(),
+                label: if i.open_to_world {
+                    format!("Internet {}", i.source)
+                } else {
+                    i.source.clone()
+                },
+                note: match &i.eks_cluster {
+                    Some(c) => format!("EKS cluster {c}"),
+                    None => i.kind.replace('_', " "),
+                },
+                title: format!("{} {}", i.kind, i.source),
+                bad: false,
+            });
+            if let Some(node) = sources.get_mut(&i.source) {
+                node.bad |= bad;
+            }
+            if let Some(node) = groups.get_mut(&i.security_group_id) {
+                node.bad |= bad;
+            }
+            if bad {
+                violations.insert(format!(
+                    "{} → {} ({}) → {} {}",
+                    i.source, i.security_group_id, i.rule, d.kind, d.id
+                ));
+            }
+            // Drawn from the group to its source, left to right.
+            edges.push(Edge {
+                from: format!("sg:{}", i.security_group_id),
+                to: src,
+                title: format!("{} admits {} ({})", i.security_group_id, i.source, i.rule),
+                bad,
+            });
+        }
+    }
+    edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    edges.dedup_by(|a, b| a.from == b.from && a.to == b.to && a.bad == b.bad);
+    let columns = vec![
+        subnets.into_values().collect::<Vec<_>>(),
+        db_nodes,
+        groups.into_values().collect(),
+        sources.into_values().collect(),
+    ];
+    let title = format!("Topology of {account} ({environment}) in {}", region.name);
+    let note = if total > dbs.len() {
+        format!(
+            "{} of {total} databases drawn (those with failing findings first); the findings below list them all.",
+            dbs.len()
+        )
+    } else {
+        String::new()
+    };
+    Diagram {
+        account: account.to_string(),
+        environment: environment.to_string(),
+        region: region.name.clone(),
+        svg: svg::topology(
+            &title,
+            &[
+                "Subnets (VPC)",
+                "Databases",
+                "Security groups",
+                "Admitted sources",
+            ],
+            &columns,
+            &edges,
+        ),
+        violations: violations.into_iter().collect(),
+        note,
+    }
+}

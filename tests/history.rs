@@ -1,0 +1,705 @@
+//! The findings history over several runs of the demo estate with changes
+//! between them — a violation fixed, a new one, a waived one, an account
+//! not collected, a narrower selection, a resource deleted — on both
+//! stores: an SQLite file and a real PostgreSQL server (started by
+//! scripts/test from Debian's package; see scripts/setup-postgres).
+//! Outside CI a missing server skips the PostgreSQL half with a loud
+//! message; with CI=true it fails.
+
+// A skipped half says so on stderr, loudly.
+#![allow(clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dbaudit::audit::{AuditOptions, audit};
+use dbaudit::config::Config;
+use dbaudit::history::{History, OpenFilter, Period};
+use dbaudit::report::Report;
+use dbaudit::report::gate::OnIncomplete;
+use dbaudit::rules::{RuleSet, Severity};
+use dbaudit::selection::Selection;
+use dbaudit::snapshot::Snapshot;
+use dbaudit::waivers::Date;
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn demo() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/demo/snapshot.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn config() -> Config {
+    Config::load(&root().join("fixtures/demo/dbaudit.toml")).unwrap()
+}
+
+/// A store for one test: a fresh SQLite file, or a fresh database on the
+/// PostgreSQL server.
+struct Store {
+    spec: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn sqlite() -> Store {
+    let dir = tempfile::tempdir().unwrap();
+    Store {
+        spec: dir.path().join("history.db").display().to_string(),
+        _dir: Some(dir),
+    }
+}
+
+/// A new database on the test server, or `None` (skipped loudly) when
+/// there is no server outside CI.
+fn postgres(name: &str) -> Option<Store> {
+    let Ok(url) = std::env::var("DBAUDIT_POSTGRES_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true and no PostgreSQL: scripts/test starts one (scripts/setup-postgres)");
+        }
+        eprintln!(
+            "\n*** SKIPPED {name} on PostgreSQL: DBAUDIT_POSTGRES_URL is not set (run the tests with scripts/test, which starts a server) ***\n"
+        );
+        return None;
+    };
+    let db = format!(
+        "dbaudit_{}_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        std::process::id()
+    );
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    // One statement per call: several would run as one transaction,
+    // where CREATE DATABASE cannot.
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .unwrap();
+    let base = url.rsplit_once('/').unwrap().0;
+    Some(Store {
+        spec: format!("{base}/{db}"),
+        _dir: None,
+    })
+}
+
+fn options(selection: Selection, waivers: Vec<dbaudit::waivers::Waiver>) -> AuditOptions {
+    AuditOptions {
+        fail_on: Severity::High,
+        on_incomplete: OnIncomplete::Fail,
+        waivers,
+        baseline: None,
+        as_of: Date::parse("2026-12-01").unwrap(),
+        selection,
+    }
+}
+
+fn report(v: &Value, at: &str, opts: &AuditOptions) -> Report {
+    let mut v = v.clone();
+    v["collected_at"] = json!(at);
+    let snapshot = Snapshot::parse(&v.to_string(), Path::new("demo.json")).unwrap();
+    let rules = RuleSet::load(&[], &[]).unwrap();
+    audit(&snapshot, &rules, &config(), opts).unwrap()
+}
+
+fn cluster<'a>(v: &'a mut Value, id: &str) -> &'a mut Value {
+    v["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .flat_map(|a| a["regions"].as_array_mut().unwrap().iter_mut())
+        .flat_map(|r| r["db_clusters"].as_array_mut().unwrap().iter_mut())
+        .find(|c| c["id"] == id)
+        .unwrap()
+}
+
+fn account<'a>(v: &'a mut Value, name: &str) -> &'a mut Value {
+    v["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["name"] == name)
+        .unwrap()
+}
+
+fn periods(h: &mut History, rule: &str, resource: &str) -> Vec<Period> {
+    h.finding(rule, Some(resource)).unwrap()
+}
+
+fn waivers() -> Vec<dbaudit::waivers::Waiver> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("waivers.toml");
+    std::fs::write(
+        &p,
+        "[[waiver]]\nrule = \"db.network.sg-eks-only\"\nresource = \"*:cluster:prod-billing\"\nreason = \"migrating to the EKS group\"\nexpires = \"2027-01-31\"\n",
+    )
+    .unwrap();
+    dbaudit::waivers::load_file(&p).unwrap()
+}
+
+/// The scenario, on one store.
+fn periods_follow_what_runs_covered(spec: &str) {
+    let mut h = History::open(spec).unwrap();
+    let all = || options(Selection::default(), vec![]);
+
+    // Run 1: the demo as it is: every failure opens a period.
+    let mut v = demo();
+    let r1 = report(&v, "2026-11-27T02:00:00Z", &all());
+    let run1 = h.record(&r1, "2026-11-27T03:00:00Z").unwrap();
+    let failing: std::collections::BTreeSet<&str> = r1
+        .findings
+        .iter()
+        .filter(|f| f.outcome.is_failing())
+        .map(|f| f.fingerprint.as_str())
+        .collect();
+    assert_eq!(run1.opened, failing.len());
+    assert_eq!(run1.closed, 0);
+
+    // Run 2, a day later: prod-catalog fixed, prod-orders newly without
+    // deletion protection, prod-billing's SG finding waived, and the test
+    // account not reachable.
+    cluster(&mut v, "prod-catalog")["deletion_protection"] = json!(true);
+    cluster(&mut v, "prod-orders")["deletion_protection"] = json!(false);
+    let saved_test = account(&mut v, "test").clone();
+    {
+        let t = account(&mut v, "test");
+        t["regions"] = json!([]);
+        t["iam"] = Value::Null;
+        t["gaps"] = json!([{"service": "sts", "operation": "AssumeRole", "code": "AccessDenied", "message": "not authorized"}]);
+    }
+    let r2 = report(
+        &v,
+        "2026-11-28T02:00:00Z",
+        &options(Selection::default(), waivers()),
+    );
+    let run2 = h.record(&r2, "2026-11-28T03:00:00Z").unwrap();
+    assert_eq!((run2.opened, run2.closed), (1, 1), "{run2:?}");
+
+    let catalog = periods(&mut h, "db.deletion-protection", "prod-catalog");
+    assert_eq!(catalog.len(), 1);
+    assert_eq!(catalog[0].closed_by.as_deref(), Some("passed"));
+    assert_eq!(
+        catalog[0].closed_at.as_deref(),
+        Some("2026-11-28T02:00:00Z")
+    );
+    assert_eq!(catalog[0].days, 1.0);
+    let orders = periods(&mut h, "db.deletion-protection", "prod-orders");
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].opened_at, "2026-11-28T02:00:00Z");
+    assert!(orders[0].closed_seq.is_none());
+    let billing = periods(&mut h, "db.network.sg-eks-only", "prod-billing");
+    assert_eq!(billing.len(), 1, "waived is still open: one period");
+    assert!(billing[0].closed_seq.is_none());
+    assert!(
+        billing[0]
+            .waiver
+            .as_deref()
+            .is_some_and(|w| w.contains("migrating") && w.contains("2027-01-31")),
+        "{billing:?}"
+    );
+    // Unscanned is not fixed: test's periods are untouched.
+    let encryption = periods(&mut h, "db.encryption.at-rest", "test-shared");
+    assert_eq!(encryption.len(), 1);
+    assert!(encryption[0].closed_seq.is_none(), "{encryption:?}");
+    let test_open = h
+        .open_periods(&OpenFilter {
+            environments: vec!["test".into()],
+            ..OpenFilter::default()
+        })
+        .unwrap();
+    // All five of test's failures of run 1.
+    assert_eq!(test_open.len(), 5, "{test_open:#?}");
+    assert!(test_open.iter().all(|p| p.opened_seq == 1));
+
+    // Run 3: test is back with test-shared encrypted; prod-reporting (a
+    // cluster and its instance) was deleted.
+    *account(&mut v, "test") = saved_test;
+    cluster(&mut v, "test-shared")["storage_encrypted"] = json!(true);
+    for a in v["accounts"].as_array_mut().unwrap() {
+        for r in a["regions"].as_array_mut().unwrap() {
+            r["db_clusters"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|c| c["id"] != "prod-reporting");
+            r["db_instances"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|i| i["cluster_id"] != "prod-reporting");
+        }
+    }
+    let r3 = report(&v, "2026-11-30T02:00:00Z", &all());
+    h.record(&r3, "2026-11-30T03:00:00Z").unwrap();
+    let encryption = periods(&mut h, "db.encryption.at-rest", "test-shared");
+    assert_eq!(encryption[0].closed_by.as_deref(), Some("passed"));
+    assert_eq!(encryption[0].days, 3.0);
+    let reporting = periods(&mut h, "db.network.sg-not-open-to-world", "prod-reporting");
+    assert_eq!(
+        reporting[0].closed_by.as_deref(),
+        Some("gone"),
+        "{reporting:?}"
+    );
+    let instance = periods(
+        &mut h,
+        "db.network.not-publicly-accessible",
+        "prod-reporting-1",
+    );
+    assert_eq!(instance[0].closed_by.as_deref(), Some("gone"));
+    let billing = periods(&mut h, "db.network.sg-eks-only", "prod-billing");
+    assert!(
+        billing[0].waiver.is_none(),
+        "the waiver is gone from this run"
+    );
+
+    // Run 4: only test is evaluated, and prod-orders was fixed meanwhile:
+    // prod is not covered, so its period stays open.
+    cluster(&mut v, "prod-orders")["deletion_protection"] = json!(true);
+    let only_test = Selection {
+        environments: vec!["test".into()],
+        ..Selection::default()
+    };
+    let r4 = report(&v, "2026-12-01T02:00:00Z", &options(only_test, vec![]));
+    let run4 = h.record(&r4, "2026-12-01T03:00:00Z").unwrap();
+    assert_eq!((run4.opened, run4.closed), (0, 0));
+    assert!(
+        periods(&mut h, "db.deletion-protection", "prod-orders")[0]
+            .closed_seq
+            .is_none()
+    );
+
+    // Run 5: a rule selection that leaves deletion protection out changes
+    // nothing for it either.
+    let other_rules = Selection {
+        rules: vec!["db.encryption.*".into()],
+        ..Selection::default()
+    };
+    let r5 = report(&v, "2026-12-01T12:00:00Z", &options(other_rules, vec![]));
+    h.record(&r5, "2026-12-01T13:00:00Z").unwrap();
+    assert!(
+        periods(&mut h, "db.deletion-protection", "prod-orders")[0]
+            .closed_seq
+            .is_none()
+    );
+
+    // Run 6: everything again: prod-orders closes after 4 days.
+    let r6 = report(&v, "2026-12-02T02:00:00Z", &all());
+    h.record(&r6, "2026-12-02T03:00:00Z").unwrap();
+    let orders = periods(&mut h, "db.deletion-protection", "prod-orders");
+    assert_eq!(orders[0].closed_by.as_deref(), Some("passed"));
+    assert_eq!(orders[0].days, 4.0);
+
+    // Stats: prod's deletion protection was fixed twice, in 1 and 4 days.
+    let stats = h.stats(10, &["prod".into()]).unwrap();
+    let dp = stats
+        .rows
+        .iter()
+        .find(|r| r.rule_id == "db.deletion-protection")
+        .unwrap();
+    assert_eq!(dp.fixed, 2);
+    assert_eq!(dp.mean_days_to_fix, Some(2.5));
+    assert_eq!(dp.median_days_to_fix, Some(2.5));
+    assert_eq!(dp.open, 0);
+    // Open at each run: catalog (1), orders (2, 3, 4, 5), none at 6.
+    assert_eq!(dp.open_over_time, vec![1, 1, 1, 1, 1, 0]);
+    let runs = h.runs(10).unwrap();
+    assert_eq!(runs.len(), 6);
+    assert_eq!(runs[0].seq, 6);
+
+    // --baseline last: the latest run covering the same accounts and
+    // regions with the same pack is run 6, not the narrower 4 or 5.
+    let (run, failing) = h.last_comparable(&r6).unwrap().unwrap();
+    assert_eq!(run.seq, 6);
+    assert_eq!(
+        failing.len(),
+        r6.findings
+            .iter()
+            .filter(|f| f.outcome.is_failing())
+            .count()
+    );
+    let (run, _) = h.last_comparable(&r4).unwrap().unwrap();
+    assert_eq!(run.seq, 4, "only-test runs compare with only-test runs");
+
+    // The trend and ages the HTML report draws.
+    let view = h.view(30).unwrap();
+    assert!(
+        view.trend
+            .iter()
+            .any(|p| p.environment == "prod" && p.seq == 1)
+    );
+    assert_eq!(
+        view.ages.iter().map(|b| b.open).sum::<usize>(),
+        h.open_periods(&OpenFilter::default()).unwrap().len()
+    );
+}
+
+#[test]
+fn sqlite_periods_follow_what_runs_covered() {
+    let s = sqlite();
+    periods_follow_what_runs_covered(&s.spec);
+}
+
+#[test]
+fn postgres_periods_follow_what_runs_covered() {
+    if let Some(s) = postgres("periods") {
+        periods_follow_what_runs_covered(&s.spec);
+    }
+}
+
+/// Writers at once: each run is recorded whole, none is lost, and the
+/// periods are those of one run after the other.
+fn concurrent_writers_lose_nothing(spec: &str) {
+    let v = demo();
+    let reports: Vec<Report> = (0..6)
+        .map(|i| {
+            report(
+                &v,
+                &format!("2026-11-2{}T02:00:00Z", i + 1),
+                &options(Selection::default(), vec![]),
+            )
+        })
+        .collect();
+    // Six writers open a store that does not exist yet (creating its
+    // schema is raced too) and record at once.
+    std::thread::scope(|s| {
+        for r in &reports {
+            s.spawn(move || {
+                let mut h = History::open(spec).unwrap();
+                h.record(r, "2026-11-30T00:00:00Z").unwrap();
+            });
+        }
+    });
+    let mut h = History::open(spec).unwrap();
+    let runs = h.runs(100).unwrap();
+    assert_eq!(runs.len(), 6);
+    let mut seqs: Vec<i64> = runs.iter().map(|r| r.seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+    // Exactly one run opened the periods; the others found them open.
+    let opened: usize = runs.iter().map(|r| r.opened).sum();
+    let failing = reports[0]
+        .findings
+        .iter()
+        .filter(|f| f.outcome.is_failing())
+        .map(|f| &f.fingerprint)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert_eq!(opened, failing);
+    assert_eq!(
+        h.open_periods(&OpenFilter::default()).unwrap().len(),
+        failing
+    );
+}
+
+#[test]
+fn sqlite_concurrent_writers_lose_nothing() {
+    let s = sqlite();
+    concurrent_writers_lose_nothing(&s.spec);
+}
+
+#[test]
+fn postgres_concurrent_writers_lose_nothing() {
+    if let Some(s) = postgres("concurrent") {
+        concurrent_writers_lose_nothing(&s.spec);
+    }
+}
+
+/// A write that fails half-way (here: the periods insert, after the run
+/// and its findings were written) leaves no trace of the run.
+fn interrupted_write_leaves_no_run(spec: &str, break_periods: &dyn Fn()) {
+    let v = demo();
+    let mut h = History::open(spec).unwrap();
+    let r1 = report(
+        &v,
+        "2026-11-27T02:00:00Z",
+        &options(Selection::default(), vec![]),
+    );
+    break_periods();
+    let err = h.record(&r1, "2026-11-27T03:00:00Z").unwrap_err();
+    assert!(err.to_string().contains("history"), "{err}");
+    let mut h = History::open(spec).unwrap();
+    assert!(h.runs(10).unwrap().is_empty(), "no partial run");
+    assert!(h.open_periods(&OpenFilter::default()).unwrap().is_empty());
+    assert!(h.last_comparable(&r1).unwrap().is_none());
+}
+
+#[test]
+fn sqlite_interrupted_write_leaves_no_run() {
+    let s = sqlite();
+    let path = s.spec.clone();
+    interrupted_write_leaves_no_run(&s.spec, &|| {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TRIGGER fail_periods BEFORE INSERT ON dbaudit_periods BEGIN SELECT RAISE(ABORT, 'disk went away'); END;",
+        )
+        .unwrap();
+    });
+    // The findings were written before the failure, and rolled back too.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM dbaudit_findings", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn postgres_interrupted_write_leaves_no_run() {
+    if let Some(s) = postgres("interrupted") {
+        let url = s.spec.clone();
+        interrupted_write_leaves_no_run(&s.spec, &|| {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.batch_execute(
+                "CREATE FUNCTION fail_periods() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk went away'; END $$;
+                 CREATE TRIGGER fail_periods BEFORE INSERT ON dbaudit_periods FOR EACH ROW EXECUTE FUNCTION fail_periods();",
+            )
+            .unwrap();
+        });
+        let mut c = postgres::Client::connect(&s.spec, postgres::NoTls).unwrap();
+        let n: i64 = c
+            .query_one("SELECT COUNT(*) FROM dbaudit_findings", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0);
+    }
+}
+
+/// A store written by a newer dbaudit is refused, not downgraded.
+fn a_newer_schema_is_refused(spec: &str, set_version: &dyn Fn()) {
+    History::open(spec).unwrap();
+    set_version();
+    let err = History::open(spec).err().unwrap().to_string();
+    assert!(err.contains("newer dbaudit") && err.contains("99"), "{err}");
+}
+
+#[test]
+fn sqlite_newer_schema_is_refused() {
+    let s = sqlite();
+    let path = s.spec.clone();
+    a_newer_schema_is_refused(&s.spec, &|| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("UPDATE dbaudit_meta SET value = '99' WHERE key = 'schema_version'")
+            .unwrap();
+    });
+}
+
+#[test]
+fn postgres_newer_schema_is_refused() {
+    if let Some(s) = postgres("newer") {
+        let url = s.spec.clone();
+        a_newer_schema_is_refused(&s.spec, &|| {
+            postgres::Client::connect(&url, postgres::NoTls)
+                .unwrap()
+                .batch_execute("UPDATE dbaudit_meta SET value = '99' WHERE key = 'schema_version'")
+                .unwrap();
+        });
+    }
+}
+
+fn dbaudit(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DBAUDIT_CONFIG")
+        .env_remove("DBAUDIT_HISTORY")
+        .output()
+        .unwrap()
+}
+
+/// A file that is not a dbaudit history (garbage, another program's
+/// SQLite database) is a clear error, exit 2, and stays byte for byte.
+#[test]
+fn a_corrupt_or_foreign_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(
+        &garbage,
+        b"this is not a database, but somebody's notes\n".repeat(200),
+    )
+    .unwrap();
+    let foreign = dir.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ada');")
+        .unwrap();
+    let snapshot = root().join("fixtures/demo/snapshot.json");
+    let cfg = root().join("fixtures/demo/dbaudit.toml");
+    for (file, expect) in [
+        (&garbage, "not a dbaudit history file"),
+        (
+            &foreign,
+            "not a dbaudit history (it holds other tables: users)",
+        ),
+    ] {
+        let before = std::fs::read(file).unwrap();
+        let out = dbaudit(
+            &[
+                "evaluate",
+                snapshot.to_str().unwrap(),
+                "-c",
+                cfg.to_str().unwrap(),
+                "--history",
+                file.to_str().unwrap(),
+                "--html",
+                "report.html",
+            ],
+            dir.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(file.to_str().unwrap()) && stderr.contains(expect),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read(file).unwrap(), before, "left as it was");
+        assert!(!dir.path().join("report.html").exists(), "nothing written");
+        // The queries refuse it the same way.
+        let out = dbaudit(
+            &["history", "runs", "--history", file.to_str().unwrap()],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(2));
+    }
+}
+
+/// The commands end to end: `--history` and `[history]`, `--baseline
+/// last`, and each query as text and JSON.
+#[test]
+fn the_history_commands_answer_from_recorded_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_text = std::fs::read_to_string(root().join("fixtures/demo/dbaudit.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("dbaudit.toml"),
+        format!("{cfg_text}\n[history]\nstore = \"nightly.db\"\n"),
+    )
+    .unwrap();
+    let mut v = demo();
+    std::fs::write(dir.path().join("day1.json"), v.to_string()).unwrap();
+    v["collected_at"] = json!("2026-11-29T02:00:00Z");
+    cluster(&mut v, "prod-catalog")["deletion_protection"] = json!(true);
+    std::fs::write(dir.path().join("day2.json"), v.to_string()).unwrap();
+
+    let out = dbaudit(
+        &["evaluate", "day1.json", "--as-of", "2026-11-30"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        dir.path().join("nightly.db").exists(),
+        "[history] store, next to the config"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("history: recorded run"));
+    // Day 2 against the last comparable run: one failure fixed, none new,
+    // so the gate passes on new failures only.
+    let out = dbaudit(
+        &[
+            "evaluate",
+            "day2.json",
+            "--as-of",
+            "2026-11-30",
+            "--baseline",
+            "last",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["baseline"]["fixed"], 1, "{}", report["baseline"]);
+    assert_eq!(report["baseline"]["new"], 0);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let json_of = |args: &[&str]| -> Value {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        let out = dbaudit(&a, dir.path());
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let runs = json_of(&["history", "runs"]);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(runs["runs"][0]["closed"], 1);
+    let open = json_of(&[
+        "history",
+        "open",
+        "--environment",
+        "prod",
+        "--severity",
+        "critical",
+    ]);
+    let open = open["open"].as_array().unwrap();
+    assert!(!open.is_empty());
+    assert!(
+        open.iter()
+            .all(|p| p["environment"] == "prod" && p["severity"] == "critical")
+    );
+    assert!(
+        open.iter()
+            .all(|p| p["opened_at"] == "2026-11-27T02:00:00Z" && p["days"] == 2.0)
+    );
+    let finding = json_of(&[
+        "history",
+        "finding",
+        "db.deletion-protection",
+        "--resource",
+        "prod-catalog",
+    ]);
+    let fp = finding["periods"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(finding["periods"][0]["closed_by"], "passed");
+    let by_fp = json_of(&["history", "finding", &fp]);
+    assert_eq!(by_fp["periods"], finding["periods"]);
+    let stats = json_of(&["history", "stats", "--environment", "prod"]);
+    let dp = stats["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule_id"] == "db.deletion-protection")
+        .unwrap();
+    assert_eq!(dp["fixed"], 1);
+    assert_eq!(dp["mean_days_to_fix"], 2.0);
+
+    // Text output for people.
+    let out = dbaudit(&["history", "open", "--environment", "prod"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("RULE") && text.contains("OPEN SINCE"),
+        "{text}"
+    );
+    // An unknown finding, a missing store: exit 2 with what to do.
+    let out = dbaudit(&["history", "finding", "0123"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RULE --resource"));
+    let out = dbaudit(&["history", "runs", "--history", "missing.db"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !dir.path().join("missing.db").exists(),
+        "a query never creates a store"
+    );
+    // --baseline last needs a history.
+    let other = tempfile::tempdir().unwrap();
+    let out = dbaudit(
+        &[
+            "evaluate",
+            dir.path().join("day1.json").to_str().unwrap(),
+            "--baseline",
+            "last",
+        ],
+        other.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--history"));
+}
