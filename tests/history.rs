@@ -703,3 +703,72 @@ fn the_history_commands_answer_from_recorded_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--history"));
 }
+
+/// The password of a PostgreSQL store comes from PGPASSWORD (not the
+/// command line), and none ever reaches a message: a wrong one is an error
+/// naming the store without it.
+#[test]
+fn postgres_password_comes_from_pgpassword_and_is_never_shown() {
+    let Some(s) = postgres("password") else {
+        return;
+    };
+    let mut admin = postgres::Client::connect(&s.spec, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS dbaudit_pw; CREATE ROLE dbaudit_pw LOGIN PASSWORD 'Sup3r-s3cret'",
+        )
+        .unwrap();
+    let db = s.spec.rsplit_once('/').unwrap().1.to_string();
+    admin
+        .batch_execute(&format!(
+            "GRANT ALL ON SCHEMA public TO dbaudit_pw; ALTER DATABASE {db} OWNER TO dbaudit_pw"
+        ))
+        .unwrap();
+    let host = s
+        .spec
+        .trim_start_matches("postgres://postgres@")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = format!("postgres://dbaudit_pw@{host}/{db}");
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = root().join("fixtures/demo/snapshot.json");
+    let cfg = root().join("fixtures/demo/dbaudit.toml");
+    let run = |password: &str, url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+            .args([
+                "evaluate",
+                snapshot.to_str().unwrap(),
+                "-c",
+                cfg.to_str().unwrap(),
+                "--history",
+                url,
+            ])
+            .current_dir(dir.path())
+            .env("PGPASSWORD", password)
+            .env_remove("DBAUDIT_HISTORY")
+            .output()
+            .unwrap()
+    };
+    let out = run("Sup3r-s3cret", &url);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("history: recorded run"));
+    // Without it the server refuses (so the run above did use it).
+    let out = run("", &url);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // A wrong password in the URL: refused, and not repeated.
+    let out = run("", &format!("postgres://dbaudit_pw:Wr0ng-pass@{host}/{db}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("postgres://dbaudit_pw@{host}/{db}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Wr0ng-pass"), "{stderr}");
+}

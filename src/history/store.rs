@@ -284,12 +284,19 @@ mod pg {
     impl Postgres {
         pub fn open(url: &str) -> Result<Postgres, HistoryError> {
             let shown = redact(url);
-            let client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
-                HistoryError::Open {
-                    store: shown.clone(),
-                    message: e.to_string(),
-                }
-            })?;
+            let err = |e: postgres::Error| HistoryError::Open {
+                store: shown.clone(),
+                message: e.to_string(),
+            };
+            let mut config: postgres::Config = url.parse().map_err(err)?;
+            // The password from the environment, as libpq reads it: a URL
+            // on the command line is visible to every user of the machine.
+            if config.get_password().is_none()
+                && let Ok(p) = std::env::var("PGPASSWORD")
+            {
+                config.password(p);
+            }
+            let client = config.connect(postgres::NoTls).map_err(err)?;
             Ok(Postgres { client, url: shown })
         }
 
