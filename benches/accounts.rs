@@ -7,6 +7,11 @@
 //! `cargo bench --bench accounts [-- N... [cN...]]`, e.g. `-- 10 100 400 c16 c64`
 //! (default: 10 100 400, default concurrency). Needs the emulator like the
 //! tests (`DBAUDIT_MOTO_SERVER`).
+//!
+//! `-- shards` instead measures one shard's peak RSS (GNU time's maximum
+//! resident set) in organizations of 40 and 400 accounts cut into shards of
+//! about ten accounts: a shard's memory must not grow with the accounts of
+//! the other shards.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -19,6 +24,9 @@ use support::{Moto, aws_env, tempdir, write_config};
 #[allow(clippy::print_stdout)]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "shards") {
+        return shard_rss();
+    }
     let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     if sizes.is_empty() {
         sizes = vec![10, 100, 400];
@@ -92,5 +100,79 @@ fn main() {
                 requests as f64 / n as f64
             );
         }
+    }
+}
+
+/// One shard's peak RSS in a small and a large organization, the shard
+/// holding about the same number of accounts in both.
+#[allow(clippy::print_stdout)]
+fn shard_rss() {
+    println!(
+        "| accounts in the organization | shards | accounts in shard 1 | shard 1 peak RSS | wall |"
+    );
+    println!("|---|---|---|---|---|");
+    for (total, shards) in [(40usize, 4usize), (400, 40)] {
+        let moto = Moto::start();
+        let proxy = Proxy::start(
+            moto.port,
+            vec![Rule {
+                fault: Some(Fault::Delay(Duration::from_millis(100))),
+                ..Rule::default()
+            }],
+        );
+        let dir = tempdir("shard-rss-bench");
+        let ids: Vec<String> = (0..total)
+            .map(|i| format!("{:012}", 710_000_000_000u64 + i as u64))
+            .collect();
+        let names: Vec<String> = (0..total).map(|i| format!("a{i:04}")).collect();
+        let accounts: Vec<(&str, &str, &str)> = names
+            .iter()
+            .zip(&ids)
+            .map(|(n, i)| (n.as_str(), "prod", i.as_str()))
+            .collect();
+        let cfg = write_config(&dir, &accounts);
+        let part = dir.join("part.json");
+        let rss = dir.join("rss");
+        let mut cmd = std::process::Command::new("/usr/bin/time");
+        aws_env(&mut cmd);
+        cmd.args(["-f", "%M", "-o", rss.to_str().unwrap()])
+            .arg(env!("CARGO_BIN_EXE_dbaudit"))
+            .args([
+                "collect",
+                "--all-accounts",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--endpoint-url",
+                &proxy.endpoint(),
+                "--quiet",
+                "--shard",
+                &format!("1/{shards}"),
+                "--run-id",
+                "bench",
+                "-o",
+                part.to_str().unwrap(),
+            ]);
+        let t = Instant::now();
+        let o = cmd.output().unwrap();
+        let wall = t.elapsed().as_secs_f64();
+        assert!(
+            o.status.code().is_some_and(|c| c == 0 || c == 3),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let snapshot: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&part).unwrap()).unwrap();
+        let in_shard = snapshot["accounts"].as_array().map_or(0, Vec::len);
+        let kb: f64 = std::fs::read_to_string(&rss)
+            .unwrap()
+            .trim()
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(f64::NAN);
+        println!(
+            "| {total} | {shards} | {in_shard} | {:.1} MB | {wall:.1} s |",
+            kb / 1024.0
+        );
     }
 }

@@ -1278,3 +1278,27 @@ fn the_readme_quickstart_writes_the_html_report_and_a_history() {
         assert!(!out.stdout.is_empty(), "{cmd}");
     }
 }
+
+/// `scan` opens the history before it collects: a bad store fails at once
+/// (exit 2), not after a night's collection. Port 9 (discard) on loopback
+/// would only give gaps (exit 3) if collection had started.
+#[test]
+fn scan_refuses_a_bad_history_before_collecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("notes.db");
+    std::fs::write(&bad, "not a database\n".repeat(100)).unwrap();
+    let out = dbaudit(&[
+        "scan",
+        "--all-accounts",
+        "--config",
+        DEMO_CONFIG,
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "--history",
+        bad.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a dbaudit history"), "{stderr}");
+    assert!(!stderr.contains("gap"), "{stderr}");
+}

@@ -761,7 +761,12 @@ fn postgres_password_comes_from_pgpassword_and_is_never_shown() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("history: recorded run"));
     // Without it the server refuses (so the run above did use it).
     let out = run("", &url);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A wrong password in the URL: refused, and not repeated.
     let out = run("", &format!("postgres://dbaudit_pw:Wr0ng-pass@{host}/{db}"));
     let stderr = String::from_utf8_lossy(&out.stderr);

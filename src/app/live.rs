@@ -116,8 +116,10 @@ pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     };
     let config = Config::load(path)?;
     let config = with_organization(config, &options(&args.target), false, io)?.0;
-    // Load rules before collecting: a broken rule file fails fast.
+    // Load rules and open the history before collecting: a broken rule
+    // file or history store fails fast.
     let rules = load_rules(&config, &args.report.rules)?;
+    drop(super::open_history(&config, &args.report)?);
     let target = environment_target(&config, &args.target, &args.report.environment)?;
     let snapshot = collect_snapshot(&config, &target, io)?;
     if let Some(p) = &args.save_snapshot {

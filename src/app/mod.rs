@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::rules::RuleSet;
 use crate::snapshot::Snapshot;
-pub use output::report_snapshot;
+pub use output::{open_history, report_snapshot};
 
 /// Where command output goes.
 pub struct Io<'a> {

@@ -28,14 +28,8 @@ pub fn report_snapshot(
     // Every input is read and checked before anything is evaluated or written.
     let opts = audit_options(config, args)?;
     let outputs = outputs(args)?;
-    let store = args.history.clone().or_else(|| config.history.clone());
+    let mut history = open_history(config, args)?;
     let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
-    if baseline_last && store.is_none() {
-        return Err(Error::Usage(
-            "--baseline last compares with the findings history: give --history FILE|URL or set [history] store in the configuration".to_string(),
-        ));
-    }
-    let mut history = store.as_deref().map(History::open).transpose()?;
     let mut report = audit(snapshot, rules, config, &opts)?;
     if let (true, Some(h)) = (baseline_last, history.as_mut()) {
         match h.last_comparable(&report)? {
@@ -134,6 +128,19 @@ pub fn report_snapshot(
     }
     waiver_warnings(&report, io)?;
     Ok(report.gate.exit_code)
+}
+
+/// The history of `--history` or `[history] store`, opened (created or
+/// migrated; a foreign or newer store refused). `scan` calls it before
+/// collecting too, so that a bad store fails in seconds, not after the scan.
+pub fn open_history(config: &Config, args: &ReportArgs) -> Result<Option<History>, Error> {
+    let store = args.history.clone().or_else(|| config.history.clone());
+    if args.baseline.as_deref() == Some(Path::new(BASELINE_LAST)) && store.is_none() {
+        return Err(Error::Usage(
+            "--baseline last compares with the findings history: give --history FILE|URL or set [history] store in the configuration".to_string(),
+        ));
+    }
+    Ok(store.as_deref().map(History::open).transpose()?)
 }
 
 /// `--baseline last`: the history's latest comparable run.

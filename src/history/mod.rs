@@ -234,7 +234,7 @@ impl History {
         let open = self.open_periods_raw()?;
         let plan = plan(&open, &report.findings, &coverage);
 
-        let mut run = RunRecord {
+        let run = RunRecord {
             seq,
             run_id,
             at: at.clone(),
@@ -308,7 +308,6 @@ impl History {
             "fingerprint, rule_id, account, account_id, environment, region, resource_arn, resource_id, severity, opened_seq, opened_at, waiver",
             &rows,
         )?;
-        run.opened = plan.open.len();
         Ok(run)
     }
 
