@@ -46,25 +46,7 @@ fn main() {
     println!("|---|---|---|---|---|");
     for &n in &sizes {
         for &c in &concurrencies {
-            let moto = Moto::start();
-            let proxy = Proxy::start(
-                moto.port,
-                vec![Rule {
-                    fault: Some(Fault::Delay(Duration::from_millis(latency))),
-                    ..Rule::default()
-                }],
-            );
-            let dir = tempdir("accounts-bench");
-            let ids: Vec<String> = (0..n)
-                .map(|i| format!("{:012}", 700_000_000_000u64 + i as u64))
-                .collect();
-            let names: Vec<String> = (0..n).map(|i| format!("a{i:04}")).collect();
-            let accounts: Vec<(&str, &str, &str)> = names
-                .iter()
-                .zip(&ids)
-                .map(|(n, i)| (n.as_str(), "prod", i.as_str()))
-                .collect();
-            let cfg = write_config(&dir, &accounts);
+            let (_moto, proxy, dir, cfg) = estate(n, 700_000_000_000, latency);
             let out = dir.join("s.json");
             let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
             aws_env(&mut cmd);
@@ -112,25 +94,7 @@ fn shard_rss() {
     );
     println!("|---|---|---|---|---|");
     for (total, shards) in [(40usize, 4usize), (400, 40)] {
-        let moto = Moto::start();
-        let proxy = Proxy::start(
-            moto.port,
-            vec![Rule {
-                fault: Some(Fault::Delay(Duration::from_millis(100))),
-                ..Rule::default()
-            }],
-        );
-        let dir = tempdir("shard-rss-bench");
-        let ids: Vec<String> = (0..total)
-            .map(|i| format!("{:012}", 710_000_000_000u64 + i as u64))
-            .collect();
-        let names: Vec<String> = (0..total).map(|i| format!("a{i:04}")).collect();
-        let accounts: Vec<(&str, &str, &str)> = names
-            .iter()
-            .zip(&ids)
-            .map(|(n, i)| (n.as_str(), "prod", i.as_str()))
-            .collect();
-        let cfg = write_config(&dir, &accounts);
+        let (_moto, proxy, dir, cfg) = estate(total, 710_000_000_000, 100);
         let part = dir.join("part.json");
         let rss = dir.join("rss");
         let mut cmd = std::process::Command::new("/usr/bin/time");
@@ -175,4 +139,33 @@ fn shard_rss() {
             kb / 1024.0
         );
     }
+}
+
+/// `n` empty prod accounts (ids from `first_id`) in a fresh emulator behind
+/// a proxy delaying every request by `latency_ms`, and their config.
+fn estate(
+    n: usize,
+    first_id: u64,
+    latency_ms: u64,
+) -> (Moto, Proxy, std::path::PathBuf, std::path::PathBuf) {
+    let moto = Moto::start();
+    let proxy = Proxy::start(
+        moto.port,
+        vec![Rule {
+            fault: Some(Fault::Delay(Duration::from_millis(latency_ms))),
+            ..Rule::default()
+        }],
+    );
+    let dir = tempdir("accounts-bench");
+    let ids: Vec<String> = (0..n)
+        .map(|i| format!("{:012}", first_id + i as u64))
+        .collect();
+    let names: Vec<String> = (0..n).map(|i| format!("a{i:04}")).collect();
+    let accounts: Vec<(&str, &str, &str)> = names
+        .iter()
+        .zip(&ids)
+        .map(|(n, i)| (n.as_str(), "prod", i.as_str()))
+        .collect();
+    let cfg = write_config(&dir, &accounts);
+    (moto, proxy, dir, cfg)
 }

@@ -9,8 +9,11 @@
 // A skipped half says so on stderr, loudly.
 #![allow(clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
+use support::root;
 
 use dbaudit::audit::{AuditOptions, audit};
 use dbaudit::config::Config;
@@ -22,10 +25,6 @@ use dbaudit::selection::Selection;
 use dbaudit::snapshot::Snapshot;
 use dbaudit::waivers::Date;
 use serde_json::{Value, json};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn demo() -> Value {
     serde_json::from_str(
@@ -498,13 +497,7 @@ fn postgres_newer_schema_is_refused() {
 }
 
 fn dbaudit(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dbaudit"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DBAUDIT_CONFIG")
-        .env_remove("DBAUDIT_HISTORY")
-        .output()
-        .unwrap()
+    support::dbaudit_in(dir, args)
 }
 
 /// A file that is not a dbaudit history (garbage, another program's

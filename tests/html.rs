@@ -12,23 +12,16 @@
 // A skipped half says so on stderr, loudly.
 #![allow(clippy::print_stderr)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::root;
 
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn dbaudit(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dbaudit"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DBAUDIT_CONFIG")
-        .env_remove("DBAUDIT_HISTORY")
-        .output()
-        .unwrap()
+    support::dbaudit_in(dir, args)
 }
 
 /// What a self-contained page may not have: anything loaded from

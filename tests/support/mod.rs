@@ -165,6 +165,18 @@ pub fn dbaudit(args: &[&str]) -> Output {
     cmd.args(args).current_dir(root()).output().unwrap()
 }
 
+/// `dbaudit ARGS` run in `dir` (relative outputs land there), in the test
+/// environment, without a history or config from the environment.
+pub fn dbaudit_in(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+    aws_env(&mut cmd);
+    cmd.env_remove("DBAUDIT_HISTORY")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 /// `dbaudit evaluate <demo snapshot> --config <demo config> ARGS`.
 pub fn demo(args: &[&str]) -> Output {
     let mut all = vec!["evaluate", DEMO, "--config", DEMO_CONFIG];
