@@ -232,7 +232,8 @@ impl History {
         );
         let coverage = Coverage::of(report);
         let open = self.open_periods_raw()?;
-        let plan = plan(&open, &report.findings, &coverage);
+        let now = representatives(&report.findings);
+        let plan = plan(&open, &now, &coverage);
 
         let run = RunRecord {
             seq,
@@ -270,7 +271,7 @@ impl History {
                 run.closed.into(),
             ],
         )?;
-        self.insert_findings(seq, &report.findings)?;
+        self.insert_findings(seq, &now)?;
         for (key, by) in &plan.close {
             self.db.execute(
                 "UPDATE dbaudit_periods SET closed_seq = ?, closed_at = ?, closed_by = ? WHERE fingerprint = ? AND opened_seq = ?",
@@ -311,30 +312,96 @@ impl History {
         Ok(run)
     }
 
-    fn insert_findings(&mut self, seq: i64, findings: &[Finding]) -> Result<(), HistoryError> {
-        let rows: Vec<Vec<Value>> = findings
-            .iter()
-            .map(|f| {
-                vec![
-                    seq.into(),
-                    f.fingerprint.as_str().into(),
+    /// One row per fingerprint of the run; a fingerprint seen for the
+    /// first time gets its key (identity) row.
+    fn insert_findings(
+        &mut self,
+        seq: i64,
+        now: &BTreeMap<&str, &Finding>,
+    ) -> Result<(), HistoryError> {
+        let mut keys: HashMap<String, i64> = self
+            .db
+            .query("SELECT fingerprint, key_id FROM dbaudit_keys", &[])?
+            .into_iter()
+            .map(|r| (r[0].str(), r[1].int().unwrap_or_default()))
+            .collect();
+        let mut next = keys.values().copied().max().unwrap_or(0) + 1;
+        let mut new_keys: Vec<Vec<Value>> = Vec::new();
+        for (fp, f) in now {
+            if !keys.contains_key(*fp) {
+                keys.insert(fp.to_string(), next);
+                new_keys.push(vec![
+                    next.into(),
+                    (*fp).into(),
                     (&*f.rule_id).into(),
                     (&*f.account).into(),
+                    (&*f.account_id).into(),
                     (&*f.environment).into(),
                     region_of(f).into(),
                     f.resource_arn.as_str().into(),
+                    f.resource_id.as_str().into(),
+                ]);
+                next += 1;
+            }
+        }
+        self.insert_rows(
+            "dbaudit_keys",
+            "key_id, fingerprint, rule_id, account, account_id, environment, region, resource_arn, resource_id",
+            &new_keys,
+        )?;
+        let messages = self.message_ids(now.values().filter(|f| f.outcome != Outcome::Pass))?;
+        let rows: Vec<Vec<Value>> = now
+            .iter()
+            .map(|(fp, f)| {
+                vec![
+                    seq.into(),
+                    keys[*fp].into(),
                     f.outcome.as_str().into(),
                     f.severity.as_str().into(),
                     waiver_of(f).into(),
-                    (&*f.message).into(),
+                    Value::Int(messages.get(&*f.message).copied()),
                 ]
             })
             .collect();
         self.insert_rows(
             "dbaudit_findings",
-            "seq, fingerprint, rule_id, account, environment, region, resource_arn, outcome, severity, waiver, message",
+            "seq, key_id, outcome, severity, waiver, message_id",
             &rows,
         )
+    }
+
+    /// The id of each message, stored once: text → id.
+    fn message_ids<'f>(
+        &mut self,
+        findings: impl Iterator<Item = &'f &'f Finding>,
+    ) -> Result<HashMap<&'f str, i64>, HistoryError> {
+        let known: HashMap<String, i64> = self
+            .db
+            .query("SELECT digest, message_id FROM dbaudit_messages", &[])?
+            .into_iter()
+            .map(|r| (r[0].str(), r[1].int().unwrap_or_default()))
+            .collect();
+        let mut next = known.values().copied().max().unwrap_or(0) + 1;
+        let mut ids: HashMap<&str, i64> = HashMap::new();
+        let mut new_rows: Vec<Vec<Value>> = Vec::new();
+        for f in findings {
+            let text: &str = &f.message;
+            if ids.contains_key(text) {
+                continue;
+            }
+            let digest = message_digest(text);
+            let id = match known.get(&digest) {
+                Some(id) => *id,
+                None => {
+                    new_rows.push(vec![next.into(), digest.into(), text.into()]);
+                    next += 1;
+                    next - 1
+                }
+            };
+            ids.insert(text, id);
+        }
+        self.insert_rows("dbaudit_messages", "message_id, digest, message", &new_rows)?;
+        Ok(ids)
     }
 
     fn insert_rows(
@@ -374,7 +441,7 @@ impl History {
             return Ok(None);
         };
         let rows = self.db.query(
-            "SELECT fingerprint, rule_id, severity, outcome, account, resource_arn, message FROM dbaudit_findings WHERE seq = ? AND outcome IN ('fail', 'waived') ORDER BY fingerprint",
+            "SELECT k.fingerprint, k.rule_id, f.severity, f.outcome, k.account, k.resource_arn, m.message FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id LEFT JOIN dbaudit_messages m ON m.message_id = f.message_id WHERE f.seq = ? AND f.outcome IN ('fail', 'waived') ORDER BY k.fingerprint",
             &[run.seq.into()],
         )?;
         let findings = rows
@@ -403,6 +470,15 @@ pub fn now() -> String {
     aws_smithy_types::DateTime::from(std::time::SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
+}
+
+/// A message's key in `dbaudit_messages`.
+fn message_digest(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn region_of(f: &Finding) -> String {
@@ -443,22 +519,18 @@ pub(crate) struct Plan<'a> {
     pub waiver: Vec<(PeriodKey, Option<String>)>,
 }
 
-/// The periods a run opens and closes. A fingerprint may appear more than
-/// once in a run (a cluster serving two services is one resource of a
-/// parity rule twice): it counts as failing if any of its findings fails,
-/// else unknown if any is an error, else passing.
-pub(crate) fn plan<'a>(
-    open: &[OpenPeriod],
-    findings: &'a [Finding],
-    coverage: &Coverage,
-) -> Plan<'a> {
-    let mut now: HashMap<&str, &'a Finding> = HashMap::new();
+/// One finding per fingerprint of a run. A fingerprint may appear more
+/// than once (a cluster serving two services is one resource of a parity
+/// rule twice): the one kept is failing if any of them fails, else an
+/// error if any is, else a pass.
+pub(crate) fn representatives(findings: &[Finding]) -> BTreeMap<&str, &Finding> {
     let rank = |o: Outcome| match o {
         Outcome::Fail => 3,
         Outcome::Waived => 2,
         Outcome::Error => 1,
         Outcome::Pass => 0,
     };
+    let mut now: BTreeMap<&str, &Finding> = BTreeMap::new();
     for f in findings {
         now.entry(f.fingerprint.as_str())
             .and_modify(|seen| {
@@ -468,6 +540,16 @@ pub(crate) fn plan<'a>(
             })
             .or_insert(f);
     }
+    now
+}
+
+/// The periods a run opens and closes, from its findings per fingerprint
+/// ([`representatives`]).
+pub(crate) fn plan<'a>(
+    open: &[OpenPeriod],
+    now: &BTreeMap<&str, &'a Finding>,
+    coverage: &Coverage,
+) -> Plan<'a> {
     let mut plan = Plan::default();
     let mut still_open: BTreeSet<&str> = BTreeSet::new();
     for p in open {
@@ -493,13 +575,11 @@ pub(crate) fn plan<'a>(
             }
         }
     }
-    let mut opening: BTreeMap<&str, &'a Finding> = BTreeMap::new();
-    for (fp, f) in now {
-        if f.outcome.is_failing() && !still_open.contains(fp) {
-            opening.insert(fp, f);
-        }
-    }
-    plan.open = opening.into_values().collect();
+    plan.open = now
+        .iter()
+        .filter(|(fp, f)| f.outcome.is_failing() && !still_open.contains(*fp))
+        .map(|(_, f)| *f)
+        .collect();
     plan
 }
 

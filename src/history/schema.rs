@@ -9,7 +9,11 @@ use super::store::Backend;
 /// Version N is `MIGRATIONS[N - 1]`. Append only: a released migration is
 /// never edited (the stores it created exist).
 pub const MIGRATIONS: &[&str] = &[
-    // 1: runs, their findings, and the periods in which a finding was open.
+    // 1: runs; each finding's identity once (`dbaudit_keys`) and its outcome
+    // in every run (`dbaudit_findings`, one row per fingerprint and run: a
+    // few bytes); the messages of findings that did not pass, each text
+    // once (`dbaudit_messages`: they repeat night after night); the periods
+    // in which a finding was open.
     "CREATE TABLE dbaudit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
      CREATE TABLE dbaudit_runs (
        seq BIGINT PRIMARY KEY,
@@ -30,21 +34,31 @@ pub const MIGRATIONS: &[&str] = &[
        closed BIGINT NOT NULL
      );
      CREATE INDEX dbaudit_runs_scope ON dbaudit_runs (scope_key, seq);
-     CREATE TABLE dbaudit_findings (
-       seq BIGINT NOT NULL REFERENCES dbaudit_runs (seq),
-       fingerprint TEXT NOT NULL,
+     CREATE TABLE dbaudit_keys (
+       key_id BIGINT PRIMARY KEY,
+       fingerprint TEXT NOT NULL UNIQUE,
        rule_id TEXT NOT NULL,
        account TEXT NOT NULL,
+       account_id TEXT NOT NULL,
        environment TEXT NOT NULL,
        region TEXT NOT NULL,
        resource_arn TEXT NOT NULL,
+       resource_id TEXT NOT NULL
+     );
+     CREATE TABLE dbaudit_messages (
+       message_id BIGINT PRIMARY KEY,
+       digest TEXT NOT NULL UNIQUE,
+       message TEXT NOT NULL
+     );
+     CREATE TABLE dbaudit_findings (
+       seq BIGINT NOT NULL REFERENCES dbaudit_runs (seq),
+       key_id BIGINT NOT NULL REFERENCES dbaudit_keys (key_id),
        outcome TEXT NOT NULL,
        severity TEXT NOT NULL,
        waiver TEXT,
-       message TEXT NOT NULL
+       message_id BIGINT REFERENCES dbaudit_messages (message_id),
+       PRIMARY KEY (seq, key_id)
      );
-     CREATE INDEX dbaudit_findings_seq ON dbaudit_findings (seq, outcome);
-     CREATE INDEX dbaudit_findings_fingerprint ON dbaudit_findings (fingerprint);
      CREATE TABLE dbaudit_periods (
        fingerprint TEXT NOT NULL,
        rule_id TEXT NOT NULL,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Coverage, OpenPeriod, plan};
+use super::{Coverage, OpenPeriod, plan, representatives};
 use crate::facts::ResourceKind;
 use crate::finding::{Finding, Outcome, Severity};
 use crate::report::Report;
@@ -68,39 +68,55 @@ fn a_fingerprint_twice_in_a_run_fails_if_either_fails() {
         finding("a", "r", Outcome::Pass),
         finding("a", "r", Outcome::Fail),
     ];
-    let p = plan(&[], &fs, &coverage(fs.clone()));
+    let p = plan(&[], &representatives(&fs), &coverage(fs.clone()));
     assert_eq!(p.open.len(), 1);
-    let p = plan(&[open("a", "r")], &fs, &coverage(fs.clone()));
+    let p = plan(
+        &[open("a", "r")],
+        &representatives(&fs),
+        &coverage(fs.clone()),
+    );
     assert!(p.open.is_empty() && p.close.is_empty());
 }
 
 #[test]
 fn only_a_covered_cell_closes_a_period_whose_finding_is_absent() {
     // Rule `r` evaluated on prod/eu-west-1, no finding `a`: gone.
-    let p = plan(&[open("a", "r")], &[], &coverage(vec![]));
+    let p = plan(&[open("a", "r")], &Default::default(), &coverage(vec![]));
     assert_eq!(p.close, vec![(("a".to_string(), 1), "gone")]);
     // Another rule: not evaluated, nothing changes.
-    let p = plan(&[open("a", "other")], &[], &coverage(vec![]));
+    let p = plan(
+        &[open("a", "other")],
+        &Default::default(),
+        &coverage(vec![]),
+    );
     assert!(p.close.is_empty());
     // Rule `r` erred in that account and region: unknown, nothing changes.
     let err = vec![finding("b", "r", Outcome::Error)];
-    let p = plan(&[open("a", "r")], &[], &coverage(err));
+    let p = plan(&[open("a", "r")], &Default::default(), &coverage(err));
     assert!(p.close.is_empty());
 }
 
 #[test]
 fn an_error_outcome_neither_closes_nor_opens() {
     let fs = vec![finding("a", "r", Outcome::Error)];
-    let p = plan(&[open("a", "r")], &fs, &coverage(fs.clone()));
+    let p = plan(
+        &[open("a", "r")],
+        &representatives(&fs),
+        &coverage(fs.clone()),
+    );
     assert!(p.close.is_empty() && p.open.is_empty());
-    let p = plan(&[], &fs, &coverage(fs.clone()));
+    let p = plan(&[], &representatives(&fs), &coverage(fs.clone()));
     assert!(p.open.is_empty());
 }
 
 #[test]
 fn a_pass_closes_and_a_waiver_change_is_recorded() {
     let fs = vec![finding("a", "r", Outcome::Pass)];
-    let p = plan(&[open("a", "r")], &fs, &coverage(fs.clone()));
+    let p = plan(
+        &[open("a", "r")],
+        &representatives(&fs),
+        &coverage(fs.clone()),
+    );
     assert_eq!(p.close, vec![(("a".to_string(), 1), "passed")]);
     let mut w = finding("a", "r", Outcome::Waived);
     w.waiver = Some(Box::new(crate::finding::WaiverRef {
@@ -111,7 +127,11 @@ fn a_pass_closes_and_a_waiver_change_is_recorded() {
         location: "w.toml:1".into(),
     }));
     let fs = vec![w];
-    let p = plan(&[open("a", "r")], &fs, &coverage(fs.clone()));
+    let p = plan(
+        &[open("a", "r")],
+        &representatives(&fs),
+        &coverage(fs.clone()),
+    );
     assert!(p.close.is_empty() && p.open.is_empty());
     assert_eq!(
         p.waiver,

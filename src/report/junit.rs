@@ -9,16 +9,13 @@ use super::{Outcome, Report};
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut junit = JReport::new("dbaudit");
+    let by_account = report.by_account();
     for account in &report.accounts {
         let mut suite = TestSuite::new(format!(
             "{} ({}, {})",
             account.name, account.environment, account.account_id
         ));
-        for f in report
-            .findings
-            .iter()
-            .filter(|f| *f.account == *account.name)
-        {
+        for f in by_account.get(account.name.as_str()).into_iter().flatten() {
             let status = match f.outcome {
                 Outcome::Pass => TestCaseStatus::success(),
                 Outcome::Fail => {

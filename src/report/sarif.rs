@@ -91,11 +91,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
     let mut accounts: Vec<&super::AccountSummary> = report.accounts.iter().collect();
     if accounts.len() > MAX_RUNS {
         // Keep the accounts with the most severe failures.
+        let by_account = report.by_account();
         let worst = |name: &str| {
-            report
-                .findings
-                .iter()
-                .filter(|f| *f.account == *name && f.outcome == Outcome::Fail)
+            (by_account.get(name).into_iter().flatten())
+                .filter(|f| f.outcome == Outcome::Fail)
                 .map(|f| f.severity)
                 .max()
         };
@@ -127,11 +126,12 @@ pub fn render_accounts(
     mut warnings: Vec<String>,
 ) -> io::Result<Vec<String>> {
     let mut runs = Vec::new();
+    let by_account = report.by_account();
     for account in accounts {
-        let mut results: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|f| *f.account == *account.name && f.outcome != Outcome::Pass)
+        let mut results: Vec<&Finding> = (by_account.get(account.name.as_str()).into_iter())
+            .flatten()
+            .copied()
+            .filter(|f| f.outcome != Outcome::Pass)
             .collect();
         let mut notifications = Vec::new();
         for g in &account.gaps {

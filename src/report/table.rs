@@ -79,13 +79,11 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
     });
     let mut table = new_table(style);
     table.set_header(["Severity", "Rule", "Failed", "Errors", "Examples"]);
+    let by_rule = report.by_rule();
     for r in rules {
-        let bad: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|f| {
-                *f.rule_id == *r.doc.id && matches!(f.outcome, Outcome::Fail | Outcome::Error)
-            })
+        let bad: Vec<&Finding> = (by_rule.get(r.doc.id.as_str()).into_iter().flatten())
+            .copied()
+            .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Error))
             .collect();
         let mut examples: Vec<String> = bad
             .iter()
@@ -109,6 +107,7 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
 
 pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<()> {
     rule_summary(report, out, &style)?;
+    let by_account = report.by_account();
     for account in &report.accounts {
         let c = account.counts;
         let id = if account.account_id.is_empty() {
@@ -145,10 +144,9 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             "  ",
             &format!("audited: {}", account.inventory.describe()),
         )?;
-        let mut rows: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|f| *f.account == *account.name)
+        let mut rows: Vec<&Finding> = (by_account.get(account.name.as_str()).into_iter())
+            .flatten()
+            .copied()
             .filter(|f| style.show_passed || f.outcome != Outcome::Pass)
             .collect();
         rows.sort_by(|a, b| {
