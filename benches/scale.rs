@@ -130,5 +130,36 @@ fn main() {
         "parse + merge + evaluate + report: {:.3} s",
         total.as_secs_f64()
     );
-    println!("peak RSS: {:.0} MB", peak_rss_mb());
+    println!("peak RSS through the JSON report: {:.0} MB", peak_rss_mb());
+    // The other formats of the same report, each to a sink (after the
+    // total above: these are the optional outputs of the night).
+    use dbaudit::report::render::{Format, RenderContext, renderer};
+    let ctx = RenderContext::new(Some(&merged));
+    for format in [
+        Format::Table,
+        Format::Sarif,
+        Format::Junit,
+        Format::Markdown,
+        Format::Html,
+    ] {
+        let style = dbaudit::report::table::Style {
+            color: false,
+            show_passed: false,
+            width: Some(120),
+            tty: false,
+            compact: true,
+        };
+        let mut out = Counter(0);
+        let t = Instant::now();
+        renderer(format, style)
+            .render(&report, &ctx, &mut out)
+            .unwrap();
+        println!(
+            "{:<19} {:.3} s ({:.1} MB)",
+            format!("{}:", format.as_str()),
+            t.elapsed().as_secs_f64(),
+            out.0 as f64 / 1e6
+        );
+    }
+    println!("peak RSS with every format: {:.0} MB", peak_rss_mb());
 }

@@ -32,6 +32,10 @@ pub const MAX_EVIDENCE: usize = 1_500;
 pub const MAX_DBS_DRAWN: usize = 30;
 /// Ingress sources drawn per diagram.
 const MAX_SOURCES_DRAWN: usize = 24;
+/// Topology diagrams drawn (account × region), those with violations
+/// first; the rest are listed in a table. At 1,000 accounts a diagram each
+/// made a 27 MB page.
+pub const MAX_DIAGRAMS: usize = 24;
 /// Runs in the trend plot.
 pub const TREND_RUNS: usize = 30;
 
@@ -119,6 +123,8 @@ struct Diagram {
     svg: String,
     violations: Vec<String>,
     note: String,
+    /// Databases drawn with failing findings.
+    failing_dbs: usize,
 }
 
 #[derive(Serialize)]
@@ -193,7 +199,37 @@ impl Page {
         let environments: Vec<EnvView> = envs.into_values().collect();
         let (plots, plot_note) = plots(&environments, ctx);
         let (topology, topology_note) = match ctx.snapshot {
-            Some(s) => (diagrams(s, report), String::new()),
+            Some(s) => {
+                let (mut drawn, rest): (Vec<Diagram>, Vec<Diagram>) = {
+                    let mut all = diagrams(s, report);
+                    all.sort_by(|a, b| {
+                        (b.violations.len(), b.failing_dbs)
+                            .cmp(&(a.violations.len(), a.failing_dbs))
+                            .then(a.account.cmp(&b.account))
+                            .then(a.region.cmp(&b.region))
+                    });
+                    let rest = all.split_off(all.len().min(MAX_DIAGRAMS));
+                    (all, rest)
+                };
+                drawn.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+                let note = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "{} of {} account/region diagrams drawn (those with violations first); the others: {}",
+                        drawn.len(),
+                        drawn.len() + rest.len(),
+                        rest.iter()
+                            .map(|d| format!(
+                                "{} ({}) {}: {} failing database(s), {} violating path(s)",
+                                d.account, d.environment, d.region, d.failing_dbs, d.violations.len()
+                            ))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                };
+                (drawn, note)
+            }
             None => (
                 Vec::new(),
                 "The topology is drawn from the audited snapshot: render the HTML report in the run that evaluates it (evaluate or scan with --html)."
@@ -721,5 +757,6 @@ fn diagram(
         ),
         violations: violations.into_iter().collect(),
         note,
+        failing_dbs: dbs.iter().filter(|d| failing.contains_key(d.arn)).count(),
     }
 }
