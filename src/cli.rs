@@ -132,6 +132,17 @@ pub enum HistoryCommand {
         #[arg(long = "rule", value_name = "ID|GLOB")]
         rule: Vec<String>,
     },
+    /// Keep the store small: drop the per-run findings of all but the
+    /// latest runs. Runs, their counts and every open/closed period stay, so
+    /// the other queries answer as before; `--baseline last` compares only
+    /// with runs whose findings are kept.
+    Prune {
+        #[command(flatten)]
+        store: HistoryStoreArgs,
+        /// How many of the latest runs keep their findings.
+        #[arg(long, value_name = "N")]
+        keep_runs: usize,
+    },
     /// Per environment and rule: findings open now and over the last runs,
     /// how many were fixed, and the mean and median time to fix.
     Stats {

@@ -665,6 +665,17 @@ fn the_history_commands_answer_from_recorded_runs() {
     assert_eq!(dp["fixed"], 1);
     assert_eq!(dp["mean_days_to_fix"], 2.0);
 
+    // Pruning keeps the runs; the next --baseline last still compares.
+    let pruned = json_of(&["history", "prune", "--keep-runs", "1"]);
+    assert_eq!(pruned["runs_pruned"], 1);
+    assert_eq!(
+        json_of(&["history", "runs"])["runs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
     // Text output for people.
     let out = dbaudit(&["history", "open", "--environment", "prod"], dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -836,4 +847,69 @@ fn a_run_killed_while_recording_leaves_no_partial_run() {
             .any(|(finished, runs)| !finished && *runs == 0),
         "{outcomes:?}"
     );
+}
+
+/// Pruning drops old runs' findings, never what the queries answer from:
+/// runs, counts and periods stay; `--baseline last` skips pruned runs.
+fn prune_keeps_runs_and_periods(spec: &str, findings_rows: &dyn Fn() -> i64) {
+    let mut h = History::open(spec).unwrap();
+    let mut v = demo();
+    let all = || options(Selection::default(), vec![]);
+    let r1 = report(&v, "2026-11-27T02:00:00Z", &all());
+    h.record(&r1, "2026-11-27T03:00:00Z").unwrap();
+    cluster(&mut v, "prod-catalog")["deletion_protection"] = json!(true);
+    let r2 = report(&v, "2026-11-28T02:00:00Z", &all());
+    h.record(&r2, "2026-11-28T03:00:00Z").unwrap();
+    let r3 = report(&v, "2026-11-29T02:00:00Z", &all());
+    h.record(&r3, "2026-11-29T03:00:00Z").unwrap();
+    let before_rows = findings_rows();
+    let stats_before = h.stats(10, &[]).unwrap();
+    let open_before = h.open_periods(&OpenFilter::default()).unwrap();
+
+    assert_eq!(h.prune(1).unwrap(), 2);
+    assert_eq!(
+        findings_rows() * 3,
+        before_rows,
+        "one run of three keeps its rows"
+    );
+    assert_eq!(h.runs(10).unwrap().len(), 3);
+    assert_eq!(h.stats(10, &[]).unwrap(), stats_before);
+    assert_eq!(h.open_periods(&OpenFilter::default()).unwrap(), open_before);
+    let catalog = periods(&mut h, "db.deletion-protection", "prod-catalog");
+    assert_eq!(catalog[0].closed_by.as_deref(), Some("passed"));
+    assert_eq!(h.last_comparable(&r3).unwrap().unwrap().0.seq, 3);
+    // Pruning again changes nothing; keeping none leaves no comparable run.
+    assert_eq!(h.prune(1).unwrap(), 0);
+    assert_eq!(h.prune(0).unwrap(), 1);
+    assert_eq!(findings_rows(), 0);
+    assert!(h.last_comparable(&r3).unwrap().is_none());
+    // And the next run records as usual.
+    let run4 = h.record(&r3, "2026-11-30T03:00:00Z").unwrap();
+    assert_eq!((run4.opened, run4.closed), (0, 0));
+}
+
+#[test]
+fn sqlite_prune_keeps_runs_and_periods() {
+    let s = sqlite();
+    let path = s.spec.clone();
+    prune_keeps_runs_and_periods(&s.spec, &|| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM dbaudit_findings", [], |r| r.get(0))
+            .unwrap()
+    });
+}
+
+#[test]
+fn postgres_prune_keeps_runs_and_periods() {
+    if let Some(s) = postgres("prune") {
+        let url = s.spec.clone();
+        prune_keeps_runs_and_periods(&s.spec, &|| {
+            postgres::Client::connect(&url, postgres::NoTls)
+                .unwrap()
+                .query_one("SELECT COUNT(*) FROM dbaudit_findings", &[])
+                .unwrap()
+                .get(0)
+        });
+    }
 }

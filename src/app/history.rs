@@ -13,7 +13,8 @@ pub fn run(cmd: HistoryCommand, io: &mut Io) -> Result<i32, Error> {
         HistoryCommand::Runs { store, .. }
         | HistoryCommand::Finding { store, .. }
         | HistoryCommand::Open { store, .. }
-        | HistoryCommand::Stats { store, .. } => (open(store)?, store.format),
+        | HistoryCommand::Stats { store, .. }
+        | HistoryCommand::Prune { store, .. } => (open(store)?, store.format),
     };
     let mut h = store;
     let out = match cmd {
@@ -95,6 +96,19 @@ pub fn run(cmd: HistoryCommand, io: &mut Io) -> Result<i32, Error> {
                     } else {
                         period_rows(&open, false)
                     }
+                },
+            )
+        }
+        HistoryCommand::Prune { keep_runs, .. } => {
+            let pruned = h.prune(keep_runs)?;
+            emit(
+                format,
+                &serde_json::json!({ "store": h.describe(), "runs_pruned": pruned, "kept": keep_runs }),
+                || {
+                    format!(
+                        "dropped the findings of {pruned} run(s) in {} (the latest {keep_runs} keep theirs); runs and periods are kept\n",
+                        h.describe()
+                    )
                 },
             )
         }

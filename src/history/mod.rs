@@ -251,7 +251,7 @@ impl History {
         };
         let scope = run.scope_key();
         self.db.execute(
-            "INSERT INTO dbaudit_runs (seq, run_id, at, recorded_at, tool_version, rule_pack, scope_key, accounts, rules, exit_code, pass, fail, error, waived, opened, closed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO dbaudit_runs (seq, run_id, at, recorded_at, tool_version, rule_pack, scope_key, accounts, rules, exit_code, pass, fail, error, waived, opened, closed, findings_kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
             &[
                 seq.into(),
                 run.run_id.as_str().into(),
@@ -425,6 +425,55 @@ impl History {
         Ok(())
     }
 
+    /// Drops the per-run findings of all but the latest `keep` runs (and
+    /// the identities and messages only they used), in one transaction.
+    /// Runs, their counts and coverage, and every period stay: `history
+    /// runs`, `open`, `finding` and `stats` answer as before; `--baseline
+    /// last` compares only with runs whose findings are kept. An SQLite
+    /// file is then compacted. Returns how many runs lost their findings.
+    pub fn prune(&mut self, keep: usize) -> Result<usize, HistoryError> {
+        self.db.begin_write()?;
+        let result = (|| {
+            let latest = self
+                .db
+                .query("SELECT MAX(seq) FROM dbaudit_runs", &[])?
+                .first()
+                .and_then(|r| r[0].int())
+                .unwrap_or(0);
+            let upto = latest - i64::try_from(keep).unwrap_or(i64::MAX).min(latest);
+            let pruned = self.db.execute(
+                "UPDATE dbaudit_runs SET findings_kept = 0 WHERE seq <= ? AND findings_kept = 1",
+                &[upto.into()],
+            )?;
+            self.db.execute(
+                "DELETE FROM dbaudit_findings WHERE seq <= ?",
+                &[upto.into()],
+            )?;
+            self.db.execute(
+                "DELETE FROM dbaudit_messages WHERE message_id NOT IN (SELECT message_id FROM dbaudit_findings WHERE message_id IS NOT NULL)",
+                &[],
+            )?;
+            self.db.execute(
+                "DELETE FROM dbaudit_keys WHERE key_id NOT IN (SELECT key_id FROM dbaudit_findings)",
+                &[],
+            )?;
+            self.db.batch("COMMIT")?;
+            Ok(pruned as usize)
+        })();
+        match result {
+            Ok(n) => {
+                if self.db.embedded() {
+                    self.db.batch("VACUUM")?;
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     /// The failing (and waived) findings of the latest run that covered the
     /// same accounts and regions with the same rule pack as `report`: what
     /// `--baseline last` compares with. `None` when there is no such run.
@@ -434,7 +483,11 @@ impl History {
     ) -> Result<Option<(RunRecord, Vec<FindingSummary>)>, HistoryError> {
         let key = scope_key(&run_accounts(report), &report.tool.rule_pack);
         let Some(run) = self
-            .runs_where("WHERE scope_key = ?", &[key.into()], 1)?
+            .runs_where(
+                "WHERE scope_key = ? AND findings_kept = 1",
+                &[key.into()],
+                1,
+            )?
             .into_iter()
             .next()
         else {

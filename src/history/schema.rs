@@ -31,7 +31,8 @@ pub const MIGRATIONS: &[&str] = &[
        error BIGINT NOT NULL,
        waived BIGINT NOT NULL,
        opened BIGINT NOT NULL,
-       closed BIGINT NOT NULL
+       closed BIGINT NOT NULL,
+       findings_kept BIGINT NOT NULL
      );
      CREATE INDEX dbaudit_runs_scope ON dbaudit_runs (scope_key, seq);
      CREATE TABLE dbaudit_keys (
