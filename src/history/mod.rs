@@ -572,10 +572,11 @@ pub(crate) struct Plan<'a> {
     pub waiver: Vec<(PeriodKey, Option<String>)>,
 }
 
-/// One finding per fingerprint of a run. A fingerprint may appear more
-/// than once (a cluster serving two services is one resource of a parity
-/// rule twice): the one kept is failing if any of them fails, else an
-/// error if any is, else a pass.
+/// One finding per fingerprint of a run. Evaluation gives each (rule,
+/// resource identity) one finding; should a user rule or a merge of
+/// overlapping snapshots repeat one, the one kept is failing if any of
+/// them fails, else an error if any is, else a pass: a repeat never closes
+/// a period that another copy keeps open.
 pub(crate) fn representatives(findings: &[Finding]) -> BTreeMap<&str, &Finding> {
     let rank = |o: Outcome| match o {
         Outcome::Fail => 3,
