@@ -59,8 +59,9 @@ pub struct OrganizationConfig {
     /// The audit role's name in each account (`{account_id}`, `{name}`).
     pub audit_role: String,
     pub audit_external_id: Option<String>,
-    /// The cached resolution (`dbaudit accounts -o FILE`), relative to the
-    /// config's directory.
+    /// The cached resolution (`dbaudit accounts -o FILE`): a path relative
+    /// to the config's directory, or an `s3://bucket/key` URL (`{date}`
+    /// expands to the UTC date).
     pub accounts_file: Option<PathBuf>,
     pub environments: Vec<EnvironmentMapping>,
 }
@@ -367,9 +368,16 @@ impl Config {
                 external_id: r.string(org.get("external_id"), "external_id"),
                 audit_role,
                 audit_external_id: r.string(org.get("audit_external_id"), "audit_external_id"),
+                // An `s3://` URL is kept as it is (a store all shards read).
                 accounts_file: r
                     .string(org.get("accounts_file"), "accounts_file")
-                    .map(|f| path.parent().unwrap_or(Path::new(".")).join(f)),
+                    .map(|f| {
+                        if f.starts_with("s3://") {
+                            PathBuf::from(f)
+                        } else {
+                            path.parent().unwrap_or(Path::new(".")).join(f)
+                        }
+                    }),
                 environments,
             });
         }

@@ -277,7 +277,7 @@ pub const ORGANIZATION: &[Key] = &[
     key(
         "accounts_file",
         Kind::String,
-        "The resolved account list, written by `dbaudit accounts -o FILE`: read instead of calling Organizations when it exists (so that N shards do not each list the organization).",
+        "The resolved account list, written by `dbaudit accounts -o FILE`: read instead of calling Organizations when it exists (so that N shards do not each list the organization). A path relative to this file, or s3://BUCKET/KEY (written once; `{date}` is the UTC date).",
     ),
     key(
         "environment",

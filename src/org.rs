@@ -70,7 +70,13 @@ impl Resolved {
 
     pub fn load(path: &Path) -> Result<Resolved, Error> {
         let text = crate::error::read_to_string_limited(path, crate::error::MAX_LARGE_INPUT)?;
-        let r: Resolved = serde_json::from_str(&text).map_err(|e| Error::Input {
+        Resolved::parse(&text, path)
+    }
+
+    /// An account list's text; `path` names it in errors (a file, or an
+    /// `s3://` URL).
+    pub fn parse(text: &str, path: &Path) -> Result<Resolved, Error> {
+        let r: Resolved = serde_json::from_str(text).map_err(|e| Error::Input {
             location: Location::new(path, e.line(), e.column()),
             message: format!("invalid account list: {e}"),
         })?;

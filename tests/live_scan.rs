@@ -1347,3 +1347,96 @@ fn an_organization_in_four_shards_through_s3() {
             .any(|a| a["gaps"][0]["code"] == "ShardMissing")
     );
 }
+
+/// The account list in the shard bucket: `accounts -o s3://…/{date}.json`
+/// writes it once, and a shard on another machine reads it from there
+/// instead of listing the organization (no Organizations request reaches
+/// the wire); without the object, the shard lists the organization.
+#[test]
+fn an_account_list_in_s3_is_written_once_and_read_by_the_shards() {
+    let moto = Moto::start();
+    moto.seed(&["org", "--count", "8"]);
+    moto.seed(&["bucket", "--name", "dbaudit-shards"]);
+    let dir = tempdir("org-list-s3");
+    let config = |file: &str| {
+        let cfg = dir.join(format!(
+            "{}.toml",
+            file.replace(['/', '{', '}', ':', '.'], "_")
+        ));
+        std::fs::write(
+            &cfg,
+            format!(
+                "regions = [\"eu-west-1\"]\n[organization]\naudit_role = \"dbaudit-audit\"\naccounts_file = \"{file}\"\n\n[[organization.environment]]\nou = \"Workloads/Prod\"\nenvironment = \"prod\"\n\n[[organization.environment]]\nou = \"Workloads/Test\"\nenvironment = \"test\"\n"
+            ),
+        )
+        .unwrap();
+        cfg
+    };
+    let list = "s3://dbaudit-shards/accounts/{date}.json";
+    let cfg = config(list);
+    let endpoint = moto.endpoint();
+    let write = || {
+        dbaudit(&[
+            "accounts",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--endpoint-url",
+            &endpoint,
+            "-o",
+            list,
+        ])
+    };
+    let first = write();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let again = write();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("already holds an account list: kept"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // A shard behind a proxy that counts Organizations requests.
+    let proxy = support::faults::Proxy::start(
+        moto.port,
+        vec![Rule {
+            service: Some("organizations"),
+            ..Rule::default()
+        }],
+    );
+    let shard = |cfg: &std::path::Path, out: &str| {
+        dbaudit(&[
+            "collect",
+            "--all-accounts",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--endpoint-url",
+            &proxy.endpoint(),
+            "--shard",
+            "1/2",
+            "--run-id",
+            "n1",
+            "-o",
+            dir.join(out).to_str().unwrap(),
+            "--quiet",
+        ])
+    };
+    let o = shard(&cfg, "part.json");
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(proxy.hits(0), 0, "the shard read the list from S3");
+    let part = read_json(&dir.join("part.json"));
+    assert!(!part["accounts"].as_array().unwrap().is_empty());
+    // No list at that key: the shard lists the organization itself.
+    let missing = config("s3://dbaudit-shards/accounts/none.json");
+    let o = shard(&missing, "part2.json");
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(proxy.hits(0) > 0);
+}

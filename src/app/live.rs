@@ -180,12 +180,12 @@ fn with_organization(
     let Some(org) = &config.organization else {
         return Ok((config, None));
     };
-    let cached = org
-        .accounts_file
-        .as_ref()
-        .filter(|f| !refresh && f.exists());
+    let cached = match org.accounts_file.as_ref().filter(|_| !refresh) {
+        Some(f) => cached_accounts(f, opts)?,
+        None => None,
+    };
     let resolved = match cached {
-        Some(f) => crate::org::Resolved::load(f)?,
+        Some(r) => r,
         None => crate::collect::discover_organization(org, opts)?,
     };
     let names = |v: &[crate::org::OrgAccount]| {
@@ -216,6 +216,26 @@ fn with_organization(
     ))
 }
 
+/// The account list of `accounts_file`, if it is there: a local file or
+/// an object in S3 (read through the store's guarded client).
+fn cached_accounts(
+    file: &std::path::Path,
+    opts: &crate::collect::Options,
+) -> Result<Option<crate::org::Resolved>, Error> {
+    let spec = crate::shard::expand(&file.to_string_lossy());
+    match crate::collect::store::S3Url::parse(&spec) {
+        Some(url) => crate::collect::store::get_one(opts, &url)?
+            .map(|text| crate::org::Resolved::parse(&text, std::path::Path::new(&spec)))
+            .transpose(),
+        None => {
+            let p = std::path::Path::new(&spec);
+            p.exists()
+                .then(|| crate::org::Resolved::load(p))
+                .transpose()
+        }
+    }
+}
+
 /// `dbaudit accounts`: every account a scan covers, and where it comes from.
 pub fn accounts(args: crate::cli::AccountsArgs, io: &mut Io) -> Result<i32, Error> {
     let config = Config::load(&args.config)?;
@@ -224,7 +244,24 @@ pub fn accounts(args: crate::cli::AccountsArgs, io: &mut Io) -> Result<i32, Erro
         config.accounts.iter().map(|a| a.name.clone()).collect();
     let (full, resolved) = with_organization(config, &opts, args.refresh, io)?;
     if let (Some(path), Some(r)) = (&args.output, &resolved) {
-        crate::error::write_atomic(path, r.to_json().as_bytes())?;
+        let spec = crate::shard::expand(&path.to_string_lossy());
+        match crate::collect::store::S3Url::parse(&spec) {
+            // Written once, like shard parts: the first resolution of the
+            // night is the one every shard reads.
+            Some(url) => {
+                let key = url.prefix.clone();
+                if !crate::collect::store::put_new(&opts, &url, &key, r.to_json().into_bytes())? {
+                    let _ = writeln!(
+                        io.stderr,
+                        "{} already holds an account list: kept, not overwritten",
+                        url.display(&key)
+                    );
+                }
+            }
+            None => {
+                crate::error::write_atomic(std::path::Path::new(&spec), r.to_json().as_bytes())?
+            }
+        }
     } else if args.output.is_some() {
         return Err(Error::Usage(
             "-o writes the accounts resolved from [organization], and the config has none"

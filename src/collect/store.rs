@@ -158,17 +158,44 @@ pub fn get_all(opts: &Options, url: &S3Url) -> Result<Vec<(String, String)>, Err
                 .send()
                 .await
                 .map_err(|e| failed(url.display(key), "GetObject", e.into_service_error()))?;
-            let bytes = obj.body.collect().await.map_err(|e| Error::Io {
-                path: url.display(key).into(),
-                error: std::io::Error::other(e.to_string()),
-            })?;
-            let text = String::from_utf8(bytes.to_vec()).map_err(|_| Error::Io {
-                path: url.display(key).into(),
-                error: std::io::Error::other("not UTF-8"),
-            })?;
+            let text = body_text(obj, &url.display(key)).await?;
             out.push((url.display(key), text));
         }
         Ok(out)
+    })
+}
+
+async fn body_text(
+    obj: aws_sdk_s3::operation::get_object::GetObjectOutput,
+    shown: &str,
+) -> Result<String, Error> {
+    let bytes = obj.body.collect().await.map_err(|e| Error::Io {
+        path: shown.into(),
+        error: std::io::Error::other(e.to_string()),
+    })?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| Error::Io {
+        path: shown.into(),
+        error: std::io::Error::other("not UTF-8"),
+    })
+}
+
+/// The text of the object at the URL's whole path (`s3://bucket/key`), or
+/// `None` when there is none.
+pub fn get_one(opts: &Options, url: &S3Url) -> Result<Option<String>, Error> {
+    let key = url.prefix.clone();
+    if !exists(opts, url, &key)? {
+        return Ok(None);
+    }
+    super::runtime(None)?.block_on(async {
+        let c = client(opts, &url.bucket).await;
+        let obj = c
+            .get_object()
+            .bucket(&url.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| failed(url.display(&key), "GetObject", e.into_service_error()))?;
+        body_text(obj, &url.display(&key)).await.map(Some)
     })
 }
 
