@@ -33,11 +33,7 @@ pub fn run(cmd: HistoryCommand, io: &mut Io) -> Result<i32, Error> {
                             r.seq.to_string(),
                             r.run_id.clone(),
                             r.at.clone(),
-                            r.accounts
-                                .iter()
-                                .map(|a| format!("{} ({})", a.name, a.environment))
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            accounts_cell(&r.accounts),
                             r.rules.to_string(),
                             r.counts.fail.to_string(),
                             r.counts.error.to_string(),
@@ -228,4 +224,56 @@ fn period_rows(periods: &[Period], with_close: bool) -> String {
         rows.push(row);
     }
     text_columns(&rows)
+}
+
+/// A run's accounts in one cell: named when few, counted per environment
+/// when many (a run over an organization covers hundreds).
+fn accounts_cell(accounts: &[crate::history::RunAccount]) -> String {
+    if accounts.len() <= 4 {
+        return accounts
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.environment))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    let mut per_env: std::collections::BTreeMap<&str, usize> = Default::default();
+    for a in accounts {
+        *per_env.entry(&a.environment).or_default() += 1;
+    }
+    format!(
+        "{} accounts ({})",
+        accounts.len(),
+        per_env
+            .iter()
+            .map(|(e, n)| format!("{e} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::history::RunAccount;
+
+    fn account(name: &str, environment: &str) -> RunAccount {
+        RunAccount {
+            name: name.into(),
+            account_id: String::new(),
+            environment: environment.into(),
+            regions: vec![],
+        }
+    }
+
+    #[test]
+    fn many_accounts_are_counted_per_environment() {
+        let few = [account("prod", "prod"), account("test", "test")];
+        assert_eq!(super::accounts_cell(&few), "prod (prod), test (test)");
+        let many: Vec<RunAccount> = (0..500)
+            .map(|i| account(&format!("a{i}"), if i % 2 == 0 { "test" } else { "prod" }))
+            .collect();
+        assert_eq!(
+            super::accounts_cell(&many),
+            "500 accounts (prod 250, test 250)"
+        );
+    }
 }
