@@ -49,6 +49,8 @@ pub struct Config {
     /// `[history] store`: a SQLite path (resolved against the config's
     /// directory) or a `postgres://` URL.
     pub history: Option<String>,
+    /// `[history] keep_runs`: prune after each recorded run.
+    pub history_keep_runs: Option<usize>,
 }
 
 /// `[organization]`: where to list the accounts and how to map them.
@@ -299,6 +301,15 @@ impl Config {
         if let Some((history, start)) = r.table(top.get("history"), "history") {
             r.deny_unknown(history, "[history]", &keys::names(keys::HISTORY));
             let store = r.required(history, start, "store", "[history]");
+            if let Some(n) = r.integer(history.get("keep_runs"), "keep_runs") {
+                match usize::try_from(n) {
+                    Ok(n) if n >= 1 => cfg.history_keep_runs = Some(n),
+                    _ => r.problem(
+                        history.get("keep_runs").map_or(start, |v| v.span().start),
+                        "`keep_runs` must be at least 1 (the run just recorded keeps its findings)",
+                    ),
+                }
+            }
             if let Some(store) = r.string(store, "store") {
                 cfg.history = Some(
                     if store.starts_with("postgres://") || store.starts_with("postgresql://") {

@@ -181,11 +181,21 @@ pub const SARIF_LOCATION: &[Key] = &[
     ),
 ];
 
-pub const HISTORY: &[Key] = &[required(
-    "store",
-    Kind::String,
-    "The findings history runs are recorded in: a SQLite file (relative to this file; created if missing) or a postgres:// URL.",
-)];
+pub const HISTORY: &[Key] = &[
+    required(
+        "store",
+        Kind::String,
+        "The findings history runs are recorded in: a SQLite file (relative to this file; created if missing) or a postgres:// URL.",
+    ),
+    key(
+        "keep_runs",
+        Kind::Integer {
+            min: 1,
+            max: i64::MAX,
+        },
+        "After each recorded run, keep the per-finding rows of only the latest N runs (runs and periods are always kept; as `dbaudit history prune --keep-runs N`).",
+    ),
+];
 
 pub const SARIF: &[Key] = &[
     key(

@@ -913,3 +913,47 @@ fn postgres_prune_keeps_runs_and_periods() {
         });
     }
 }
+
+/// `[history] keep_runs`: every recorded run prunes the older runs'
+/// findings, so a nightly store stops growing with the estate's findings.
+#[test]
+fn keep_runs_in_the_config_prunes_after_each_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_text = std::fs::read_to_string(root().join("fixtures/demo/dbaudit.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("dbaudit.toml"),
+        format!("{cfg_text}\n[history]\nstore = \"h.db\"\nkeep_runs = 1\n"),
+    )
+    .unwrap();
+    let snap = root().join("fixtures/demo/snapshot.json");
+    for _ in 0..3 {
+        let out = dbaudit(&["evaluate", snap.to_str().unwrap()], dir.path());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let c = rusqlite::Connection::open(dir.path().join("h.db")).unwrap();
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM dbaudit_runs"), 3);
+    assert_eq!(count("SELECT COUNT(DISTINCT seq) FROM dbaudit_findings"), 1);
+    assert_eq!(count("SELECT MIN(seq) FROM dbaudit_findings"), 3);
+    // A keep_runs of 0 would drop the run just recorded: refused.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[history]\nstore = \"h.db\"\nkeep_runs = 0\n",
+    )
+    .unwrap();
+    let out = dbaudit(
+        &["evaluate", snap.to_str().unwrap(), "-c", "bad.toml"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml:3:") && stderr.contains("keep_runs"),
+        "{stderr}"
+    );
+}

@@ -58,6 +58,9 @@ pub fn report_snapshot(
     let mut ctx = RenderContext::new(Some(snapshot));
     if let Some(h) = history.as_mut() {
         let run = h.record(&report, &crate::history::now())?;
+        if let Some(keep) = config.history_keep_runs {
+            h.prune(keep)?;
+        }
         writeln!(
             io.stderr,
             "history: recorded run {} in {} ({} period(s) opened, {} closed)",

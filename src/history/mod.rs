@@ -462,7 +462,7 @@ impl History {
         })();
         match result {
             Ok(n) => {
-                if self.db.embedded() {
+                if n > 0 && self.db.embedded() {
                     self.db.batch("VACUUM")?;
                 }
                 Ok(n)
