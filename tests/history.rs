@@ -78,9 +78,13 @@ fn postgres(name: &str) -> Option<Store> {
     admin
         .batch_execute(&format!("CREATE DATABASE {db}"))
         .unwrap();
+    let (url, query) = match url.split_once('?') {
+        Some((u, q)) => (u.to_string(), format!("?{q}")),
+        None => (url.clone(), String::new()),
+    };
     let base = url.rsplit_once('/').unwrap().0;
     Some(Store {
-        spec: format!("{base}/{db}"),
+        spec: format!("{base}/{db}{query}"),
         _dir: None,
     })
 }
@@ -722,20 +726,25 @@ fn postgres_password_comes_from_pgpassword_and_is_never_shown() {
             "DROP ROLE IF EXISTS dbaudit_pw; CREATE ROLE dbaudit_pw LOGIN PASSWORD 'Sup3r-s3cret'",
         )
         .unwrap();
-    let db = s.spec.rsplit_once('/').unwrap().1.to_string();
+    let (no_query, query) = s.spec.split_once('?').unwrap_or((&s.spec, ""));
+    let db = no_query.rsplit_once('/').unwrap().1.to_string();
     admin
         .batch_execute(&format!(
             "GRANT ALL ON SCHEMA public TO dbaudit_pw; ALTER DATABASE {db} OWNER TO dbaudit_pw"
         ))
         .unwrap();
-    let host = s
-        .spec
+    let host = no_query
         .trim_start_matches("postgres://postgres@")
         .split('/')
         .next()
         .unwrap()
         .to_string();
-    let url = format!("postgres://dbaudit_pw@{host}/{db}");
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    let url = format!("postgres://dbaudit_pw@{host}/{db}{query}");
     let dir = tempfile::tempdir().unwrap();
     let snapshot = root().join("fixtures/demo/snapshot.json");
     let cfg = root().join("fixtures/demo/dbaudit.toml");
@@ -772,7 +781,10 @@ fn postgres_password_comes_from_pgpassword_and_is_never_shown() {
         String::from_utf8_lossy(&out.stderr)
     );
     // A wrong password in the URL: refused, and not repeated.
-    let out = run("", &format!("postgres://dbaudit_pw:Wr0ng-pass@{host}/{db}"));
+    let out = run(
+        "",
+        &format!("postgres://dbaudit_pw:Wr0ng-pass@{host}/{db}{query}"),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -954,6 +966,109 @@ fn keep_runs_in_the_config_prunes_after_each_run() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("bad.toml:3:") && stderr.contains("keep_runs"),
+        "{stderr}"
+    );
+}
+
+/// TLS to a PostgreSQL history: the test server offers TLS with a
+/// certificate from a throwaway CA (scripts/setup-postgres) and admits the
+/// role `dbaudit_tls` only over TLS. dbaudit connects when it trusts that
+/// CA (`sslrootcert`, or PGSSLROOTCERT), verifies the certificate (another
+/// CA is refused, with the reason), and cannot get in without TLS.
+#[test]
+fn postgres_over_tls_verifies_the_server() {
+    let Some(s) = postgres("tls") else {
+        return;
+    };
+    let Ok(ca) = std::env::var("DBAUDIT_POSTGRES_CA") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "CI=true and the test server has no TLS certificate (scripts/setup-postgres makes one with openssl)"
+            );
+        }
+        eprintln!(
+            "\n*** SKIPPED postgres_over_tls_verifies_the_server: DBAUDIT_POSTGRES_CA is not set ***\n"
+        );
+        return;
+    };
+    let other = std::path::Path::new(&ca).with_file_name("other-ca.pem");
+    let (no_query, _) = s.spec.split_once('?').unwrap_or((&s.spec, ""));
+    let db = no_query.rsplit_once('/').unwrap().1.to_string();
+    let host = no_query
+        .trim_start_matches("postgres://postgres@")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut admin = postgres::Client::connect(&s.spec, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS dbaudit_tls; CREATE ROLE dbaudit_tls LOGIN PASSWORD 'tls-pw'",
+        )
+        .unwrap();
+    admin
+        .batch_execute(&format!("ALTER DATABASE {db} OWNER TO dbaudit_tls"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = root().join("fixtures/demo/snapshot.json");
+    let cfg = root().join("fixtures/demo/dbaudit.toml");
+    let run = |url: &str, root_env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+        cmd.args([
+            "evaluate",
+            snapshot.to_str().unwrap(),
+            "-c",
+            cfg.to_str().unwrap(),
+            "--history",
+            url,
+        ])
+        .current_dir(dir.path())
+        .env("PGPASSWORD", "tls-pw")
+        .env_remove("DBAUDIT_HISTORY")
+        .env_remove("PGSSLROOTCERT");
+        if let Some(r) = root_env {
+            cmd.env("PGSSLROOTCERT", r);
+        }
+        cmd.output().unwrap()
+    };
+    let base = format!("postgres://dbaudit_tls@{host}/{db}");
+    // Trusting the server's CA: recorded, over TLS (the role has no other way in).
+    let out = run(
+        &format!("{base}?sslmode=verify-full&sslrootcert={ca}"),
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("history: recorded run"));
+    // The CA from PGSSLROOTCERT, TLS by default (the server offers it).
+    let out = run(&base, Some(&ca));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Another CA: the handshake is refused, and the message says why.
+    let out = run(
+        &format!("{base}?sslmode=require&sslrootcert={}", other.display()),
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("TLS") && stderr.to_lowercase().contains("certificate"),
+        "{stderr}"
+    );
+    // Without TLS the server turns the role away.
+    let out = run(&format!("{base}?sslmode=disable"), None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no encryption") || stderr.contains("pg_hba"),
         "{stderr}"
     );
 }

@@ -24,6 +24,8 @@ mod coverage;
 mod query;
 mod schema;
 pub mod store;
+#[cfg(feature = "postgres")]
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -284,11 +284,22 @@ mod pg {
     impl Postgres {
         pub fn open(url: &str) -> Result<Postgres, HistoryError> {
             let shown = redact(url);
-            let err = |e: postgres::Error| HistoryError::Open {
-                store: shown.clone(),
-                message: e.to_string(),
+            // With its causes: "error performing TLS handshake" alone does
+            // not say that the certificate's issuer is unknown.
+            let err = |e: postgres::Error| {
+                let mut message = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    message.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                HistoryError::Open {
+                    store: shown.clone(),
+                    message,
+                }
             };
-            let mut config: postgres::Config = url.parse().map_err(err)?;
+            let (plain, root_cert) = super::super::tls::split_url(url);
+            let mut config: postgres::Config = plain.parse().map_err(err)?;
             // The password from the environment, as libpq reads it: a URL
             // on the command line is visible to every user of the machine.
             if config.get_password().is_none()
@@ -296,7 +307,17 @@ mod pg {
             {
                 config.password(p);
             }
-            let client = config.connect(postgres::NoTls).map_err(err)?;
+            let root_cert = root_cert.or_else(|| std::env::var("PGSSLROOTCERT").ok());
+            let tls =
+                super::super::tls::MakeRustls::new(root_cert.as_deref().map(std::path::Path::new))
+                    .map_err(|message| HistoryError::Open {
+                        store: shown.clone(),
+                        message,
+                    })?;
+            // sslmode as tokio-postgres reads it: `prefer` (the default)
+            // uses TLS when the server offers it, `require` insists,
+            // `disable` never; a certificate is always verified.
+            let client = config.connect(tls).map_err(err)?;
             Ok(Postgres { client, url: shown })
         }
 
