@@ -290,25 +290,19 @@ impl History {
             .open
             .iter()
             .map(|f| {
-                vec![
-                    f.fingerprint.as_str().into(),
-                    (&*f.rule_id).into(),
-                    (&*f.account).into(),
-                    (&*f.account_id).into(),
-                    (&*f.environment).into(),
-                    region_of(f).into(),
-                    f.resource_arn.as_str().into(),
-                    f.resource_id.as_str().into(),
+                let mut row = identity(f);
+                row.extend([
                     f.severity.as_str().into(),
                     seq.into(),
                     at.as_str().into(),
                     waiver_of(f).into(),
-                ]
+                ]);
+                row
             })
             .collect();
         self.insert_rows(
             "dbaudit_periods",
-            "fingerprint, rule_id, account, account_id, environment, region, resource_arn, resource_id, severity, opened_seq, opened_at, waiver",
+            &format!("{IDENTITY_COLUMNS}, severity, opened_seq, opened_at, waiver"),
             &rows,
         )?;
         Ok(run)
@@ -332,23 +326,15 @@ impl History {
         for (fp, f) in now {
             if !keys.contains_key(*fp) {
                 keys.insert(fp.to_string(), next);
-                new_keys.push(vec![
-                    next.into(),
-                    (*fp).into(),
-                    (&*f.rule_id).into(),
-                    (&*f.account).into(),
-                    (&*f.account_id).into(),
-                    (&*f.environment).into(),
-                    region_of(f).into(),
-                    f.resource_arn.as_str().into(),
-                    f.resource_id.as_str().into(),
-                ]);
+                let mut row = vec![next.into()];
+                row.extend(identity(f));
+                new_keys.push(row);
                 next += 1;
             }
         }
         self.insert_rows(
             "dbaudit_keys",
-            "key_id, fingerprint, rule_id, account, account_id, environment, region, resource_arn, resource_id",
+            &format!("key_id, {IDENTITY_COLUMNS}"),
             &new_keys,
         )?;
         let messages = self.message_ids(now.values().filter(|f| f.outcome != Outcome::Pass))?;
@@ -525,6 +511,24 @@ pub fn now() -> String {
     aws_smithy_types::DateTime::from(std::time::SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
+}
+
+/// The columns of a finding's identity, in [`identity`]'s order (in
+/// `dbaudit_keys` and `dbaudit_periods`).
+const IDENTITY_COLUMNS: &str =
+    "fingerprint, rule_id, account, account_id, environment, region, resource_arn, resource_id";
+
+fn identity(f: &Finding) -> Vec<Value> {
+    vec![
+        f.fingerprint.as_str().into(),
+        (&*f.rule_id).into(),
+        (&*f.account).into(),
+        (&*f.account_id).into(),
+        (&*f.environment).into(),
+        region_of(f).into(),
+        f.resource_arn.as_str().into(),
+        f.resource_id.as_str().into(),
+    ]
 }
 
 /// A message's key in `dbaudit_messages`.
