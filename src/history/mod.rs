@@ -184,7 +184,7 @@ impl History {
         Ok(crate::report::render::HistoryView {
             store: self.describe(),
             trend: self.trend(runs)?,
-            ages: self.open_ages()?,
+            ages: query::ages(&open),
             open_since: open
                 .into_iter()
                 .map(|p| (p.fingerprint, (p.opened_at, p.days)))

@@ -344,20 +344,24 @@ impl History {
 
     /// Open periods by age at the latest run.
     pub fn open_ages(&mut self) -> Result<Vec<AgeBucket>, HistoryError> {
-        let open = self.open_periods(&OpenFilter::default())?;
-        Ok(AGE_BUCKETS
-            .iter()
-            .enumerate()
-            .map(|(i, (label, upto))| {
-                let from = if i == 0 { 0.0 } else { AGE_BUCKETS[i - 1].1 };
-                AgeBucket {
-                    label,
-                    open: open
-                        .iter()
-                        .filter(|p| p.days >= from && p.days < *upto)
-                        .count(),
-                }
-            })
-            .collect())
+        Ok(ages(&self.open_periods(&OpenFilter::default())?))
     }
+}
+
+/// Open periods counted by age.
+pub fn ages(open: &[Period]) -> Vec<AgeBucket> {
+    AGE_BUCKETS
+        .iter()
+        .enumerate()
+        .map(|(i, (label, upto))| {
+            let from = if i == 0 { 0.0 } else { AGE_BUCKETS[i - 1].1 };
+            AgeBucket {
+                label,
+                open: open
+                    .iter()
+                    .filter(|p| p.days >= from && p.days < *upto)
+                    .count(),
+            }
+        })
+        .collect()
 }
