@@ -47,7 +47,7 @@ pub fn audit(
     let tags = crate::waivers::tags_by_arn(snapshot);
     let config_path = config.repository_path();
     for f in &mut findings {
-        if let Some(t) = tags.get(f.resource_arn.as_str()) {
+        if let Some(t) = tags.get(&*f.resource_arn) {
             f.source = t.get(&config.sarif.source_tag).cloned();
         }
         if f.outcome != Outcome::Pass {

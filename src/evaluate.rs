@@ -449,8 +449,8 @@ fn evaluate_pairs(
                 // right (else left) side, by ARN: a real resource to click.
                 let target = ResourceRef {
                     kind: ResourceKind::ServicePair,
-                    id: pair.service.clone(),
-                    arn: anchor_db.map(|d| d.arn.clone()).unwrap_or_default(),
+                    id: pair.service.clone().into(),
+                    arn: anchor_db.map(|d| d.arn.clone()).unwrap_or_default().into(),
                     unknown: &pair.unknown,
                     // Stable whichever database is first: baselines and
                     // code-scanning alerts follow the service.
@@ -560,8 +560,8 @@ fn gap_message(gap: &Gap) -> String {
 /// What a finding is about.
 struct ResourceRef<'a> {
     kind: ResourceKind,
-    id: String,
-    arn: String,
+    id: Arc<str>,
+    arn: Arc<str>,
     unknown: &'a [String],
     /// What the fingerprint hashes instead of the ARN, for findings about
     /// something that has no ARN of its own (a service across environments).
@@ -572,8 +572,8 @@ impl<'a> ResourceRef<'a> {
     fn new(kind: ResourceKind, id: &str, arn: &str, unknown: &'a [String]) -> Self {
         ResourceRef {
             kind,
-            id: id.to_string(),
-            arn: arn.to_string(),
+            id: id.to_string().into(),
+            arn: arn.to_string().into(),
             unknown,
             identity: None,
         }
@@ -587,8 +587,8 @@ impl<'a> ResourceRef<'a> {
         };
         ResourceRef {
             kind: ResourceKind::Account,
-            arn: format!("arn:{}:iam::{id}:root", partition(account)),
-            id: account.name.clone(),
+            arn: format!("arn:{}:iam::{id}:root", partition(account)).into(),
+            id: account.name.clone().into(),
             unknown: &[],
             identity: None,
         }
@@ -611,8 +611,8 @@ impl<'a> ResourceRef<'a> {
         };
         ResourceRef {
             kind,
-            id: scope.to_string(),
-            arn,
+            id: scope.to_string().into(),
+            arn: arn.into(),
             unknown: &[],
             identity: None,
         }
@@ -628,12 +628,13 @@ impl<'a> ResourceRef<'a> {
         };
         ResourceRef {
             kind,
-            id: format!("{region}/*"),
+            id: format!("{region}/*").into(),
             arn: format!(
                 "arn:{}:rds:{region}:{}:{what}:*",
                 partition(account),
                 account.account_id
-            ),
+            )
+            .into(),
             unknown: &[],
             identity: None,
         }

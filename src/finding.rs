@@ -98,8 +98,9 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<Arc<str>>,
     pub resource_kind: ResourceKind,
-    pub resource_id: String,
-    pub resource_arn: String,
+    /// Shared by every finding of the resource (one per rule).
+    pub resource_id: Arc<str>,
+    pub resource_arn: Arc<str>,
     pub message: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<serde_json::Value>,

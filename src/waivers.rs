@@ -306,7 +306,7 @@ pub fn apply(
                     .is_none_or(|g| crate::glob::matches(g, &f.resource_arn))
                 && (w.tags.is_empty()
                     || tags
-                        .get(f.resource_arn.as_str())
+                        .get(&*f.resource_arn)
                         .is_some_and(|t| w.tags.iter().all(|(k, v)| t.get(k) == Some(v))))
         });
         if let Some((i, w)) = hit {

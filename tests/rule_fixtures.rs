@@ -107,7 +107,7 @@ fn without_developer_selectors_developer_access_is_an_error_not_silence() {
             .collect();
         assert_eq!(mine.len(), 1, "{rule} in {account}: {mine:?}");
         assert_eq!(mine[0].outcome, Outcome::Error);
-        assert_eq!(mine[0].resource_id, "iam/*");
+        assert_eq!(&*mine[0].resource_id, "iam/*");
         assert!(
             mine[0].message.contains("[developers]"),
             "{}",
@@ -146,7 +146,7 @@ fn a_region_without_an_eks_cluster_gives_one_error_per_rule_not_one_per_database
             .collect();
         assert_eq!(prod.len(), 1, "{rule}: {prod:?}");
         assert_eq!(prod[0].outcome, Outcome::Error);
-        assert_eq!(prod[0].resource_id, "eu-west-1/*");
+        assert_eq!(&*prod[0].resource_id, "eu-west-1/*");
     }
     // Other network rules still decide on the databases.
     assert!(

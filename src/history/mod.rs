@@ -526,8 +526,8 @@ fn identity(f: &Finding) -> Vec<Value> {
         (&*f.account_id).into(),
         (&*f.environment).into(),
         region_of(f).into(),
-        f.resource_arn.as_str().into(),
-        f.resource_id.as_str().into(),
+        (&*f.resource_arn).into(),
+        (&*f.resource_id).into(),
     ]
 }
 

@@ -368,8 +368,8 @@ fn finding(f: &Finding, open_since: Option<&HashMap<String, (String, f64)>>) -> 
         outcome: f.outcome.as_str(),
         account: f.account.to_string(),
         region: f.region.as_deref().unwrap_or("global").to_string(),
-        resource: f.resource_id.clone(),
-        arn: f.resource_arn.clone(),
+        resource: f.resource_id.to_string(),
+        arn: f.resource_arn.to_string(),
         message: f.message.to_string(),
         evidence,
         waiver: f.waiver.as_ref().map(|w| {

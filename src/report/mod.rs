@@ -60,7 +60,7 @@ impl FindingSummary {
             severity: f.severity,
             outcome: f.outcome,
             account: f.account.to_string(),
-            resource_arn: f.resource_arn.clone(),
+            resource_arn: f.resource_arn.to_string(),
             message: f.message.to_string(),
         }
     }

@@ -319,8 +319,8 @@ fn result(f: &Finding) -> sarif::Result {
         )
         .logical_locations(vec![
             sarif::LogicalLocation::builder()
-                .fully_qualified_name(f.resource_arn.clone())
-                .name(f.resource_id.clone())
+                .fully_qualified_name(f.resource_arn.to_string())
+                .name(f.resource_id.to_string())
                 .kind("resource")
                 .build(),
         ])

@@ -201,7 +201,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
                 let both = format!("{}\n{}", f.severity.as_str(), outcome_text(f));
                 let resource = match f.region.as_deref() {
                     Some(r) => format!("{}\n{r}", f.resource_id),
-                    None => f.resource_id.clone(),
+                    None => f.resource_id.to_string(),
                 };
                 table.add_row(vec![
                     Cell::new(both),

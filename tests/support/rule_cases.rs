@@ -65,7 +65,7 @@ impl RuleCase {
         let mut problems = Vec::new();
         for e in &self.expect {
             let found = findings.iter().find(|f| {
-                *f.rule_id == *e.rule && f.resource_id == e.resource && *f.account == *e.account
+                *f.rule_id == *e.rule && *f.resource_id == *e.resource && *f.account == *e.account
             });
             if e.absent || e.outcome.is_none() {
                 assert!(
