@@ -50,17 +50,7 @@ fn main() {
             let out = dir.join("s.json");
             let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
             aws_env(&mut cmd);
-            cmd.args([
-                "collect",
-                "--all-accounts",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--endpoint-url",
-                &proxy.endpoint(),
-                "--quiet",
-                "-o",
-                out.to_str().unwrap(),
-            ]);
+            cmd.args(collect_args(&cfg, &proxy.endpoint(), &out));
             let label = match c {
                 Some(c) => {
                     cmd.args(["--concurrency", &c.to_string()]);
@@ -101,21 +91,8 @@ fn shard_rss() {
         aws_env(&mut cmd);
         cmd.args(["-f", "%M", "-o", rss.to_str().unwrap()])
             .arg(env!("CARGO_BIN_EXE_dbaudit"))
-            .args([
-                "collect",
-                "--all-accounts",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--endpoint-url",
-                &proxy.endpoint(),
-                "--quiet",
-                "--shard",
-                &format!("1/{shards}"),
-                "--run-id",
-                "bench",
-                "-o",
-                part.to_str().unwrap(),
-            ]);
+            .args(collect_args(&cfg, &proxy.endpoint(), &part))
+            .args(["--shard", &format!("1/{shards}"), "--run-id", "bench"]);
         let t = Instant::now();
         let o = cmd.output().unwrap();
         let wall = t.elapsed().as_secs_f64();
@@ -168,4 +145,22 @@ fn estate(
         .collect();
     let cfg = write_config(&dir, &accounts);
     (moto, proxy, dir, cfg)
+}
+
+/// `collect --all-accounts` of the config's accounts through the proxy,
+/// quietly, into `out`.
+fn collect_args(cfg: &std::path::Path, endpoint: &str, out: &std::path::Path) -> Vec<String> {
+    [
+        "collect",
+        "--all-accounts",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        endpoint,
+        "--quiet",
+        "-o",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
 }

@@ -1230,14 +1230,7 @@ fn an_organization_in_four_shards_through_s3() {
     let dir = tempdir("org-shards");
     let cache = dir.join("accounts.json");
     let cfg = dir.join("dbaudit.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "regions = [\"eu-west-1\"]\n[organization]\naudit_role = \"dbaudit-audit\"\naccounts_file = \"{}\"\n\n[[organization.environment]]\nou = \"Workloads/Prod\"\nenvironment = \"prod\"\n\n[[organization.environment]]\nou = \"Workloads/Test\"\nenvironment = \"test\"\n",
-            cache.display()
-        ),
-    )
-    .unwrap();
+    write_org_config(&cfg, &cache.display().to_string());
     let endpoint = moto.endpoint();
     let listed = dbaudit(&[
         "accounts",
@@ -1363,13 +1356,7 @@ fn an_account_list_in_s3_is_written_once_and_read_by_the_shards() {
             "{}.toml",
             file.replace(['/', '{', '}', ':', '.'], "_")
         ));
-        std::fs::write(
-            &cfg,
-            format!(
-                "regions = [\"eu-west-1\"]\n[organization]\naudit_role = \"dbaudit-audit\"\naccounts_file = \"{file}\"\n\n[[organization.environment]]\nou = \"Workloads/Prod\"\nenvironment = \"prod\"\n\n[[organization.environment]]\nou = \"Workloads/Test\"\nenvironment = \"test\"\n"
-            ),
-        )
-        .unwrap();
+        write_org_config(&cfg, file);
         cfg
     };
     let list = "s3://dbaudit-shards/accounts/{date}.json";
@@ -1439,4 +1426,16 @@ fn an_account_list_in_s3_is_written_once_and_read_by_the_shards() {
         text(&o.stderr)
     );
     assert!(proxy.hits(0) > 0);
+}
+
+/// A config of the seeded organization (`seed_moto.py org`): prod and test
+/// by OU, the audit role `dbaudit-audit`, the account list at `accounts_file`.
+fn write_org_config(cfg: &std::path::Path, accounts_file: &str) {
+    std::fs::write(
+        cfg,
+        format!(
+            "regions = [\"eu-west-1\"]\n[organization]\naudit_role = \"dbaudit-audit\"\naccounts_file = \"{accounts_file}\"\n\n[[organization.environment]]\nou = \"Workloads/Prod\"\nenvironment = \"prod\"\n\n[[organization.environment]]\nou = \"Workloads/Test\"\nenvironment = \"test\"\n"
+        ),
+    )
+    .unwrap();
 }
