@@ -9,7 +9,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types as t;
 
 use super::calls::items;
-use super::{Calls, tags_of};
+use super::{Calls, tags_of, text, texts};
 use crate::snapshot::{
     EgressOnlyInternetGateway, InternetGateway, NatGateway, Region, Route, RouteTable,
     RouteTableAssociation, RouteTarget, SecurityGroup, SgReference, SgRule, Subnet, Vpc,
@@ -34,15 +34,9 @@ pub async fn collect(client: &Client, calls: &mut Calls) -> Region {
     }
 }
 
-/// Moves the network section into the account's region.
-pub fn store(from: Region, into: &mut Region) {
-    into.vpcs = from.vpcs;
-    into.subnets = from.subnets;
-    into.route_tables = from.route_tables;
-    into.internet_gateways = from.internet_gateways;
-    into.nat_gateways = from.nat_gateways;
-    into.egress_only_internet_gateways = from.egress_only_internet_gateways;
-    into.security_groups = from.security_groups;
+super::registry::region_section! {
+    vpcs, subnets, route_tables, internet_gateways, nat_gateways,
+    egress_only_internet_gateways, security_groups
 }
 
 /// EC2's tags as ours.
@@ -50,22 +44,18 @@ fn ec2_tags(tags: &[t::Tag]) -> crate::snapshot::Tags {
     tags_of(tags.iter().map(|t| (t.key(), t.value())))
 }
 
-fn attached_vpcs<'a>(vpc_ids: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
-    vpc_ids.flatten().map(str::to_string).collect()
-}
-
 fn internet_gateway(g: &t::InternetGateway) -> InternetGateway {
     InternetGateway {
-        id: g.internet_gateway_id().unwrap_or_default().to_string(),
-        vpc_ids: attached_vpcs(g.attachments().iter().map(|a| a.vpc_id())),
+        id: text(g.internet_gateway_id()),
+        vpc_ids: texts(g.attachments(), |a| a.vpc_id()),
     }
 }
 
 fn nat_gateway(n: &t::NatGateway) -> NatGateway {
     NatGateway {
-        id: n.nat_gateway_id().unwrap_or_default().to_string(),
-        vpc_id: n.vpc_id().unwrap_or_default().to_string(),
-        subnet_id: n.subnet_id().unwrap_or_default().to_string(),
+        id: text(n.nat_gateway_id()),
+        vpc_id: text(n.vpc_id()),
+        subnet_id: text(n.subnet_id()),
         state: n.state().map(|s| s.as_str().to_string()),
     }
 }
@@ -76,40 +66,32 @@ fn egress_only_gateway(g: &t::EgressOnlyInternetGateway) -> EgressOnlyInternetGa
             .egress_only_internet_gateway_id()
             .unwrap_or_default()
             .to_string(),
-        vpc_ids: attached_vpcs(g.attachments().iter().map(|a| a.vpc_id())),
+        vpc_ids: texts(g.attachments(), |a| a.vpc_id()),
     }
 }
 
 fn vpc(v: &t::Vpc) -> Vpc {
-    let mut cidrs: Vec<String> = v
-        .cidr_block_association_set()
-        .iter()
-        .filter_map(|a| a.cidr_block().map(str::to_string))
-        .collect();
+    let mut cidrs: Vec<String> = texts(v.cidr_block_association_set(), |a| a.cidr_block());
     if cidrs.is_empty()
         && let Some(c) = v.cidr_block()
     {
         cidrs.push(c.to_string());
     }
     Vpc {
-        id: v.vpc_id().unwrap_or_default().to_string(),
-        cidr_blocks: cidrs,
+        id: text(v.vpc_id()),
         is_default: v.is_default().unwrap_or(false),
+        cidr_blocks: cidrs,
         tags: ec2_tags(v.tags()),
     }
 }
 
 fn subnet(s: &t::Subnet) -> Subnet {
     Subnet {
-        id: s.subnet_id().unwrap_or_default().to_string(),
-        vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-        availability_zone: s.availability_zone().unwrap_or_default().to_string(),
+        id: text(s.subnet_id()),
+        vpc_id: text(s.vpc_id()),
+        availability_zone: text(s.availability_zone()),
         cidr_block: s.cidr_block().map(str::to_string),
-        ipv6_cidr_blocks: s
-            .ipv6_cidr_block_association_set()
-            .iter()
-            .filter_map(|a| a.ipv6_cidr_block().map(str::to_string))
-            .collect(),
+        ipv6_cidr_blocks: texts(s.ipv6_cidr_block_association_set(), |a| a.ipv6_cidr_block()),
         map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
         tags: ec2_tags(s.tags()),
     }
@@ -117,8 +99,8 @@ fn subnet(s: &t::Subnet) -> Subnet {
 
 fn route_table(rt: &t::RouteTable) -> RouteTable {
     RouteTable {
-        id: rt.route_table_id().unwrap_or_default().to_string(),
-        vpc_id: rt.vpc_id().unwrap_or_default().to_string(),
+        id: text(rt.route_table_id()),
+        vpc_id: text(rt.vpc_id()),
         routes: rt.routes().iter().map(route).collect(),
         associations: rt
             .associations()
@@ -179,12 +161,12 @@ fn route(r: &t::Route) -> Route {
 
 fn security_group(g: &t::SecurityGroup) -> SecurityGroup {
     SecurityGroup {
-        id: g.group_id().unwrap_or_default().to_string(),
-        name: g.group_name().unwrap_or_default().to_string(),
-        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-        owner_id: g.owner_id().unwrap_or_default().to_string(),
+        id: text(g.group_id()),
+        name: text(g.group_name()),
         ingress: g.ip_permissions().iter().map(sg_rule).collect(),
         egress: g.ip_permissions_egress().iter().map(sg_rule).collect(),
+        vpc_id: text(g.vpc_id()),
+        owner_id: text(g.owner_id()),
         tags: ec2_tags(g.tags()),
     }
 }
@@ -194,21 +176,9 @@ fn sg_rule(p: &t::IpPermission) -> SgRule {
         protocol: p.ip_protocol().unwrap_or("-1").to_string(),
         from_port: p.from_port(),
         to_port: p.to_port(),
-        ipv4_ranges: p
-            .ip_ranges()
-            .iter()
-            .filter_map(|r| r.cidr_ip().map(str::to_string))
-            .collect(),
-        ipv6_ranges: p
-            .ipv6_ranges()
-            .iter()
-            .filter_map(|r| r.cidr_ipv6().map(str::to_string))
-            .collect(),
-        prefix_list_ids: p
-            .prefix_list_ids()
-            .iter()
-            .filter_map(|r| r.prefix_list_id().map(str::to_string))
-            .collect(),
+        ipv4_ranges: texts(p.ip_ranges(), |r| r.cidr_ip()),
+        ipv6_ranges: texts(p.ipv6_ranges(), |r| r.cidr_ipv6()),
+        prefix_list_ids: texts(p.prefix_list_ids(), |r| r.prefix_list_id()),
         security_groups: p
             .user_id_group_pairs()
             .iter()

@@ -6,9 +6,10 @@
 //! sends `clusterSecurityGroupId` and `vpcId` itself (tests/support/seed.py).
 
 use aws_sdk_eks::Client;
+use aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput;
 
-use super::Calls;
 use super::calls::items;
+use super::{Calls, text};
 use crate::snapshot::{EksCluster, PodIdentityAssociation, Region};
 use crate::vocab::op;
 
@@ -50,20 +51,19 @@ pub async fn collect(client: &Client, calls: &mut Calls) -> Region {
                         .send(),
                 )
                 .await;
-            if let Some(sg) = group
-                .as_ref()
-                .and_then(|o| o.nodegroup())
-                .and_then(|n| n.resources())
-                .and_then(|r| r.remote_access_security_group())
-            {
-                node_sgs.push(sg.to_string());
-            }
+            node_sgs.extend(group.as_ref().and_then(remote_access_sg));
         }
         let mut e = eks_cluster(&cluster, &name, node_sgs);
         e.pod_identity_associations = pod_identities(c, calls, &name).await;
         r.eks_clusters.push(e);
     }
     r
+}
+
+/// A node group's remote-access security group, when it has one.
+fn remote_access_sg(o: &DescribeNodegroupOutput) -> Option<String> {
+    let sg = o.nodegroup()?.resources()?.remote_access_security_group();
+    sg.map(str::to_string)
 }
 
 /// Which role each service account of the cluster gets through EKS Pod
@@ -92,24 +92,21 @@ async fn pod_identities(
             .and_then(|o| o.association)
             .and_then(|a| a.role_arn);
         out.push(PodIdentityAssociation {
-            namespace: s.namespace().unwrap_or_default().to_string(),
-            service_account: s.service_account().unwrap_or_default().to_string(),
+            namespace: text(s.namespace()),
+            service_account: text(s.service_account()),
             role_arn,
         });
     }
     Some(out)
 }
 
-/// Moves the EKS section into the account's region.
-pub fn store(from: Region, into: &mut Region) {
-    into.eks_clusters = from.eks_clusters;
-}
+super::registry::region_section! { eks_clusters }
 
 fn eks_cluster(c: &aws_sdk_eks::types::Cluster, name: &str, node_sgs: Vec<String>) -> EksCluster {
     let vpc = c.resources_vpc_config();
     EksCluster {
         name: c.name().unwrap_or(name).to_string(),
-        arn: c.arn().unwrap_or_default().to_string(),
+        arn: text(c.arn()),
         vpc_id: vpc.and_then(|v| v.vpc_id()).map(str::to_string),
         cluster_security_group_id: vpc
             .and_then(|v| v.cluster_security_group_id())

@@ -13,13 +13,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
+// The hooks' arguments under short names, so that each hook's signature
+// is one line: what it sees, at a glance.
 use aws_smithy_runtime_api::client::interceptors::context::{
-    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef as Answer,
+    BeforeSerializationInterceptorContextRef as Request,
+    BeforeTransmitInterceptorContextRef as Attempt,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents as Components;
+use aws_smithy_types::config_bag::ConfigBag as Bag;
+
+/// What an interceptor hook returns.
+type Hook = Result<(), BoxError>;
 
 pub use crate::vocab::is_allowed;
 
@@ -160,12 +166,7 @@ impl Intercept for ReadOnlyGuard {
 
     // The operation's metadata is in the config bag from serialisation on;
     // this hook still runs before any byte is sent.
-    fn read_before_serialization(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
+    fn read_before_serialization(&self, req: &Request<'_>, _: &Components, cfg: &mut Bag) -> Hook {
         // Fail closed: an operation we cannot name is not sent either.
         let (service, operation) = match cfg.load::<Metadata>() {
             Some(m) => (m.service().to_string(), m.name().to_string()),
@@ -176,10 +177,10 @@ impl Intercept for ReadOnlyGuard {
                 && self
                     .store_bucket
                     .as_deref()
-                    .is_some_and(|b| store_bucket_of(context.input()) == Some(b))
+                    .is_some_and(|b| store_bucket_of(req.input()) == Some(b))
         };
         if !is_allowed(&service, &operation) && !in_store() {
-            let operation = match store_bucket_of(context.input()) {
+            let operation = match store_bucket_of(req.input()) {
                 Some(bucket) => format!("{operation} (bucket `{bucket}`)"),
                 None => operation,
             };
@@ -189,24 +190,14 @@ impl Intercept for ReadOnlyGuard {
         Ok(())
     }
 
-    fn read_after_deserialization(
-        &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(body) = context.response().body().bytes() {
+    fn read_after_deserialization(&self, answer: &Answer<'_>, _: &Components, _: &mut Bag) -> Hook {
+        if let Some(body) = answer.response().body().bytes() {
             check_body(body).map_err(|e| Box::new(MalformedBody(e)) as BoxError)?;
         }
         Ok(())
     }
 
-    fn read_before_attempt(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
+    fn read_before_attempt(&self, _: &Attempt<'_>, _: &Components, _: &mut Bag) -> Hook {
         self.stats.attempts.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

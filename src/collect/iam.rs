@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_iam::Client;
-use aws_sdk_iam::types::EntityType;
+use aws_sdk_iam::types::{EntityType, GroupDetail, RoleDetail, UserDetail};
 
 use super::calls::pages;
 use super::registry::{BoxFuture, Collector, Done, Task, client};
-use super::{Calls, tags_of};
+use super::{Calls, tags_of, text, texts};
 use crate::snapshot::{Iam, IamGroup, IamRole, IamUser, InlinePolicy, ManagedPolicy};
 use crate::vocab::{Service, op};
 
@@ -29,46 +29,13 @@ pub async fn collect(client: &Client, calls: &mut Calls) -> Option<Iam> {
         .await?;
     let mut iam = Iam::default();
     for page in &pages {
-        for u in page.user_detail_list() {
-            iam.users.push(IamUser {
-                name: u.user_name().unwrap_or_default().to_string(),
-                arn: u.arn().unwrap_or_default().to_string(),
-                groups: u.group_list().to_vec(),
-                inline_policies: inlines(u.user_policy_list(), |p| {
-                    (p.policy_name(), p.policy_document())
-                }),
-                attached_policies: attached(u.attached_managed_policies()),
-                permissions_boundary: boundary(u.permissions_boundary()),
-                tags: tags_of(u.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
-            });
-        }
-        for g in page.group_detail_list() {
-            iam.groups.push(IamGroup {
-                name: g.group_name().unwrap_or_default().to_string(),
-                arn: g.arn().unwrap_or_default().to_string(),
-                inline_policies: inlines(g.group_policy_list(), |p| {
-                    (p.policy_name(), p.policy_document())
-                }),
-                attached_policies: attached(g.attached_managed_policies()),
-            });
-        }
-        for r in page.role_detail_list() {
-            iam.roles.push(IamRole {
-                name: r.role_name().unwrap_or_default().to_string(),
-                arn: r.arn().unwrap_or_default().to_string(),
-                path: r.path().unwrap_or("/").to_string(),
-                trust_policy: decode_policy(r.assume_role_policy_document().unwrap_or("{}")),
-                inline_policies: inlines(r.role_policy_list(), |p| {
-                    (p.policy_name(), p.policy_document())
-                }),
-                attached_policies: attached(r.attached_managed_policies()),
-                permissions_boundary: boundary(r.permissions_boundary()),
-                tags: tags_of(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
-            });
-        }
+        iam.users.extend(page.user_detail_list().iter().map(user));
+        iam.groups
+            .extend(page.group_detail_list().iter().map(group));
+        iam.roles.extend(page.role_detail_list().iter().map(role));
         for p in page.policies() {
-            let arn = p.arn().unwrap_or_default().to_string();
-            let default = p.default_version_id().unwrap_or_default().to_string();
+            let arn = text(p.arn());
+            let default = text(p.default_version_id());
             let doc = p
                 .policy_version_list()
                 .iter()
@@ -80,7 +47,7 @@ pub async fn collect(client: &Client, calls: &mut Calls) -> Option<Iam> {
                 name: p
                     .policy_name()
                     .map(str::to_string)
-                    .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_string()),
+                    .unwrap_or_else(|| text(arn.rsplit('/').next())),
                 arn,
                 default_version_id: default,
                 document: decode_policy(doc),
@@ -125,13 +92,9 @@ pub async fn collect(client: &Client, calls: &mut Calls) -> Option<Iam> {
                     .send(),
             )
             .await;
-        if let Some(doc) = doc
-            .as_ref()
-            .and_then(|o| o.policy_version())
-            .and_then(|v| v.document())
-        {
+        if let Some(doc) = doc.as_ref().and_then(|o| o.policy_version()?.document()) {
             iam.policies.push(ManagedPolicy {
-                name: arn.rsplit('/').next().unwrap_or_default().to_string(),
+                name: text(arn.rsplit('/').next()),
                 arn: arn.clone(),
                 default_version_id: version,
                 document: decode_policy(doc),
@@ -145,32 +108,62 @@ pub async fn collect(client: &Client, calls: &mut Calls) -> Option<Iam> {
         )
         .await
     {
-        iam.oidc_providers = o
-            .open_id_connect_provider_list()
-            .iter()
-            .filter_map(|p| p.arn().map(str::to_string))
-            .collect();
+        iam.oidc_providers = texts(o.open_id_connect_provider_list(), |p| p.arn());
     }
     Some(iam)
 }
 
-/// Inline policies of a user, group or role (three SDK types, one shape).
-fn inlines<P>(list: &[P], parts: impl Fn(&P) -> (Option<&str>, Option<&str>)) -> Vec<InlinePolicy> {
+fn user(u: &UserDetail) -> IamUser {
+    IamUser {
+        name: text(u.user_name()),
+        arn: text(u.arn()),
+        groups: u.group_list().to_vec(),
+        inline_policies: inlines(u.user_policy_list()),
+        attached_policies: attached(u.attached_managed_policies()),
+        permissions_boundary: boundary(u.permissions_boundary()),
+        tags: iam_tags(u.tags()),
+    }
+}
+
+fn group(g: &GroupDetail) -> IamGroup {
+    let inline_policies = inlines(g.group_policy_list());
+    IamGroup {
+        name: text(g.group_name()),
+        arn: text(g.arn()),
+        inline_policies,
+        attached_policies: attached(g.attached_managed_policies()),
+    }
+}
+
+fn role(r: &RoleDetail) -> IamRole {
+    IamRole {
+        name: text(r.role_name()),
+        arn: text(r.arn()),
+        path: r.path().unwrap_or("/").to_string(),
+        trust_policy: decode_policy(r.assume_role_policy_document().unwrap_or("{}")),
+        inline_policies: inlines(r.role_policy_list()),
+        attached_policies: attached(r.attached_managed_policies()),
+        permissions_boundary: boundary(r.permissions_boundary()),
+        tags: iam_tags(r.tags()),
+    }
+}
+
+/// Inline policies of a user, group or role.
+fn inlines(list: &[aws_sdk_iam::types::PolicyDetail]) -> Vec<InlinePolicy> {
     list.iter()
-        .map(|p| {
-            let (name, doc) = parts(p);
-            InlinePolicy {
-                name: name.unwrap_or_default().to_string(),
-                document: decode_policy(doc.unwrap_or("{}")),
-            }
+        .map(|p| InlinePolicy {
+            name: text(p.policy_name()),
+            document: decode_policy(p.policy_document().unwrap_or("{}")),
         })
         .collect()
 }
 
+fn iam_tags(tags: &[aws_sdk_iam::types::Tag]) -> crate::snapshot::Tags {
+    tags_of(tags.iter().map(|t| (Some(t.key()), Some(t.value()))))
+}
+
 fn attached(list: &[aws_sdk_iam::types::AttachedPolicy]) -> Vec<String> {
-    list.iter()
-        .filter_map(|p| p.policy_arn().map(str::to_string))
-        .collect()
+    texts(list, |p| p.policy_arn())
 }
 
 fn boundary(b: Option<&aws_sdk_iam::types::AttachedPermissionsBoundary>) -> Option<String> {

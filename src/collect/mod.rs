@@ -83,6 +83,25 @@ pub(crate) fn tags_of<'a>(pairs: impl Iterator<Item = (Option<&'a str>, Option<&
         .collect()
 }
 
+/// An SDK answer's text as the snapshot keeps it: absent is empty (the
+/// fields kept as plain strings are ids and names AWS always sends).
+pub(crate) fn text(v: Option<&str>) -> String {
+    v.unwrap_or_default().to_string()
+}
+
+/// The text `field` of each item that has one: the id lists of the SDK's
+/// answers (security group ids, CIDR blocks, subnet ids…).
+pub(crate) fn texts<'a, T: 'a>(
+    items: impl IntoIterator<Item = &'a T>,
+    field: impl Fn(&'a T) -> Option<&'a str>,
+) -> Vec<String> {
+    items
+        .into_iter()
+        .filter_map(field)
+        .map(str::to_string)
+        .collect()
+}
+
 /// Collects `accounts` into a snapshot on a runtime of its own
 /// (`opts.workers` threads, default: the machine's cores). `stats` tracks
 /// progress as it goes (a display can read it). SIGINT or SIGTERM abandons
@@ -145,7 +164,7 @@ pub fn discover_organization(
                 let reader = AccountConfig {
                     name: "organization".into(),
                     environment: String::new(),
-                    account_id: arn.split(':').nth(4).unwrap_or_default().to_string(),
+                    account_id: text(arn.split(':').nth(4)),
                     role_arn: Some(arn.clone()),
                     external_id: org.external_id.clone(),
                     ..AccountConfig::default()

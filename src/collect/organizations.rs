@@ -7,9 +7,9 @@
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{ParentType, PolicyType};
 
-use super::Calls;
 use super::calls::pages;
 use super::registry::{BoxFuture, Collector, Done, Plan, Task, client};
+use super::{Calls, text};
 use crate::snapshot::{ManagedPolicy, ScpLevel};
 use crate::vocab::{Service, op};
 
@@ -30,7 +30,7 @@ pub async fn collect(
         let Some(parent) = pages.iter().flat_map(|p| p.parents()).next() else {
             break;
         };
-        let id = parent.id().unwrap_or_default().to_string();
+        let id = text(parent.id());
         chain.push(id.clone());
         if parent.r#type() == Some(&ParentType::Root) || id.starts_with("r-") {
             break;
@@ -120,7 +120,7 @@ pub async fn discover(
     let mut paths: HashMap<String, String> = HashMap::new();
     let mut queue: Vec<(String, String)> = Vec::new();
     for r in &roots {
-        let id = r.id().unwrap_or_default().to_string();
+        let id = text(r.id());
         paths.insert(id.clone(), String::new());
         queue.push((id, String::new()));
     }
@@ -139,7 +139,7 @@ pub async fn discover(
             } else {
                 format!("{path}/{name}")
             };
-            let id = ou.id().unwrap_or_default().to_string();
+            let id = text(ou.id());
             paths.insert(id.clone(), p.clone());
             queue.push((id, p));
         }
@@ -153,7 +153,7 @@ pub async fn discover(
     let accounts: Vec<_> = account_pages.iter().flat_map(|p| p.accounts()).collect();
     let mut out = Vec::with_capacity(accounts.len());
     for a in accounts {
-        let id = a.id().unwrap_or_default().to_string();
+        let id = text(a.id());
         let parent = calls
             .call(op::LIST_PARENTS, pages!(c.list_parents().child_id(&id)))
             .await
@@ -176,7 +176,7 @@ pub async fn discover(
             }
         }
         out.push(crate::org::OrgAccount {
-            name: a.name().unwrap_or_default().to_string(),
+            name: text(a.name()),
             status: a
                 .state()
                 .map(|s| s.as_str().to_string())

@@ -10,7 +10,7 @@ use aws_sdk_rds::types as t;
 
 use super::calls::items;
 use super::registry::{BoxFuture, Done, Task, client};
-use super::{Calls, tags_of};
+use super::{Calls, tags_of, text, texts};
 use crate::snapshot::{
     CaCertificate, ClusterParameterGroup, DbCluster, DbClusterMember, DbClusterSnapshot,
     DbInstance, DbProxy, DbSubnetGroup, GlobalCluster, GlobalClusterMember, MasterUserSecret,
@@ -76,18 +76,15 @@ async fn proxies(c: &Client, calls: &mut Calls) -> Option<Vec<DbProxy>> {
             .call(op::DESCRIBE_DB_PROXY_TARGETS, items!(targets))
             .await
             .map(|ts| {
-                let mut ids: Vec<String> = ts
-                    .iter()
-                    .filter_map(|t| t.rds_resource_id().map(str::to_string))
-                    .collect();
+                let mut ids = texts(&ts, |t| t.rds_resource_id());
                 ids.sort();
                 ids.dedup();
                 ids
             });
         out.push(DbProxy {
             name: name.to_string(),
-            arn: p.db_proxy_arn().unwrap_or_default().to_string(),
-            engine_family: p.engine_family().unwrap_or_default().to_string(),
+            arn: text(p.db_proxy_arn()),
+            engine_family: text(p.engine_family()),
             require_tls: p.require_tls().unwrap_or(false),
             auth: p
                 .auth()
@@ -100,7 +97,7 @@ async fn proxies(c: &Client, calls: &mut Calls) -> Option<Vec<DbProxy>> {
                 })
                 .collect(),
             default_auth_scheme: p.default_auth_scheme().map(str::to_string),
-            vpc_id: p.vpc_id().unwrap_or_default().to_string(),
+            vpc_id: text(p.vpc_id()),
             subnet_ids: p.vpc_subnet_ids().to_vec(),
             security_group_ids: p.vpc_security_group_ids().to_vec(),
             targets,
@@ -111,7 +108,7 @@ async fn proxies(c: &Client, calls: &mut Calls) -> Option<Vec<DbProxy>> {
 
 fn certificate(c: &t::Certificate) -> CaCertificate {
     CaCertificate {
-        id: c.certificate_identifier().unwrap_or_default().to_string(),
+        id: text(c.certificate_identifier()),
         valid_till: c.valid_till().map(|d| d.to_string()),
         customer_override: c.customer_override().unwrap_or(false),
     }
@@ -236,7 +233,7 @@ async fn snapshots(c: &Client, calls: &mut Calls) -> Option<Vec<DbClusterSnapsho
             });
         out.push(DbClusterSnapshot {
             id: id.to_string(),
-            arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_string(),
+            arn: text(s.db_cluster_snapshot_arn()),
             cluster_id: s.db_cluster_identifier().map(str::to_string),
             storage_encrypted: s.storage_encrypted().unwrap_or(false),
             // moto reports `default_kms_key_id` for unencrypted snapshots;
@@ -251,16 +248,9 @@ async fn snapshots(c: &Client, calls: &mut Calls) -> Option<Vec<DbClusterSnapsho
     Some(out)
 }
 
-/// Moves the database section into the account's region.
-pub fn store(from: Region, into: &mut Region) {
-    into.db_clusters = from.db_clusters;
-    into.db_cluster_snapshots = from.db_cluster_snapshots;
-    into.db_cluster_parameter_groups = from.db_cluster_parameter_groups;
-    into.db_instances = from.db_instances;
-    into.db_subnet_groups = from.db_subnet_groups;
-    into.global_clusters = from.global_clusters;
-    into.certificates = from.certificates;
-    into.db_proxies = from.db_proxies;
+super::registry::region_section! {
+    db_clusters, db_cluster_snapshots, db_cluster_parameter_groups, db_instances,
+    db_subnet_groups, global_clusters, certificates, db_proxies
 }
 
 fn global_cluster(g: &t::GlobalCluster) -> GlobalCluster {
@@ -273,21 +263,33 @@ fn global_cluster(g: &t::GlobalCluster) -> GlobalCluster {
         members: g
             .global_cluster_members()
             .iter()
-            .map(|m| GlobalClusterMember {
-                cluster_arn: m.db_cluster_arn().unwrap_or_default().to_string(),
-                is_writer: m.is_writer().unwrap_or(false),
-            })
+            .map(global_member)
             .collect(),
+    }
+}
+
+fn global_member(m: &t::GlobalClusterMember) -> GlobalClusterMember {
+    let is_writer = m.is_writer().unwrap_or(false);
+    GlobalClusterMember {
+        cluster_arn: text(m.db_cluster_arn()),
+        is_writer,
+    }
+}
+
+fn cluster_member(m: &t::DbClusterMember) -> DbClusterMember {
+    DbClusterMember {
+        instance_id: text(m.db_instance_identifier()),
+        is_writer: m.is_cluster_writer().unwrap_or(false),
     }
 }
 
 fn cluster(c: &t::DbCluster) -> DbCluster {
     DbCluster {
-        id: c.db_cluster_identifier().unwrap_or_default().to_string(),
-        arn: c.db_cluster_arn().unwrap_or_default().to_string(),
-        resource_id: c.db_cluster_resource_id().unwrap_or_default().to_string(),
-        engine: c.engine().unwrap_or_default().to_string(),
-        engine_version: c.engine_version().unwrap_or_default().to_string(),
+        id: text(c.db_cluster_identifier()),
+        arn: text(c.db_cluster_arn()),
+        resource_id: text(c.db_cluster_resource_id()),
+        engine: text(c.engine()),
+        engine_version: text(c.engine_version()),
         engine_mode: c.engine_mode().map(str::to_string),
         serverless_v2: c.serverless_v2_scaling_configuration().and_then(|s| {
             Some(ServerlessV2Scaling {
@@ -296,14 +298,7 @@ fn cluster(c: &t::DbCluster) -> DbCluster {
             })
         }),
         port: c.port(),
-        members: c
-            .db_cluster_members()
-            .iter()
-            .map(|m| DbClusterMember {
-                instance_id: m.db_instance_identifier().unwrap_or_default().to_string(),
-                is_writer: m.is_cluster_writer().unwrap_or(false),
-            })
-            .collect(),
+        members: c.db_cluster_members().iter().map(cluster_member).collect(),
         iam_database_authentication_enabled: c
             .iam_database_authentication_enabled()
             .unwrap_or(false),
@@ -313,11 +308,7 @@ fn cluster(c: &t::DbCluster) -> DbCluster {
         deletion_protection: c.deletion_protection().unwrap_or(false),
         multi_az: c.multi_az().unwrap_or(false),
         global_cluster_id: c.global_cluster_identifier().map(str::to_string),
-        vpc_security_group_ids: c
-            .vpc_security_groups()
-            .iter()
-            .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
-            .collect(),
+        vpc_security_group_ids: texts(c.vpc_security_groups(), |g| g.vpc_security_group_id()),
         db_subnet_group: c.db_subnet_group().map(str::to_string),
         publicly_accessible: c.publicly_accessible(),
         read_replica_identifiers: c.read_replica_identifiers().to_vec(),
@@ -325,7 +316,7 @@ fn cluster(c: &t::DbCluster) -> DbCluster {
         tags: tags_of(c.tag_list().iter().map(|t| (t.key(), t.value()))),
         master_username: c.master_username().map(str::to_string),
         master_user_secret: c.master_user_secret().map(|s| MasterUserSecret {
-            secret_arn: s.secret_arn().unwrap_or_default().to_string(),
+            secret_arn: text(s.secret_arn()),
             status: s.secret_status().map(str::to_string),
             kms_key_id: s.kms_key_id().map(str::to_string),
             rotation: None,
@@ -340,22 +331,18 @@ fn cluster(c: &t::DbCluster) -> DbCluster {
 
 fn instance(i: &t::DbInstance) -> DbInstance {
     DbInstance {
-        id: i.db_instance_identifier().unwrap_or_default().to_string(),
-        arn: i.db_instance_arn().unwrap_or_default().to_string(),
+        id: text(i.db_instance_identifier()),
+        arn: text(i.db_instance_arn()),
         cluster_id: i.db_cluster_identifier().map(str::to_string),
-        instance_class: i.db_instance_class().unwrap_or_default().to_string(),
-        engine: i.engine().unwrap_or_default().to_string(),
+        instance_class: text(i.db_instance_class()),
+        engine: text(i.engine()),
         availability_zone: i.availability_zone().map(str::to_string),
         publicly_accessible: i.publicly_accessible().unwrap_or(false),
         iam_database_authentication_enabled: i
             .iam_database_authentication_enabled()
             .unwrap_or(false),
         storage_encrypted: i.storage_encrypted().unwrap_or(false),
-        vpc_security_group_ids: i
-            .vpc_security_groups()
-            .iter()
-            .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
-            .collect(),
+        vpc_security_group_ids: texts(i.vpc_security_groups(), |g| g.vpc_security_group_id()),
         db_subnet_group: i
             .db_subnet_group()
             .and_then(|g| g.db_subnet_group_name().map(str::to_string)),
@@ -381,14 +368,10 @@ fn instance(i: &t::DbInstance) -> DbInstance {
 
 fn subnet_group(g: &t::DbSubnetGroup) -> DbSubnetGroup {
     DbSubnetGroup {
-        name: g.db_subnet_group_name().unwrap_or_default().to_string(),
+        name: text(g.db_subnet_group_name()),
         arn: g.db_subnet_group_arn().map(str::to_string),
-        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-        subnet_ids: g
-            .subnets()
-            .iter()
-            .filter_map(|s| s.subnet_identifier().map(str::to_string))
-            .collect(),
+        vpc_id: text(g.vpc_id()),
+        subnet_ids: texts(g.subnets(), |s| s.subnet_identifier()),
     }
 }
 

@@ -70,16 +70,26 @@ async fn client(opts: &Options, bucket: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(b.build())
 }
 
+/// Runs `f` with the store's guarded client for the URL's bucket, on a
+/// runtime of its own.
+fn with_client<T>(
+    opts: &Options,
+    url: &S3Url,
+    f: impl AsyncFnOnce(aws_sdk_s3::Client) -> Result<T, Error>,
+) -> Result<T, Error> {
+    super::runtime(None)?.block_on(async { f(client(opts, &url.bucket).await).await })
+}
+
 /// Whether `key` exists (a listing of exactly that prefix: it needs only
 /// `s3:ListBucket`, not a read of the object).
 pub fn exists(opts: &Options, url: &S3Url, key: &str) -> Result<bool, Error> {
-    super::runtime(None)?.block_on(async {
-        let c = client(opts, &url.bucket).await;
-        let out = c
+    with_client(opts, url, async |c| {
+        let listed = c
             .list_objects_v2()
             .bucket(&url.bucket)
             .prefix(key)
-            .max_keys(10)
+            .max_keys(10);
+        let out = listed
             .send()
             .await
             .map_err(|e| failed(url.display(key), "ListObjectsV2", e.into_service_error()))?;
@@ -90,13 +100,13 @@ pub fn exists(opts: &Options, url: &S3Url, key: &str) -> Result<bool, Error> {
 /// Writes `bytes` at `key` unless an object is there already
 /// (`If-None-Match: *`); `Ok(false)` when one was.
 pub fn put_new(opts: &Options, url: &S3Url, key: &str, bytes: Vec<u8>) -> Result<bool, Error> {
-    super::runtime(None)?.block_on(async {
-        let c = client(opts, &url.bucket).await;
-        let sent = c
+    with_client(opts, url, async |c| {
+        let put = c
             .put_object()
             .bucket(&url.bucket)
             .key(key)
-            .if_none_match("*")
+            .if_none_match("*");
+        let sent = put
             .content_type("application/json")
             .body(ByteStream::from(bytes))
             .send()
@@ -123,8 +133,7 @@ pub fn put_new(opts: &Options, url: &S3Url, key: &str, bytes: Vec<u8>) -> Result
 /// Every `*.json` object under the URL's prefix, as (its `s3://` URL, its
 /// text).
 pub fn get_all(opts: &Options, url: &S3Url) -> Result<Vec<(String, String)>, Error> {
-    super::runtime(None)?.block_on(async {
-        let c = client(opts, &url.bucket).await;
+    with_client(opts, url, async |c| {
         let prefix = if url.prefix.is_empty() {
             String::new()
         } else {
@@ -147,30 +156,25 @@ pub fn get_all(opts: &Options, url: &S3Url) -> Result<Vec<(String, String)>, Err
             })?;
         let listed = pages.iter().flat_map(|p| p.contents());
         let mut out = Vec::new();
-        for o in listed {
-            let Some(key) = o.key().filter(|k| k.ends_with(".json")) else {
-                continue;
-            };
-            let obj = c
-                .get_object()
-                .bucket(&url.bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| failed(url.display(key), "GetObject", e.into_service_error()))?;
-            let text = body_text(obj, &url.display(key)).await?;
-            out.push((url.display(key), text));
+        for key in listed.filter_map(|o| o.key().filter(|k| k.ends_with(".json"))) {
+            out.push((url.display(key), get_text(&c, url, key).await?));
         }
         Ok(out)
     })
 }
 
-async fn body_text(
-    obj: aws_sdk_s3::operation::get_object::GetObjectOutput,
-    shown: &str,
-) -> Result<String, Error> {
+/// The text of the object at `key`.
+async fn get_text(c: &aws_sdk_s3::Client, url: &S3Url, key: &str) -> Result<String, Error> {
+    let shown = url.display(key);
+    let obj = c
+        .get_object()
+        .bucket(&url.bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| failed(shown.clone(), "GetObject", e.into_service_error()))?;
     let bytes = obj.body.collect().await.map_err(|e| Error::Io {
-        path: shown.into(),
+        path: shown.clone().into(),
         error: std::io::Error::other(e.to_string()),
     })?;
     String::from_utf8(bytes.to_vec()).map_err(|_| Error::Io {
@@ -186,17 +190,7 @@ pub fn get_one(opts: &Options, url: &S3Url) -> Result<Option<String>, Error> {
     if !exists(opts, url, &key)? {
         return Ok(None);
     }
-    super::runtime(None)?.block_on(async {
-        let c = client(opts, &url.bucket).await;
-        let obj = c
-            .get_object()
-            .bucket(&url.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| failed(url.display(&key), "GetObject", e.into_service_error()))?;
-        body_text(obj, &url.display(&key)).await.map(Some)
-    })
+    with_client(opts, url, async |c| get_text(&c, url, &key).await.map(Some))
 }
 
 #[cfg(test)]
