@@ -5,7 +5,8 @@
 //! Prints, per N, the requests per account counted on the wire and the wall
 //! time, at the default concurrency and at the CONCURRENCY values given.
 //! `cargo bench --bench accounts [-- N... [cN...]]`, e.g. `-- 10 100 400 c16 c64`
-//! (default: 10 100 400, default concurrency). Needs the emulator like the
+//! (default: 10 100 400, default concurrency); add `warm` to time a second
+//! collection of the same accounts. Needs the emulator like the
 //! tests (`DBAUDIT_MOTO_SERVER`).
 //!
 //! `-- shards` instead measures one shard's peak RSS (GNU time's maximum
@@ -38,41 +39,84 @@ fn main() {
     if concurrencies.is_empty() {
         concurrencies.push(None);
     }
+    // `warm`: collect once untimed first, then time a second collection,
+    // and a third straight to the emulator (no delay): the emulator's own
+    // floor for the same requests, measured in the same run.
+    // The emulator builds an account's default network (a VPC, subnets,
+    // security groups, per region) on the first request that names the
+    // account (≈ 1.4 s each here); real AWS accounts exist already, so the
+    // warm figure is the one that measures dbaudit rather than the
+    // emulator's set-up.
+    let warm = args.iter().any(|a| a == "warm");
     let latency = std::env::var("DBAUDIT_BENCH_LATENCY_MS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100u64);
-    println!("| accounts | concurrency | requests | per account | wall |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| accounts | concurrency | emulator | requests | per account | wall | dbaudit CPU | emulator floor | wall / floor |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for &n in &sizes {
         for &c in &concurrencies {
-            let (_moto, proxy, dir, cfg) = estate(n, 700_000_000_000, latency);
-            let out = dir.join("s.json");
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
-            aws_env(&mut cmd);
-            cmd.args(collect_args(&cfg, &proxy.endpoint(), &out));
-            let label = match c {
-                Some(c) => {
-                    cmd.args(["--concurrency", &c.to_string()]);
-                    c.to_string()
-                }
-                None => "default".to_string(),
+            let (moto, proxy, dir, cfg) = estate(n, 700_000_000_000, latency);
+            let label = c.map_or("default".to_string(), |c| c.to_string());
+            let run = |through: &Proxy| timed_collect(&dir, &cfg, through, c);
+            if warm {
+                run(&proxy);
+            }
+            let (requests, wall, cpu) = run(&proxy);
+            let (floor, ratio) = if warm {
+                let direct = Proxy::start(moto.port, vec![Rule::default()]);
+                let (_, floor, _) = run(&direct);
+                (format!("{floor:.1} s"), format!("{:.2}", wall / floor))
+            } else {
+                (String::new(), String::new())
             };
-            let t = Instant::now();
-            let o = cmd.output().unwrap();
-            let wall = t.elapsed().as_secs_f64();
-            assert!(
-                o.status.code().is_some_and(|c| c == 0 || c == 3),
-                "{}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            let requests = proxy.hits(0);
             println!(
-                "| {n} | {label} | {requests} | {:.1} | {wall:.1} s |",
+                "| {n} | {label} | {} | {requests} | {:.1} | {wall:.1} s | {cpu:.1} s | {floor} | {ratio} |",
+                if warm { "warm" } else { "cold" },
                 requests as f64 / n as f64
             );
         }
     }
+}
+
+/// One `collect` of the config's accounts through `proxy`: the requests
+/// it counted, the wall time, and dbaudit's own CPU (user + system; on two
+/// cores it competes with the emulator and the proxy).
+fn timed_collect(
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+    proxy: &Proxy,
+    concurrency: Option<u16>,
+) -> (usize, f64, f64) {
+    let usage = dir.join("usage");
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    aws_env(&mut cmd);
+    cmd.args(["-f", "%U %S", "-o", usage.to_str().unwrap()])
+        .arg(env!("CARGO_BIN_EXE_dbaudit"))
+        .args(collect_args(cfg, &proxy.endpoint(), &dir.join("s.json")));
+    if let Some(c) = concurrency {
+        cmd.args(["--concurrency", &c.to_string()]);
+    }
+    let before = proxy.hits(0);
+    let t = Instant::now();
+    let o = cmd.output().unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    assert!(
+        o.status.code().is_some_and(|c| c == 0 || c == 3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let cpu = std::fs::read_to_string(&usage)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    (proxy.hits(0) - before, wall, cpu)
 }
 
 /// One shard's peak RSS in a small and a large organization, the shard

@@ -578,8 +578,8 @@ fn access_denied_and_server_errors_on_one_service_do_not_stop_the_others() {
 #[test]
 fn a_wrong_account_behind_the_role_is_refused() {
     // The role ARN names 333333333333 but the config says 666666666666:
-    // moto hands out credentials of 333333333333, GetCallerIdentity says so,
-    // and dbaudit refuses to scan.
+    // moto hands out credentials of 333333333333, the assumed-role ARN in
+    // its answer says so, and dbaudit refuses to scan.
     let moto = Moto::start();
     let dir = tempdir("mismatch");
     let cfg = dir.join("c.toml");
@@ -603,6 +603,7 @@ fn a_wrong_account_behind_the_role_is_refused() {
     assert_eq!(out.status.code(), Some(3));
     let s = read_json(&snap);
     assert_eq!(s["accounts"][0]["gaps"][0]["code"], "AccountMismatch");
+    assert_eq!(s["accounts"][0]["gaps"][0]["operation"], "AssumeRole");
     assert!(s["accounts"][0]["regions"].as_array().unwrap().is_empty());
 }
 
@@ -719,7 +720,9 @@ fn a_failed_global_cluster_listing_errors_only_what_needs_it() {
 
 /// Each account is assumed once per hop for the whole run, whatever the
 /// number of accounts: 120 accounts (one through a hub role) make 121
-/// AssumeRole calls and 120 GetCallerIdentity calls, counted on the wire.
+/// AssumeRole calls, counted on the wire, and no GetCallerIdentity (the
+/// assumed-role ARN names the account); one more account on the base
+/// credentials (no role) is checked with one GetCallerIdentity.
 /// Before, all accounts shared the SDK's 64-entry credential cache, which
 /// evicted at random: 593 AssumeRole calls for 100 accounts.
 #[test]
@@ -757,6 +760,10 @@ fn every_account_is_assumed_once_per_hop_at_a_hundred_and_twenty_accounts() {
     // The last account is reached through a hub role first.
     let mut toml = std::fs::read_to_string(&cfg).unwrap();
     toml.push_str("via_roles = [\"arn:aws:iam::499999999999:role/hub\"]\n");
+    // moto's own account is the base credentials' identity.
+    toml.push_str(
+        "\n[[account]]\nname = \"base\"\nenvironment = \"test\"\naccount_id = \"123456789012\"\n",
+    );
     std::fs::write(&cfg, toml).unwrap();
     let snap = dir.join("s.json");
     let out = dbaudit(&[
@@ -773,7 +780,7 @@ fn every_account_is_assumed_once_per_hop_at_a_hundred_and_twenty_accounts() {
     // Identity leaves a gap.
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let s = read_json(&snap);
-    assert_eq!(s["accounts"].as_array().unwrap().len(), 120);
+    assert_eq!(s["accounts"].as_array().unwrap().len(), 121);
     for a in s["accounts"].as_array().unwrap() {
         assert_eq!(
             gaps_beyond_moto(a),
@@ -783,10 +790,14 @@ fn every_account_is_assumed_once_per_hop_at_a_hundred_and_twenty_accounts() {
         );
     }
     assert_eq!(proxy.hits(0), 121, "one AssumeRole per account hop");
-    assert_eq!(proxy.hits(1), 120, "one identity check per account");
+    assert_eq!(
+        proxy.hits(1),
+        1,
+        "an identity check for the base credentials only"
+    );
     // The run summary counts AssumeRole with the other calls.
     assert!(
-        text(&out.stderr).contains("collected 120 of 120 account(s)"),
+        text(&out.stderr).contains("collected 121 of 121 account(s)"),
         "{}",
         text(&out.stderr)
     );

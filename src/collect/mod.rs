@@ -2,8 +2,9 @@
 //! rules; it fills a [`Snapshot`].
 //!
 //! Per account: base credentials from the standard chain, then `AssumeRole`
-//! (optionally chained through `via_roles`) with the external id, then
-//! `GetCallerIdentity` must name the configured account. Then accounts ×
+//! (optionally chained through `via_roles`) with the external id, and the
+//! assumed-role ARN (or, on base credentials, `GetCallerIdentity`) must name
+//! the configured account. Then accounts ×
 //! regions × services run concurrently under one bound (`--concurrency`), with
 //! standard retries (jittered, capped backoff) and timeouts. Every failure becomes a [`Gap`]; nothing
 //! aborts the other accounts, regions or services.

@@ -1,6 +1,8 @@
 //! An account's session: its role assumed once (after the `via_roles`
-//! hops), verified with `GetCallerIdentity`, and kept with the account's
-//! clients for its whole collection.
+//! hops), its account verified, and kept with the account's clients for its
+//! whole collection. The account is read from the assumed-role ARN that STS
+//! returns with the credentials, so a role needs no `GetCallerIdentity`;
+//! base credentials (no role) are verified with `GetCallerIdentity`.
 //!
 //! Each hop is an [`AssumedRole`] provider that calls STS itself, through a
 //! client carrying the read-only guard (so AssumeRole is counted with every
@@ -20,7 +22,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::Mutex;
 
-use super::{GapSource, ReadOnlyGuard};
+use super::{GapSource, ReadOnlyGuard, text};
 use crate::config::AccountConfig;
 use crate::snapshot::Gap;
 use crate::vocab::op;
@@ -36,6 +38,9 @@ struct AssumedRole {
     external_id: Option<String>,
     duration: Option<i32>,
     cached: Mutex<Option<Credentials>>,
+    /// The assumed-role ARN STS answered with (the identity of the
+    /// credentials: its account is the role's account).
+    arn: std::sync::Mutex<Option<String>>,
 }
 
 impl fmt::Debug for AssumedRole {
@@ -84,6 +89,9 @@ impl AssumedRole {
                 "AssumeRole answered without credentials",
             ));
         };
+        if let Some(user) = out.assumed_role_user() {
+            *self.arn.lock().unwrap_or_else(|e| e.into_inner()) = Some(user.arn().to_string());
+        }
         *cached = Some(c.clone());
         Ok(c)
     }
@@ -101,7 +109,10 @@ impl ProvideCredentials for AssumedRole {
 }
 
 /// Assumes the account's role (through `via_roles` first), each hop once,
-/// and checks that the credentials belong to the configured account.
+/// and checks that the credentials belong to the configured account: by the
+/// last hop's assumed-role ARN, or with `GetCallerIdentity` for base
+/// credentials (or an AssumeRole answer without the ARN, which AWS always
+/// sends).
 /// Returns the configuration to build the account's clients from, and the
 /// partition.
 pub(crate) async fn open(
@@ -115,6 +126,7 @@ pub(crate) async fn open(
         .clone()
         .unwrap_or_else(|| "dbaudit".to_string());
     let chain: Vec<&String> = acct.via_roles.iter().chain(acct.role_arn.iter()).collect();
+    let mut identity: Option<String> = None;
     for role in chain {
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&conf)
@@ -131,6 +143,7 @@ pub(crate) async fn open(
                 .filter(|_| Some(role) == acct.role_arn.as_ref()),
             duration: acct.duration_seconds,
             cached: Mutex::new(None),
+            arn: std::sync::Mutex::new(None),
         };
         // Assume now, so that a role that cannot be assumed is reported as
         // such (and once), not as a failure of every later call.
@@ -139,6 +152,7 @@ pub(crate) async fn open(
             g.message = format!("{} ({role})", g.message);
             return Err(g);
         }
+        identity = hop.arn.lock().unwrap_or_else(|e| e.into_inner()).clone();
         // The hop caches its own credentials: no SDK cache in between.
         conf = conf
             .into_builder()
@@ -146,8 +160,40 @@ pub(crate) async fn open(
             .identity_cache(IdentityCache::no_cache())
             .build();
     }
+    let (arn, told_by) = match identity {
+        Some(arn) => (arn, op::ASSUME_ROLE),
+        None => (
+            caller_identity(&conf, guard, acct).await?,
+            op::GET_CALLER_IDENTITY,
+        ),
+    };
+    // arn:PARTITION:SERVICE::ACCOUNT:RESOURCE
+    let mut fields = arn.split(':');
+    let partition = fields.nth(1).unwrap_or("aws").to_string();
+    let actual = fields.nth(2).unwrap_or_default();
+    if actual != acct.account_id {
+        return Err(Gap {
+            service: told_by.service,
+            region: None,
+            operation: told_by.name.into(),
+            code: "AccountMismatch".into(),
+            message: format!(
+                "credentials belong to account {actual}, but `{}` is configured as {}; refusing to scan the wrong account",
+                acct.name, acct.account_id
+            ),
+        });
+    }
+    Ok((conf, partition))
+}
+
+/// The ARN of the identity `conf`'s credentials belong to, from STS.
+async fn caller_identity(
+    conf: &SdkConfig,
+    guard: &ReadOnlyGuard,
+    acct: &AccountConfig,
+) -> Result<String, Gap> {
     let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(&conf)
+        aws_sdk_sts::config::Builder::from(conf)
             .interceptor(guard.clone())
             .build(),
     );
@@ -158,23 +204,5 @@ pub(crate) async fn open(
         }
         g
     })?;
-    let actual = who.account().unwrap_or_default();
-    if actual != acct.account_id {
-        return Err(Gap {
-            service: op::GET_CALLER_IDENTITY.service,
-            region: None,
-            operation: op::GET_CALLER_IDENTITY.name.into(),
-            code: "AccountMismatch".into(),
-            message: format!(
-                "credentials belong to account {actual}, but `{}` is configured as {}; refusing to scan the wrong account",
-                acct.name, acct.account_id
-            ),
-        });
-    }
-    let partition = who
-        .arn()
-        .and_then(|a| a.split(':').nth(1))
-        .unwrap_or("aws")
-        .to_string();
-    Ok((conf, partition))
+    Ok(text(who.arn()))
 }
