@@ -196,101 +196,16 @@ super::registry::regional_collector!(Ec2, crate::vocab::Service::Ec2, aws_sdk_ec
 
 #[cfg(test)]
 mod tests {
-    //! moto never paginates EC2, so pagination is tested with the SDK's own
-    //! mock client: two pages joined by a NextToken.
-    use aws_sdk_ec2::operation::describe_egress_only_internet_gateways::DescribeEgressOnlyInternetGatewaysOutput;
-    use aws_sdk_ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput;
-    use aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput;
-    use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
-    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
-    use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
-    use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
-    use aws_sdk_ec2::types::{IpPermission, SecurityGroup, Subnet};
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
-
-    use crate::collect::Calls;
+    //! moto never paginates EC2: the pages are replayed from
+    //! `tests/fixtures/wire/ec2/`.
+    use crate::collect::wire::region_of;
     use crate::vocab::Service;
 
     #[tokio::test]
     async fn follows_next_tokens_to_the_last_page() {
-        let sg = |id: &str| {
-            SecurityGroup::builder()
-                .group_id(id)
-                .group_name(id)
-                .vpc_id("vpc-1")
-                .owner_id("111111111111")
-                .ip_permissions(
-                    IpPermission::builder()
-                        .ip_protocol("tcp")
-                        .from_port(5432)
-                        .to_port(5432)
-                        .build(),
-                )
-                .build()
-        };
-        let sg_page1 = mock!(aws_sdk_ec2::Client::describe_security_groups)
-            .match_requests(|r| r.next_token().is_none())
-            .then_output(move || {
-                DescribeSecurityGroupsOutput::builder()
-                    .security_groups(sg("sg-1"))
-                    .security_groups(sg("sg-2"))
-                    .next_token("page-2")
-                    .build()
-            });
-        let sg_page2 = mock!(aws_sdk_ec2::Client::describe_security_groups)
-            .match_requests(|r| r.next_token() == Some("page-2"))
-            .then_output(move || {
-                DescribeSecurityGroupsOutput::builder()
-                    .security_groups(sg("sg-3"))
-                    .build()
-            });
-        let subnets1 = mock!(aws_sdk_ec2::Client::describe_subnets)
-            .match_requests(|r| r.next_token().is_none())
-            .then_output(|| {
-                DescribeSubnetsOutput::builder()
-                    .subnets(
-                        Subnet::builder()
-                            .subnet_id("subnet-1")
-                            .vpc_id("vpc-1")
-                            .availability_zone("eu-west-1a")
-                            .build(),
-                    )
-                    .next_token("t2")
-                    .build()
-            });
-        let subnets2 = mock!(aws_sdk_ec2::Client::describe_subnets)
-            .match_requests(|r| r.next_token() == Some("t2"))
-            .then_output(|| {
-                DescribeSubnetsOutput::builder()
-                    .subnets(
-                        Subnet::builder()
-                            .subnet_id("subnet-2")
-                            .vpc_id("vpc-1")
-                            .availability_zone("eu-west-1b")
-                            .build(),
-                    )
-                    .build()
-            });
-        let vpcs = mock!(aws_sdk_ec2::Client::describe_vpcs)
-            .then_output(|| DescribeVpcsOutput::builder().build());
-        let rts = mock!(aws_sdk_ec2::Client::describe_route_tables)
-            .then_output(|| DescribeRouteTablesOutput::builder().build());
-        let igw = mock!(aws_sdk_ec2::Client::describe_internet_gateways)
-            .then_output(|| DescribeInternetGatewaysOutput::builder().build());
-        let nat = mock!(aws_sdk_ec2::Client::describe_nat_gateways)
-            .then_output(|| DescribeNatGatewaysOutput::builder().build());
-        let eigw = mock!(aws_sdk_ec2::Client::describe_egress_only_internet_gateways)
-            .then_output(|| DescribeEgressOnlyInternetGatewaysOutput::builder().build());
-        let client = mock_client!(
-            aws_sdk_ec2,
-            RuleMode::MatchAny,
-            [
-                &sg_page1, &sg_page2, &subnets1, &subnets2, &vpcs, &rts, &igw, &nat, &eigw
-            ]
-        );
-        let mut calls = Calls::new(Service::Ec2, Some("eu-west-1"));
-        let region = super::collect(&client, &mut calls).await;
-        assert!(calls.gaps.is_empty(), "{:?}", calls.gaps);
+        let pages = ["ec2/pages", "ec2/empty-network"];
+        let (region, gaps, wire) = region_of!(aws_sdk_ec2, Service::Ec2, &pages);
+        assert_eq!(gaps, Vec::new());
         let ids: Vec<&str> = region
             .security_groups
             .iter()
@@ -298,45 +213,24 @@ mod tests {
             .collect();
         assert_eq!(ids, ["sg-1", "sg-2", "sg-3"]);
         assert_eq!(region.security_groups[0].ingress[0].from_port, Some(5432));
-        assert_eq!(region.subnets.len(), 2);
-        assert_eq!(sg_page1.num_calls(), 1);
-        assert_eq!(sg_page2.num_calls(), 1);
+        let zones: Vec<&str> = region
+            .subnets
+            .iter()
+            .map(|s| s.availability_zone.as_str())
+            .collect();
+        assert_eq!(zones, ["eu-west-1a", "eu-west-1b"]);
+        assert_eq!((wire.hits("sg-page-1"), wire.hits("sg-page-2")), (1, 1));
     }
 
     #[tokio::test]
     async fn a_failing_call_is_a_gap_and_the_others_still_run() {
-        let denied = mock!(aws_sdk_ec2::Client::describe_security_groups).then_error(|| {
-            aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError::generic(
-                aws_sdk_ec2::error::ErrorMetadata::builder()
-                    .code("UnauthorizedOperation")
-                    .message("You are not authorized to perform this operation.")
-                    .build(),
-            )
-        });
-        let vpcs = mock!(aws_sdk_ec2::Client::describe_vpcs)
-            .then_output(|| DescribeVpcsOutput::builder().build());
-        let subnets = mock!(aws_sdk_ec2::Client::describe_subnets)
-            .then_output(|| DescribeSubnetsOutput::builder().build());
-        let rts = mock!(aws_sdk_ec2::Client::describe_route_tables)
-            .then_output(|| DescribeRouteTablesOutput::builder().build());
-        let igw = mock!(aws_sdk_ec2::Client::describe_internet_gateways)
-            .then_output(|| DescribeInternetGatewaysOutput::builder().build());
-        let nat = mock!(aws_sdk_ec2::Client::describe_nat_gateways)
-            .then_output(|| DescribeNatGatewaysOutput::builder().build());
-        let eigw = mock!(aws_sdk_ec2::Client::describe_egress_only_internet_gateways)
-            .then_output(|| DescribeEgressOnlyInternetGatewaysOutput::builder().build());
-        let client = mock_client!(
-            aws_sdk_ec2,
-            RuleMode::MatchAny,
-            [&denied, &vpcs, &subnets, &rts, &igw, &nat, &eigw]
-        );
-        let mut calls = Calls::new(Service::Ec2, Some("eu-west-1"));
-        super::collect(&client, &mut calls).await;
-        let gaps = calls.gaps;
+        let denied = ["ec2/security-groups-denied", "ec2/empty-network"];
+        let (_, gaps, wire) = region_of!(aws_sdk_ec2, Service::Ec2, &denied);
         assert_eq!(gaps.len(), 1);
         assert_eq!(gaps[0].operation, "DescribeSecurityGroups");
         assert_eq!(gaps[0].code, "UnauthorizedOperation");
         assert_eq!(gaps[0].region.as_deref(), Some("eu-west-1"));
-        assert_eq!(nat.num_calls(), 1, "later calls still ran");
+        assert_eq!(wire.hits("nat"), 1, "later calls still ran");
+        assert_eq!(wire.unanswered(), Vec::<String>::new());
     }
 }

@@ -130,56 +130,16 @@ super::registry::regional_collector!(Eks, crate::vocab::Service::Eks, aws_sdk_ek
 #[cfg(test)]
 mod tests {
     //! moto has no EKS Pod Identity (404 for every operation): the
-    //! associations are served by the SDK's mock client.
-    use aws_sdk_eks::operation::describe_pod_identity_association::DescribePodIdentityAssociationOutput;
-    use aws_sdk_eks::operation::list_pod_identity_associations::ListPodIdentityAssociationsOutput;
-    use aws_sdk_eks::types::{PodIdentityAssociation, PodIdentityAssociationSummary};
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
-
+    //! associations are replayed from `tests/fixtures/wire/eks/`.
     use crate::collect::Calls;
+    use crate::collect::wire::{Wire, replayed};
     use crate::vocab::Service;
 
     #[tokio::test]
     async fn pod_identity_associations_with_their_roles() {
-        let list = mock!(aws_sdk_eks::Client::list_pod_identity_associations).then_output(|| {
-            ListPodIdentityAssociationsOutput::builder()
-                .associations(
-                    PodIdentityAssociationSummary::builder()
-                        .namespace("orders")
-                        .service_account("orders")
-                        .association_id("a-1")
-                        .build(),
-                )
-                .associations(
-                    PodIdentityAssociationSummary::builder()
-                        .namespace("batch")
-                        .service_account("export")
-                        .association_id("a-2")
-                        .build(),
-                )
-                .build()
-        });
-        let one = mock!(aws_sdk_eks::Client::describe_pod_identity_association)
-            .match_requests(|r| r.association_id() == Some("a-1"))
-            .then_output(|| {
-                DescribePodIdentityAssociationOutput::builder()
-                    .association(
-                        PodIdentityAssociation::builder()
-                            .role_arn("arn:aws:iam::1:role/orders-app")
-                            .build(),
-                    )
-                    .build()
-            });
-        let two = mock!(aws_sdk_eks::Client::describe_pod_identity_association)
-            .match_requests(|r| r.association_id() == Some("a-2"))
-            .then_error(|| {
-                aws_sdk_eks::operation::describe_pod_identity_association::DescribePodIdentityAssociationError::generic(
-                    aws_sdk_eks::error::ErrorMetadata::builder().code("AccessDeniedException").build(),
-                )
-            });
-        let client = mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&list, &one, &two]);
+        let wire = Wire::load(&["eks/pod-identity"]);
         let mut calls = Calls::new(Service::Eks, Some("eu-west-1"));
-        let got = super::pod_identities(&client, &mut calls, "prod-eks")
+        let got = super::pod_identities(&replayed!(aws_sdk_eks, wire), &mut calls, "prod-eks")
             .await
             .unwrap();
         assert_eq!(got.len(), 2);
@@ -191,5 +151,7 @@ mod tests {
         assert_eq!(got[1].role_arn, None);
         assert_eq!(calls.gaps.len(), 1);
         assert_eq!(calls.gaps[0].operation, "DescribePodIdentityAssociation");
+        assert_eq!(calls.gaps[0].code, "AccessDeniedException");
+        assert_eq!(wire.unanswered(), Vec::<String>::new());
     }
 }

@@ -20,6 +20,8 @@ mod rds;
 pub mod registry;
 mod session;
 pub mod store;
+#[cfg(test)]
+mod wire;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -194,70 +194,27 @@ pub async fn discover(
 #[cfg(test)]
 mod tests {
     //! moto keeps each account's Organizations data apart, so a member
-    //! account cannot see its organization's SCPs there; the walk is tested
-    //! with the SDK's mock client instead.
-    use aws_sdk_organizations::operation::describe_policy::DescribePolicyOutput;
-    use aws_sdk_organizations::operation::list_parents::ListParentsOutput;
-    use aws_sdk_organizations::operation::list_policies_for_target::ListPoliciesForTargetOutput;
-    use aws_sdk_organizations::types::{Parent, ParentType, Policy, PolicySummary};
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    //! account cannot see its organization's SCPs there; the walk is
+    //! replayed from `tests/fixtures/wire/organizations/`.
+    use crate::collect::Calls;
+    use crate::collect::wire::{Wire, replayed};
+    use crate::vocab::Service;
 
     #[tokio::test]
     async fn walks_from_the_account_to_the_root_and_reads_each_levels_scps() {
-        let parent_of_account = mock!(aws_sdk_organizations::Client::list_parents)
-            .match_requests(|r| r.child_id() == Some("222222222222"))
-            .then_output(|| {
-                ListParentsOutput::builder()
-                    .parents(
-                        Parent::builder()
-                            .id("ou-ab12-prod")
-                            .r#type(ParentType::OrganizationalUnit)
-                            .build(),
-                    )
-                    .build()
-            });
-        let parent_of_ou = mock!(aws_sdk_organizations::Client::list_parents)
-            .match_requests(|r| r.child_id() == Some("ou-ab12-prod"))
-            .then_output(|| {
-                ListParentsOutput::builder()
-                    .parents(
-                        Parent::builder()
-                            .id("r-ab12")
-                            .r#type(ParentType::Root)
-                            .build(),
-                    )
-                    .build()
-            });
-        let policies = mock!(aws_sdk_organizations::Client::list_policies_for_target).then_output(|| {
-            ListPoliciesForTargetOutput::builder()
-                .policies(PolicySummary::builder().id("p-full").arn("arn:aws:organizations::111:policy/o-x/service_control_policy/p-full").name("FullAWSAccess").build())
-                .build()
-        });
-        let describe = mock!(aws_sdk_organizations::Client::describe_policy).then_output(|| {
-            DescribePolicyOutput::builder()
-                .policy(
-                    Policy::builder()
-                        .policy_summary(PolicySummary::builder().id("p-full").name("FullAWSAccess").build())
-                        .content(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
-                        .build(),
-                )
-                .build()
-        });
-        let client = mock_client!(
-            aws_sdk_organizations,
-            RuleMode::MatchAny,
-            [&parent_of_account, &parent_of_ou, &policies, &describe]
-        );
-        let mut calls = crate::collect::Calls::new(crate::vocab::Service::Organizations, None);
+        let wire = Wire::load(&["organizations/scps"]);
+        let client = replayed!(aws_sdk_organizations, wire);
+        let mut calls = Calls::new(Service::Organizations, None);
         let levels = super::collect(&client, "222222222222", &mut calls)
             .await
             .unwrap();
-        assert!(calls.gaps.is_empty());
+        assert!(calls.gaps.is_empty(), "{:?}", calls.gaps);
         let targets: Vec<&str> = levels.iter().map(|l| l.target.as_str()).collect();
         assert_eq!(targets, ["r-ab12", "ou-ab12-prod", "222222222222"]);
         assert_eq!(
             levels[0].policies[0].document["Statement"][0]["Effect"],
             "Allow"
         );
+        assert_eq!(wire.unanswered(), Vec::<String>::new());
     }
 }

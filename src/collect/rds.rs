@@ -406,226 +406,80 @@ impl super::registry::Collector for Rds {
 mod tests {
     //! What moto cannot serve (ADR: MOTO-NOTES): `CertificateDetails`,
     //! `DescribeCertificates`, a proxy's `DefaultAuthScheme`, and the
-    //! rotation fields RDS sets on its secrets, served here by the SDK's own
-    //! mock client.
-    use aws_sdk_rds::operation::describe_certificates::DescribeCertificatesOutput;
-    use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
-    use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
-    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
-    use aws_sdk_rds::operation::describe_db_proxies::DescribeDbProxiesOutput;
-    use aws_sdk_rds::operation::describe_db_proxy_targets::DescribeDbProxyTargetsOutput;
-    use aws_sdk_rds::operation::describe_db_subnet_groups::DescribeDbSubnetGroupsOutput;
-    use aws_sdk_rds::operation::describe_global_clusters::DescribeGlobalClustersOutput;
-    use aws_sdk_rds::types as t;
-    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-    use aws_smithy_types::DateTime;
-
+    //! rotation fields RDS sets on its secrets, replayed from
+    //! `tests/fixtures/wire/rds/` and `…/secretsmanager/`.
     use crate::collect::Calls;
+    use crate::collect::wire::{Wire, region_of, replayed};
+    use crate::snapshot::{DbCluster, MasterUserSecret};
     use crate::vocab::Service;
-
-    fn instance(id: &str, ca: &str, valid_till: Option<i64>) -> t::DbInstance {
-        let mut b = t::DbInstance::builder()
-            .db_instance_identifier(id)
-            .db_instance_arn(format!("arn:aws:rds:eu-west-1:1:db:{id}"))
-            .ca_certificate_identifier(ca)
-            .performance_insights_enabled(true)
-            .performance_insights_kms_key_id("arn:aws:kms:eu-west-1:1:key/pi");
-        if let Some(secs) = valid_till {
-            b = b.certificate_details(
-                t::CertificateDetails::builder()
-                    .ca_identifier(ca)
-                    .valid_till(DateTime::from_secs(secs))
-                    .build(),
-            );
-        }
-        b.build()
-    }
-
-    /// Empty answers for every listing but instances and proxies.
-    fn empty_rules() -> Vec<Rule> {
-        vec![
-            mock!(aws_sdk_rds::Client::describe_db_clusters)
-                .then_output(|| DescribeDbClustersOutput::builder().build()),
-            mock!(aws_sdk_rds::Client::describe_db_subnet_groups)
-                .then_output(|| DescribeDbSubnetGroupsOutput::builder().build()),
-            mock!(aws_sdk_rds::Client::describe_global_clusters)
-                .then_output(|| DescribeGlobalClustersOutput::builder().build()),
-            mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
-                .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
-        ]
-    }
 
     #[tokio::test]
     async fn certificates_proxies_and_their_targets() {
-        let instances = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
-            DescribeDbInstancesOutput::builder()
-                .db_instances(instance(
-                    "with-details",
-                    "rds-ca-rsa2048-g1",
-                    Some(1_800_000_000),
-                ))
-                .db_instances(instance("private-ca", "acme-ca-1", None))
-                .build()
-        });
-        let certs = mock!(aws_sdk_rds::Client::describe_certificates).then_output(|| {
-            DescribeCertificatesOutput::builder()
-                .certificates(
-                    t::Certificate::builder()
-                        .certificate_identifier("acme-ca-1")
-                        .valid_till(DateTime::from_secs(1_900_000_000))
-                        .customer_override(true)
-                        .build(),
-                )
-                .build()
-        });
-        let proxies = mock!(aws_sdk_rds::Client::describe_db_proxies).then_output(|| {
-            DescribeDbProxiesOutput::builder()
-                .db_proxies(
-                    t::DbProxy::builder()
-                        .db_proxy_name("orders")
-                        .db_proxy_arn("arn:aws:rds:eu-west-1:1:db-proxy:prx-1")
-                        .engine_family("POSTGRESQL")
-                        .require_tls(true)
-                        .default_auth_scheme("IAM_AUTH")
-                        .vpc_id("vpc-1")
-                        .vpc_subnet_ids("subnet-1")
-                        .vpc_security_group_ids("sg-1")
-                        .build(),
-                )
-                .build()
-        });
-        let targets = mock!(aws_sdk_rds::Client::describe_db_proxy_targets)
-            .match_requests(|r| r.db_proxy_name() == Some("orders"))
-            .then_output(|| {
-                DescribeDbProxyTargetsOutput::builder()
-                    .targets(
-                        t::DbProxyTarget::builder()
-                            .rds_resource_id("orders-db")
-                            .build(),
-                    )
-                    .targets(
-                        t::DbProxyTarget::builder()
-                            .rds_resource_id("orders-db")
-                            .build(),
-                    )
-                    .build()
-            });
-        let mut rules = empty_rules();
-        rules.extend([instances, certs.clone(), proxies, targets]);
-        let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules.iter());
-        let mut calls = Calls::new(Service::Rds, Some("eu-west-1"));
-        let r = super::collect(&client, &mut calls).await;
-        assert!(calls.gaps.is_empty(), "{:?}", calls.gaps);
+        let (r, gaps, wire) = region_of!(
+            aws_sdk_rds,
+            Service::Rds,
+            &["rds/unpublished-ca", "rds/empty-listings"]
+        );
+        assert!(gaps.is_empty(), "{gaps:?}");
         let i = &r.db_instances[0];
         assert_eq!(
             i.ca_certificate_identifier.as_deref(),
             Some("rds-ca-rsa2048-g1")
         );
-        assert!(
-            i.certificate_valid_till
-                .as_deref()
-                .unwrap()
-                .starts_with("2027-01-15")
-        );
+        let valid_till = i.certificate_valid_till.as_deref().unwrap();
+        assert!(valid_till.starts_with("2027-01-15"), "{valid_till}");
         assert_eq!(i.performance_insights_enabled, Some(true));
         // A CA AWS does not publish, without details: the CA list is read.
-        assert_eq!(certs.num_calls(), 1);
+        assert_eq!(wire.hits("certificates"), 1);
         let listed = r.certificates.as_ref().unwrap();
         assert_eq!(listed[0].id, "acme-ca-1");
         assert!(listed[0].customer_override);
         let p = &r.db_proxies.as_ref().unwrap()[0];
         assert_eq!(p.default_auth_scheme.as_deref(), Some("IAM_AUTH"));
         assert_eq!(p.targets.as_deref(), Some(&["orders-db".to_string()][..]));
+        assert_eq!(wire.unanswered(), Vec::<String>::new());
     }
 
     #[tokio::test]
     async fn the_ca_list_is_not_read_when_every_expiry_is_known() {
-        let instances = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
-            DescribeDbInstancesOutput::builder()
-                .db_instances(instance("a", "rds-ca-rsa2048-g1", Some(1_800_000_000)))
-                .db_instances(instance("b", "rds-ca-rsa4096-g1", None))
-                .build()
-        });
-        let certs = mock!(aws_sdk_rds::Client::describe_certificates)
-            .then_output(|| DescribeCertificatesOutput::builder().build());
-        let proxies = mock!(aws_sdk_rds::Client::describe_db_proxies)
-            .then_output(|| DescribeDbProxiesOutput::builder().build());
-        let mut rules = empty_rules();
-        rules.extend([instances, certs.clone(), proxies]);
-        let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules.iter());
-        let mut calls = Calls::new(Service::Rds, Some("eu-west-1"));
-        let r = super::collect(&client, &mut calls).await;
-        assert_eq!(certs.num_calls(), 0);
+        let answers = ["rds/published-cas", "rds/empty-listings"];
+        let (r, _, wire) = region_of!(aws_sdk_rds, Service::Rds, &answers);
+        assert_eq!(wire.hits("certificates"), 0);
         assert!(r.certificates.is_none());
         assert_eq!(r.db_proxies.as_deref(), Some(&[][..]));
+        assert_eq!(r.db_instances.len(), 2);
     }
 
     #[tokio::test]
     async fn master_secret_rotation_and_a_secret_that_cannot_be_described() {
-        use aws_sdk_secretsmanager::operation::describe_secret::{
-            DescribeSecretError, DescribeSecretOutput,
-        };
-        let rotating = mock!(aws_sdk_secretsmanager::Client::describe_secret)
-            .match_requests(|r| r.secret_id() == Some("arn:secret:a"))
-            .then_output(|| {
-                DescribeSecretOutput::builder()
-                    .rotation_enabled(true)
-                    .rotation_rules(
-                        aws_sdk_secretsmanager::types::RotationRulesType::builder()
-                            .schedule_expression("rate(12 hours)")
-                            .build(),
-                    )
-                    .build()
-            });
-        let denied = mock!(aws_sdk_secretsmanager::Client::describe_secret)
-            .match_requests(|r| r.secret_id() == Some("arn:secret:b"))
-            .then_error(|| {
-                DescribeSecretError::generic(
-                    aws_sdk_secretsmanager::error::ErrorMetadata::builder()
-                        .code("AccessDeniedException")
-                        .build(),
-                )
-            });
-        let client = mock_client!(
-            aws_sdk_secretsmanager,
-            RuleMode::MatchAny,
-            [&rotating, &denied]
-        );
-        let secret = |arn: &str| crate::snapshot::MasterUserSecret {
-            secret_arn: arn.into(),
+        let wire = Wire::load(&["secretsmanager/rotation"]);
+        let cluster = |arn: &str| DbCluster {
+            master_user_secret: Some(MasterUserSecret {
+                secret_arn: arn.into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let mut clusters = vec![
-            crate::snapshot::DbCluster {
-                master_user_secret: Some(secret("arn:secret:a")),
-                ..Default::default()
-            },
-            crate::snapshot::DbCluster {
-                master_user_secret: Some(secret("arn:secret:b")),
-                ..Default::default()
-            },
-            crate::snapshot::DbCluster::default(),
+            cluster("arn:secret:a"),
+            cluster("arn:secret:b"),
+            DbCluster::default(),
         ];
+        let client = replayed!(aws_sdk_secretsmanager, wire);
         let mut calls = Calls::new(Service::SecretsManager, Some("eu-west-1"));
         super::master_secret_rotation(&client, &mut calls, &mut clusters).await;
-        let r = clusters[0]
-            .master_user_secret
-            .as_ref()
-            .unwrap()
-            .rotation
-            .as_ref()
-            .unwrap();
-        assert_eq!((r.enabled, r.interval_days), (Some(true), Some(1)));
-        assert!(
-            clusters[1]
-                .master_user_secret
-                .as_ref()
-                .unwrap()
+        let rotation = |i: usize| {
+            let secret = clusters[i].master_user_secret.as_ref().unwrap();
+            secret
                 .rotation
-                .is_none()
-        );
+                .as_ref()
+                .map(|r| (r.enabled, r.interval_days))
+        };
+        assert_eq!(rotation(0), Some((Some(true), Some(1))));
+        assert_eq!(rotation(1), None);
         assert_eq!(calls.gaps.len(), 1);
         assert_eq!(calls.gaps[0].operation, "DescribeSecret");
+        assert_eq!(calls.gaps[0].code, "AccessDeniedException");
         assert_eq!(calls.gaps[0].service, Service::SecretsManager);
     }
 
