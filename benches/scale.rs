@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Instant;
 
-use support::{Counter, peak_rss_mb};
+use support::{Counter, peak_rss_mb, rss_mb};
 
 use dbaudit::config::{AccountConfig, Config};
 use dbaudit::rules::RuleSet;
@@ -82,11 +82,13 @@ fn main() {
             Snapshot::parse(text, std::path::Path::new(&name)).unwrap(),
         ));
     }
+    let peak_parse = peak_rss_mb();
     drop(parts);
     let t_parse = start.elapsed();
     let t = Instant::now();
     let (merged, summary) = dbaudit::shard::merge(parsed, None).unwrap();
     let t_merge = t.elapsed();
+    let (rss_merged, peak_merge) = (rss_mb(), peak_rss_mb());
     assert_eq!(merged.accounts.len(), accounts);
     assert!(summary.missing_parts.is_empty());
     let rules = RuleSet::load(&[], &[]).unwrap();
@@ -101,6 +103,7 @@ fn main() {
     let t = Instant::now();
     let findings = dbaudit::evaluate::evaluate(&merged, &rules, &config);
     let t_eval = t.elapsed();
+    let (rss_eval, peak_eval) = (rss_mb(), peak_rss_mb());
     let n = findings.len();
     let t = Instant::now();
     let g = dbaudit::report::gate::decide(
@@ -131,6 +134,9 @@ fn main() {
         total.as_secs_f64()
     );
     println!("peak RSS through the JSON report: {:.0} MB", peak_rss_mb());
+    println!(
+        "  memory by phase: parsing peak {peak_parse:.0} MB; merged snapshot {rss_merged:.0} MB resident (peak {peak_merge:.0}); with the findings {rss_eval:.0} MB (peak {peak_eval:.0})"
+    );
     // The other formats of the same report, each to a sink (after the
     // total above: these are the optional outputs of the night).
     use dbaudit::report::render::{Format, RenderContext, renderer};

@@ -103,7 +103,9 @@ pub struct Finding {
     pub resource_arn: Arc<str>,
     pub message: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<serde_json::Value>,
+    /// Boxed: a few failures have evidence, and a `Value` inline is 72
+    /// bytes in every finding (57 MB at 800,000 findings).
+    pub evidence: Option<Box<serde_json::Value>>,
     /// Stable identity: hash of rule id, account id and resource ARN.
     pub fingerprint: String,
     /// The waiver that turned this failure into `waived`.
