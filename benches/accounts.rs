@@ -5,8 +5,9 @@
 //! Prints, per N, the requests per account counted on the wire and the wall
 //! time, at the default concurrency and at the CONCURRENCY values given.
 //! `cargo bench --bench accounts [-- N... [cN...]]`, e.g. `-- 10 100 400 c16 c64`
-//! (default: 10 100 400, default concurrency); add `warm` to time a second
-//! collection of the same accounts. Needs the emulator like the
+//! (default: 10 100 400, default concurrency). Each size is collected once
+//! untimed, then timed (`cold` times the first collection instead), then
+//! collected straight to the emulator for its floor. Needs the emulator like the
 //! tests (`DBAUDIT_MOTO_SERVER`).
 //!
 //! `-- shards` instead measures one shard's peak RSS (GNU time's maximum
@@ -39,15 +40,15 @@ fn main() {
     if concurrencies.is_empty() {
         concurrencies.push(None);
     }
-    // `warm`: collect once untimed first, then time a second collection,
-    // and a third straight to the emulator (no delay): the emulator's own
-    // floor for the same requests, measured in the same run.
+    // Warm (the default): collect once untimed first, then time a second
+    // collection, and a third straight to the emulator (no delay): the
+    // emulator's own floor for the same requests, measured in the same run.
     // The emulator builds an account's default network (a VPC, subnets,
     // security groups, per region) on the first request that names the
     // account (≈ 1.4 s each here); real AWS accounts exist already, so the
     // warm figure is the one that measures dbaudit rather than the
     // emulator's set-up.
-    let warm = args.iter().any(|a| a == "warm");
+    let warm = !args.iter().any(|a| a == "cold");
     let latency = std::env::var("DBAUDIT_BENCH_LATENCY_MS")
         .ok()
         .and_then(|v| v.parse().ok())
