@@ -91,16 +91,27 @@ fn timed_collect(
     proxy: &Proxy,
     concurrency: Option<u16>,
 ) -> (usize, f64, f64) {
-    let usage = dir.join("usage");
+    let before = proxy.hits(0);
+    let mut args = collect_args(cfg, &proxy.endpoint(), &dir.join("s.json"));
+    if let Some(c) = concurrency {
+        args.extend(["--concurrency".to_string(), c.to_string()]);
+    }
+    // dbaudit's own CPU, user + system.
+    let (wall, usage) = under_time(dir, "%U %S", &args);
+    let cpu = usage.iter().sum();
+    (proxy.hits(0) - before, wall, cpu)
+}
+
+/// `dbaudit ARGS` under GNU time, which writes `format` (its figures) to
+/// a file in `dir`: the wall time and those figures. The collection must
+/// end in 0 or 3 (gaps: moto has no Pod Identity).
+fn under_time(dir: &std::path::Path, format: &str, args: &[String]) -> (f64, Vec<f64>) {
+    let figures = dir.join("time");
     let mut cmd = std::process::Command::new("/usr/bin/time");
     aws_env(&mut cmd);
-    cmd.args(["-f", "%U %S", "-o", usage.to_str().unwrap()])
+    cmd.args(["-f", format, "-o", figures.to_str().unwrap()])
         .arg(env!("CARGO_BIN_EXE_dbaudit"))
-        .args(collect_args(cfg, &proxy.endpoint(), &dir.join("s.json")));
-    if let Some(c) = concurrency {
-        cmd.args(["--concurrency", &c.to_string()]);
-    }
-    let before = proxy.hits(0);
+        .args(args);
     let t = Instant::now();
     let o = cmd.output().unwrap();
     let wall = t.elapsed().as_secs_f64();
@@ -109,15 +120,14 @@ fn timed_collect(
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let cpu = std::fs::read_to_string(&usage)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|v| v.parse::<f64>().ok())
-        .sum();
-    (proxy.hits(0) - before, wall, cpu)
+    let text = std::fs::read_to_string(&figures).unwrap();
+    let last = text.lines().last().unwrap_or_default();
+    (
+        wall,
+        last.split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect(),
+    )
 }
 
 /// One shard's peak RSS in a small and a large organization, the shard
@@ -131,31 +141,13 @@ fn shard_rss() {
     for (total, shards) in [(40usize, 4usize), (400, 40)] {
         let (_moto, proxy, dir, cfg) = estate(total, 710_000_000_000, 100);
         let part = dir.join("part.json");
-        let rss = dir.join("rss");
-        let mut cmd = std::process::Command::new("/usr/bin/time");
-        aws_env(&mut cmd);
-        cmd.args(["-f", "%M", "-o", rss.to_str().unwrap()])
-            .arg(env!("CARGO_BIN_EXE_dbaudit"))
-            .args(collect_args(&cfg, &proxy.endpoint(), &part))
-            .args(["--shard", &format!("1/{shards}"), "--run-id", "bench"]);
-        let t = Instant::now();
-        let o = cmd.output().unwrap();
-        let wall = t.elapsed().as_secs_f64();
-        assert!(
-            o.status.code().is_some_and(|c| c == 0 || c == 3),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let mut args = collect_args(&cfg, &proxy.endpoint(), &part);
+        args.extend(["--shard", &format!("1/{shards}"), "--run-id", "bench"].map(String::from));
+        let (wall, rss) = under_time(&dir, "%M", &args);
+        let kb = rss.first().copied().unwrap_or(f64::NAN);
         let snapshot: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&part).unwrap()).unwrap();
         let in_shard = snapshot["accounts"].as_array().map_or(0, Vec::len);
-        let kb: f64 = std::fs::read_to_string(&rss)
-            .unwrap()
-            .trim()
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(f64::NAN);
         println!(
             "| {total} | {shards} | {in_shard} | {:.1} MB | {wall:.1} s |",
             kb / 1024.0

@@ -109,7 +109,12 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
 }
 
 /// Account, region, rule, resource ARN.
-type OrderKey<'a> = (&'a Arc<str>, &'a Option<Arc<str>>, &'a Arc<str>, &'a Arc<str>);
+type OrderKey<'a> = (
+    &'a Arc<str>,
+    &'a Option<Arc<str>>,
+    &'a Arc<str>,
+    &'a Arc<str>,
+);
 
 /// The report's order of findings.
 fn key(f: &Finding) -> OrderKey<'_> {
