@@ -92,13 +92,19 @@ pub(crate) use client;
 
 /// A regional collector's section of the region, named once: generates the
 /// module's `store(Region, &mut Region)`, which moves exactly these fields
-/// of what the collector gathered into the account's region.
+/// of what the collector gathered into the account's region, and
+/// `SECTION`, their names (a test checks that the sections cover the
+/// region's fields, each once).
 macro_rules! region_section {
     ($($field:ident),+ $(,)?) => {
         /// Moves this collector's section into the account's region.
         pub fn store(from: $crate::snapshot::Region, into: &mut $crate::snapshot::Region) {
             $(into.$field = from.$field;)+
         }
+
+        /// The fields of the region this collector writes.
+        #[cfg(test)]
+        pub const SECTION: &[&str] = &[$(stringify!($field)),+];
     };
 }
 pub(crate) use region_section;
@@ -150,6 +156,30 @@ pub fn collected_services() -> Vec<Service> {
 #[cfg(test)]
 mod tests {
     use crate::snapshot::{EgressOnlyInternetGateway, GlobalCluster, Region, Snapshot};
+
+    /// Every field of a region but its name is in exactly one collector's
+    /// section: a new field that no collector writes, or that two would
+    /// overwrite, fails here.
+    #[test]
+    fn each_field_of_a_region_is_in_one_section() {
+        let schema = serde_json::to_value(schemars::schema_for!(Region)).unwrap();
+        let mut fields: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|f| *f != "name")
+            .collect();
+        fields.sort_unstable();
+        let mut sections: Vec<&str> = [
+            super::super::ec2::SECTION,
+            super::super::rds::SECTION,
+            super::super::eks::SECTION,
+        ]
+        .concat();
+        sections.sort_unstable();
+        assert_eq!(sections, fields);
+    }
 
     /// The regional collectors' sections together are the whole region:
     /// each demo region, rebuilt from nothing but its sections, is itself
