@@ -3,7 +3,7 @@
 //! gap for that operation; the others still run.
 //!
 //! moto note: no EC2 describe call paginates in moto (MaxResults is ignored),
-//! so the pagination here is covered by tests with the SDK's mock client.
+//! so the pagination here is covered by pages replayed on the wire.
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types as t;

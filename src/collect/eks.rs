@@ -69,7 +69,7 @@ fn remote_access_sg(o: &DescribeNodegroupOutput) -> Option<String> {
 /// Which role each service account of the cluster gets through EKS Pod
 /// Identity; `None` when the associations cannot be listed (moto: 404 for
 /// every Pod Identity operation, so against the emulator this is a gap; the
-/// unit test below serves the answers with the SDK's mocks).
+/// unit test below replays the answers on the wire).
 async fn pod_identities(
     c: &Client,
     calls: &mut Calls,

@@ -217,59 +217,33 @@ mod tests {
     }
 
     /// The shard store's client may write only in its bucket; any other
-    /// client, no store call at all. Refused before anything is sent.
+    /// client, no store call at all. Refused before anything is sent: the
+    /// replayed S3 sees the one allowed write and nothing else.
     #[tokio::test]
     async fn the_store_writes_only_to_its_own_bucket() {
-        use aws_sdk_s3::operation::put_object::PutObjectOutput;
-        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        use crate::collect::wire::{Wire, replayed};
         use aws_smithy_types::error::display::DisplayErrorContext;
-        let put = mock!(aws_sdk_s3::Client::put_object)
-            .then_output(|| PutObjectOutput::builder().build());
-        let store = ReadOnlyGuard::for_store(Arc::new(Stats::default()), "dbaudit-shards");
-        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put], |b| b
-            .interceptor(store.clone()));
-        let ok = client
-            .put_object()
-            .bucket("dbaudit-shards")
-            .key("r1/part-1-of-2.json");
-        ok.send().await.unwrap();
-        let elsewhere = client
-            .put_object()
-            .bucket("prod-data")
-            .key("x.json")
-            .send()
-            .await;
-        let err = format!("{}", DisplayErrorContext(elsewhere.unwrap_err()));
+        let wire = Wire::load(&["s3/shard-bucket"]);
+        let client = replayed!(aws_sdk_s3, wire, |b| b.interceptor(
+            ReadOnlyGuard::for_store(Arc::new(Stats::default()), "dbaudit-shards")
+        ));
+        let part = client.put_object().bucket("dbaudit-shards");
+        part.key("r1/part-1-of-2.json").send().await.unwrap();
+        let elsewhere = client.put_object().bucket("prod-data").key("x.json");
+        let err = DisplayErrorContext(elsewhere.send().await.unwrap_err()).to_string();
         assert!(
             err.contains("refused") && err.contains("prod-data"),
             "{err}"
         );
-        let read = mock!(aws_sdk_s3::Client::get_object)
-            .then_output(|| aws_sdk_s3::operation::get_object::GetObjectOutput::builder().build());
-        let plain = ReadOnlyGuard::new(Arc::new(Stats::default()));
-        let audit = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put, &read], |b| b
-            .interceptor(plain.clone()));
-        assert!(
-            audit
-                .put_object()
-                .bucket("dbaudit-shards")
-                .key("k")
-                .send()
-                .await
-                .is_err()
-        );
-        assert!(
-            audit
-                .get_object()
-                .bucket("dbaudit-shards")
-                .key("k")
-                .send()
-                .await
-                .is_err()
-        );
-        // (The mock counts a request when it is built, before the guard:
-        // that nothing reaches the wire is shown against the emulator in
-        // tests/live_scan.rs.)
+        let audit = replayed!(aws_sdk_s3, wire, |b| b
+            .interceptor(ReadOnlyGuard::new(Arc::new(Stats::default()))));
+        let put = audit.put_object().bucket("dbaudit-shards").key("k");
+        assert!(put.send().await.is_err());
+        let get = audit.get_object().bucket("dbaudit-shards").key("k");
+        assert!(get.send().await.is_err());
+        assert_eq!(wire.hits("put-part"), 1);
+        assert_eq!(wire.hits("anything-else"), 0, "a refused call was sent");
+        assert_eq!(wire.unanswered(), Vec::<String>::new());
     }
 
     #[test]

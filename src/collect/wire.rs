@@ -163,16 +163,20 @@ impl HttpClient for Wire {
 }
 
 /// A client of the SDK crate `$sdk` (test credentials, us-east-1) whose
-/// requests `$wire` answers.
+/// requests `$wire` answers; `$configure` may add to its configuration
+/// (an interceptor).
 macro_rules! replayed {
     ($sdk:ident, $wire:expr) => {
+        $crate::collect::wire::replayed!($sdk, $wire, |b| b)
+    };
+    ($sdk:ident, $wire:expr, $configure:expr) => {{
+        let configure: fn($sdk::config::Builder) -> $sdk::config::Builder = $configure;
         $sdk::Client::from_conf(
-            $sdk::Config::builder()
-                .with_test_defaults_v2()
+            configure($sdk::Config::builder().with_test_defaults_v2())
                 .http_client($wire.clone())
                 .build(),
         )
-    };
+    }};
 }
 pub(crate) use replayed;
 
