@@ -1143,11 +1143,7 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
     let batch: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("aws-batch.json")).unwrap())
             .unwrap();
-    for (key, operation) in [
-        ("RegisterJobDefinition", "RegisterJobDefinition"),
-        ("SubmitShards", "SubmitJob"),
-        ("SubmitEvaluate", "SubmitJob"),
-    ] {
+    let valid_batch_call = |what: &str, operation: &str, input: &Value| {
         let check = Command::new(&python)
             .arg("-c")
             .arg(
@@ -1158,14 +1154,21 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
                  print(r.generate_report()); sys.exit(1 if r.has_errors() else 0)",
             )
             .arg(operation)
-            .arg(batch[key].to_string())
+            .arg(input.to_string())
             .output()
             .unwrap();
         assert!(
             check.status.success(),
-            "{key} is not a valid {operation}: {}",
+            "{what} is not a valid {operation}: {}",
             text(&check.stdout)
         );
+    };
+    for (key, operation) in [
+        ("RegisterJobDefinition", "RegisterJobDefinition"),
+        ("SubmitShards", "SubmitJob"),
+        ("SubmitEvaluate", "SubmitJob"),
+    ] {
+        valid_batch_call(key, operation, &batch[key]);
     }
     assert_eq!(batch["SubmitShards"]["arrayProperties"]["size"], 4);
     let strings = |v: &Value| -> Vec<String> {
@@ -1182,65 +1185,68 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
     // ConfigMap's, the paths are moved into a temporary directory, and the
     // endpoint comes from AWS_ENDPOINT_URL (the command lines stay as they
     // are in the recipes).
-    let run_recipe = |tag: &str, index_var: &str, shard: &[String], eval: &[String]| {
-        let moto = Moto::start();
-        moto.seed(&["bucket", "--name", "dbaudit-shards"]);
-        let tmp = tempdir(tag);
-        let cfg = tmp.join("dbaudit.toml");
-        std::fs::write(
-            &cfg,
-            config_map.data.as_ref().unwrap()["dbaudit.toml"].as_str(),
-        )
-        .unwrap();
-        let local = |args: &[String]| -> Vec<String> {
-            args.iter()
-                .map(|a| {
-                    if a == "/etc/dbaudit/dbaudit.toml" {
-                        cfg.display().to_string()
-                    } else if let Some(rest) =
-                        a.strip_prefix("/reports/").or(a.strip_prefix("/tmp/"))
-                    {
-                        tmp.join(rest).display().to_string()
-                    } else {
-                        a.clone()
-                    }
-                })
-                .collect()
-        };
-        let run = |args: &[String], index: Option<usize>| {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbaudit"));
-            aws_env(&mut cmd);
-            cmd.current_dir(root())
-                .env("AWS_ENDPOINT_URL", moto.endpoint())
-                .args(local(args));
-            if let Some(i) = index {
-                cmd.env(index_var, i.to_string());
+    // `shards`: each shard's command line, run with its 0-based index in
+    // `index_var` when the orchestrator sets one.
+    let run_recipe =
+        |tag: &str, index_var: Option<&str>, shards: &[Vec<String>], eval: &[String]| {
+            let moto = Moto::start();
+            moto.seed(&["bucket", "--name", "dbaudit-shards"]);
+            let tmp = tempdir(tag);
+            let cfg = tmp.join("dbaudit.toml");
+            std::fs::write(
+                &cfg,
+                config_map.data.as_ref().unwrap()["dbaudit.toml"].as_str(),
+            )
+            .unwrap();
+            let local = |args: &[String]| -> Vec<String> {
+                args.iter()
+                    .map(|a| {
+                        if a == "/etc/dbaudit/dbaudit.toml" {
+                            cfg.display().to_string()
+                        } else if let Some(rest) =
+                            a.strip_prefix("/reports/").or(a.strip_prefix("/tmp/"))
+                        {
+                            tmp.join(rest).display().to_string()
+                        } else {
+                            a.clone()
+                        }
+                    })
+                    .collect()
+            };
+            let run = |args: &[String], index: Option<usize>| {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+                aws_env(&mut cmd);
+                cmd.current_dir(root())
+                    .env("AWS_ENDPOINT_URL", moto.endpoint())
+                    .args(local(args));
+                if let (Some(var), Some(i)) = (index_var, index) {
+                    cmd.env(var, i.to_string());
+                }
+                cmd.output().unwrap()
+            };
+            for (i, shard) in shards.iter().enumerate() {
+                let o = run(shard, Some(i));
+                assert_eq!(
+                    o.status.code(),
+                    Some(0),
+                    "{tag} shard {i}: {}",
+                    text(&o.stderr)
+                );
             }
-            cmd.output().unwrap()
-        };
-        for i in 0..4 {
-            let o = run(shard, Some(i));
-            assert_eq!(
-                o.status.code(),
-                Some(0),
-                "{tag} shard {i}: {}",
+            let o = run(eval, None);
+            // Evaluated (the recipe's accounts are empty in the emulator, so
+            // the gate may fail or be incomplete), never a usage error.
+            assert!(
+                matches!(o.status.code(), Some(0 | 1 | 3)),
+                "{tag}: {}",
                 text(&o.stderr)
             );
-        }
-        let o = run(eval, None);
-        // Evaluated (the recipe's accounts are empty in the emulator, so
-        // the gate may fail or be incomplete), never a usage error.
-        assert!(
-            matches!(o.status.code(), Some(0 | 1 | 3)),
-            "{tag}: {}",
-            text(&o.stderr)
-        );
-        (o, tmp)
-    };
+            (o, tmp)
+        };
     let (_, reports) = run_recipe(
         "k8s-recipe",
-        "JOB_COMPLETION_INDEX",
-        &shard_args,
+        Some("JOB_COMPLETION_INDEX"),
+        &vec![shard_args; 4],
         &eval_args,
     );
     let report = read_json(&reports.join("report.json"));
@@ -1253,8 +1259,8 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
     assert!(reports.join("summary.md").exists());
     let (o, _) = run_recipe(
         "batch-recipe",
-        "AWS_BATCH_JOB_ARRAY_INDEX",
-        &batch_shard,
+        Some("AWS_BATCH_JOB_ARRAY_INDEX"),
+        &vec![batch_shard; 4],
         &batch_eval,
     );
     assert!(
@@ -1262,4 +1268,153 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
         "{}",
         text(&o.stdout)
     );
+
+    // Step Functions: a Distributed Map of Batch jobs. Each Batch call is
+    // resolved as Step Functions would (the ItemSelector, then the
+    // intrinsic functions, for each shard), validated by botocore (the
+    // integration takes SubmitJob's members capitalised), and run.
+    let machine: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("step-functions.json")).unwrap())
+            .unwrap();
+    let states = &machine["States"];
+    assert!(states[machine["StartAt"].as_str().unwrap()].is_object());
+    let map = &states["Shards"];
+    assert_eq!(
+        map["ItemProcessor"]["ProcessorConfig"]["Mode"],
+        "DISTRIBUTED"
+    );
+    let items = states["Plan"]["Result"]["shards"].as_array().unwrap();
+    assert_eq!(map["MaxConcurrency"], items.len());
+    let run_name = "nightly-sfn-1";
+    let submit = |task: &Value, input: &Value, context: &Value| -> Vec<String> {
+        assert_eq!(task["Resource"], "arn:aws:states:::batch:submitJob.sync");
+        let call = step_functions::resolve(&task["Parameters"], input, context);
+        valid_batch_call(
+            "a Step Functions task",
+            "SubmitJob",
+            &step_functions::camel(&call),
+        );
+        strings(&call["ContainerOverrides"]["Command"])
+    };
+    let collect = &map["ItemProcessor"]["States"]["Collect"];
+    let sfn_shards: Vec<Vec<String>> = items
+        .iter()
+        .map(|item| {
+            let context = serde_json::json!({"Execution": {"Name": run_name}, "Map": {"Item": {"Value": item}}});
+            let input = step_functions::resolve(&map["ItemSelector"], &Value::Null, &context);
+            let args = submit(collect, &input, &context);
+            assert!(
+                args.join(" ").contains(&format!("--shard {item}/{}", items.len())),
+                "{args:?}"
+            );
+            args
+        })
+        .collect();
+    let context = serde_json::json!({"Execution": {"Name": run_name}});
+    let sfn_eval = submit(&states["Evaluate"], &Value::Null, &context);
+    let (o, _) = run_recipe("sfn-recipe", None, &sfn_shards, &sfn_eval);
+    assert!(
+        text(&o.stdout).contains("## dbaudit"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+/// The part of Step Functions' JSONPath language the recipe uses.
+mod step_functions {
+    use serde_json::Value;
+
+    /// A task's `Parameters` as Step Functions passes them: a `"key.$"`
+    /// takes the value of its path or intrinsic function.
+    pub fn resolve(params: &Value, input: &Value, context: &Value) -> Value {
+        match params {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| match (k.strip_suffix(".$"), v.as_str()) {
+                        (Some(k), Some(expr)) => (k.to_string(), eval(expr, input, context)),
+                        _ => (k.clone(), resolve(v, input, context)),
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(|v| resolve(v, input, context)).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// `States.Array`, `States.Format`, 'strings', `$.path` (the input) and
+    /// `$$.path` (the context object).
+    fn eval(expr: &str, input: &Value, context: &Value) -> Value {
+        let mut rest = expr.trim();
+        let v = value(&mut rest, input, context);
+        assert!(rest.trim().is_empty(), "left over in {expr}: {rest}");
+        v
+    }
+
+    fn value(s: &mut &str, input: &Value, context: &Value) -> Value {
+        *s = s.trim_start();
+        if let Some(quoted) = s.strip_prefix('\'') {
+            let end = quoted.find('\'').expect("a closing quote");
+            *s = &quoted[end + 1..];
+            return Value::String(quoted[..end].to_string());
+        }
+        if s.starts_with('$') {
+            let end = s.find([',', ')']).unwrap_or(s.len());
+            let path = s[..end].trim();
+            *s = &s[end..];
+            let (root, keys) = match path.strip_prefix("$$.") {
+                Some(keys) => (context, keys),
+                None => (input, path.strip_prefix("$.").expect("a path")),
+            };
+            return keys.split('.').fold(root, |v, k| &v[k]).clone();
+        }
+        let open = s.find('(').expect("a function call");
+        let name = s[..open].trim().to_string();
+        *s = &s[open + 1..];
+        let mut args = Vec::new();
+        loop {
+            *s = s.trim_start();
+            if let Some(after) = s.strip_prefix(')') {
+                *s = after;
+                break;
+            }
+            args.push(value(s, input, context));
+            *s = s.trim_start();
+            *s = s.strip_prefix(',').unwrap_or(s);
+        }
+        match name.as_str() {
+            "States.Array" => Value::Array(args),
+            "States.Format" => {
+                let mut fill = args[1..].iter().map(|a| match a {
+                    Value::String(t) => t.clone(),
+                    other => other.to_string(),
+                });
+                let template = args[0].as_str().expect("a template");
+                let pieces: Vec<&str> = template.split("{}").collect();
+                let mut out = pieces[0].to_string();
+                for piece in &pieces[1..] {
+                    out.push_str(&fill.next().expect("an argument per {}"));
+                    out.push_str(piece);
+                }
+                Value::String(out)
+            }
+            other => panic!("intrinsic function {other} is not modelled here"),
+        }
+    }
+
+    /// An integration's capitalised member names as the API model's.
+    pub fn camel(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        let mut c = k.chars();
+                        let first = c.next().map(|f| f.to_ascii_lowercase());
+                        (first.into_iter().chain(c).collect(), camel(v))
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(camel).collect()),
+            other => other.clone(),
+        }
+    }
 }
