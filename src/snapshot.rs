@@ -143,6 +143,14 @@ pub struct Gap {
     pub message: String,
 }
 
+impl Gap {
+    /// Whether these gaps say the account itself could not be reached (its
+    /// session, STS, failed): nothing of it was collected.
+    pub fn unreached(gaps: &[Gap]) -> bool {
+        gaps.iter().any(|g| g.service == crate::vocab::Service::Sts)
+    }
+}
+
 /// `ec2 DescribeSecurityGroups (eu-west-1): Throttling Rate exceeded`: how
 /// every report names a gap.
 /// One line: `service Operation: Code: message (region)`.

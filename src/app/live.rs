@@ -401,11 +401,7 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
         let reached = snapshot
             .accounts
             .iter()
-            .filter(|a| {
-                !a.gaps
-                    .iter()
-                    .any(|g| g.service == crate::vocab::Service::Sts)
-            })
+            .filter(|a| !crate::snapshot::Gap::unreached(&a.gaps))
             .count();
         let unreached = snapshot.accounts.len() - reached;
         let _ = writeln!(

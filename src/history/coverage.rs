@@ -25,11 +25,7 @@ impl Coverage {
         let accounts = report
             .accounts
             .iter()
-            .filter(|a| {
-                !a.gaps
-                    .iter()
-                    .any(|g| g.service == crate::vocab::Service::Sts)
-            })
+            .filter(|a| !crate::snapshot::Gap::unreached(&a.gaps))
             .map(|a| {
                 (
                     a.name.clone(),

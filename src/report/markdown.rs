@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use super::gate::GateStatus;
 use super::{Outcome, Report};
 use crate::rules::Severity;
-use crate::vocab::Service;
 
 /// Failing resources shown per rule before "and N more".
 const RESOURCES_SHOWN: usize = 5;
@@ -123,7 +122,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out, "\n### Accounts audited\n")?;
     for a in &report.accounts {
-        if a.gaps.iter().any(|g| g.service == Service::Sts) {
+        if crate::snapshot::Gap::unreached(&a.gaps) {
             writeln!(out, "- **{}** ({}): not reached", a.name, a.environment)?;
         } else {
             writeln!(

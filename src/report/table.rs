@@ -9,7 +9,6 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
 use super::gate::GateStatus;
 use super::{Finding, Outcome, Report};
-use crate::vocab::Service;
 use crate::waivers::WaiverState;
 
 #[derive(Debug, Clone, Copy)]
@@ -130,7 +129,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         }
         // An account that could not be reached: every rule errors for the
         // same reason, said once above; one line instead of a row per rule.
-        if account.gaps.iter().any(|g| g.service == Service::Sts) {
+        if crate::snapshot::Gap::unreached(&account.gaps) {
             writeln!(
                 out,
                 "  not evaluated: {} rule(s) report error because the account could not be reached\n",
