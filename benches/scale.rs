@@ -41,7 +41,7 @@ fn main() {
             ..AccountConfig::default()
         })
         .collect();
-    let the_plan = plan(&configs, shards);
+    let the_plan = plan(&configs, shards, &[]);
     let parts: Vec<String> = (1..=shards)
         .map(|k| {
             let mut p = Snapshot::new(whole.collected_at.clone());

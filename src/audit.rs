@@ -20,14 +20,23 @@ pub struct AuditOptions {
     pub on_incomplete: OnIncomplete,
     /// The config's waivers and those of a waivers file.
     pub waivers: Vec<Waiver>,
-    /// Gate only on failures that are new since these: a previous report's
-    /// failing findings (`baseline::failing_in`) or a recorded run's.
-    pub baseline: Option<Vec<FindingSummary>>,
+    /// Gate only on failures that are new since a previous report's
+    /// failing findings (`--baseline FILE`; `--baseline last` is applied
+    /// after the audit, see [`rebaseline`]).
+    pub baseline: Option<Baseline>,
     /// The day waiver expiries are checked against.
     pub as_of: Date,
     /// Which rules and accounts to evaluate (the config's `[rules] disable`
     /// included).
     pub selection: Selection,
+}
+
+/// A baseline: its failing (and waived) findings, and what it is (named in
+/// the gate's reason).
+pub struct Baseline {
+    pub findings: Vec<FindingSummary>,
+    /// `report previous.json (collected …)`.
+    pub basis: String,
 }
 
 /// Runs an audit of a snapshot.
@@ -40,6 +49,11 @@ pub fn audit(
     let (rules, mut not_evaluated) = opts.selection.rules(rules)?;
     let narrowed = opts.selection.accounts(snapshot)?;
     let snapshot = narrowed.as_ref().unwrap_or(snapshot);
+    // What the snapshot was meant to hold and does not: gaps, before
+    // anything is evaluated.
+    let (completed, completeness) =
+        crate::expected::check(snapshot, config, &opts.selection.environments)?;
+    let snapshot = completed.as_ref().unwrap_or(snapshot);
     let (rules, pairs_left_out) = crate::selection::pairs_in_run(rules, snapshot);
     not_evaluated.extend(pairs_left_out);
 
@@ -59,8 +73,9 @@ pub fn audit(
     let mut report = Report::build(snapshot, &rules, findings, gate);
     report.waivers = waiver_status;
     report.not_evaluated = not_evaluated;
+    report.completeness = completeness.noteworthy().then_some(completeness);
     if let Some(b) = &opts.baseline {
-        rebaseline(&mut report, b, opts);
+        rebaseline(&mut report, &b.findings, opts, Some(&b.basis));
     }
     Ok(report)
 }
@@ -68,12 +83,21 @@ pub fn audit(
 /// Judges a report against a baseline: failing findings are marked new or
 /// existing, the fixed ones listed, and the gate decided again (it gates on
 /// new failures only). For a baseline known only once the report is built
-/// (`--baseline last` finds the latest run that covered the same accounts).
-pub fn rebaseline(report: &mut Report, baseline: &[FindingSummary], opts: &AuditOptions) {
+/// (`--baseline last` chooses an accepted run of the history). `basis`
+/// names the baseline and why it was chosen; the gate's reason carries it.
+pub fn rebaseline(
+    report: &mut Report,
+    baseline: &[FindingSummary],
+    opts: &AuditOptions,
+    basis: Option<&str>,
+) {
     report.fixed = Some(crate::baseline::annotate(&mut report.findings, baseline));
     report.baseline = None;
     report.baseline = report.baseline_summary();
     report.gate = gate::decide(&report.findings, opts.fail_on, opts.on_incomplete);
+    if let Some(basis) = basis {
+        report.gate.reason.push_str(&format!("; baseline: {basis}"));
+    }
 }
 
 #[cfg(test)]

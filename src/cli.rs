@@ -132,6 +132,24 @@ pub enum HistoryCommand {
         #[arg(long = "rule", value_name = "ID|GLOB")]
         rule: Vec<String>,
     },
+    /// Accept a recorded run's state as a baseline: `--baseline last` then
+    /// counts its failures as existing (until they are fixed). For a
+    /// reviewed run whose gate failed; a run whose gate passed is a
+    /// baseline already. Who and why are recorded and shown by `history
+    /// runs`.
+    Accept {
+        #[command(flatten)]
+        store: HistoryStoreArgs,
+        /// The run: its id or sequence number, as `history runs` lists it.
+        #[arg(value_name = "RUN")]
+        run: String,
+        /// Why its failures are accepted (recorded with the run).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Who accepts them (recorded with the run).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+    },
     /// Keep the store small: drop the per-run findings of all but the
     /// latest runs. Runs, their counts and every open/closed period stay, so
     /// the other queries answer as before; `--baseline last` compares only
@@ -252,11 +270,16 @@ pub struct DiffArgs {
     pub new: Option<PathBuf>,
     /// Compare two environments of a snapshot per service instead of two
     /// runs: `--environment test --environment prod` lists, per service,
-    /// the databases on each side and the settings that differ (engine,
-    /// major and minor version, IAM auth, encryption, Serverless v2), and
-    /// the services found on one side only.
+    /// the databases on each side and the differences the parity rules
+    /// gate on (engine major version, IAM auth, cluster parameters other
+    /// than `parity_may_differ`), and the services found on one side only.
     #[arg(long = "environment", value_name = "ENV")]
     pub environments: Vec<String>,
+    /// With `--environment`: every compared setting too (engine, minor
+    /// version, encryption, Serverless v2, parameters allowed to differ),
+    /// not only what the parity rules gate on.
+    #[arg(long)]
+    pub all: bool,
     /// With `--environment`: the configuration naming the service tag
     /// (default: ./dbaudit.toml when it exists, else the tag `service`).
     #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
@@ -277,11 +300,17 @@ pub enum DiffFormat {
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// Snapshot files written by `dbaudit collect` (accounts are merged).
-    #[arg(required = true, value_name = "SNAPSHOT")]
+    /// Snapshot files written by `dbaudit collect` or `merge` (the accounts
+    /// of several files are merged), or one directory or
+    /// `s3://BUCKET/PREFIX` of shard parts, merged as `dbaudit merge`
+    /// does (a missing part or account is a gap).
+    #[arg(required = true, value_name = "SNAPSHOT|DIR|S3_URL")]
     pub snapshots: Vec<PathBuf>,
     #[command(flatten)]
     pub report: ReportArgs,
+    /// How to reach an `s3://` source of shard parts.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -442,9 +471,15 @@ pub struct ReportArgs {
     /// waivers). Default: ./dbaudit.toml when it exists (`scan` needs one).
     #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Extra rule files or directories of `*.toml` rules (repeatable).
+    /// Extra rule files or directories of `*.toml` rules (repeatable),
+    /// added to the built-in pack. A directory with its own params.toml is
+    /// a whole pack: it needs --no-builtin.
     #[arg(long = "rules", value_name = "DIR")]
     pub rules: Vec<PathBuf>,
+    /// Evaluate only the --rules given, without the built-in pack (a copy
+    /// of rules/ with its params.toml, as `rules validate --no-builtin`).
+    #[arg(long, requires = "rules")]
+    pub no_builtin: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -489,12 +524,20 @@ pub struct ReportArgs {
         hide_env_values = true
     )]
     pub history: Option<String>,
+    /// Do not record this run in the findings history, whatever `--history`
+    /// or `[history] store` say (an ad-hoc run). `--baseline last` still
+    /// reads the history.
+    #[arg(long)]
+    pub no_history: bool,
     /// Waivers file (`[[waiver]]` tables), in addition to those in the config.
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
     /// A previous JSON report, or `last`: the latest run in the history
-    /// that covered the same accounts and regions with the same rule pack.
-    /// Gate only on failures that are new since it.
+    /// that was accepted, by its gate (it passed at this --fail-on or a
+    /// stricter one) or by `dbaudit history accept`; a run that failed is
+    /// never a baseline. Among them, the latest that evaluated every rule,
+    /// account and region of this run. Gate only on failures that are new
+    /// since it.
     #[arg(long, value_name = "FILE|last")]
     pub baseline: Option<PathBuf>,
     /// Date waiver expiries are checked against (YYYY-MM-DD; default: today, UTC).
@@ -596,7 +639,8 @@ pub enum RulesCommand {
         /// Validate the files on their own, without the built-in pack (e.g.
         /// a copy of rules/); ids are then checked for duplicates among the
         /// given files only, and a directory's params.toml supplies the
-        /// parameters the rules may read.
+        /// parameters the rules may read. A directory with a params.toml
+        /// needs it (as `evaluate --rules DIR --no-builtin` does).
         #[arg(long)]
         no_builtin: bool,
     },

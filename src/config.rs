@@ -192,6 +192,16 @@ pub struct DeveloperSelectors {
 }
 
 impl Config {
+    /// The regions an account is collected in: its own `regions`, else the
+    /// top-level ones.
+    pub fn regions_of<'a>(&'a self, account: &'a AccountConfig) -> &'a [String] {
+        if account.regions.is_empty() {
+            &self.regions
+        } else {
+            &account.regions
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Config, Error> {
         let text = crate::error::read_to_string(path)?;
         Self::parse(&text, path)

@@ -53,7 +53,8 @@ pub struct ServiceDrift {
 /// A setting and its values on each side (one per database).
 #[derive(Debug, Serialize)]
 pub struct SettingDrift {
-    pub setting: &'static str,
+    /// A setting (`engine_major`, `iam_auth`, …) or `parameter NAME`.
+    pub setting: String,
     pub left: Vec<String>,
     pub right: Vec<String>,
 }
@@ -214,12 +215,25 @@ fn snapshots(old: &Snapshot, new: &Snapshot) -> Diff {
 /// Test ↔ prod drift per service: the settings that should be the same on
 /// both sides (scale and backups may differ by design, so they are not
 /// compared).
+/// What `diff --environment` compares: by default the differences the
+/// parity rules gate on (major version, IAM authentication, cluster
+/// parameters other than `may_differ`); with `all`, every compared
+/// setting and parameter.
+pub struct EnvironmentScope<'a> {
+    pub service_tag: &'a str,
+    /// `parity_may_differ` of the right-hand environment (as
+    /// `parity.parameters` reads it).
+    pub may_differ: &'a [String],
+    pub all: bool,
+}
+
 pub fn environments(
     snapshot: &Snapshot,
     left: &str,
     right: &str,
-    service_tag: &str,
+    scope: &EnvironmentScope,
 ) -> Result<Diff, Error> {
+    let service_tag = scope.service_tag;
     let of = |env: &str| -> Vec<&crate::snapshot::Account> {
         snapshot
             .accounts
@@ -245,13 +259,18 @@ pub fn environments(
     let name =
         |d: &crate::model::parity::PairDatabase| format!("{}/{}/{}", d.account, d.region, d.id);
     type Get = fn(&crate::model::parity::PairDatabase) -> String;
-    let settings: [(&'static str, Get); 6] = [
-        ("engine", |d| d.engine.clone()),
-        ("engine_major", |d| d.engine_major.clone()),
-        ("engine_version", |d| d.engine_version.clone()),
-        ("iam_auth", |d| d.iam_auth.to_string()),
-        ("storage_encrypted", |d| d.storage_encrypted.to_string()),
-        ("serverless_v2", |d| d.serverless_v2.to_string()),
+    // (setting, value, gated by a parity rule)
+    let settings: [(&'static str, Get, bool); 6] = [
+        ("engine", |d| d.engine.clone(), false),
+        ("engine_major", |d| d.engine_major.clone(), true),
+        ("engine_version", |d| d.engine_version.clone(), false),
+        ("iam_auth", |d| d.iam_auth.to_string(), true),
+        (
+            "storage_encrypted",
+            |d| d.storage_encrypted.to_string(),
+            false,
+        ),
+        ("serverless_v2", |d| d.serverless_v2.to_string(), false),
     ];
     let (mut services, mut only_left, mut only_right) = (Vec::new(), Vec::new(), Vec::new());
     for p in pairs {
@@ -259,23 +278,51 @@ pub fn environments(
             (false, true) => only_left.push(p.service),
             (true, false) => only_right.push(p.service),
             _ => {
-                let differences = settings
+                let set =
+                    |v: &[String]| v.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+                let mut differences: Vec<SettingDrift> = settings
                     .iter()
-                    .filter_map(|(setting, get)| {
+                    .filter(|(_, _, gated)| *gated || scope.all)
+                    .filter_map(|(setting, get, _)| {
                         let values = |dbs: &[crate::model::parity::PairDatabase]| -> Vec<String> {
                             dbs.iter().map(get).collect()
                         };
                         let (lv, rv) = (values(&p.left), values(&p.right));
-                        let set = |v: &[String]| {
-                            v.iter().cloned().collect::<std::collections::BTreeSet<_>>()
-                        };
-                        (set(&lv) != set(&rv)).then_some(SettingDrift {
-                            setting,
+                        (set(&lv) != set(&rv)).then(|| SettingDrift {
+                            setting: setting.to_string(),
                             left: lv,
                             right: rv,
                         })
                     })
                     .collect();
+                // Cluster parameters, as parity.parameters compares them.
+                let mut names: std::collections::BTreeSet<&str> = Default::default();
+                for d in p.left.iter().chain(&p.right) {
+                    names.extend(d.parameters.keys().map(String::as_str));
+                }
+                for name in names {
+                    if !scope.all && scope.may_differ.iter().any(|m| m == name) {
+                        continue;
+                    }
+                    let values = |dbs: &[crate::model::parity::PairDatabase]| -> Vec<String> {
+                        dbs.iter()
+                            .map(|d| {
+                                d.parameters
+                                    .get(name)
+                                    .cloned()
+                                    .unwrap_or_else(|| "(unset)".into())
+                            })
+                            .collect()
+                    };
+                    let (lv, rv) = (values(&p.left), values(&p.right));
+                    if set(&lv) != set(&rv) {
+                        differences.push(SettingDrift {
+                            setting: format!("parameter {name}"),
+                            left: lv,
+                            right: rv,
+                        });
+                    }
+                }
                 services.push(ServiceDrift {
                     service: p.service,
                     left: p.left.iter().map(name).collect(),

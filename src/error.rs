@@ -244,6 +244,19 @@ enum Target {
     Device(Vec<u8>),
 }
 
+/// tempfile's errors carry the temporary file's name; the user named the
+/// target, and only it is shown (with the underlying cause).
+fn without_path(e: std::io::Error) -> std::io::Error {
+    let cause = e
+        .get_ref()
+        .and_then(|inner| inner.source())
+        .map(|s| s.to_string());
+    match cause {
+        Some(cause) => std::io::Error::new(e.kind(), cause),
+        None => e,
+    }
+}
+
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile, Error> {
         let io = |error| Error::Io {
@@ -268,11 +281,18 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        // Errors name the target, never the temporary file beside it.
+        if !dir.is_dir() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist", dir.display()),
+            )));
+        }
         let tmp = tempfile::Builder::new()
             .prefix(".dbaudit-")
             .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(io)?;
+            .tempfile_in(&dir)
+            .map_err(|e| io(without_path(e)))?;
         Ok(AtomicFile {
             path,
             target: Target::Temp(std::io::BufWriter::with_capacity(1 << 16, tmp)),
@@ -310,7 +330,7 @@ impl AtomicFile {
                         .map_err(io)?;
                 }
                 tmp.as_file().sync_all().map_err(io)?;
-                tmp.persist(&path).map_err(|e| io(e.error))?;
+                tmp.persist(&path).map_err(|e| io(without_path(e.error)))?;
                 Ok(())
             }
         }

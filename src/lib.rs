@@ -10,6 +10,7 @@ pub mod config;
 pub mod config_keys;
 pub mod error;
 pub mod evaluate;
+pub mod expected;
 pub mod facts;
 pub mod finding;
 pub mod model;

@@ -15,10 +15,14 @@ pub fn init(verbose: u8) {
     // cannot be parsed, e.g. the HTML page of an emulator that lacks the
     // operation; the failure itself is recorded as a gap and counted in the
     // run summary, so at the default level that line is noise.
+    // The SDK's own warnings (a region it could not read from instance
+    // metadata, each provider of the credential chain) repeat what the
+    // recorded gap says in one line: by default only dbaudit speaks; -vv
+    // adds the SDK's warnings and each failure's full error chain.
     let default = match verbose {
-        0 => "warn,aws_smithy_runtime_api::client::interceptors::context=off",
+        0 => "dbaudit=warn",
         1 => "dbaudit=info",
-        2 => "dbaudit=debug",
+        2 => "dbaudit=debug,aws_config=warn,aws_smithy_runtime=warn",
         _ => "dbaudit=trace,aws_smithy_runtime=debug,aws_config=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

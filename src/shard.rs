@@ -100,15 +100,30 @@ pub fn shard_of(name: &str, account_id: &str, count: usize) -> usize {
     (u64::from_be_bytes(first) % count.max(1) as u64) as usize + 1
 }
 
-/// Every selected account with its shard, sorted by name.
-pub fn plan(accounts: &[AccountConfig], count: usize) -> Vec<PlannedAccount> {
+/// Every selected account with its shard and regions (`default_regions`
+/// for an account that lists none), sorted by name.
+pub fn plan(
+    accounts: &[AccountConfig],
+    count: usize,
+    default_regions: &[String],
+) -> Vec<PlannedAccount> {
     let mut plan: Vec<PlannedAccount> = accounts
         .iter()
-        .map(|a| PlannedAccount {
-            name: a.name.clone(),
-            environment: a.environment.clone(),
-            account_id: a.account_id.clone(),
-            shard: shard_of(&a.name, &a.account_id, count),
+        .map(|a| {
+            let mut regions = if a.regions.is_empty() {
+                default_regions.to_vec()
+            } else {
+                a.regions.clone()
+            };
+            regions.sort();
+            regions.dedup();
+            PlannedAccount {
+                name: a.name.clone(),
+                environment: a.environment.clone(),
+                account_id: a.account_id.clone(),
+                shard: shard_of(&a.name, &a.account_id, count),
+                regions,
+            }
         })
         .collect();
     plan.sort();
@@ -291,6 +306,7 @@ pub fn merge(
             ..Account::default()
         });
     }
+    merged.plan = Some(plan.clone());
     merged.collected_at = run
         .iter()
         .map(|(_, s, _)| s.collected_at.clone())
@@ -363,7 +379,7 @@ mod tests {
             .collect();
         let mut reversed = accounts.clone();
         reversed.reverse();
-        assert_eq!(plan(&accounts, 4), plan(&reversed, 4));
+        assert_eq!(plan(&accounts, 4, &[]), plan(&reversed, 4, &[]));
         let mut all: Vec<String> = Vec::new();
         for k in 1..=4 {
             let part = select(accounts.clone(), ShardSpec { index: k, count: 4 });
@@ -415,7 +431,7 @@ mod tests {
                 )
             })
             .collect();
-        let plan = plan(&accounts, 4);
+        let plan = plan(&accounts, 4, &[]);
         let parts: Vec<(String, Snapshot)> = (1..=4).map(|k| part(k, 4, &plan, "r1")).collect();
         let (all, summary) = merge(parts.clone(), None).unwrap();
         assert_eq!(all.accounts.len(), 40);

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Location};
 
 /// The schema identifier written in every snapshot this version produces:
-/// major 1, minor 1 (per-account collection times, shard parts).
-pub const SCHEMA: &str = "dbaudit.snapshot/v1.1";
+/// major 1, minor 2 (minor 1: per-account collection times, shard parts;
+/// minor 2: the collection's plan, each account with its regions).
+pub const SCHEMA: &str = "dbaudit.snapshot/v1.2";
 
 /// The schema's family: `dbaudit.snapshot/v1` (minor 0) and
 /// `dbaudit.snapshot/v1.N` are read by this version.
@@ -24,7 +25,7 @@ pub const SCHEMA_MAJOR: &str = "dbaudit.snapshot/v1";
 /// The minor version this dbaudit writes; a snapshot of a higher minor (a
 /// newer dbaudit) is read with the fields this version does not know left
 /// out, and a warning.
-pub const SCHEMA_MINOR: u32 = 1;
+pub const SCHEMA_MINOR: u32 = 2;
 
 /// The minor version of a `dbaudit.snapshot/v1…` tag, `None` for any other.
 pub fn schema_minor(tag: &str) -> Option<u32> {
@@ -40,7 +41,7 @@ pub type Tags = BTreeMap<String, String>;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Snapshot {
-    /// `dbaudit.snapshot/v1.1` for this version (`v1`, minor 0, is read too).
+    /// `dbaudit.snapshot/v1.2` for this version (`v1`, `v1.1` are read too).
     pub schema: String,
     /// RFC 3339 time at which collection started (of a merged snapshot:
     /// the earliest part's; each account has its own).
@@ -52,6 +53,13 @@ pub struct Snapshot {
     /// which run it belongs to and what it was asked to collect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardPart>,
+    /// What the collection set out to read: each account with its regions
+    /// (of a merged snapshot, the whole run's plan). `evaluate` checks the
+    /// accounts against it: a planned account or region without data is a
+    /// gap, never silently absent. `None` in snapshots of minor < 2 and
+    /// hand-made ones: the configuration's accounts are then the reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<PlannedAccount>>,
 }
 
 /// What one shard of a sharded collection was assigned and completed, and
@@ -81,8 +89,18 @@ pub struct PlannedAccount {
     pub environment: String,
     #[serde(default)]
     pub account_id: String,
-    /// The shard it is assigned to (1-based).
+    /// The shard it is assigned to (1-based); 0 (absent) outside a sharded
+    /// run.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub shard: usize,
+    /// The regions the collection set out to read (empty in plans written
+    /// before dbaudit recorded them: then only the account is checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
@@ -549,11 +567,10 @@ pub struct MasterUserSecret {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRotation {
-    /// Automatic rotation is on (`RotationEnabled`). `None` when the answer
-    /// does not say: AWS omits it for a secret never configured for
-    /// rotation, which RDS-managed secrets are not (RDS turns rotation on
-    /// when it creates them), and moto omits it until RotateSecret is
-    /// called; so "not said" is unknown rather than off.
+    /// Automatic rotation is on (`RotationEnabled`). The API omits it for
+    /// a secret "never configured for rotation" (its reference says so):
+    /// the collector reads that as `false`. `None` only in snapshots
+    /// written before dbaudit did (unknown there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// `RotationRules.AutomaticallyAfterDays`, or the days a schedule
@@ -777,12 +794,20 @@ impl Snapshot {
             tool_version: crate::VERSION.to_string(),
             accounts: Vec::new(),
             shard: None,
+            plan: None,
         }
     }
 
     /// Sorts every collection so that serialisation is deterministic.
     pub fn normalize(&mut self) {
         self.accounts.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(plan) = &mut self.plan {
+            for p in plan.iter_mut() {
+                p.regions.sort();
+                p.regions.dedup();
+            }
+            plan.sort();
+        }
         for account in &mut self.accounts {
             account.regions.sort_by(|a, b| a.name.cmp(&b.name));
             account.gaps.sort();

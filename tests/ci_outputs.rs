@@ -191,7 +191,12 @@ fn demo_sarif_passes_the_schema_and_github_rules_for_one_and_two_environments() 
         .as_array_mut()
         .unwrap()
         .retain(|a| a["name"] == "prod");
-    let one = run_sarif(&write_snapshot(&dir, "prod.json", &v), &[]);
+    // Only prod is evaluated (test, which the config declares, is left out
+    // on purpose; without --environment it would be a gap).
+    let one = run_sarif(
+        &write_snapshot(&dir, "prod.json", &v),
+        &["--environment", "prod"],
+    );
     check_github_rules(&one);
     assert_eq!(one["runs"].as_array().unwrap().len(), 1);
     assert_eq!(
@@ -921,6 +926,7 @@ fn diff_of_environments_shows_drift_per_service() {
     let json = |snapshots: &[&str]| -> Value {
         let mut args = vec!["diff", "--environment", "test", "--environment", "prod"];
         args.extend_from_slice(snapshots);
+        args.extend(["--config", CONFIG]);
         args.extend(["--format", "json"]);
         let o = dbaudit(&args);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
@@ -947,10 +953,45 @@ fn diff_of_environments_shows_drift_per_service() {
         orders["right"],
         serde_json::json!(["prod/eu-west-1/prod-orders"])
     );
+    // What parity.parameters gates on (md5 in test, scram-sha-256 in prod),
+    // and only that by default: encryption is no parity rule's business.
     assert_eq!(
         orders["differences"],
-        serde_json::json!([{"setting": "storage_encrypted", "left": ["false"], "right": ["true"]}])
+        serde_json::json!([{"setting": "parameter password_encryption", "left": ["md5"], "right": ["scram-sha-256"]}])
     );
+    let all = dbaudit(&[
+        "diff",
+        "--environment",
+        "test",
+        "--environment",
+        "prod",
+        DEMO,
+        "--config",
+        CONFIG,
+        "--all",
+        "--format",
+        "json",
+    ]);
+    let all: Value = serde_json::from_slice(&all.stdout).unwrap();
+    let settings: Vec<&str> = service(&all, "orders")["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["setting"].as_str().unwrap())
+        .collect();
+    assert!(settings.contains(&"storage_encrypted"), "{settings:?}");
+    // And the parity rule fails on the same difference.
+    let report = dbaudit(&["evaluate", DEMO, "--config", CONFIG, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert!(report["findings"].as_array().unwrap().iter().any(|f| {
+        f["rule_id"] == "parity.parameters"
+            && f["outcome"] == "fail"
+            && f["message"]
+                .as_str()
+                .unwrap()
+                .contains("password_encryption")
+            && f["message"].as_str().unwrap().contains("orders")
+    }));
     // Each environment in its own snapshot, merged; an engine upgrade in
     // prod shows as drift.
     let dir = tempdir("env-diff");
@@ -984,10 +1025,7 @@ fn diff_of_environments_shows_drift_per_service() {
         .iter()
         .map(|x| x["setting"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        settings,
-        ["engine_major", "engine_version", "storage_encrypted"]
-    );
+    assert_eq!(settings, ["engine_major", "parameter password_encryption"]);
     let table = dbaudit(&[
         "diff",
         "--environment",
@@ -999,9 +1037,10 @@ fn diff_of_environments_shows_drift_per_service() {
     let out = text(&table.stdout);
     assert!(out.contains("Only in prod (2):"), "{out}");
     assert!(
-        out.contains("storage_encrypted: test false vs prod true"),
+        out.contains("parameter password_encryption: test md5 vs prod scram-sha-256"),
         "{out}"
     );
+    assert!(!out.contains("storage_encrypted"), "{out}");
     for (args, says) in [
         (vec!["diff", "--environment", "test", DEMO], "give it twice"),
         (vec!["diff", DEMO], "diff needs OLD and NEW"),
@@ -1033,8 +1072,10 @@ fn sarif_dir_splits_by_environment_within_githubs_limits() {
         serde_json::from_str(&std::fs::read_to_string(root().join(DEMO)).unwrap()).unwrap();
     let prod = v["accounts"][1].clone();
     assert_eq!(prod["environment"], "prod");
-    let mut accounts = vec![v["accounts"][0].clone()];
-    for i in 0..45 {
+    // The configured prod account and 44 more of its environment (the
+    // config's accounts must all be in the snapshot, or they are gaps).
+    let mut accounts = vec![v["accounts"][0].clone(), prod.clone()];
+    for i in 1..45 {
         let mut a = prod.clone();
         a["name"] = format!("prod-{i:02}").into();
         a["account_id"] = format!("{:012}", 300_000_000_000u64 + i).into();

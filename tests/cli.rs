@@ -300,10 +300,34 @@ fn rules_commands() {
     assert!(text(&unknown.stderr).contains("did you mean `db.ha.readers-across-azs`?"));
     let fields = dbaudit(&["rules", "fields", "db_cluster"]);
     assert!(text(&fields.stdout).contains("readers_outside_writer_az"));
-    // A directory with its own params.toml is a whole pack: validated on
-    // its own, not against the built-ins (whose ids it repeats).
+    // A directory with its own params.toml is a whole pack: `rules
+    // validate` and `--rules` agree that it needs --no-builtin (nothing is
+    // implied), and both say so.
     let valid = dbaudit(&["rules", "validate", "rules/"]);
-    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+    assert_eq!(valid.status.code(), Some(2), "{}", text(&valid.stderr));
+    assert!(text(&valid.stderr).contains("--no-builtin"));
+    let eval = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        DEMO_CONFIG,
+        "--rules",
+        "rules/",
+    ]);
+    assert_eq!(eval.status.code(), Some(2), "{}", text(&eval.stderr));
+    assert_eq!(text(&eval.stderr), text(&valid.stderr));
+    let eval = dbaudit(&[
+        "evaluate",
+        DEMO,
+        "--config",
+        DEMO_CONFIG,
+        "--rules",
+        "rules/",
+        "--no-builtin",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(eval.status.code(), Some(1), "{}", text(&eval.stderr));
     // A single rule file that repeats a built-in id is still a duplicate.
     let dup = dbaudit(&["rules", "validate", "rules/iam.toml"]);
     assert_eq!(dup.status.code(), Some(2));
@@ -420,10 +444,16 @@ fn init_writes_an_example_and_refuses_to_overwrite() {
     let again = dbaudit(&["init", "--output", p]);
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("--force"));
-    // The example is a valid config.
-    assert_eq!(
-        dbaudit(&["evaluate", BASE, "--config", p]).status.code(),
-        Some(0)
+    // The example is a valid config. Its accounts are not in the base
+    // snapshot: each is a gap (exit 3), never a silent pass.
+    let out = dbaudit(&["evaluate", BASE, "--config", p, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !report["completeness"]["missing"]
+            .as_array()
+            .unwrap()
+            .is_empty()
     );
 }
 
@@ -851,8 +881,8 @@ fn rough_edges_of_the_cli() {
         "{}",
         text(&o.stderr)
     );
-    // Validating the built-in directory itself just works.
-    let o = dbaudit(&["rules", "validate", "rules"]);
+    // Validating the built-in directory itself works, as a whole pack.
+    let o = dbaudit(&["rules", "validate", "--no-builtin", "rules"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(text(&o.stdout).starts_with("ok: "), "{}", text(&o.stdout));
     // A reader that stops early is a normal end of output.
@@ -1035,6 +1065,15 @@ fn the_table_fits_the_terminal_and_summarises_big_estates() {
         assert!(widest <= width, "{widest} > {width}:\n{out}");
         assert!(out.starts_with("Rules with failures or errors:"), "{out}");
         assert!(out.contains("prod-reporting"), "{out}");
+        // No rule id is broken across lines, however narrow.
+        let json = dbaudit(&[&demo[..], &["--format", "json"]].concat());
+        let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        for f in report["findings"].as_array().unwrap() {
+            if f["outcome"] == "fail" {
+                let id = f["rule_id"].as_str().unwrap();
+                assert!(out.contains(id), "`{id}` broken at {width} columns:\n{out}");
+            }
+        }
     }
     // --compact: the per-rule summary only.
     let out = run("160", &[&demo[..], &["--compact"]].concat());
@@ -1192,7 +1231,7 @@ fn a_newer_minor_snapshot_is_read_without_its_new_fields() {
         o.stdout, same.stdout,
         "the same findings as without the new fields"
     );
-    v["schema"] = "dbaudit.snapshot/v1.1".into();
+    v["schema"] = dbaudit::snapshot::SCHEMA.into();
     let current = dir.join("current.json");
     std::fs::write(&current, v.to_string()).unwrap();
     let o = dbaudit(&[

@@ -83,6 +83,103 @@ fn demo_outputs_are_pinned() {
     }
 }
 
+/// The unhappy paths (fixtures/unhappy/gen.py plants each): an unreachable
+/// account, a failed listing in one region, a region the snapshot lacks,
+/// an applied and an expired waiver, a baseline with new, existing and
+/// fixed failures, rules left out by a selection, `error` outcomes.
+const UNHAPPY: [&str; 10] = [
+    "evaluate",
+    "fixtures/unhappy/snapshot.json",
+    "--config",
+    "fixtures/unhappy/dbaudit.toml",
+    "--baseline",
+    "fixtures/unhappy/baseline.json",
+    "--skip-rule",
+    "db.engine.*",
+    "--as-of",
+    "2026-11-30",
+];
+
+#[test]
+fn unhappy_outputs_are_pinned() {
+    for (format, file) in [
+        ("table", "unhappy.txt"),
+        ("json", "unhappy.json"),
+        ("sarif", "unhappy.sarif"),
+        ("junit", "unhappy.junit.xml"),
+        ("markdown", "unhappy.md"),
+        ("html", "unhappy.html"),
+    ] {
+        let mut args = UNHAPPY.to_vec();
+        args.extend(["--format", format]);
+        check(file, &output(&args));
+    }
+}
+
+/// Each planted path is in the pinned outputs, so a bless cannot quietly
+/// lose one.
+#[test]
+fn the_unhappy_estate_shows_every_planted_path() {
+    let mut args = UNHAPPY.to_vec();
+    args.extend(["--format", "json"]);
+    let r: serde_json::Value = serde_json::from_str(&output(&args)).unwrap();
+    let findings = r["findings"].as_array().unwrap();
+    let of = |account: &'static str| findings.iter().filter(move |f| f["account"] == account);
+    // 1. The unreachable account: every finding an error.
+    assert!(of("prod-dr").count() > 10);
+    assert!(of("prod-dr").all(|f| f["outcome"] == "error"));
+    // 2. The failed listing: test's network rules are errors.
+    assert!(of("test").any(|f| {
+        f["rule_id"] == "db.network.sg-eks-only"
+            && f["outcome"] == "error"
+            && f["message"]
+                .as_str()
+                .unwrap()
+                .contains("DescribeSecurityGroups")
+    }));
+    // 3. The region the snapshot lacks.
+    assert_eq!(
+        r["completeness"]["missing"],
+        serde_json::json!(["prod/eu-central-1"])
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["region"] == "eu-central-1" && f["outcome"] == "error")
+    );
+    // 4. One waiver applied, one expired.
+    let states: Vec<&str> = r["waivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains(&"applied") && states.contains(&"expired"),
+        "{states:?}"
+    );
+    // 5. The baseline: new, existing and fixed, named in the verdict.
+    let b = &r["baseline"];
+    assert!(b["new"].as_u64().unwrap() >= 1 && b["existing"].as_u64().unwrap() >= 1);
+    assert_eq!(b["fixed"], 1);
+    assert!(
+        r["gate"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("baseline: report fixtures/unhappy/baseline.json")
+    );
+    // 6. The rules left out.
+    assert_eq!(r["not_evaluated"].as_array().unwrap().len(), 5);
+    // The HTML topology says what was not read, never "nothing admitted".
+    let mut args = UNHAPPY.to_vec();
+    args.extend(["--format", "html"]);
+    let html = output(&args);
+    assert!(
+        html.contains("not collected (UnauthorizedOperation on DescribeSecurityGroups)"),
+        "the topology of test marks its unread groups"
+    );
+}
+
 /// A JSON report written by an earlier dbaudit (frozen in tests/expected)
 /// still loads as the report model, and as `--baseline`: everything in
 /// it is existing, so nothing is new and the baseline gates nothing.

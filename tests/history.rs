@@ -310,19 +310,34 @@ fn periods_follow_what_runs_covered(spec: &str) {
     assert_eq!(runs.len(), 6);
     assert_eq!(runs[0].seq, 6);
 
-    // --baseline last: the latest run covering the same accounts and
-    // regions with the same pack is run 6, not the narrower 4 or 5.
-    let (run, failing) = h.last_comparable(&r6).unwrap().unwrap();
-    assert_eq!(run.seq, 6);
+    // --baseline last: a run whose gate failed is never a baseline; once
+    // run 6 is accepted it is, for itself and for the narrower run 4 (it
+    // covers every cell of both).
+    // Run 5 (encryption rules only) passed its gate: it is the only
+    // candidate, and it did not evaluate the other rules, which are listed.
+    let choice = h.baseline_for(&r6).unwrap();
+    if let Some(run) = &choice.run {
+        assert_ne!(run.seq, 6, "a failed run is never a baseline");
+        assert_eq!(run.gate.as_deref(), Some("pass"));
+        assert!(!choice.uncovered.is_empty(), "{}", choice.why);
+    }
+    h.accept("6", "alice", "reviewed", "2026-12-02T04:00:00Z")
+        .unwrap();
+    let choice = h.baseline_for(&r6).unwrap();
+    assert_eq!(choice.run.as_ref().unwrap().seq, 6);
+    assert!(choice.uncovered.is_empty());
     assert_eq!(
-        failing.len(),
+        choice.findings.len(),
         r6.findings
             .iter()
             .filter(|f| f.outcome.is_failing())
             .count()
     );
-    let (run, _) = h.last_comparable(&r4).unwrap().unwrap();
-    assert_eq!(run.seq, 4, "only-test runs compare with only-test runs");
+    let choice = h.baseline_for(&r4).unwrap();
+    assert_eq!(choice.run.unwrap().seq, 6, "an accepted run covering test");
+    // Only the test account's failures are the narrower run's baseline:
+    // prod's are not reported fixed by a run that did not look at prod.
+    assert!(choice.findings.iter().all(|f| f.account == "test"));
 
     // The trend and ages the HTML report draws.
     let view = h.view(30).unwrap();
@@ -424,7 +439,7 @@ fn interrupted_write_leaves_no_run(spec: &str, break_periods: &dyn Fn()) {
     let mut h = History::open(spec).unwrap();
     assert!(h.runs(10).unwrap().is_empty(), "no partial run");
     assert!(h.open_periods(&OpenFilter::default()).unwrap().is_empty());
-    assert!(h.last_comparable(&r1).unwrap().is_none());
+    assert!(h.baseline_for(&r1).unwrap().run.is_none());
 }
 
 #[test]
@@ -587,7 +602,20 @@ fn the_history_commands_answer_from_recorded_runs() {
         "[history] store, next to the config"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("history: recorded run"));
-    // Day 2 against the last comparable run: one failure fixed, none new,
+    // Day 1 failed its gate: it becomes a baseline only once accepted.
+    let out = dbaudit(
+        &[
+            "history", "accept", "1", "--reason", "reviewed", "--by", "ops",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Day 2 against the accepted run: one failure fixed, none new,
     // so the gate passes on new failures only.
     let out = dbaudit(
         &[
@@ -889,12 +917,19 @@ fn prune_keeps_runs_and_periods(spec: &str, findings_rows: &dyn Fn() -> i64) {
     assert_eq!(h.open_periods(&OpenFilter::default()).unwrap(), open_before);
     let catalog = periods(&mut h, "db.deletion-protection", "prod-catalog");
     assert_eq!(catalog[0].closed_by.as_deref(), Some("passed"));
-    assert_eq!(h.last_comparable(&r3).unwrap().unwrap().0.seq, 3);
-    // Pruning again changes nothing; keeping none leaves no comparable run.
+    h.accept("3", "alice", "reviewed", "2026-11-29T04:00:00Z")
+        .unwrap();
+    assert_eq!(h.baseline_for(&r3).unwrap().run.unwrap().seq, 3);
+    // A pruned run cannot be accepted: it could not serve as a baseline.
+    assert!(
+        h.accept("1", "alice", "late", "2026-11-29T04:00:00Z")
+            .is_err()
+    );
+    // Pruning again changes nothing; keeping none leaves no baseline.
     assert_eq!(h.prune(1).unwrap(), 0);
     assert_eq!(h.prune(0).unwrap(), 1);
     assert_eq!(findings_rows(), 0);
-    assert!(h.last_comparable(&r3).unwrap().is_none());
+    assert!(h.baseline_for(&r3).unwrap().run.is_none());
     // And the next run records as usual.
     let run4 = h.record(&r3, "2026-11-30T03:00:00Z").unwrap();
     assert_eq!((run4.opened, run4.closed), (0, 0));
@@ -937,8 +972,12 @@ fn keep_runs_in_the_config_prunes_after_each_run() {
         format!("{cfg_text}\n[history]\nstore = \"h.db\"\nkeep_runs = 1\n"),
     )
     .unwrap();
-    let snap = root().join("fixtures/demo/snapshot.json");
-    for _ in 0..3 {
+    // Three nights (the same snapshot twice would be recorded once).
+    for night in 0..3 {
+        let mut v = demo();
+        v["collected_at"] = json!(format!("2026-11-2{}T02:00:00Z", 7 + night));
+        let snap = dir.path().join(format!("night-{night}.json"));
+        std::fs::write(&snap, v.to_string()).unwrap();
         let out = dbaudit(&["evaluate", snap.to_str().unwrap()], dir.path());
         assert_eq!(
             out.status.code(),
@@ -959,7 +998,12 @@ fn keep_runs_in_the_config_prunes_after_each_run() {
     )
     .unwrap();
     let out = dbaudit(
-        &["evaluate", snap.to_str().unwrap(), "-c", "bad.toml"],
+        &[
+            "evaluate",
+            dir.path().join("night-0.json").to_str().unwrap(),
+            "-c",
+            "bad.toml",
+        ],
         dir.path(),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -145,7 +145,7 @@ fn the_demo_report_is_self_contained_valid_and_shows_verdict_plots_and_topology(
     for needle in [
         "Gate: FAIL",
         "Summary per environment",
-        "Open failing findings in prod over the last 3 runs",
+        "Open findings in prod over the last 3 runs",
         "Open findings by age",
         "Topology of prod (prod) in eu-west-1",
         "class=\"edge bad\"",

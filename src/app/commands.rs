@@ -135,6 +135,7 @@ pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
                 String::new()
             }
         );
+        let _ = writeln!(io.stderr, "{}", parts_age(&merged, &summary.run_id));
     }
     let incomplete = merged.accounts.iter().any(|a| !a.gaps.is_empty());
     Ok(if incomplete {
@@ -142,6 +143,26 @@ pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
     } else {
         crate::report::gate::EXIT_OK
     })
+}
+
+/// When the merged parts were collected and how old the oldest is, so that
+/// yesterday's parts are not taken for tonight's.
+fn parts_age(merged: &crate::snapshot::Snapshot, run_id: &str) -> String {
+    use crate::model::lifecycle::epoch;
+    let times: Vec<&str> = merged
+        .accounts
+        .iter()
+        .filter_map(|a| a.collected_at.as_deref())
+        .collect();
+    let (Some(oldest), Some(newest)) = (times.iter().min(), times.iter().max()) else {
+        return format!("run `{run_id}`: no part holds a collected account");
+    };
+    let age = epoch(&crate::history::now())
+        .zip(epoch(oldest))
+        .map(|(now, then)| (now - then) as f64 / 3600.0)
+        .map(|h| format!(" (the oldest {h:.1} h ago)"))
+        .unwrap_or_default();
+    format!("run `{run_id}`: parts collected from {oldest} to {newest}{age}")
 }
 
 /// How to reach the shard store (an `s3://` source).
@@ -217,12 +238,34 @@ pub fn diff(args: DiffArgs, io: &mut Io) -> Result<i32, Error> {
             let paths: Vec<std::path::PathBuf> = std::iter::once(args.old.clone())
                 .chain(new.clone())
                 .collect();
-            let snapshot = super::load_snapshots(&paths)?;
+            let access = StoreAccess {
+                endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
+                ..StoreAccess::default()
+            };
+            let snapshot = super::load_snapshots(&paths, &access)?;
+            let config = load_config(args.config.as_deref())?;
+            // The parameters allowed to differ, as parity.parameters reads
+            // them (the right-hand environment's parameters).
+            let builtin = crate::rules::RuleSet::load(&[], &[])?.params;
+            let may_differ: Vec<String> = config
+                .params_for(right, &builtin)
+                .get("parity_may_differ")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
             crate::diff::environments(
                 &snapshot,
                 left,
                 right,
-                &load_config(args.config.as_deref())?.service_tag,
+                &crate::diff::EnvironmentScope {
+                    service_tag: &config.service_tag,
+                    may_differ: &may_differ,
+                    all: args.all,
+                },
             )?
         }
         (other, _) => {
@@ -308,34 +351,9 @@ pub fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
             Ok(0)
         }
         RulesCommand::Validate { paths, no_builtin } => {
-            // A directory with its own params.toml is a whole rule pack (a
-            // copy of rules/, or rules/ itself): validate it on its own
-            // rather than report each rule as a duplicate of the built-ins.
-            let no_builtin = no_builtin
-                || paths
-                    .iter()
-                    .any(|p| p.is_dir() && p.join("params.toml").is_file());
-            let mut files = if no_builtin {
-                Vec::new()
-            } else {
-                crate::rules::builtin_files()
-            };
-            // On its own, a copy of the pack brings its parameter defaults
-            // (a directory's params.toml, as rules/ has) instead of ours.
-            let mut params = None;
-            for p in &paths {
-                for f in crate::rules::user_files(p)? {
-                    if p.is_dir() && f.path.file_name() == Some("params.toml".as_ref()) {
-                        params = Some(crate::config::BuiltinParams::parse(&f.text, &f.path)?);
-                    } else {
-                        files.push(f);
-                    }
-                }
-            }
-            let set = match params {
-                Some(params) => crate::rules::load_files_with_params(&files, &[], params)?,
-                None => crate::rules::load_files(&files, &[])?,
-            };
+            // The same loading as `--rules` (and the same refusal of a
+            // whole pack without --no-builtin): the two always agree.
+            let set = crate::rules::RuleSet::load_pack(&paths, no_builtin, &[])?;
             let user = set.rules.iter().filter(|r| !r.source.builtin).count();
             writeln!(io.stdout, "ok: {user} rule(s) valid").map_err(write_err)?;
             Ok(0)

@@ -14,7 +14,8 @@ pub fn run(cmd: HistoryCommand, io: &mut Io) -> Result<i32, Error> {
         | HistoryCommand::Finding { store, .. }
         | HistoryCommand::Open { store, .. }
         | HistoryCommand::Stats { store, .. }
-        | HistoryCommand::Prune { store, .. } => (open(store)?, store.format),
+        | HistoryCommand::Prune { store, .. }
+        | HistoryCommand::Accept { store, .. } => (open(store)?, store.format),
     };
     let mut h = store;
     let out = match cmd {
@@ -26,7 +27,7 @@ pub fn run(cmd: HistoryCommand, io: &mut Io) -> Result<i32, Error> {
                 || {
                     let mut rows = vec![cells(&[
                         "SEQ", "RUN", "AT", "ACCOUNTS", "RULES", "FAIL", "ERROR", "WAIVED", "EXIT",
-                        "OPENED", "CLOSED",
+                        "GATE", "OPENED", "CLOSED", "ACCEPTED",
                     ])];
                     for r in &runs {
                         rows.push(vec![
@@ -39,8 +40,13 @@ pub fn run(cmd: HistoryCommand, io: &mut Io) -> Result<i32, Error> {
                             r.counts.error.to_string(),
                             r.counts.waived.to_string(),
                             r.exit_code.to_string(),
+                            gate_cell(r),
                             r.opened.to_string(),
                             r.closed.to_string(),
+                            r.accepted
+                                .as_ref()
+                                .map(|a| format!("by {} ({}): {}", a.by, a.at, a.reason))
+                                .unwrap_or_else(|| "-".to_string()),
                         ]);
                     }
                     if runs.is_empty() {
@@ -76,6 +82,7 @@ pub fn run(cmd: HistoryCommand, io: &mut Io) -> Result<i32, Error> {
             rule,
             ..
         } => {
+            known_environments(&mut h, &environment)?;
             let filter = OpenFilter {
                 environments: environment,
                 min_severity: severity.map(Into::into),
@@ -95,6 +102,32 @@ pub fn run(cmd: HistoryCommand, io: &mut Io) -> Result<i32, Error> {
                 },
             )
         }
+        HistoryCommand::Accept {
+            run, reason, by, ..
+        } => {
+            for (flag, value) in [("--reason", &reason), ("--by", &by)] {
+                if value.trim().is_empty() {
+                    return Err(Error::Usage(format!(
+                        "history accept: {flag} must not be empty: an acceptance says who and why"
+                    )));
+                }
+            }
+            let accepted = h.accept(&run, by.trim(), reason.trim(), &crate::history::now())?;
+            emit(
+                format,
+                &serde_json::json!({ "store": h.describe(), "run": accepted }),
+                || {
+                    format!(
+                        "run {} (collected {}, gate {}) accepted by {}: `--baseline last` now counts its {} failure(s) as existing\n",
+                        accepted.run_id,
+                        accepted.at,
+                        gate_cell(&accepted),
+                        by.trim(),
+                        accepted.counts.fail
+                    )
+                },
+            )
+        }
         HistoryCommand::Prune { keep_runs, .. } => {
             let pruned = h.prune(keep_runs)?;
             emit(
@@ -111,6 +144,7 @@ pub fn run(cmd: HistoryCommand, io: &mut Io) -> Result<i32, Error> {
         HistoryCommand::Stats {
             runs, environment, ..
         } => {
+            known_environments(&mut h, &environment)?;
             let stats = h.stats(runs, &environment)?;
             emit(format, &stats, || {
                 let mut rows = vec![cells(&[
@@ -249,6 +283,38 @@ fn accounts_cell(accounts: &[crate::history::RunAccount]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// A run's gate as `history runs` shows it: `pass@high`, or `-` for runs
+/// recorded before dbaudit kept it.
+fn gate_cell(r: &crate::history::RunRecord) -> String {
+    match (&r.gate, &r.fail_on) {
+        (Some(g), Some(f)) => format!("{g}@{f}"),
+        _ => "-".to_string(),
+    }
+}
+
+/// `--environment` must name an environment the history has seen: a typo
+/// would otherwise print an empty table and exit 0, as if all were clear.
+fn known_environments(h: &mut History, asked: &[String]) -> Result<(), Error> {
+    if asked.is_empty() {
+        return Ok(());
+    }
+    let known = h.environments()?;
+    for e in asked {
+        if !known.contains(e) {
+            return Err(Error::Usage(format!(
+                "the history {} has no environment `{e}`; known: {}",
+                h.describe(),
+                if known.is_empty() {
+                    "none (no run recorded yet)".to_string()
+                } else {
+                    known.iter().cloned().collect::<Vec<_>>().join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     // part (two attempts racing leave one complete part).
     let part = args.target.shard.is_some();
     if part && args.output.exists() {
+        existing_part(&args.output, &args.target)?;
         let _ = writeln!(
             io.stderr,
             "{} already holds this part (a retried shard?): not collected again, not overwritten",
@@ -31,6 +32,9 @@ pub fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
         );
         return Ok(report::gate::EXIT_OK);
     }
+    // The output must be writable before anything is collected: a scan of
+    // every account that ends in "no such directory" wastes the night.
+    super::output::writable(&args.output)?;
     let snapshot = collect_snapshot(&config, &args.target, io)?;
     if part {
         if !crate::error::write_new(&args.output, snapshot.to_json().as_bytes())? {
@@ -50,6 +54,53 @@ pub fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     } else {
         report::gate::EXIT_OK
     })
+}
+
+/// The part already at `path` is this run's (a retried shard): the same
+/// run id, shard and count. A part of another run in the way (a local
+/// directory does not keep runs apart as a store prefix does) is refused
+/// naming both runs; so is a file that is not a part. Without `--run-id`
+/// (run `unnamed`) a part collected on another day is another run.
+fn existing_part(path: &std::path::Path, target: &TargetArgs) -> Result<(), Error> {
+    let this_run = target
+        .run_id
+        .as_deref()
+        .map(crate::shard::expand)
+        .unwrap_or_else(|| crate::shard::DEFAULT_RUN_ID.to_string());
+    let spec = match &target.shard {
+        Some(s) => {
+            crate::shard::ShardSpec::parse(s, |v| std::env::var(v).ok()).map_err(Error::Usage)?
+        }
+        None => return Ok(()),
+    };
+    let refuse = |what: String| {
+        Error::Usage(format!(
+            "{} holds {what}, not part {} of {} of run `{this_run}`: give each run its own directory or file (e.g. -o parts/{{date}}/part-{}.json, or --run-id), or remove it",
+            path.display(),
+            spec.index,
+            spec.count,
+            spec.index
+        ))
+    };
+    let existing = Snapshot::load(path)
+        .map_err(|e| refuse(format!("something that is not a readable shard part ({e})")))?;
+    let Some(part) = &existing.shard else {
+        return Err(refuse(format!(
+            "a snapshot that is not a shard part (collected at {})",
+            existing.collected_at
+        )));
+    };
+    let today = crate::waivers::Date::today().to_string();
+    let same_day = existing.collected_at.starts_with(&today);
+    let same_run =
+        part.run_id == this_run && (this_run != crate::shard::DEFAULT_RUN_ID || same_day);
+    if !same_run || part.index != spec.index || part.count != spec.count {
+        return Err(refuse(format!(
+            "part {} of {} of run `{}` (collected at {})",
+            part.index, part.count, part.run_id, existing.collected_at
+        )));
+    }
+    Ok(())
 }
 
 /// `collect --shard K/N --run-id RUN -o s3://BUCKET/PREFIX`: the part goes
@@ -118,8 +169,13 @@ pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     let config = with_organization(config, &options(&args.target), false, io)?.0;
     // Load rules and open the history before collecting: a broken rule
     // file or history store fails fast.
-    let rules = load_rules(&config, &args.report.rules)?;
+    let rules = load_rules(&config, &args.report.rules, args.report.no_builtin)?;
     drop(super::open_history(&config, &args.report)?);
+    // Every output can be written, before anything is collected.
+    super::output::check_outputs(&args.report)?;
+    if let Some(p) = &args.save_snapshot {
+        super::output::writable(p)?;
+    }
     let target = environment_target(&config, &args.target, &args.report.environment)?;
     let snapshot = collect_snapshot(&config, &target, io)?;
     if let Some(p) = &args.save_snapshot {
@@ -362,7 +418,7 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
         Some(spec) => {
             let spec = crate::shard::ShardSpec::parse(spec, |v| std::env::var(v).ok())
                 .map_err(Error::Usage)?;
-            let plan = crate::shard::plan(&accounts, spec.count);
+            let plan = crate::shard::plan(&accounts, spec.count, &config.regions);
             accounts = crate::shard::select(accounts, spec);
             Some((spec, plan))
         }
@@ -383,6 +439,10 @@ fn collect_snapshot(config: &Config, target: &TargetArgs, io: &mut Io) -> Result
     }
     let mut snapshot = snapshot?;
     if let Some((spec, plan)) = shard {
+        // This part's own plan is its share of the run's.
+        for p in snapshot.plan.iter_mut().flatten() {
+            p.shard = spec.index;
+        }
         snapshot.shard = Some(crate::snapshot::ShardPart {
             run_id: target
                 .run_id

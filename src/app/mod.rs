@@ -94,12 +94,16 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Error> {
     }
 }
 
-pub(crate) fn load_rules(config: &Config, dirs: &[PathBuf]) -> Result<RuleSet, Error> {
+pub(crate) fn load_rules(
+    config: &Config,
+    dirs: &[PathBuf],
+    no_builtin: bool,
+) -> Result<RuleSet, Error> {
     let mut extra: Vec<String> = config.params.keys().cloned().collect();
     for p in config.environment_params.values() {
         extra.extend(p.keys().cloned());
     }
-    let rules = RuleSet::load(dirs, &extra)?;
+    let rules = RuleSet::load_pack(dirs, no_builtin, &extra)?;
     // Parameter names and types are known only with the rules that read them.
     rules.check_params(config)?;
     Ok(rules)
@@ -108,16 +112,14 @@ pub(crate) fn load_rules(config: &Config, dirs: &[PathBuf]) -> Result<RuleSet, E
 /// Merges several snapshots into one (accounts must not repeat). One
 /// directory or `s3://` prefix of shard parts is merged as `dbaudit merge`
 /// does (every part and account there, or gaps).
-pub fn load_snapshots(paths: &[PathBuf]) -> Result<Snapshot, Error> {
+pub fn load_snapshots(
+    paths: &[PathBuf],
+    access: &commands::StoreAccess,
+) -> Result<Snapshot, Error> {
     if let [one] = paths {
         let source = PathBuf::from(crate::shard::expand(&one.to_string_lossy()));
         if commands::is_parts_source(&source) {
-            let access = commands::StoreAccess {
-                profile: None,
-                region: None,
-                endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
-            };
-            let parts = commands::read_parts(&source, &access)?;
+            let parts = commands::read_parts(&source, access)?;
             return Ok(crate::shard::merge(parts, None)?.0);
         }
     }
@@ -148,6 +150,15 @@ pub fn load_snapshots(paths: &[PathBuf]) -> Result<Snapshot, Error> {
                     }
                     m.accounts.push(a);
                 }
+                // The plans add up; one snapshot without a plan leaves
+                // the configuration as the reference for all of them.
+                m.plan = match (m.plan.take(), s.plan) {
+                    (Some(mut a), Some(b)) => {
+                        a.extend(b);
+                        Some(a)
+                    }
+                    _ => None,
+                };
                 // The report's time is the earliest collection.
                 if s.collected_at < m.collected_at {
                     m.collected_at = s.collected_at;
@@ -162,8 +173,8 @@ pub fn load_snapshots(paths: &[PathBuf]) -> Result<Snapshot, Error> {
 
 fn evaluate(args: EvaluateArgs, io: &mut Io) -> Result<i32, Error> {
     let config = load_config(args.report.config.as_deref())?;
-    let rules = load_rules(&config, &args.report.rules)?;
-    let snapshot = load_snapshots(&args.snapshots)?;
+    let rules = load_rules(&config, &args.report.rules, args.report.no_builtin)?;
+    let snapshot = load_snapshots(&args.snapshots, &args.aws)?;
     report_snapshot(&snapshot, &config, &rules, &args.report, io)
 }
 

@@ -18,6 +18,9 @@ use crate::snapshot::Snapshot;
 use crate::waivers::{Date, WaiverState};
 
 /// Evaluates a snapshot, writes the reports and returns the gate's exit code.
+///
+/// A run recorded in the history is committed only after every output was
+/// written: an error (exit 2) leaves neither outputs nor a recorded run.
 pub fn report_snapshot(
     snapshot: &Snapshot,
     config: &Config,
@@ -30,34 +33,57 @@ pub fn report_snapshot(
     let outputs = outputs(args)?;
     let mut history = open_history(config, args)?;
     let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
-    let mut report = audit(snapshot, rules, config, &opts)?;
-    if let (true, Some(h)) = (baseline_last, history.as_mut()) {
-        match h.last_comparable(&report)? {
-            Some((run, previous)) => {
-                crate::audit::rebaseline(&mut report, &previous, &opts);
-                writeln!(
-                    io.stderr,
-                    "baseline: run {} of {} (the latest with the same accounts, regions and rule pack)",
-                    run.run_id, run.at
-                )
-                .map_err(write_err)?;
-            }
+    // Whether this run is recorded, and the digest of what it evaluates.
+    let mut record: Option<String> = None;
+    if let Some(h) = history.as_mut().filter(|_| !args.no_history) {
+        let digest = input_digest(snapshot, rules, config, &opts);
+        match h.recorded_input(&digest)? {
+            Some(run) => writeln!(
+                io.stderr,
+                "history: run {} already holds this snapshot, rule set and configuration: evaluated and reported, not recorded again",
+                run.run_id
+            )
+            .map_err(write_err)?,
             None => {
-                crate::audit::rebaseline(&mut report, &[], &opts);
-                writeln!(
-                    io.stderr,
-                    "warning: --baseline last: the history has no run with the same accounts, regions and rule pack; every failure counts as new"
-                )
-                .map_err(write_err)?;
+                check_time_order(h, snapshot)?;
+                record = Some(digest);
             }
         }
     }
+    let mut report = audit(snapshot, rules, config, &opts)?;
+    if let (true, Some(h)) = (baseline_last, history.as_mut()) {
+        let choice = h.baseline_for(&report)?;
+        crate::audit::rebaseline(&mut report, &choice.findings, &opts, Some(&choice.why));
+        writeln!(io.stderr, "baseline: {}", choice.why).map_err(write_err)?;
+    }
 
-    // The run is recorded (one transaction) before the outputs are
-    // rendered, so that the HTML report's trend includes it.
+    // The run is recorded in a transaction left open while the outputs are
+    // rendered (the HTML report's trend includes it), and committed only
+    // once every output is written.
     let mut ctx = RenderContext::new(Some(snapshot));
-    if let Some(h) = history.as_mut() {
-        let run = h.record(&report, &crate::history::now())?;
+    let mut recorded = None;
+    if let (Some(h), Some(digest)) = (history.as_mut(), &record) {
+        recorded = Some(h.begin_record(&report, &crate::history::now(), digest)?);
+    }
+    let written = (|| {
+        if let Some(h) = history.as_mut()
+            && outputs.iter().any(|(f, _)| *f == Format::Html)
+        {
+            ctx.history = Some(h.view(crate::report::html::TREND_RUNS)?);
+        }
+        render_outputs(&report, &outputs, args, &ctx, io)
+    })();
+    let (files, stdout) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            if let (Some(h), Some(_)) = (history.as_mut(), &recorded) {
+                h.rollback();
+            }
+            return Err(e);
+        }
+    };
+    if let (Some(h), Some(run)) = (history.as_mut(), &recorded) {
+        h.commit()?;
         if let Some(keep) = config.history_keep_runs {
             h.prune(keep)?;
         }
@@ -70,55 +96,6 @@ pub fn report_snapshot(
             run.closed
         )
         .map_err(write_err)?;
-        if outputs.iter().any(|(f, _)| *f == Format::Html) {
-            ctx.history = Some(h.view(crate::report::html::TREND_RUNS)?);
-        }
-    }
-
-    // Files are streamed into temporary files beside their targets (a large
-    // report is never held in memory twice); stdout is buffered. Nothing is
-    // put in place until every output rendered: an error leaves no output
-    // behind and the old files as they were.
-    let mut files: Vec<AtomicFile> = Vec::new();
-    let mut stdout: Option<Vec<u8>> = None;
-    for (format, target) in outputs {
-        let style = table_style(&report, args, target.is_none() && io.stdout_tty);
-        let renderer = render::renderer(format, style);
-        match target {
-            Some(path) => {
-                let mut file = AtomicFile::create(&path)?;
-                let io_err = |error| Error::Io {
-                    path: path.clone(),
-                    error,
-                };
-                renderer.render(&report, &ctx, &mut file).map_err(io_err)?;
-                files.push(file);
-            }
-            None => {
-                stdout =
-                    Some(render::to_bytes(renderer.as_ref(), &report, &ctx).map_err(write_err)?)
-            }
-        }
-    }
-    if let Some(dir) = &args.sarif_dir {
-        std::fs::create_dir_all(dir).map_err(|error| Error::Io {
-            path: dir.clone(),
-            error,
-        })?;
-        for (stem, accounts) in crate::report::sarif::split(&report) {
-            let path = dir.join(format!("{stem}.sarif"));
-            let mut file = AtomicFile::create(&path)?;
-            let warnings =
-                crate::report::sarif::render_accounts(&report, &accounts, &mut file, Vec::new())
-                    .map_err(|error| Error::Io {
-                        path: path.clone(),
-                        error,
-                    })?;
-            for w in warnings {
-                ctx.warn(w);
-            }
-            files.push(file);
-        }
     }
     for file in files {
         file.commit()?;
@@ -133,20 +110,136 @@ pub fn report_snapshot(
     Ok(report.gate.exit_code)
 }
 
+/// Every output rendered: files into temporary files beside their targets
+/// (a large report is never held in memory twice), stdout into a buffer.
+/// Nothing is put in place here.
+fn render_outputs(
+    report: &Report,
+    outputs: &[(Format, Option<PathBuf>)],
+    args: &ReportArgs,
+    ctx: &RenderContext,
+    io: &Io,
+) -> Result<(Vec<AtomicFile>, Option<Vec<u8>>), Error> {
+    let mut files: Vec<AtomicFile> = Vec::new();
+    let mut stdout: Option<Vec<u8>> = None;
+    for (format, target) in outputs {
+        let style = table_style(report, args, target.is_none() && io.stdout_tty);
+        let renderer = render::renderer(*format, style);
+        match target {
+            Some(path) => {
+                let mut file = AtomicFile::create(path)?;
+                let io_err = |error| Error::Io {
+                    path: path.clone(),
+                    error,
+                };
+                renderer.render(report, ctx, &mut file).map_err(io_err)?;
+                files.push(file);
+            }
+            None => {
+                stdout = Some(render::to_bytes(renderer.as_ref(), report, ctx).map_err(write_err)?)
+            }
+        }
+    }
+    if let Some(dir) = &args.sarif_dir {
+        std::fs::create_dir_all(dir).map_err(|error| Error::Io {
+            path: dir.clone(),
+            error,
+        })?;
+        for (stem, accounts) in crate::report::sarif::split(report) {
+            let path = dir.join(format!("{stem}.sarif"));
+            let mut file = AtomicFile::create(&path)?;
+            let warnings =
+                crate::report::sarif::render_accounts(report, &accounts, &mut file, Vec::new())
+                    .map_err(|error| Error::Io {
+                        path: path.clone(),
+                        error,
+                    })?;
+            for w in warnings {
+                ctx.warn(w);
+            }
+            files.push(file);
+        }
+    }
+    Ok((files, stdout))
+}
+
+/// A snapshot collected before the history's latest run would reopen what
+/// later runs closed and reset ages: refused (it can still be evaluated
+/// with `--no-history`).
+fn check_time_order(h: &mut History, snapshot: &Snapshot) -> Result<(), Error> {
+    use crate::model::lifecycle::epoch;
+    let Some(latest) = h.latest_run()? else {
+        return Ok(());
+    };
+    if let (Some(this), Some(last)) = (epoch(&snapshot.collected_at), epoch(&latest.at))
+        && this < last
+    {
+        return Err(Error::Usage(format!(
+            "the snapshot was collected at {} , before the history's latest run {} (collected at {}): recording it would reopen findings that later runs closed and reset their ages; evaluate it with --no-history",
+            snapshot.collected_at, latest.run_id, latest.at
+        ).replace(" , ", ", ")));
+    }
+    Ok(())
+}
+
+/// What a recorded run evaluated, as one digest: the snapshot, the rules
+/// (built-in pack and user rules as loaded, with the selection) and the
+/// configuration. The same digest is not recorded twice.
+fn input_digest(
+    snapshot: &Snapshot,
+    rules: &RuleSet,
+    config: &Config,
+    opts: &AuditOptions,
+) -> String {
+    use sha2::Digest;
+    struct Hasher(sha2::Sha256);
+    impl std::io::Write for Hasher {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hasher(sha2::Sha256::new());
+    let _ = serde_json::to_writer(&mut h, snapshot);
+    let mut h = h.0;
+    h.update([0]);
+    h.update(crate::rules::pack_digest().as_bytes());
+    for r in &rules.rules {
+        h.update(format!("{r:?}").as_bytes());
+    }
+    h.update(format!("{:?}", rules.params).as_bytes());
+    h.update(format!("{config:?}").as_bytes());
+    h.update(format!("{:?}", opts.selection).as_bytes());
+    h.update(opts.fail_on.as_str().as_bytes());
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The history of `--history` or `[history] store`, opened (created or
 /// migrated; a foreign or newer store refused). `scan` calls it before
 /// collecting too, so that a bad store fails in seconds, not after the scan.
 pub fn open_history(config: &Config, args: &ReportArgs) -> Result<Option<History>, Error> {
     let store = args.history.clone().or_else(|| config.history.clone());
-    if args.baseline.as_deref() == Some(Path::new(BASELINE_LAST)) && store.is_none() {
+    let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
+    if baseline_last && store.is_none() {
         return Err(Error::Usage(
             "--baseline last compares with the findings history: give --history FILE|URL or set [history] store in the configuration".to_string(),
         ));
     }
+    // --no-history: nothing is recorded; the store is still read for
+    // --baseline last.
+    if args.no_history && !baseline_last {
+        return Ok(None);
+    }
     Ok(store.as_deref().map(History::open).transpose()?)
 }
 
-/// `--baseline last`: the history's latest comparable run.
+/// `--baseline last`: the history's latest accepted run (`History::baseline_for`).
 const BASELINE_LAST: &str = "last";
 
 /// The flags as the library's audit options (waivers file, baseline and
@@ -156,11 +249,24 @@ fn audit_options(config: &Config, args: &ReportArgs) -> Result<AuditOptions, Err
     if let Some(p) = &args.waivers {
         waivers.extend(crate::waivers::load_file(p)?);
     }
-    let baseline = (args.baseline.as_deref())
+    let baseline = match args
+        .baseline
+        .as_deref()
         .filter(|p| *p != Path::new(BASELINE_LAST))
-        .map(Report::load)
-        .transpose()?;
-    let baseline = baseline.as_ref().map(crate::baseline::failing_in);
+    {
+        Some(path) => {
+            let previous = Report::load(path)?;
+            Some(crate::audit::Baseline {
+                findings: crate::baseline::failing_in(&previous),
+                basis: format!(
+                    "report {} (collected {})",
+                    path.display(),
+                    previous.collected_at
+                ),
+            })
+        }
+        None => None,
+    };
     let as_of = match &args.as_of {
         Some(s) => Date::parse(s).ok_or_else(|| {
             Error::Usage(format!("--as-of must be a date as YYYY-MM-DD, found `{s}`"))
@@ -257,5 +363,62 @@ fn outputs(args: &ReportArgs) -> Result<Vec<(Format, Option<PathBuf>)>, Error> {
             "only one output can go to stdout (`-`)".to_string(),
         ));
     }
+    // Two outputs to one file: one would silently replace the other.
+    let mut seen: Vec<(PathBuf, Format)> = Vec::new();
+    for (format, path) in &out {
+        let Some(path) = path else { continue };
+        let key = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        if let Some((_, first)) = seen.iter().find(|(p, _)| *p == key) {
+            return Err(Error::Usage(format!(
+                "two outputs go to {}: {} and {}; give each its own file",
+                path.display(),
+                first.as_str(),
+                format.as_str()
+            )));
+        }
+        seen.push((key, *format));
+    }
     Ok(out)
+}
+
+/// Checks the report flags and that every output file can be written
+/// (`scan` calls it before collecting, so that a typo'd directory fails in
+/// seconds, not after the scan).
+#[cfg(feature = "aws")]
+pub fn check_outputs(args: &ReportArgs) -> Result<(), Error> {
+    for (_, path) in outputs(args)? {
+        if let Some(p) = path {
+            writable(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fails early when `path` cannot be written (its directory is missing or
+/// it is a directory).
+#[cfg(feature = "aws")]
+pub fn writable(path: &Path) -> Result<(), Error> {
+    if path.to_str().is_some_and(|s| s.starts_with("s3://")) {
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            error: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist", dir.display()),
+            ),
+        });
+    }
+    if path.is_dir() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            error: std::io::Error::other("is a directory"),
+        });
+    }
+    Ok(())
 }

@@ -14,6 +14,13 @@ where
     R: std::fmt::Debug + 'static,
 {
     let (code, message) = classify(err);
+    // The whole chain, for `-vv`; the gap keeps one line.
+    tracing::debug!(
+        operation = operation.name,
+        region = region.unwrap_or("-"),
+        "{code}: {}",
+        DisplayErrorContext(err)
+    );
     Gap {
         service: operation.service,
         region: region.map(str::to_string),
@@ -35,6 +42,19 @@ where
     if let Some(bad) = find_source::<super::guard::MalformedBody>(err) {
         return ("MalformedResponse".to_string(), bad.to_string());
     }
+    // No credentials at all (the chain fell through every provider, the
+    // last one instance metadata): one line that says what to do, not the
+    // chain of every provider tried (that is at -vv).
+    if let Some(cred) = find_source::<aws_credential_types::provider::error::CredentialsError>(err)
+    {
+        use aws_credential_types::provider::error::CredentialsError as C;
+        let message = match cred {
+            C::CredentialsNotLoaded(_) => "no AWS credentials found (environment variables, profile, web identity, container and instance metadata were tried): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or give --profile (-vv shows each provider's answer)".to_string(),
+            C::ProviderTimedOut(_) => "the credential provider timed out (-vv shows which)".to_string(),
+            other => format!("the credentials could not be loaded: {}", one_line(&first_line(other))),
+        };
+        return ("NoCredentials".to_string(), message);
+    }
     match err {
         SdkError::ServiceError(ctx) => {
             let e = ctx.err();
@@ -46,18 +66,11 @@ where
             )
         }
         SdkError::TimeoutError(_) => ("Timeout".to_string(), "the operation timed out".to_string()),
-        SdkError::DispatchFailure(d) if d.is_timeout() => (
-            "Timeout".to_string(),
-            one_line(&DisplayErrorContext(err).to_string()),
-        ),
-        SdkError::DispatchFailure(_) => (
-            "ConnectionError".to_string(),
-            one_line(&DisplayErrorContext(err).to_string()),
-        ),
-        SdkError::ResponseError(_) => (
-            "MalformedResponse".to_string(),
-            one_line(&DisplayErrorContext(err).to_string()),
-        ),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            ("Timeout".to_string(), one_line(&chain(err)))
+        }
+        SdkError::DispatchFailure(_) => ("ConnectionError".to_string(), one_line(&chain(err))),
+        SdkError::ResponseError(_) => ("MalformedResponse".to_string(), one_line(&chain(err))),
         _ => {
             let text = DisplayErrorContext(err).to_string();
             // A role that cannot be assumed surfaces as a credentials error.
@@ -85,6 +98,27 @@ fn find_source<'a, T: std::error::Error + 'static>(
         cur = e.source();
     }
     None
+}
+
+/// An error and its sources as one line of their messages (`dispatch
+/// failure: io error: … Connection refused`), without the Debug dump the
+/// SDK's `DisplayErrorContext` appends; each message once.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+/// An error's own message, without its sources.
+fn first_line(e: &dyn std::error::Error) -> String {
+    e.to_string()
 }
 
 fn one_line(s: &str) -> String {

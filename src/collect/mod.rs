@@ -294,35 +294,51 @@ pub async fn collect(
         .accounts_total
         .store(accounts.len() as u64, Ordering::Relaxed);
     let mut set = JoinSet::new();
+    let mut owners = std::collections::HashMap::new();
     for (i, acct) in accounts.iter().enumerate() {
         let acct = acct.clone();
         let scps = config.collect_scps;
-        let regions = if acct.regions.is_empty() {
-            config.regions.clone()
-        } else {
-            acct.regions.clone()
-        };
+        let regions = config.regions_of(&acct).to_vec();
         let base = base.clone();
         let limit = limit.clone();
         let stats = stats.clone();
         let in_flight = in_flight.clone();
-        set.spawn(async move {
+        let handle = set.spawn(async move {
             let _slot = in_flight.acquire_owned().await;
             (
                 i,
                 collect_account(acct, regions, scps, base, limit, stats).await,
             )
         });
+        owners.insert(handle.id(), i);
     }
     let mut results: Vec<(usize, Account)> = Vec::new();
-    while let Some(r) = set.join_next().await {
+    while let Some(r) = set.join_next_with_id().await {
         match r {
-            Ok(x) => results.push(x),
-            Err(e) => warn!("an account task panicked: {e}"),
+            Ok((_, x)) => results.push(x),
+            // A panic is a bug, but it must not make an account vanish
+            // from the snapshot (and pass): it becomes the account's gap.
+            Err(e) => {
+                let i = owners.get(&e.id()).copied().unwrap_or_default();
+                let acct = &accounts[i];
+                warn!(account = %acct.name, "an account task panicked: {e}");
+                results.push((
+                    i,
+                    Account {
+                        name: acct.name.clone(),
+                        environment: acct.environment.clone(),
+                        account_id: acct.account_id.clone(),
+                        partition: "aws".to_string(),
+                        gaps: vec![panic_gap(crate::vocab::Service::Sts, None, &e)],
+                        ..Account::default()
+                    },
+                ));
+            }
         }
     }
     results.sort_by_key(|(i, _)| *i);
     let mut snapshot = Snapshot::new(collected_at);
+    snapshot.plan = Some(plan(config, accounts));
     snapshot.accounts = results.into_iter().map(|(_, a)| a).collect();
     snapshot.normalize();
     snapshot
@@ -382,6 +398,7 @@ async fn collect_account(
     };
     let own = Arc::new(Semaphore::new(PER_ACCOUNT_TASKS));
     let mut set = JoinSet::new();
+    let mut owners = TaskOwners::new();
     for collector in REGISTRY.iter().filter(|c| c.wanted(&plan)) {
         let service = collector.service();
         let task_regions: Vec<Option<&String>> = match service.scope() {
@@ -408,7 +425,8 @@ async fn collect_account(
             };
             let limit = limit.clone();
             let own = own.clone();
-            set.spawn(async move {
+            let owner = (service, region.cloned());
+            let handle = set.spawn(async move {
                 // The account's own bound first: while it waits, it holds
                 // none of the permits other accounts could use.
                 let _own = own.acquire().await;
@@ -417,20 +435,76 @@ async fn collect_account(
                 debug!(%service, gaps = done.gaps.len(), "collected");
                 done
             });
+            owners.insert(handle.id(), owner);
         }
     }
-    while let Some(r) = set.join_next().await {
-        stats.tasks_done.fetch_add(1, Ordering::Relaxed);
-        match r {
-            Ok(done) => {
-                (done.apply)(&mut account);
-                account.gaps.extend(done.gaps);
-            }
-            Err(e) => warn!(account = %acct.name, "a collection task panicked: {e}"),
-        }
-    }
+    join_tasks(&mut set, &owners, &mut account, &stats).await;
     stats.accounts_done.fetch_add(1, Ordering::Relaxed);
     account
+}
+
+/// What a collection sets out to read: each account with its regions
+/// (the snapshot's `plan`, which `evaluate` checks the data against).
+pub fn plan(config: &Config, accounts: &[AccountConfig]) -> Vec<crate::snapshot::PlannedAccount> {
+    accounts
+        .iter()
+        .map(|a| crate::snapshot::PlannedAccount {
+            name: a.name.clone(),
+            environment: a.environment.clone(),
+            account_id: a.account_id.clone(),
+            shard: 0,
+            regions: config.regions_of(a).to_vec(),
+        })
+        .collect()
+}
+
+/// Which service and region each collection task reads.
+type TaskOwners =
+    std::collections::HashMap<tokio::task::Id, (crate::vocab::Service, Option<String>)>;
+
+/// Joins an account's collection tasks into it. A task that panicked
+/// becomes a gap of its service and region (so every rule that needed it
+/// is an `error`), never a section silently missing.
+async fn join_tasks(
+    set: &mut JoinSet<registry::Done>,
+    owners: &TaskOwners,
+    account: &mut Account,
+    stats: &Stats,
+) {
+    while let Some(r) = set.join_next_with_id().await {
+        stats.tasks_done.fetch_add(1, Ordering::Relaxed);
+        match r {
+            Ok((_, done)) => {
+                (done.apply)(account);
+                account.gaps.extend(done.gaps);
+            }
+            Err(e) => {
+                warn!(account = %account.name, "a collection task panicked: {e}");
+                let (service, region) = owners
+                    .get(&e.id())
+                    .cloned()
+                    .unwrap_or((crate::vocab::Service::Sts, None));
+                account.gaps.push(panic_gap(service, region, &e));
+            }
+        }
+    }
+}
+
+/// The gap of a task that panicked (or was cancelled).
+fn panic_gap(
+    service: crate::vocab::Service,
+    region: Option<String>,
+    e: &tokio::task::JoinError,
+) -> crate::snapshot::Gap {
+    crate::snapshot::Gap {
+        service,
+        region,
+        operation: "(collection task)".to_string(),
+        code: if e.is_panic() { "Panic" } else { "Cancelled" }.to_string(),
+        message: format!(
+            "the collection task did not finish: {e} (a dbaudit bug: please report it)"
+        ),
+    }
 }
 
 /// RFC 3339 time now (UTC, seconds).
@@ -438,4 +512,71 @@ pub fn now_rfc3339() -> String {
     aws_smithy_types::DateTime::from(std::time::SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::Service;
+
+    /// A collector that panics (a test collector: the registry's own never
+    /// should) leaves a gap for its service and region, and the other
+    /// tasks' sections are still applied; rules that need it are errors.
+    #[tokio::test]
+    async fn a_panicking_collection_task_becomes_a_gap() {
+        let mut set: JoinSet<registry::Done> = JoinSet::new();
+        let mut owners = TaskOwners::new();
+        let panicking = set.spawn(async {
+            if std::hint::black_box(true) {
+                panic!("injected: a collector bug");
+            }
+            unreachable!()
+        });
+        owners.insert(
+            panicking.id(),
+            (Service::Rds, Some("eu-west-1".to_string())),
+        );
+        let fine = set.spawn(async {
+            registry::Done {
+                gaps: Vec::new(),
+                apply: Box::new(|a: &mut Account| a.partition = "aws".to_string()),
+            }
+        });
+        owners.insert(fine.id(), (Service::Ec2, Some("eu-west-1".to_string())));
+        let mut account = Account {
+            name: "prod".to_string(),
+            environment: "prod".to_string(),
+            regions: vec![RegionData {
+                name: "eu-west-1".to_string(),
+                ..RegionData::default()
+            }],
+            ..Account::default()
+        };
+        join_tasks(&mut set, &owners, &mut account, &Stats::default()).await;
+        assert_eq!(account.partition, "aws", "the other task's part is applied");
+        assert_eq!(account.gaps.len(), 1, "{:?}", account.gaps);
+        let gap = &account.gaps[0];
+        assert_eq!(gap.service, Service::Rds);
+        assert_eq!(gap.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(gap.code, "Panic");
+        assert!(!crate::model::is_fact_level(gap), "every RDS rule errors");
+
+        // Evaluated, the region's cluster rules are errors, never passes
+        // (the databases of a region whose listing panicked are unknown).
+        let mut snapshot = Snapshot::new("2026-12-01T00:00:00Z".to_string());
+        account.account_id = "222222222222".to_string();
+        snapshot.accounts.push(account);
+        let rules = crate::rules::RuleSet::load(&[], &[]).unwrap();
+        let findings = crate::evaluate::evaluate(&snapshot, &rules, &Config::default());
+        let sg = findings
+            .iter()
+            .filter(|f| &*f.rule_id == "db.deletion-protection")
+            .collect::<Vec<_>>();
+        assert!(!sg.is_empty());
+        assert!(
+            sg.iter()
+                .all(|f| f.outcome == crate::finding::Outcome::Error),
+            "{sg:?}"
+        );
+    }
 }

@@ -136,7 +136,12 @@ pub async fn master_secret_rotation(
                 .and_then(|r| r.schedule_expression())
                 .map(str::to_string);
             SecretRotation {
-                enabled: o.rotation_enabled(),
+                // DescribeSecret, RotationEnabled: "Specifies whether
+                // automatic rotation is turned on for this secret. If the
+                // secret has never been configured for rotation, Secrets
+                // Manager returns null." An answer without it is a secret
+                // that does not rotate: off, not unknown.
+                enabled: Some(o.rotation_enabled().unwrap_or(false)),
                 interval_days: rules
                     .and_then(|r| r.automatically_after_days())
                     .or_else(|| schedule.as_deref().and_then(rate_days)),
@@ -464,6 +469,7 @@ mod tests {
             cluster("arn:secret:a"),
             cluster("arn:secret:b"),
             DbCluster::default(),
+            cluster("arn:secret:c"),
         ];
         let client = replayed!(aws_sdk_secretsmanager, wire);
         let mut calls = Calls::new(Service::SecretsManager, Some("eu-west-1"));
@@ -477,6 +483,9 @@ mod tests {
         };
         assert_eq!(rotation(0), Some((Some(true), Some(1))));
         assert_eq!(rotation(1), None);
+        // Never configured for rotation: the API omits RotationEnabled,
+        // which its reference defines as off.
+        assert_eq!(rotation(3), Some((Some(false), None)));
         assert_eq!(calls.gaps.len(), 1);
         assert_eq!(calls.gaps[0].operation, "DescribeSecret");
         assert_eq!(calls.gaps[0].code, "AccessDeniedException");

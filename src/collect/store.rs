@@ -46,15 +46,26 @@ impl S3Url {
     }
 }
 
-fn failed(url: String, what: &str, e: impl ProvideErrorMetadata + std::fmt::Display) -> Error {
+/// A failed store call, in one line: the same classification as the gaps
+/// of collection (no credentials, a connection refused, a timeout, the
+/// service's own code and message); the whole chain is logged at -vv.
+fn failed<E, R>(
+    url: String,
+    what: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let (code, message) = super::error::classify(e);
+    tracing::debug!(
+        "{url}: {what}: {}",
+        aws_smithy_types::error::display::DisplayErrorContext(e)
+    );
     Error::Io {
         path: url.into(),
-        error: std::io::Error::other(format!(
-            "{what} failed: {}",
-            e.message()
-                .map(|m| format!("{}: {m}", e.code().unwrap_or("error")))
-                .unwrap_or_else(|| e.to_string())
-        )),
+        error: std::io::Error::other(format!("{what} failed: {code}: {message}")),
     }
 }
 
@@ -92,7 +103,7 @@ pub fn exists(opts: &Options, url: &S3Url, key: &str) -> Result<bool, Error> {
         let out = listed
             .send()
             .await
-            .map_err(|e| failed(url.display(key), "ListObjectsV2", e.into_service_error()))?;
+            .map_err(|e| failed(url.display(key), "ListObjectsV2", &e))?;
         Ok(out.contents().iter().any(|o| o.key() == Some(key)))
     })
 }
@@ -119,11 +130,7 @@ pub fn put_new(opts: &Options, url: &S3Url, key: &str, bytes: Vec<u8>) -> Result
                 if precondition {
                     Ok(false)
                 } else {
-                    Err(failed(
-                        url.display(key),
-                        "PutObject",
-                        e.into_service_error(),
-                    ))
+                    Err(failed(url.display(key), "PutObject", &e))
                 }
             }
         }
@@ -147,13 +154,7 @@ pub fn get_all(opts: &Options, url: &S3Url) -> Result<Vec<(String, String)>, Err
             .send()
             .try_collect()
             .await
-            .map_err(|e| {
-                failed(
-                    url.display(&prefix),
-                    "ListObjectsV2",
-                    e.into_service_error(),
-                )
-            })?;
+            .map_err(|e| failed(url.display(&prefix), "ListObjectsV2", &e))?;
         let listed = pages.iter().flat_map(|p| p.contents());
         let mut out = Vec::new();
         for key in listed.filter_map(|o| o.key().filter(|k| k.ends_with(".json"))) {
@@ -172,7 +173,7 @@ async fn get_text(c: &aws_sdk_s3::Client, url: &S3Url, key: &str) -> Result<Stri
         .key(key)
         .send()
         .await
-        .map_err(|e| failed(shown.clone(), "GetObject", e.into_service_error()))?;
+        .map_err(|e| failed(shown.clone(), "GetObject", &e))?;
     let bytes = obj.body.collect().await.map_err(|e| Error::Io {
         path: shown.clone().into(),
         error: std::io::Error::other(e.to_string()),

@@ -92,6 +92,24 @@ pub struct RunRecord {
     /// Periods this run opened and closed.
     pub opened: usize,
     pub closed: usize,
+    /// The gate's `--fail-on` and verdict (`pass`, `fail`, `incomplete`);
+    /// `None` for runs recorded before dbaudit kept them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_on: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
+    /// `dbaudit history accept`: who accepted the run's state, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Acceptance>,
+}
+
+/// A run whose state was accepted as a baseline by a person.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Acceptance {
+    /// Wall clock of the acceptance.
+    pub at: String,
+    pub by: String,
+    pub reason: String,
 }
 
 /// What a run covered of one account.
@@ -199,12 +217,26 @@ impl History {
         report: &Report,
         recorded_at: &str,
     ) -> Result<RunRecord, HistoryError> {
+        let run = self.begin_record(report, recorded_at, "")?;
+        self.commit()?;
+        Ok(run)
+    }
+
+    /// Records a run in a transaction left open: what the store answers
+    /// (the HTML report's trend) includes it, but nothing is kept until
+    /// [`History::commit`]; [`History::rollback`] (or dropping the store)
+    /// forgets it. A command commits only once every output is written, so
+    /// that a failed run leaves no recorded run behind. `input_digest`
+    /// identifies what was evaluated ([`History::recorded_input`]).
+    pub fn begin_record(
+        &mut self,
+        report: &Report,
+        recorded_at: &str,
+        input_digest: &str,
+    ) -> Result<RunRecord, HistoryError> {
         self.db.begin_write()?;
-        match self.record_in_transaction(report, recorded_at) {
-            Ok(run) => {
-                self.db.batch("COMMIT")?;
-                Ok(run)
-            }
+        match self.record_in_transaction(report, recorded_at, input_digest) {
+            Ok(run) => Ok(run),
             Err(e) => {
                 let _ = self.db.batch("ROLLBACK");
                 Err(e)
@@ -212,10 +244,100 @@ impl History {
         }
     }
 
+    /// Keeps the run of [`History::begin_record`].
+    pub fn commit(&mut self) -> Result<(), HistoryError> {
+        self.db.batch("COMMIT")
+    }
+
+    /// Forgets the run of [`History::begin_record`].
+    pub fn rollback(&mut self) {
+        let _ = self.db.batch("ROLLBACK");
+    }
+
+    /// The run that recorded the same input (snapshot, rules and
+    /// configuration digest), if any: it is not recorded twice.
+    pub fn recorded_input(
+        &mut self,
+        input_digest: &str,
+    ) -> Result<Option<RunRecord>, HistoryError> {
+        Ok(self
+            .runs_where("WHERE input_digest = ?", &[input_digest.into()], 1)?
+            .into_iter()
+            .next())
+    }
+
+    /// The latest recorded run (any), for the time-order check.
+    pub fn latest_run(&mut self) -> Result<Option<RunRecord>, HistoryError> {
+        Ok(self.runs(1)?.into_iter().next())
+    }
+
+    /// `dbaudit history accept RUN`: the run's state becomes a baseline.
+    /// `run` is a run id or a sequence number. Returns the run as accepted.
+    pub fn accept(
+        &mut self,
+        run: &str,
+        by: &str,
+        reason: &str,
+        at: &str,
+    ) -> Result<RunRecord, HistoryError> {
+        let found = self.find_run(run)?.ok_or_else(|| HistoryError::Database {
+            store: self.describe(),
+            message: format!("no run `{run}` (`dbaudit history runs` lists them)"),
+        })?;
+        if found.accepted.is_none() {
+            // Refused for a run without per-finding rows: it could not
+            // serve as a baseline anyway.
+            let kept = self
+                .db
+                .query(
+                    "SELECT findings_kept FROM dbaudit_runs WHERE seq = ?",
+                    &[found.seq.into()],
+                )?
+                .first()
+                .and_then(|r| r[0].int())
+                .unwrap_or(0);
+            if kept == 0 {
+                return Err(HistoryError::Database {
+                    store: self.describe(),
+                    message: format!(
+                        "run {} was pruned (its findings are no longer kept): it cannot be a baseline",
+                        found.run_id
+                    ),
+                });
+            }
+        }
+        self.db.begin_write()?;
+        let r = self.db.execute(
+            "UPDATE dbaudit_runs SET accepted_at = ?, accepted_by = ?, accepted_reason = ? WHERE seq = ?",
+            &[at.into(), by.into(), reason.into(), found.seq.into()],
+        );
+        match r {
+            Ok(_) => self.db.batch("COMMIT")?,
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        Ok(self.find_run(run)?.unwrap_or(found))
+    }
+
+    fn find_run(&mut self, run: &str) -> Result<Option<RunRecord>, HistoryError> {
+        let by_seq = run.parse::<i64>().ok();
+        Ok(self
+            .runs_where(
+                "WHERE run_id = ? OR seq = ?",
+                &[run.into(), by_seq.unwrap_or(-1).into()],
+                1,
+            )?
+            .into_iter()
+            .next())
+    }
+
     fn record_in_transaction(
         &mut self,
         report: &Report,
         recorded_at: &str,
+        input_digest: &str,
     ) -> Result<RunRecord, HistoryError> {
         let seq = self
             .db
@@ -250,10 +372,13 @@ impl History {
             exit_code: report.gate.exit_code,
             opened: plan.open.len(),
             closed: plan.close.len(),
+            fail_on: Some(report.gate.fail_on.as_str().to_string()),
+            gate: Some(report.gate.status.as_str().to_string()),
+            accepted: None,
         };
         let scope = run.scope_key();
         self.db.execute(
-            "INSERT INTO dbaudit_runs (seq, run_id, at, recorded_at, tool_version, rule_pack, scope_key, accounts, rules, exit_code, pass, fail, error, waived, opened, closed, findings_kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            "INSERT INTO dbaudit_runs (seq, run_id, at, recorded_at, tool_version, rule_pack, scope_key, accounts, rules, exit_code, pass, fail, error, waived, opened, closed, findings_kept, fail_on, gate_status, input_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
             &[
                 seq.into(),
                 run.run_id.as_str().into(),
@@ -271,6 +396,9 @@ impl History {
                 run.counts.waived.into(),
                 run.opened.into(),
                 run.closed.into(),
+                run.fail_on.clone().into(),
+                run.gate.clone().into(),
+                (!input_digest.is_empty()).then(|| input_digest.to_string()).into(),
             ],
         )?;
         self.insert_findings(seq, &now)?;
@@ -462,31 +590,116 @@ impl History {
         }
     }
 
-    /// The failing (and waived) findings of the latest run that covered the
-    /// same accounts and regions with the same rule pack as `report`: what
-    /// `--baseline last` compares with. `None` when there is no such run.
-    pub fn last_comparable(
-        &mut self,
-        report: &Report,
-    ) -> Result<Option<(RunRecord, Vec<FindingSummary>)>, HistoryError> {
-        let key = scope_key(&run_accounts(report), &report.tool.rule_pack);
-        let Some(run) = self
+    /// What `--baseline last` compares `report` with: the latest run whose
+    /// state was accepted, either by its gate (it passed at the same or a
+    /// stricter `--fail-on` than `report`'s) or by a person (`dbaudit
+    /// history accept`). A run that failed its gate is never a baseline,
+    /// so a failure stays new until it is fixed, waived or accepted.
+    ///
+    /// Among those runs the latest that evaluated every rule × account ×
+    /// region cell of `report` is chosen; when none did, the latest, with
+    /// the cells it did not evaluate listed (their failures are new). The
+    /// baseline's failures are those in cells `report` evaluated with data:
+    /// a narrower or incomplete run never reports the rest as fixed.
+    pub fn baseline_for(&mut self, report: &Report) -> Result<BaselineChoice, HistoryError> {
+        let fail_on = report.gate.fail_on;
+        let candidates: Vec<RunRecord> = self
             .runs_where(
-                "WHERE scope_key = ? AND findings_kept = 1",
-                &[key.into()],
-                1,
+                "WHERE findings_kept = 1 AND (accepted_at IS NOT NULL OR gate_status = 'pass')",
+                &[],
+                BASELINE_LOOKBACK,
             )?
             .into_iter()
-            .next()
-        else {
-            return Ok(None);
+            .filter(|r| {
+                r.accepted.is_some()
+                    || r.fail_on
+                        .as_deref()
+                        .and_then(crate::finding::Severity::parse)
+                        .is_some_and(|s| s <= fail_on)
+            })
+            .collect();
+        let Some(latest) = candidates.first() else {
+            return Ok(BaselineChoice {
+                run: None,
+                why: format!(
+                    "none: no recorded run passed its gate at --fail-on {fail_on} or stricter, or was accepted; every failure is new (after review, accept a run with `dbaudit history accept RUN --reason TEXT --by NAME`)"
+                ),
+                uncovered: Vec::new(),
+                findings: Vec::new(),
+            });
         };
+        let this_accounts = run_accounts(report);
+        let this_rules: Vec<&str> = report.rules.iter().map(|r| r.doc.id.as_str()).collect();
+        // The cells of this run a candidate did not evaluate.
+        let mut uncovered = |run: &RunRecord| -> Result<Vec<String>, HistoryError> {
+            let rows = self.db.query(
+                "SELECT rules FROM dbaudit_runs WHERE seq = ?",
+                &[run.seq.into()],
+            )?;
+            let rules: BTreeSet<String> = rows
+                .first()
+                .and_then(|row| serde_json::from_str(&row[0].str()).ok())
+                .unwrap_or_default();
+            let mut out: Vec<String> = (this_rules.iter())
+                .filter(|r| !rules.contains(**r))
+                .map(|r| format!("rule {r}"))
+                .collect();
+            for a in &this_accounts {
+                match run.accounts.iter().find(|b| b.name == a.name) {
+                    None => out.push(format!("account {}", a.name)),
+                    Some(b) => out.extend(
+                        (a.regions.iter())
+                            .filter(|r| !b.regions.contains(r))
+                            .map(|r| format!("{}/{r}", a.name)),
+                    ),
+                }
+            }
+            Ok(out)
+        };
+        let mut chosen = None;
+        for r in &candidates {
+            if uncovered(r)?.is_empty() {
+                chosen = Some((r.clone(), Vec::new()));
+                break;
+            }
+        }
+        let (run, missing) = match chosen {
+            Some(c) => c,
+            None => (latest.clone(), uncovered(latest)?),
+        };
+        let mut why = match &run.accepted {
+            Some(a) => format!(
+                "run {} (collected {}), accepted by {} on {}: {}",
+                run.run_id, run.at, a.by, a.at, a.reason
+            ),
+            None => format!(
+                "run {} (collected {}), the latest whose gate passed at --fail-on {}",
+                run.run_id,
+                run.at,
+                run.fail_on.as_deref().unwrap_or("?")
+            ),
+        };
+        if !missing.is_empty() {
+            let shown: Vec<&str> = missing.iter().take(6).map(String::as_str).collect();
+            let more = missing.len().saturating_sub(shown.len());
+            why.push_str(&format!(
+                "; it did not evaluate {}{}: failures there count as new",
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        let coverage = Coverage::of(report);
         let rows = self.db.query(
-            "SELECT k.fingerprint, k.rule_id, f.severity, f.outcome, k.account, k.resource_arn, m.message FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id LEFT JOIN dbaudit_messages m ON m.message_id = f.message_id WHERE f.seq = ? AND f.outcome IN ('fail', 'waived') ORDER BY k.fingerprint",
+            "SELECT k.fingerprint, k.rule_id, f.severity, f.outcome, k.account, k.resource_arn, m.message, k.region FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id LEFT JOIN dbaudit_messages m ON m.message_id = f.message_id WHERE f.seq = ? AND f.outcome IN ('fail', 'waived') ORDER BY k.fingerprint",
             &[run.seq.into()],
         )?;
         let findings = rows
             .iter()
+            .filter(|r| coverage.covers(&r[1].str(), &r[4].str(), &r[7].str()))
             .map(|r| FindingSummary {
                 fingerprint: r[0].str(),
                 rule_id: r[1].str(),
@@ -502,8 +715,33 @@ impl History {
                 message: r[6].str(),
             })
             .collect();
-        Ok(Some((run, findings)))
+        Ok(BaselineChoice {
+            run: Some(run),
+            why,
+            uncovered: missing,
+            findings,
+        })
     }
+}
+
+/// How many of the latest accepted or passing runs `--baseline last`
+/// looks through for one that covers the whole run.
+const BASELINE_LOOKBACK: usize = 500;
+
+/// What `--baseline last` compares with ([`History::baseline_for`]).
+#[derive(Debug, Clone)]
+pub struct BaselineChoice {
+    /// The run chosen; `None` when no run qualifies (every failure is new).
+    pub run: Option<RunRecord>,
+    /// Which run and why it was chosen (or why none was): the gate's
+    /// reason names it in every format.
+    pub why: String,
+    /// Cells of this run the baseline did not evaluate (`rule ID`,
+    /// `account NAME`, `NAME/REGION`): their failures count as new.
+    pub uncovered: Vec<String>,
+    /// The baseline's failing (and waived) findings in the cells this run
+    /// evaluated with data.
+    pub findings: Vec<FindingSummary>,
 }
 
 /// The wall clock as RFC 3339 (UTC, seconds): when a run was recorded.

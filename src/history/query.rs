@@ -147,7 +147,7 @@ impl History {
     ) -> Result<Vec<RunRecord>, HistoryError> {
         let rows = self.db.query(
             &format!(
-                "SELECT seq, run_id, at, recorded_at, tool_version, rule_pack, accounts, rules, exit_code, pass, fail, error, waived, opened, closed FROM dbaudit_runs {condition} ORDER BY seq DESC LIMIT {limit}"
+                "SELECT seq, run_id, at, recorded_at, tool_version, rule_pack, accounts, rules, exit_code, pass, fail, error, waived, opened, closed, fail_on, gate_status, accepted_at, accepted_by, accepted_reason FROM dbaudit_runs {condition} ORDER BY seq DESC LIMIT {limit}"
             ),
             params,
         )?;
@@ -173,7 +173,24 @@ impl History {
                 },
                 opened: r[13].int().unwrap_or_default() as usize,
                 closed: r[14].int().unwrap_or_default() as usize,
+                fail_on: r[15].text().map(str::to_string),
+                gate: r[16].text().map(str::to_string),
+                accepted: r[17].text().map(|at| super::Acceptance {
+                    at: at.to_string(),
+                    by: r[18].str(),
+                    reason: r[19].str(),
+                }),
             })
+            .collect())
+    }
+
+    /// Every environment of a recorded run.
+    pub fn environments(&mut self) -> Result<std::collections::BTreeSet<String>, HistoryError> {
+        let rows = self.db.query("SELECT accounts FROM dbaudit_runs", &[])?;
+        Ok(rows
+            .iter()
+            .flat_map(|r| serde_json::from_str::<Vec<RunAccount>>(&r[0].str()).unwrap_or_default())
+            .map(|a| a.environment)
             .collect())
     }
 

@@ -80,6 +80,19 @@ pub const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX dbaudit_periods_open ON dbaudit_periods (closed_seq);
      CREATE INDEX dbaudit_periods_rule ON dbaudit_periods (rule_id, resource_arn);",
+    // 2: what makes a run a baseline (`--baseline last`): the gate it
+    // passed or failed at which `--fail-on`, or an acceptance with who and
+    // why (`dbaudit history accept`); the digest of what was evaluated, so
+    // that the same snapshot is not recorded twice. Runs recorded before
+    // this version have none of them: they are never a baseline unless
+    // accepted.
+    "ALTER TABLE dbaudit_runs ADD COLUMN fail_on TEXT;
+     ALTER TABLE dbaudit_runs ADD COLUMN gate_status TEXT;
+     ALTER TABLE dbaudit_runs ADD COLUMN input_digest TEXT;
+     ALTER TABLE dbaudit_runs ADD COLUMN accepted_at TEXT;
+     ALTER TABLE dbaudit_runs ADD COLUMN accepted_by TEXT;
+     ALTER TABLE dbaudit_runs ADD COLUMN accepted_reason TEXT;
+     CREATE INDEX dbaudit_runs_digest ON dbaudit_runs (input_digest);",
 ];
 
 /// The schema version this build writes.

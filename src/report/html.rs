@@ -74,6 +74,7 @@ struct Page {
     rules: Vec<RuleView>,
     passed_rules: usize,
     not_evaluated: usize,
+    coverage: Option<String>,
     waivers: Vec<WaiverView>,
     baseline: Option<String>,
     history: Option<String>,
@@ -273,6 +274,7 @@ impl Page {
                 .filter(|r| r.counts.fail + r.counts.error + r.counts.waived == 0)
                 .count(),
             not_evaluated: report.not_evaluated.len(),
+            coverage: report.completeness.as_ref().map(|c| c.note.clone()),
             waivers: report
                 .waivers
                 .iter()
@@ -416,7 +418,9 @@ fn plots(envs: &[EnvView], ctx: &RenderContext) -> (Vec<Plot>, String) {
         })
         .collect();
     plots.push(Plot {
-        title: "Failing findings per environment and severity (this run)".to_string(),
+        title:
+            "Failing findings per environment and severity (this run; waived findings not counted)"
+                .to_string(),
         svg: svg::bars("Failing findings per environment and severity", &groups),
         table_head: std::iter::once("environment".to_string())
             .chain(Severity::ALL.iter().map(|s| s.to_string()))
@@ -468,8 +472,10 @@ fn plots(envs: &[EnvView], ctx: &RenderContext) -> (Vec<Plot>, String) {
                 })
             })
             .collect();
+        // Periods stay open while a finding is waived, and for accounts a
+        // run did not look at: this counts more than this run's bars.
         let title = format!(
-            "Open failing findings in {env} over the last {} runs",
+            "Open findings in {env} over the last {} runs (failing or waived; a finding stays open until a run that evaluated it sees it pass)",
             xs.len()
         );
         plots.push(Plot {
@@ -540,6 +546,7 @@ fn diagrams(snapshot: &Snapshot, report: &Report) -> Vec<Diagram> {
                 &account.name,
                 &account.environment,
                 region,
+                &account.gaps,
                 &failing,
             ));
         }
@@ -547,13 +554,35 @@ fn diagrams(snapshot: &Snapshot, report: &Report) -> Vec<Diagram> {
     out
 }
 
+/// Why a kind of EC2 data is missing in a region, from the account's gaps:
+/// `not collected (AccessDenied on DescribeSecurityGroups)`. `None` when it
+/// was read (then a missing item is really absent).
+fn not_collected(gaps: &[crate::snapshot::Gap], region: &str, operation: &str) -> Option<String> {
+    gaps.iter()
+        .find(|g| {
+            g.service == crate::vocab::Service::Ec2
+                && (g.operation == operation || g.operation == "(snapshot)")
+                && g.region.as_deref().is_none_or(|r| r == region)
+        })
+        .map(|g| format!("not collected ({} on {})", g.code, g.operation))
+}
+
 fn diagram(
     account: &str,
     environment: &str,
     region: &crate::snapshot::Region,
+    gaps: &[crate::snapshot::Gap],
     failing: &HashMap<&str, BTreeSet<&str>>,
 ) -> Diagram {
     let idx = crate::model::RegionIndex::new(region);
+    // What could not be read is drawn as such, never as verified absence.
+    let groups_missing = not_collected(
+        gaps,
+        &region.name,
+        crate::vocab::op::DESCRIBE_SECURITY_GROUPS.name,
+    );
+    let subnets_missing =
+        not_collected(gaps, &region.name, crate::vocab::op::DESCRIBE_SUBNETS.name);
     // The DBs: clusters, and instances outside any cluster.
     struct Db<'a> {
         id: &'a str,
@@ -665,8 +694,12 @@ fn diagram(
                     .iter()
                     .find(|x| &x.id == g)
                     .map(|x| x.name.clone())
+                    .or_else(|| groups_missing.clone())
                     .unwrap_or_else(|| "not in the snapshot".to_string()),
-                title: g.clone(),
+                title: match &groups_missing {
+                    Some(why) => format!("{g}: {why}: its rules are unknown"),
+                    None => g.clone(),
+                },
                 bad: false,
             });
             edges.push(Edge {
@@ -722,6 +755,32 @@ fn diagram(
                 bad,
             });
         }
+    }
+    // Unread groups admit unknown sources: say so in the column, which
+    // would otherwise read as "nothing admitted".
+    if let Some(why) = &groups_missing {
+        sources.insert(
+            "\u{0}unknown".to_string(),
+            Node {
+                id: "src:unknown".to_string(),
+                label: "? unknown sources".to_string(),
+                note: why.clone(),
+                title: format!("the security groups' rules were {why}: what they admit is unknown"),
+                bad: false,
+            },
+        );
+    }
+    if let (Some(why), true) = (&subnets_missing, subnets.is_empty()) {
+        subnets.insert(
+            "\u{0}unknown".to_string(),
+            Node {
+                id: "subnet:unknown".to_string(),
+                label: "? subnets unknown".to_string(),
+                note: why.clone(),
+                title: format!("the subnets were {why}: whether they are private is unknown"),
+                bad: false,
+            },
+        );
     }
     edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
     edges.dedup_by(|a, b| a.from == b.from && a.to == b.to && a.bad == b.bad);

@@ -57,11 +57,26 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             ("errors", &c.error.to_string()),
             ("failures", &c.fail.to_string()),
         ]);
-        if findings.is_empty() {
-            w.write_event(Event::Empty(suite))?;
-            continue;
-        }
         w.write_event(Event::Start(suite))?;
+        // The gate's verdict and reason (which baseline, and why), as every
+        // other format carries it.
+        w.write_event(Event::Start(BytesStart::new("properties")))?;
+        let mut gate = BytesStart::new("property");
+        gate.extend_attributes([
+            ("name", "dbaudit.gate"),
+            (
+                "value",
+                clean(&format!(
+                    "{} (exit {}): {}",
+                    report.gate.status.as_str(),
+                    report.gate.exit_code,
+                    report.gate.reason
+                ))
+                .as_str(),
+            ),
+        ]);
+        w.write_event(Event::Empty(gate))?;
+        w.write_event(Event::End(BytesEnd::new("properties")))?;
         for f in findings {
             let mut case = BytesStart::new("testcase");
             case.extend_attributes([

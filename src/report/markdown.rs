@@ -160,6 +160,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
+    if let Some(c) = &report.completeness {
+        writeln!(out, "\n### Coverage\n\n{}.", c.note)?;
+    }
     if !report.not_evaluated.is_empty() {
         writeln!(out, "\n### Rules not evaluated\n")?;
         for n in &report.not_evaluated {

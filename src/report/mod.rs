@@ -91,6 +91,11 @@ pub struct Report {
     /// flags, `[rules] disable`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_evaluated: Vec<crate::selection::NotEvaluated>,
+    /// What the snapshot was meant to hold and did not, accounts left out
+    /// on purpose, or that coverage was not checked (absent when the
+    /// snapshot held everything its plan or configuration names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completeness: Option<crate::expected::Completeness>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -322,6 +327,7 @@ impl Report {
             fixed: None,
             baseline: None,
             not_evaluated: Vec::new(),
+            completeness: None,
         }
     }
 }

@@ -180,9 +180,24 @@ pub fn render_accounts(
             .information_uri(INFORMATION_URI)
             .rules(rules)
             .build();
+        // The gate's verdict and reason (which baseline, and why), as every
+        // other format carries it; code scanning ignores the bag.
+        let gate = &report.gate;
         let invocation = sarif::Invocation::builder()
             .execution_successful(true)
             .tool_execution_notifications(notifications)
+            .properties(
+                sarif::PropertyBag::builder()
+                    .additional_properties(std::collections::BTreeMap::from([(
+                        "dbaudit/gate".to_string(),
+                        serde_json::json!({
+                            "status": gate.status.as_str(),
+                            "exitCode": gate.exit_code,
+                            "reason": gate.reason,
+                        }),
+                    )]))
+                    .build(),
+            )
             .build();
         runs.push(
             sarif::Run::builder()

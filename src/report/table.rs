@@ -5,7 +5,9 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use comfy_table::{
+    Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets,
+};
 
 use super::gate::GateStatus;
 use super::{Finding, Outcome, Report};
@@ -55,6 +57,18 @@ fn new_table(style: &Style) -> Table {
     table
 }
 
+/// Rule ids are never broken across lines (`db.network.not-publicl` /
+/// `y-accessible` cannot be searched for): the column is at least as wide
+/// as its longest id; the other columns wrap instead.
+fn keep_ids_whole<'a>(table: &mut Table, column: usize, ids: impl Iterator<Item = &'a str>) {
+    let widest = ids.map(|id| id.chars().count()).max().unwrap_or(0);
+    if let Some(c) = table.column_mut(column) {
+        // Plus the cell's padding, one space on each side.
+        let width = u16::try_from(widest + 2).unwrap_or(u16::MAX);
+        c.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(width)));
+    }
+}
+
 fn narrow(style: &Style) -> bool {
     style.width.is_some_and(|w| w < NARROW)
 }
@@ -77,7 +91,14 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
             .then(a.doc.id.cmp(&b.doc.id))
     });
     let mut table = new_table(style);
-    table.set_header(["Severity", "Rule", "Failed", "Errors", "Examples"]);
+    // Narrow: the rule id keeps its whole width (ids are never broken), so
+    // the severity goes under it and the counts share a column.
+    let narrow = narrow(style);
+    if narrow {
+        table.set_header(["Rule", "Fail/Err", "Examples"]);
+    } else {
+        table.set_header(["Severity", "Rule", "Failed", "Errors", "Examples"]);
+    }
     let by_rule = report.by_rule();
     for r in rules {
         let bad: Vec<&Finding> = (by_rule.get(r.doc.id.as_str()).into_iter().flatten())
@@ -92,6 +113,14 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
         if bad.len() > EXAMPLES {
             examples.push(format!("and {} more", bad.len() - EXAMPLES));
         }
+        if narrow {
+            table.add_row(vec![
+                Cell::new(format!("{}\n{}", r.doc.id, r.doc.severity.as_str())),
+                Cell::new(format!("{}/{}", r.counts.fail, r.counts.error)),
+                Cell::new(examples.join(", ")),
+            ]);
+            continue;
+        }
         table.add_row(vec![
             Cell::new(r.doc.severity.as_str()),
             Cell::new(&r.doc.id),
@@ -100,6 +129,7 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
             Cell::new(examples.join(", ")),
         ]);
     }
+    keep_ids_whole(&mut table, usize::from(!narrow), rules_ids(report));
     writeln!(out, "Rules with failures or errors:")?;
     writeln!(out, "{table}\n")
 }
@@ -166,13 +196,13 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         let narrow = narrow(&style);
         let mut table = new_table(&style);
         if narrow {
-            table.set_header(["Severity", "Rule", "Resource", "Message"]);
+            table.set_header(["Finding", "Message"]);
         } else {
             table.set_header([
                 "Severity", "Outcome", "Rule", "Resource", "Region", "Message",
             ]);
         }
-        for f in rows {
+        for f in rows.iter().copied() {
             let sev = Cell::new(f.severity.as_str());
             let outcome = Cell::new(outcome_text(f));
             let (sev, outcome) = if style.color {
@@ -196,18 +226,19 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
                 (sev, outcome)
             };
             if narrow {
-                // Severity over outcome; the region under the resource.
-                let both = format!("{}\n{}", f.severity.as_str(), outcome_text(f));
+                // The rule id whole on its line, then severity and outcome,
+                // then the resource and region; the message beside them.
                 let resource = match f.region.as_deref() {
-                    Some(r) => format!("{}\n{r}", f.resource_id),
+                    Some(r) => format!("{} ({r})", f.resource_id),
                     None => f.resource_id.to_string(),
                 };
-                table.add_row(vec![
-                    Cell::new(both),
-                    Cell::new(&f.rule_id),
-                    Cell::new(resource),
-                    Cell::new(&f.message),
-                ]);
+                let finding = format!(
+                    "{}\n{} {}\n{resource}",
+                    f.rule_id,
+                    f.severity.as_str(),
+                    outcome_text(f)
+                );
+                table.add_row(vec![Cell::new(finding), Cell::new(&f.message)]);
                 continue;
             }
             table.add_row(vec![
@@ -219,6 +250,11 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
                 Cell::new(&f.message),
             ]);
         }
+        keep_ids_whole(
+            &mut table,
+            if narrow { 0 } else { 2 },
+            rows.iter().map(|f| &*f.rule_id),
+        );
         writeln!(out, "{table}\n")?;
     }
     for w in report.waivers.iter().filter(|w| w.needs_attention()) {
@@ -234,6 +270,9 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             "waiver {} (rule {}): {what}",
             w.waiver.location, w.rule
         )?;
+    }
+    if let Some(c) = &report.completeness {
+        line(out, &style, "", &format!("coverage: {}", c.note))?;
     }
     if !report.not_evaluated.is_empty() {
         let mut by_reason: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
@@ -346,4 +385,13 @@ fn paint(text: &str, color: bool, code: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// The ids of the rules the summary lists.
+fn rules_ids(report: &Report) -> impl Iterator<Item = &str> {
+    report
+        .rules
+        .iter()
+        .filter(|r| r.counts.fail > 0 || r.counts.error > 0)
+        .map(|r| r.doc.id.as_str())
 }

@@ -195,11 +195,46 @@ impl RuleSet {
 
     /// The built-in pack plus the files found under each of `dirs`.
     pub fn load(dirs: &[PathBuf], extra_params: &[String]) -> Result<RuleSet, Error> {
-        let mut files = builtin_files();
-        for d in dirs {
-            files.extend(user_files(d)?);
+        Self::load_pack(dirs, false, extra_params)
+    }
+
+    /// The rules of `paths` (rule files or directories) added to the
+    /// built-in pack, or on their own with `no_builtin` (a whole pack: a
+    /// directory's `params.toml` then supplies the parameters). `rules
+    /// validate` and `--rules` load through here, so they agree. A
+    /// directory holding a `params.toml` is a whole pack: without
+    /// `no_builtin` it is refused, saying so (its rules would duplicate the
+    /// built-in ones), never taken as `--no-builtin` silently.
+    pub fn load_pack(
+        paths: &[PathBuf],
+        no_builtin: bool,
+        extra_params: &[String],
+    ) -> Result<RuleSet, Error> {
+        let mut files = if no_builtin {
+            Vec::new()
+        } else {
+            builtin_files()
+        };
+        let mut params = None;
+        for p in paths {
+            for f in user_files(p)? {
+                if p.is_dir() && f.path.file_name() == Some("params.toml".as_ref()) {
+                    if !no_builtin {
+                        return Err(Error::Usage(format!(
+                            "{} holds params.toml: it is a whole rule pack (a copy of rules/), not rules to add to the built-in ones; give --no-builtin to use it instead of the built-in pack",
+                            p.display()
+                        )));
+                    }
+                    params = Some(BuiltinParams::parse(&f.text, &f.path)?);
+                } else {
+                    files.push(f);
+                }
+            }
         }
-        load_files(&files, extra_params)
+        match params {
+            Some(params) => load_files_with_params(&files, extra_params, params),
+            None => load_files(&files, extra_params),
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<&Rule> {

@@ -186,26 +186,39 @@ fn serve(
                 break;
             }
         }
+        // A request stops counting as in flight once the proxy has its
+        // answer, before the answer is written: the client can send its
+        // next request as soon as it reads it, and counting both at once
+        // would measure this proxy, not the client's concurrency.
+        let release = || {
+            if let Some(st) = matched {
+                st.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+        };
         let answered = match fault {
             Some(Fault::Delay(d)) => {
                 std::thread::sleep(d);
+                release();
                 forward(&req, upstream, &mut out, &service, &operation, keys)
             }
             Some(Fault::Truncated) => {
-                upstream_call(&req, upstream).and_then(|(status, hdrs, body)| {
+                let answer = upstream_call(&req, upstream);
+                release();
+                answer.and_then(|(status, hdrs, body)| {
                     let cut = &body[..body.len() / 2];
                     write_response(&mut out, status, &content_type(&hdrs), &[], cut)
                 })
             }
             Some(f) => {
+                release();
                 let (status, ctype, extra, body) = error_response(&service, &f);
                 write_response(&mut out, status, ctype, &extra, body.as_bytes())
             }
-            None => forward(&req, upstream, &mut out, &service, &operation, keys),
+            None => {
+                release();
+                forward(&req, upstream, &mut out, &service, &operation, keys)
+            }
         };
-        if let Some(st) = matched {
-            st.in_flight.fetch_sub(1, Ordering::SeqCst);
-        }
         answered?;
     }
     let _ = out.shutdown(Shutdown::Both);
