@@ -15,7 +15,10 @@ moto quirks handled here (docs/live-scan.md, "moto (the test emulator) versus AW
     security group, so we create the SG in EC2 and inject clusterSecurityGroupId
     and vpcId into the CreateCluster body.
   * Aurora members do not inherit the subnet group or PubliclyAccessible from
-    the cluster: we pass them on each instance.
+    the cluster: we pass them on each instance. moto omits PubliclyAccessible
+    from DescribeDBInstances for an instance created without it (AWS always
+    reports it), and dbaudit reads an absent field as unknown (an `error`),
+    never as false: every instance here is created with it.
   * Seeding is serial: moto is not safe for concurrent writes to one account.
   * Instances are created on a real CA (`rds-ca-rsa2048-g1`): moto's
     default `rds-ca-default` is no CA AWS has, and moto serves neither
@@ -236,7 +239,8 @@ def demo(endpoint):
         DBInstanceIdentifier="test-legacy-mysql", Engine="mysql", DBInstanceClass="db.t3.micro",
         MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
         VpcSecurityGroupIds=[legacy], DBSubnetGroupName="test-db-private", AvailabilityZone="eu-west-1b",
-        StorageEncrypted=True, EnableIAMDatabaseAuthentication=False, CACertificateIdentifier="rds-ca-rsa2048-g1")
+        StorageEncrypted=True, EnableIAMDatabaseAuthentication=False, CACertificateIdentifier="rds-ca-rsa2048-g1",
+        PubliclyAccessible=False)
 
     p = Account(endpoint, "222222222222", "prod")
     p.network()
@@ -321,7 +325,7 @@ def clusters(endpoint, account, count, readers, developers=0):
             a.rds.create_db_instance(
                 DBInstanceIdentifier=f"{cid}-{i + 1}", DBClusterIdentifier=cid, Engine="aurora-postgresql",
                 DBInstanceClass="db.serverless", AvailabilityZone=AZS[i % 3], DBSubnetGroupName="prod-db-private",
-                CACertificateIdentifier="rds-ca-rsa2048-g1")
+                CACertificateIdentifier="rds-ca-rsa2048-g1", PubliclyAccessible=False)
         a.rotate_master_secret(cid)
 
 
@@ -334,7 +338,8 @@ def instances(endpoint, account, count):
             DBInstanceIdentifier=f"pg-{n:04d}", Engine="postgres", DBInstanceClass="db.t4g.micro",
             MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
             VpcSecurityGroupIds=[sg], DBSubnetGroupName="test-db-private", AvailabilityZone=AZS[n % 3],
-            StorageEncrypted=True, EnableIAMDatabaseAuthentication=True, CACertificateIdentifier="rds-ca-rsa2048-g1")
+            StorageEncrypted=True, EnableIAMDatabaseAuthentication=True, CACertificateIdentifier="rds-ca-rsa2048-g1",
+            PubliclyAccessible=False)
 
 
 def fleet(endpoint, count, first):

@@ -264,12 +264,8 @@ pub fn environments(
         ("engine", |d| d.engine.clone(), false),
         ("engine_major", |d| d.engine_major.clone(), true),
         ("engine_version", |d| d.engine_version.clone(), false),
-        ("iam_auth", |d| d.iam_auth.to_string(), true),
-        (
-            "storage_encrypted",
-            |d| d.storage_encrypted.to_string(),
-            false,
-        ),
+        ("iam_auth", |d| known(d.iam_auth), true),
+        ("storage_encrypted", |d| known(d.storage_encrypted), false),
         ("serverless_v2", |d| d.serverless_v2.to_string(), false),
     ];
     let (mut services, mut only_left, mut only_right) = (Vec::new(), Vec::new(), Vec::new());
@@ -450,4 +446,9 @@ pub fn render_text(d: &Diff, out: &mut dyn Write, markdown: bool) -> io::Result<
         }
     }
     Ok(())
+}
+
+/// A setting the API may not have reported, as the diff shows it.
+fn known(v: Option<bool>) -> String {
+    v.map_or_else(|| "unknown".to_string(), |b| b.to_string())
 }

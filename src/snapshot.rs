@@ -265,7 +265,9 @@ pub struct DbProxy {
     /// `POSTGRESQL`, `MYSQL`, `SQLSERVER`.
     #[serde(default)]
     pub engine_family: String,
-    pub require_tls: bool,
+    /// `RequireTLS`; absent when the answer lacked it (unknown, never "off").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_tls: Option<bool>,
     #[serde(default)]
     pub auth: Vec<ProxyAuth>,
     /// `IAM_AUTH` or `NONE` (newer proxies that authenticate end to end).
@@ -301,7 +303,8 @@ pub struct DbClusterSnapshot {
     pub arn: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
-    pub storage_encrypted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_encrypted: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
     /// The `restore` attribute: account ids that may copy or restore it, or
@@ -496,14 +499,21 @@ pub struct DbCluster {
     pub port: Option<i32>,
     #[serde(default)]
     pub members: Vec<DbClusterMember>,
-    pub iam_database_authentication_enabled: bool,
-    pub storage_encrypted: bool,
+    // The booleans and the retention below are `None` when the API's answer
+    // lacked them: the RDS API reference gives no meaning to their absence,
+    // so the facts that read them are unknown and their rules `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_database_authentication_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_encrypted: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
-    pub backup_retention_period: i32,
-    pub deletion_protection: bool,
-    #[serde(default)]
-    pub multi_az: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_retention_period: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_az: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_cluster_id: Option<String>,
     #[serde(default)]
@@ -596,7 +606,10 @@ pub struct ServerlessV2Scaling {
 #[serde(deny_unknown_fields)]
 pub struct DbClusterMember {
     pub instance_id: String,
-    pub is_writer: bool,
+    /// `IsClusterWriter`; `None` when the answer lacked it (which member
+    /// writes is then unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_writer: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
@@ -610,22 +623,26 @@ pub struct DbInstance {
     pub engine: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
-    pub publicly_accessible: bool,
+    // `None` below: the answer lacked the field (unknown, never a default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicly_accessible: Option<bool>,
     /// For Aurora members AWS reports the cluster's setting on the cluster only.
-    pub iam_database_authentication_enabled: bool,
-    pub storage_encrypted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_database_authentication_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_encrypted: Option<bool>,
     #[serde(default)]
     pub vpc_security_group_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_subnet_group: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i32>,
-    #[serde(default)]
-    pub backup_retention_period: i32,
-    #[serde(default)]
-    pub deletion_protection: bool,
-    #[serde(default)]
-    pub multi_az: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_retention_period: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_az: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_replica_source: Option<String>,
     #[serde(default)]

@@ -309,7 +309,7 @@ fn account(env: &str, id: &str, clusters: usize, per: usize, extra_sgs: usize) -
             let iid = format!("{cid}-{m}");
             members.push(DbClusterMember {
                 instance_id: iid.clone(),
-                is_writer: m == 0,
+                is_writer: Some(m == 0),
             });
             r.db_instances.push(DbInstance {
                 id: iid.clone(),
@@ -320,6 +320,12 @@ fn account(env: &str, id: &str, clusters: usize, per: usize, extra_sgs: usize) -
                 availability_zone: Some(azs[m % 3].into()),
                 vpc_security_group_ids: vec![sg.clone()],
                 db_subnet_group: Some("private".into()),
+                publicly_accessible: Some(false),
+                iam_database_authentication_enabled: Some(false),
+                storage_encrypted: Some(true),
+                backup_retention_period: Some(14),
+                deletion_protection: Some(false),
+                multi_az: Some(false),
                 ..DbInstance::default()
             });
         }
@@ -335,10 +341,11 @@ fn account(env: &str, id: &str, clusters: usize, per: usize, extra_sgs: usize) -
             }),
             port: Some(5432),
             members,
-            iam_database_authentication_enabled: c % 10 != 1,
-            storage_encrypted: true,
-            backup_retention_period: 14,
-            deletion_protection: true,
+            iam_database_authentication_enabled: Some(c % 10 != 1),
+            storage_encrypted: Some(true),
+            backup_retention_period: Some(14),
+            deletion_protection: Some(true),
+            multi_az: Some(false),
             vpc_security_group_ids: vec![sg],
             db_subnet_group: Some("private".into()),
             tags: [("service".to_string(), format!("svc-{c}"))]

@@ -243,3 +243,58 @@ fn every_named_test_target_exists() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// docs/snapshot.md lists every optional field of the snapshot (those the
+/// schema lets be absent or null) with what its absence means, and no
+/// field that is not one: a new optional field cannot be read silently as
+/// a default.
+#[test]
+fn every_optional_snapshot_field_says_what_its_absence_means() {
+    fn nullable(p: &serde_json::Value) -> bool {
+        let null = |t: &serde_json::Value| t.get("type").and_then(|t| t.as_str()) == Some("null");
+        match p.get("type") {
+            Some(serde_json::Value::Array(ts)) if ts.iter().any(|t| t == "null") => true,
+            _ => ["anyOf", "oneOf"].iter().any(|k| {
+                p.get(*k)
+                    .and_then(|v| v.as_array())
+                    .is_some_and(|alts| alts.iter().any(null))
+            }),
+        }
+    }
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/snapshot.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let mut optional = std::collections::BTreeSet::new();
+    let mut add = |ty: &str, props: &serde_json::Value| {
+        for (name, p) in props.as_object().into_iter().flatten() {
+            if nullable(p) {
+                optional.insert(format!("{ty}.{name}"));
+            }
+        }
+    };
+    add("Snapshot", &schema["properties"]);
+    let defs = schema
+        .get("$defs")
+        .or_else(|| schema.get("definitions"))
+        .and_then(|d| d.as_object())
+        .unwrap();
+    for (ty, def) in defs {
+        add(ty, &def["properties"]);
+    }
+    assert!(optional.len() > 50, "{optional:?}");
+    let doc = std::fs::read_to_string(root().join("docs/snapshot.md")).unwrap();
+    let listed: std::collections::BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once("` | "))
+        .filter(|(_, why)| !why.trim().trim_end_matches('|').trim().is_empty())
+        .map(|(field, _)| field.to_string())
+        .collect();
+    let missing: Vec<&String> = optional.difference(&listed).collect();
+    let extra: Vec<&String> = listed.difference(&optional).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "docs/snapshot.md, \"Optional fields\": not listed {missing:?}; listed but not optional {extra:?}"
+    );
+}

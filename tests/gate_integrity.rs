@@ -790,3 +790,52 @@ fn a_part_of_another_run_is_not_taken_for_this_runs() {
         "{err}"
     );
 }
+
+/// A field the API's answer lacked is unknown, never a default: the rule
+/// that reads it is an `error` naming the field, not a pass.
+#[test]
+fn an_absent_field_is_unknown_never_a_default() {
+    let dir = workdir("");
+    let d = dir.path();
+    without(d, "absent.json", |v| {
+        let prod = &mut v["accounts"][1]["regions"][0];
+        for i in prod["db_instances"].as_array_mut().unwrap() {
+            if i["id"] == "prod-reporting-2" {
+                i.as_object_mut().unwrap().remove("publicly_accessible");
+            }
+        }
+        for c in prod["db_clusters"].as_array_mut().unwrap() {
+            if c["id"] == "prod-orders" {
+                c.as_object_mut().unwrap().remove("storage_encrypted");
+            }
+        }
+    });
+    let report = json_report(&run(d, &["evaluate", "absent.json", "--format", "json"]));
+    let finding = |rule: &str, id: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule_id"] == rule && f["resource_id"] == id)
+            .unwrap_or_else(|| panic!("{rule} {id}"))
+            .clone()
+    };
+    let public = finding("db.network.not-publicly-accessible", "prod-reporting-2");
+    assert_eq!(public["outcome"], "error", "{public}");
+    assert!(
+        public["message"]
+            .as_str()
+            .unwrap()
+            .contains("PubliclyAccessible"),
+        "{public}"
+    );
+    let encrypted = finding("db.encryption.at-rest", "prod-orders");
+    assert_eq!(encrypted["outcome"], "error", "{encrypted}");
+    assert!(
+        encrypted["message"]
+            .as_str()
+            .unwrap()
+            .contains("StorageEncrypted"),
+        "{encrypted}"
+    );
+}

@@ -85,7 +85,7 @@ async fn proxies(c: &Client, calls: &mut Calls) -> Option<Vec<DbProxy>> {
             name: name.to_string(),
             arn: text(p.db_proxy_arn()),
             engine_family: text(p.engine_family()),
-            require_tls: p.require_tls().unwrap_or(false),
+            require_tls: p.require_tls(),
             auth: p
                 .auth()
                 .iter()
@@ -240,7 +240,7 @@ async fn snapshots(c: &Client, calls: &mut Calls) -> Option<Vec<DbClusterSnapsho
             id: id.to_string(),
             arn: text(s.db_cluster_snapshot_arn()),
             cluster_id: s.db_cluster_identifier().map(str::to_string),
-            storage_encrypted: s.storage_encrypted().unwrap_or(false),
+            storage_encrypted: s.storage_encrypted(),
             // moto reports `default_kms_key_id` for unencrypted snapshots;
             // AWS omits the key. Only an encrypted snapshot has one.
             kms_key_id: s
@@ -284,7 +284,7 @@ fn global_member(m: &t::GlobalClusterMember) -> GlobalClusterMember {
 fn cluster_member(m: &t::DbClusterMember) -> DbClusterMember {
     DbClusterMember {
         instance_id: text(m.db_instance_identifier()),
-        is_writer: m.is_cluster_writer().unwrap_or(false),
+        is_writer: m.is_cluster_writer(),
     }
 }
 
@@ -304,14 +304,14 @@ fn cluster(c: &t::DbCluster) -> DbCluster {
         }),
         port: c.port(),
         members: c.db_cluster_members().iter().map(cluster_member).collect(),
-        iam_database_authentication_enabled: c
-            .iam_database_authentication_enabled()
-            .unwrap_or(false),
-        storage_encrypted: c.storage_encrypted().unwrap_or(false),
+        // Absent fields stay absent (unknown): the API reference gives
+        // none of them a meaning when missing.
+        iam_database_authentication_enabled: c.iam_database_authentication_enabled(),
+        storage_encrypted: c.storage_encrypted(),
         kms_key_id: c.kms_key_id().map(str::to_string),
-        backup_retention_period: c.backup_retention_period().unwrap_or(0),
-        deletion_protection: c.deletion_protection().unwrap_or(false),
-        multi_az: c.multi_az().unwrap_or(false),
+        backup_retention_period: c.backup_retention_period(),
+        deletion_protection: c.deletion_protection(),
+        multi_az: c.multi_az(),
         global_cluster_id: c.global_cluster_identifier().map(str::to_string),
         vpc_security_group_ids: texts(c.vpc_security_groups(), |g| g.vpc_security_group_id()),
         db_subnet_group: c.db_subnet_group().map(str::to_string),
@@ -342,19 +342,17 @@ fn instance(i: &t::DbInstance) -> DbInstance {
         instance_class: text(i.db_instance_class()),
         engine: text(i.engine()),
         availability_zone: i.availability_zone().map(str::to_string),
-        publicly_accessible: i.publicly_accessible().unwrap_or(false),
-        iam_database_authentication_enabled: i
-            .iam_database_authentication_enabled()
-            .unwrap_or(false),
-        storage_encrypted: i.storage_encrypted().unwrap_or(false),
+        publicly_accessible: i.publicly_accessible(),
+        iam_database_authentication_enabled: i.iam_database_authentication_enabled(),
+        storage_encrypted: i.storage_encrypted(),
         vpc_security_group_ids: texts(i.vpc_security_groups(), |g| g.vpc_security_group_id()),
         db_subnet_group: i
             .db_subnet_group()
             .and_then(|g| g.db_subnet_group_name().map(str::to_string)),
         port: i.endpoint().and_then(|e| e.port()).or(i.db_instance_port()),
-        backup_retention_period: i.backup_retention_period().unwrap_or(0),
-        deletion_protection: i.deletion_protection().unwrap_or(false),
-        multi_az: i.multi_az().unwrap_or(false),
+        backup_retention_period: i.backup_retention_period(),
+        deletion_protection: i.deletion_protection(),
+        multi_az: i.multi_az(),
         read_replica_source: i
             .read_replica_source_db_instance_identifier()
             .map(str::to_string),

@@ -48,13 +48,19 @@ pub struct ClusterFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serverless_v2_max_acu: Option<f64>,
     pub port: i64,
-    pub iam_auth: bool,
-    pub storage_encrypted: bool,
+    // Absent (unknown, the rule `error`) when the API's answer lacked them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iam_auth: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_encrypted: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
-    pub backup_retention_days: i64,
-    pub deletion_protection: bool,
-    pub multi_az: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_retention_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_az: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global_cluster_id: Option<String>,
     /// ARNs of replicas of this cluster in other regions (global cluster
@@ -69,7 +75,9 @@ pub struct ClusterFacts {
     pub writer: Option<MemberFacts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readers: Option<Vec<MemberFacts>>,
-    pub reader_count: i64,
+    /// Absent when a member's writer flag is not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reader_count: Option<i64>,
     /// Distinct AZs of the readers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reader_azs: Option<Vec<String>>,
@@ -151,13 +159,20 @@ pub struct InstanceFacts {
     pub instance_class: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
-    pub publicly_accessible: bool,
+    // Absent (unknown, the rule `error`) when the API's answer lacked them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publicly_accessible: Option<bool>,
     /// For Aurora members, the cluster's setting (AWS reports it there).
-    pub iam_auth: bool,
-    pub storage_encrypted: bool,
-    pub backup_retention_days: i64,
-    pub deletion_protection: bool,
-    pub multi_az: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iam_auth: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_encrypted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_retention_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_az: Option<bool>,
     pub port: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_replica_source: Option<String>,
@@ -227,7 +242,9 @@ pub struct SnapshotFacts {
     pub region: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
-    pub encrypted: bool,
+    /// Absent when the answer lacked `StorageEncrypted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
     /// Anyone may restore it (`restore` attribute `all`). Absent when the
     /// attributes could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -637,6 +654,17 @@ pub fn is_fact_level(gap: &crate::snapshot::Gap) -> bool {
     crate::vocab::is_fact_level(gap.service, &gap.operation)
 }
 
+/// A value the API's answer may lack: kept when present; when absent, the
+/// fact is left out (its rules `error`) and `unknown` says which field.
+/// The RDS API reference gives no meaning to these fields' absence, so it
+/// is never read as a default.
+pub(crate) fn known<T>(v: Option<T>, field: &str, unknown: &mut Vec<String>) -> Option<T> {
+    if v.is_none() {
+        unknown.push(format!("{field}: not in the API's answer"));
+    }
+    v
+}
+
 pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) -> ClusterFacts {
     let mut unknown = Vec::new();
     let port = c
@@ -658,7 +686,17 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
         let inst = idx.instances.get(m.instance_id.as_str());
         match (inst, &mut public_members) {
             (None, _) => public_members = None,
-            (Some(i), Some(public)) if i.publicly_accessible => public.push(i.id.clone()),
+            (Some(i), Some(public)) => match i.publicly_accessible {
+                Some(true) => public.push(i.id.clone()),
+                Some(false) => {}
+                None => {
+                    unknown.push(format!(
+                        "PubliclyAccessible of member `{}`: not in the API's answer",
+                        i.id
+                    ));
+                    public_members = None;
+                }
+            },
             _ => {}
         }
         let az = inst.and_then(|i| i.availability_zone.clone());
@@ -674,13 +712,24 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
             id: m.instance_id.clone(),
             availability_zone: az,
         };
-        if m.is_writer {
-            writer = Some(f);
-        } else {
-            readers.push(f);
+        match m.is_writer {
+            Some(true) => writer = Some(f),
+            Some(false) => readers.push(f),
+            None => {
+                azs_known = false;
+                unknown.push(format!(
+                    "IsClusterWriter of member `{}`: not in the API's answer",
+                    m.instance_id
+                ));
+            }
         }
     }
-    let reader_count = c.members.iter().filter(|m| !m.is_writer).count() as i64;
+    // Which members read is known only when every writer flag is.
+    let reader_count = c
+        .members
+        .iter()
+        .map(|m| m.is_writer.map(|w| i64::from(!w)))
+        .sum::<Option<i64>>();
     let (reader_azs, member_azs, outside) = if azs_known {
         let ra: BTreeSet<String> = readers
             .iter()
@@ -804,12 +853,21 @@ pub fn cluster_facts(idx: &RegionIndex<'_>, c: &DbCluster, service_tag: &str) ->
         serverless_v2_min_acu: c.serverless_v2.as_ref().map(|s| s.min_capacity),
         serverless_v2_max_acu: c.serverless_v2.as_ref().map(|s| s.max_capacity),
         port,
-        iam_auth: c.iam_database_authentication_enabled,
-        storage_encrypted: c.storage_encrypted,
+        iam_auth: known(
+            c.iam_database_authentication_enabled,
+            "IAMDatabaseAuthenticationEnabled",
+            &mut unknown,
+        ),
+        storage_encrypted: known(c.storage_encrypted, "StorageEncrypted", &mut unknown),
         kms_key_id: c.kms_key_id.clone(),
-        backup_retention_days: i64::from(c.backup_retention_period),
-        deletion_protection: c.deletion_protection,
-        multi_az: c.multi_az,
+        backup_retention_days: known(
+            c.backup_retention_period,
+            "BackupRetentionPeriod",
+            &mut unknown,
+        )
+        .map(i64::from),
+        deletion_protection: known(c.deletion_protection, "DeletionProtection", &mut unknown),
+        multi_az: known(c.multi_az, "MultiAZ", &mut unknown),
         global_cluster_id: c.global_cluster_id.clone(),
         cross_region_replicas,
         tags: c.tags.clone(),
@@ -1017,22 +1075,31 @@ pub fn instance_facts(idx: &RegionIndex<'_>, i: &DbInstance, service_tag: &str) 
         engine: i.engine.clone(),
         instance_class: i.instance_class.clone(),
         availability_zone: i.availability_zone.clone(),
-        publicly_accessible: i.publicly_accessible,
-        iam_auth: cluster
-            .map(|c| c.iam_database_authentication_enabled)
-            .unwrap_or(i.iam_database_authentication_enabled),
-        storage_encrypted: cluster
-            .map(|c| c.storage_encrypted)
-            .unwrap_or(i.storage_encrypted),
-        backup_retention_days: i64::from(
-            cluster
-                .map(|c| c.backup_retention_period)
-                .unwrap_or(i.backup_retention_period),
+        publicly_accessible: known(i.publicly_accessible, "PubliclyAccessible", &mut unknown),
+        iam_auth: known(
+            cluster.map_or(i.iam_database_authentication_enabled, |c| {
+                c.iam_database_authentication_enabled
+            }),
+            "IAMDatabaseAuthenticationEnabled",
+            &mut unknown,
         ),
-        deletion_protection: cluster
-            .map(|c| c.deletion_protection)
-            .unwrap_or(i.deletion_protection),
-        multi_az: i.multi_az,
+        storage_encrypted: known(
+            cluster.map_or(i.storage_encrypted, |c| c.storage_encrypted),
+            "StorageEncrypted",
+            &mut unknown,
+        ),
+        backup_retention_days: known(
+            cluster.map_or(i.backup_retention_period, |c| c.backup_retention_period),
+            "BackupRetentionPeriod",
+            &mut unknown,
+        )
+        .map(i64::from),
+        deletion_protection: known(
+            cluster.map_or(i.deletion_protection, |c| c.deletion_protection),
+            "DeletionProtection",
+            &mut unknown,
+        ),
+        multi_az: known(i.multi_az, "MultiAZ", &mut unknown),
         port,
         read_replica_source: i.read_replica_source.clone(),
         read_replicas: i.read_replicas.clone(),

@@ -25,8 +25,11 @@ pub struct PairDatabase {
     /// for MySQL 5.x), the part upgrades must keep equal across
     /// environments.
     pub engine_major: String,
-    pub iam_auth: bool,
-    pub storage_encrypted: bool,
+    /// Absent (the comparison `error`) when the API's answer lacked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iam_auth: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_encrypted: Option<bool>,
     pub serverless_v2: bool,
     /// The services it serves (more than one for a shared test cluster).
     pub services: Vec<String>,
@@ -147,6 +150,11 @@ fn database(
 ) -> PairDatabase {
     let mut why = Vec::new();
     let parameters = super::cluster_parameters(region, c, &mut why).unwrap_or_default();
+    let iam_auth = super::known(
+        c.iam_database_authentication_enabled,
+        "IAMDatabaseAuthenticationEnabled",
+        &mut why,
+    );
     unknown.extend(
         why.into_iter()
             .map(|w| format!("{}/{}: {w}", account.name, c.id)),
@@ -160,7 +168,7 @@ fn database(
         engine: c.engine.clone(),
         engine_version: c.engine_version.clone(),
         engine_major: engine_major(&c.engine_version),
-        iam_auth: c.iam_database_authentication_enabled,
+        iam_auth,
         storage_encrypted: c.storage_encrypted,
         serverless_v2: c.serverless_v2.is_some(),
         services: services(&c.tags, service_tag),
@@ -180,7 +188,11 @@ fn summary(dbs: &[PairDatabase]) -> String {
                 d.id,
                 d.engine,
                 d.engine_version,
-                if d.iam_auth { "on" } else { "off" }
+                match d.iam_auth {
+                    Some(true) => "on",
+                    Some(false) => "off",
+                    None => "unknown",
+                }
             )
         })
         .collect::<Vec<_>>()

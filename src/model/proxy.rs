@@ -15,8 +15,10 @@ pub struct ProxyFacts {
     pub region: String,
     /// `POSTGRESQL`, `MYSQL` or `SQLSERVER`.
     pub engine_family: String,
-    /// Clients must connect with TLS.
-    pub require_tls: bool,
+    /// Clients must connect with TLS (absent when the answer lacked
+    /// `RequireTLS`: unknown, never "off").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_tls: Option<bool>,
     /// Every client authentication requires an IAM token: the default
     /// scheme is `IAM_AUTH`, or every `Auth` entry has `IAMAuth = REQUIRED`.
     pub iam_auth_required: bool,
@@ -76,7 +78,7 @@ pub fn proxy_facts(idx: &RegionIndex<'_>, p: &DbProxy) -> ProxyFacts {
         arn: p.arn.clone(),
         region: idx.region.name.clone(),
         engine_family: p.engine_family.clone(),
-        require_tls: p.require_tls,
+        require_tls: super::known(p.require_tls, "RequireTLS", &mut unknown),
         iam_auth_required,
         auth_summary: if parts.is_empty() {
             "no authentication configured".into()
