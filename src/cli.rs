@@ -529,6 +529,12 @@ pub struct ReportArgs {
     /// reads the history.
     #[arg(long)]
     pub no_history: bool,
+    /// Record a snapshot older than the history's latest run in its place
+    /// in time: every period is replayed from the recorded runs in the
+    /// order of their snapshots (refused when runs were pruned). Without
+    /// it, such a snapshot is refused (exit 2).
+    #[arg(long, conflicts_with = "no_history")]
+    pub backfill: bool,
     /// Waivers file (`[[waiver]]` tables), in addition to those in the config.
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
@@ -646,8 +652,9 @@ pub enum RulesCommand {
     },
     /// List the facts a rule can use for a resource kind (JSON Schema).
     Fields {
-        /// db_cluster, db_instance, account, iam_principal or service_pair.
-        kind: String,
+        /// The resource kind (the kinds rules can be written for).
+        #[arg(value_enum)]
+        kind: crate::facts::ResourceKind,
     },
 }
 

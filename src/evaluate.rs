@@ -413,40 +413,44 @@ fn evaluate_pairs(
                     .is_some_and(|p| p.left == left_env && p.right == right_env)
             })
             .collect();
-        // Every database of both environments must be known: a service
-        // missing on one side might only be missing from the snapshot.
-        let missing: Vec<String> = left
-            .iter()
-            .chain(&right)
-            .flat_map(|a| {
-                a.gaps
-                    .iter()
-                    .filter(|g| {
-                        (g.service == Service::Sts || g.service == Service::Rds)
-                            && !model::is_fact_level(g)
-                    })
-                    .map(move |g| format!("account {}: {g}", a.name))
-            })
-            .collect();
+        // Databases the snapshot may lack, per side: an account that was
+        // not reached, or whose RDS listing failed somewhere.
+        let unseen = |side: &[&Account]| -> Vec<String> {
+            side.iter()
+                .flat_map(|a| {
+                    a.gaps
+                        .iter()
+                        .filter(|g| {
+                            (g.service == Service::Sts || g.service == Service::Rds)
+                                && !model::is_fact_level(g)
+                        })
+                        .map(move |g| format!("account {}: {g}", a.name))
+                })
+                .collect()
+        };
+        let (unseen_left, unseen_right) = (unseen(&left), unseen(&right));
+        let missing: Vec<String> = unseen_left.iter().chain(&unseen_right).cloned().collect();
         let scope_of = |account: &'_ Account| {
             let params = config.params_for(&account.environment, &rules.params);
             let facts = model::account_facts(snapshot, account, config);
             (params, facts)
         };
         if !missing.is_empty() {
+            // Services whose databases are all in what was not collected
+            // are not seen at all: one error per rule says so.
             let (params, facts) = scope_of(first);
             let scope = AccountScope::new(first, &facts, &params, names);
             let target = ResourceRef::everything(first, ResourceKind::ServicePair);
             for rule in &these {
                 let message = format!(
-                    "data not collected, so {left_env} and {right_env} cannot be compared: {}",
+                    "data not collected, so services whose databases are not in the snapshot cannot be compared between {left_env} and {right_env}: {}",
                     missing.join("; ")
                 );
                 chunk.push(scope.error_finding(rule, None, scope.clone_ref(&target), message));
             }
             chunk.drain_into(findings);
-            continue;
         }
+        let judged_from = findings.len();
         let services = model::parity::service_pairs(
             (left_env, &left),
             (right_env, &right),
@@ -488,6 +492,56 @@ fn evaluate_pairs(
                 scope.resource(&root, pair, &target, set, region.as_ref(), chunk);
                 chunk.drain_into(findings);
             }
+        }
+        if !missing.is_empty() {
+            let sides = (!unseen_left.is_empty(), !unseen_right.is_empty());
+            for f in &mut findings[judged_from..] {
+                let rule = these.iter().find(|r| r.id.as_str() == &*f.rule_id);
+                stand_or_unknown(f, rule.and_then(|r| r.pair.as_ref()), sides, &missing);
+            }
+        }
+    }
+}
+
+/// A parity finding judged on the databases that were seen, while some
+/// accounts of its environments were not (fully) collected: a `fail` that
+/// no unseen database could undo (the rule's `unseen_cannot_undo_fail`
+/// names every side with unseen accounts) stands; anything else, a pass
+/// above all, could be overturned by what was not seen and is an `error`
+/// naming it.
+fn stand_or_unknown(
+    f: &mut Finding,
+    pair: Option<&crate::rules::EnvPair>,
+    (left_unseen, right_unseen): (bool, bool),
+    missing: &[String],
+) {
+    use crate::rules::Side;
+    let final_on = |side: Side| pair.is_some_and(|p| p.unseen_cannot_undo_fail.contains(&side));
+    let fail_stands =
+        (!left_unseen || final_on(Side::Left)) && (!right_unseen || final_on(Side::Right));
+    match f.outcome {
+        Outcome::Fail if fail_stands => {
+            f.message = format!(
+                "{} (stands although some databases were not collected: none of them could undo it; {})",
+                f.message,
+                missing.join("; ")
+            )
+            .into();
+        }
+        Outcome::Error => {}
+        was => {
+            f.message = format!(
+                "{} on the databases collected, but data not collected could change it: {}",
+                if was == Outcome::Pass {
+                    "passes"
+                } else {
+                    "fails"
+                },
+                missing.join("; ")
+            )
+            .into();
+            f.outcome = Outcome::Error;
+            f.evidence = None;
         }
     }
 }

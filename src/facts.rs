@@ -9,8 +9,21 @@ use serde_json::Value as Json;
 use crate::vocab::Service;
 
 /// The kind of resource a rule is evaluated against, once per resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum ResourceKind {
     /// An Aurora/RDS DB cluster.
     DbCluster,

@@ -186,3 +186,82 @@ fn the_check_finds_a_cycle_through_an_inline_path() {
     );
     assert!(g["config"].is_empty());
 }
+
+/// Each top-level module's place in the drawing of docs/architecture.md:
+/// (line from the top, position along the line's arrows). Text in
+/// parentheses and after two spaces is commentary.
+fn documented_layers() -> BTreeMap<String, (usize, usize)> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
+            .unwrap();
+    let start = doc
+        .find("```\napp/")
+        .expect("the module drawing in docs/architecture.md")
+        + 4;
+    let end = start + doc[start..].find("```").unwrap();
+    let mut layers = BTreeMap::new();
+    for (line, text) in doc[start..end].lines().enumerate() {
+        // The drawing is left of the first run of three spaces or `(`.
+        let drawing = text.split("   ").next().unwrap_or_default();
+        let drawing = drawing.split('(').next().unwrap_or_default();
+        for (along, part) in drawing.split('─').enumerate() {
+            for name in part
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '/' || c == '.'))
+            {
+                let name = name.trim_end_matches('/').trim_end_matches(".rs");
+                if !name.is_empty() && name != "►" {
+                    layers.entry(name.to_string()).or_insert((line, along));
+                }
+            }
+        }
+    }
+    layers
+}
+
+/// A module names only modules at its level or below in the documented
+/// drawing (along an arrow, only those to its right), and every top-level
+/// module is in the drawing: the layers are checked, not only the cycles.
+#[test]
+fn every_module_names_only_modules_below_it_as_documented() {
+    let layers = documented_layers();
+    let files = crate_files();
+    let modules: BTreeSet<&str> = files.iter().map(|(m, _, _)| m.as_str()).collect();
+    let unplaced: Vec<&&str> = modules
+        .iter()
+        .filter(|m| !layers.contains_key(**m))
+        .collect();
+    assert!(
+        unplaced.is_empty(),
+        "modules missing from the drawing in docs/architecture.md: {unplaced:?}"
+    );
+    let g = graph(&files);
+    let mut upward = Vec::new();
+    for (from, names) in &g {
+        for (to, file) in names {
+            // Items of the crate root (`crate::VERSION`) are no module.
+            let (Some(a), Some(b)) = (layers.get(from), layers.get(to)) else {
+                continue;
+            };
+            let up = b.0 < a.0 || (b.0 == a.0 && b.1 < a.1);
+            if up {
+                upward.push(format!("{from} -> {to} (in src/{file})"));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "modules naming a module above them in docs/architecture.md:\n{}",
+        upward.join("\n")
+    );
+}
+
+/// The layer check sees an upward name.
+#[test]
+fn the_layer_check_finds_an_upward_name() {
+    let layers = documented_layers();
+    assert!(layers["app"].0 < layers["report"].0);
+    assert!(layers["rules"].1 < layers["iam"].1 && layers["rules"].0 == layers["iam"].0);
+    // `report` naming `app` would be upward.
+    let (a, b) = (layers["report"], layers["app"]);
+    assert!(b.0 < a.0 || (b.0 == a.0 && b.1 < a.1));
+}

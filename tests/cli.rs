@@ -300,6 +300,22 @@ fn rules_commands() {
     assert!(text(&unknown.stderr).contains("did you mean `db.ha.readers-across-azs`?"));
     let fields = dbaudit(&["rules", "fields", "db_cluster"]);
     assert!(text(&fields.stdout).contains("readers_outside_writer_az"));
+    // The kinds are clap's values, from the one enum: none is left out.
+    let fields = dbaudit(&["rules", "fields", "db_proxy"]);
+    assert!(
+        text(&fields.stdout).contains("require_tls"),
+        "{}",
+        text(&fields.stderr)
+    );
+    let bad = dbaudit(&["rules", "fields", "db_clusterz"]);
+    assert_eq!(bad.status.code(), Some(2));
+    for kind in dbaudit::rules::ResourceKind::ALL {
+        assert!(
+            text(&bad.stderr).contains(kind.as_str()),
+            "{}",
+            text(&bad.stderr)
+        );
+    }
     // A directory with its own params.toml is a whole pack: `rules
     // validate` and `--rules` agree that it needs --no-builtin (nothing is
     // implied), and both say so.

@@ -839,3 +839,227 @@ fn an_absent_field_is_unknown_never_a_default() {
         "{encrypted}"
     );
 }
+
+/// One account that could not be reached does not switch parity off for
+/// the organization: the services seen are still compared; a failure no
+/// unseen database could undo stands, anything an unseen database could
+/// overturn (a pass above all) is an error naming the account.
+#[test]
+fn an_unreachable_account_leaves_parity_on_for_the_rest() {
+    let unreachable = |name: &str, env: &str, id: &str| {
+        json!({
+            "name": name, "environment": env, "account_id": id, "partition": "aws",
+            "regions": [],
+            "gaps": [{"service": "sts", "operation": "AssumeRole", "code": "AccessDenied",
+                      "message": "not authorized to perform sts:AssumeRole"}]
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let parity = |extra: Value| -> Vec<Value> {
+        let mut v = demo();
+        v["accounts"].as_array_mut().unwrap().push(extra);
+        std::fs::write(d.join("s.json"), v.to_string()).unwrap();
+        let report = json_report(&run(d, &["evaluate", "s.json", "--format", "json"]));
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule_id"].as_str().unwrap().starts_with("parity."))
+            .cloned()
+            .collect()
+    };
+    let outcome = |fs: &[Value], rule: &str, service: &str| -> String {
+        fs.iter()
+            .find(|f| f["rule_id"] == rule && f["resource_id"] == service)
+            .map(|f| f["outcome"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{rule} {service}: {fs:?}"))
+    };
+    // A prod account unseen: "ledger has no test database" stands (an
+    // unseen prod database cannot give test one); the parameter difference
+    // and IAM auth could change, so they are errors; one */* error per rule
+    // covers services seen nowhere.
+    let fs = parity(unreachable("prod-dr", "prod", "333333333333"));
+    assert_eq!(
+        outcome(&fs, "parity.service-has-test-database", "ledger"),
+        "fail"
+    );
+    assert_eq!(outcome(&fs, "parity.parameters", "orders"), "error");
+    assert_eq!(outcome(&fs, "parity.iam-auth", "orders"), "error");
+    assert_eq!(
+        outcome(&fs, "parity.engine-major-version", "orders"),
+        "error"
+    );
+    let everything = fs.iter().filter(|f| f["resource_id"] == "*/*").count();
+    assert_eq!(everything, 5, "one per parity rule");
+    assert!(fs.iter().all(|f| f["outcome"] != "pass"), "nothing passes");
+    // A test account unseen: ledger's test database may be there.
+    let fs = parity(unreachable("test-dr", "test", "444444444444"));
+    assert_eq!(
+        outcome(&fs, "parity.service-has-test-database", "ledger"),
+        "error"
+    );
+    assert!(fs.iter().all(|f| f["outcome"] != "pass"));
+}
+
+/// `--backfill` inserts an older snapshot in its place in time: the periods
+/// are replayed in the order of the snapshots, so nothing that a later run
+/// closed is reopened, and what failed only then opens and closes there.
+#[test]
+fn backfill_inserts_an_older_snapshot_in_time_order() {
+    let dir = workdir("");
+    let d = dir.path();
+    let day = |name: &str, at: &str, f: &dyn Fn(&mut Value)| {
+        let mut v = demo();
+        v["collected_at"] = json!(at);
+        f(&mut v);
+        std::fs::write(d.join(name), v.to_string()).unwrap();
+    };
+    day("d1.json", "2026-11-27T02:00:00Z", &|_| {});
+    day("d3.json", "2026-11-29T02:00:00Z", &|v| {
+        cluster(v, "prod-catalog")["deletion_protection"] = json!(true);
+    });
+    // Day 2: catalog still unprotected, and orders briefly unprotected too.
+    day("d2.json", "2026-11-28T02:00:00Z", &|v| {
+        cluster(v, "prod-orders")["deletion_protection"] = json!(false);
+    });
+    for f in ["d1.json", "d3.json"] {
+        assert_eq!(
+            run(d, &["evaluate", f, "--history", "h.db"]).status.code(),
+            Some(1)
+        );
+    }
+    let out = run(d, &["evaluate", "d2.json", "--history", "h.db"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--backfill"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        d,
+        &["evaluate", "d2.json", "--history", "h.db", "--backfill"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("in time order"),
+        "{}",
+        text(&out.stderr)
+    );
+    let periods = |resource: &str| -> Vec<Value> {
+        let out = dbaudit_in(
+            d,
+            &[
+                "history",
+                "finding",
+                "db.deletion-protection",
+                "--resource",
+                resource,
+                "--history",
+                "h.db",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["periods"].as_array().unwrap().clone()
+    };
+    // Catalog: one period, day 1 to day 3, not reopened by day 2.
+    let catalog = periods("prod-catalog");
+    assert_eq!(catalog.len(), 1, "{catalog:?}");
+    assert_eq!(catalog[0]["opened_at"], "2026-11-27T02:00:00Z");
+    assert_eq!(catalog[0]["closed_at"], "2026-11-29T02:00:00Z");
+    // Orders: failed on day 2 only.
+    let orders = periods("prod-orders");
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0]["opened_at"], "2026-11-28T02:00:00Z");
+    assert_eq!(orders[0]["closed_at"], "2026-11-29T02:00:00Z");
+    // The same periods as recording the three days in order.
+    for f in ["d1.json", "d2.json", "d3.json"] {
+        run(d, &["evaluate", f, "--history", "in-order.db"]);
+    }
+    let every = periods_of(d, "h.db");
+    assert!(every.len() > 10, "{every:?}");
+    assert_eq!(every, periods_of(d, "in-order.db"));
+    // The runs list in time order, day 3 the latest.
+    let all = runs(d, "h.db");
+    let ats: Vec<&str> = all.iter().map(|r| r["at"].as_str().unwrap()).collect();
+    assert_eq!(
+        ats,
+        [
+            "2026-11-29T02:00:00Z",
+            "2026-11-28T02:00:00Z",
+            "2026-11-27T02:00:00Z"
+        ]
+    );
+}
+
+/// Every period of a store as (fingerprint, opened_at, closed_at,
+/// closed_by), through `history finding` of each failing fingerprint.
+fn periods_of(d: &Path, store: &str) -> Vec<(String, String, String, String)> {
+    let out = dbaudit_in(
+        d,
+        &["history", "open", "--history", store, "--format", "json"],
+    );
+    let open: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut fps: Vec<String> = open["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["fingerprint"].as_str().unwrap().to_string())
+        .collect();
+    // Closed periods are not in `open`: ask for the rules the days change.
+    for resource in ["prod-catalog", "prod-orders"] {
+        let out = dbaudit_in(
+            d,
+            &[
+                "history",
+                "finding",
+                "db.deletion-protection",
+                "--resource",
+                resource,
+                "--history",
+                store,
+                "--format",
+                "json",
+            ],
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        fps.extend(
+            v["periods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["fingerprint"].as_str().unwrap().to_string()),
+        );
+    }
+    fps.sort();
+    fps.dedup();
+    let mut all = Vec::new();
+    for fp in fps {
+        let out = dbaudit_in(
+            d,
+            &[
+                "history",
+                "finding",
+                &fp,
+                "--history",
+                store,
+                "--format",
+                "json",
+            ],
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for p in v["periods"].as_array().unwrap() {
+            let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
+            all.push((
+                s("fingerprint"),
+                s("opened_at"),
+                s("closed_at"),
+                s("closed_by"),
+            ));
+        }
+    }
+    all
+}

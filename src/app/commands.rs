@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{Io, load_config, write_err};
 use crate::cli::{AccessArgs, Cli, DiffArgs, DiffFormat, InitArgs, RulesCommand};
 use crate::error::Error;
-use crate::rules::{ResourceKind, RuleSet};
+use crate::rules::RuleSet;
 use crate::snapshot::Snapshot;
 
 /// The man pages, generated from the same clap definitions as `--help`.
@@ -359,12 +359,7 @@ pub fn rules(cmd: RulesCommand, io: &mut Io) -> Result<i32, Error> {
             Ok(0)
         }
         RulesCommand::Fields { kind } => {
-            let Some(k) = ResourceKind::parse(&kind) else {
-                return Err(Error::Usage(format!(
-                    "unknown resource kind `{kind}`; expected db_cluster, db_instance, account, iam_principal or service_pair"
-                )));
-            };
-            let schema = crate::model::facts_json_schema(k);
+            let schema = crate::model::facts_json_schema(kind);
             serde_json::to_writer_pretty(&mut *io.stdout, &schema)
                 .map_err(|e| write_err(e.into()))?;
             writeln!(io.stdout).map_err(write_err)?;

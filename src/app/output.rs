@@ -35,6 +35,7 @@ pub fn report_snapshot(
     let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
     // Whether this run is recorded, and the digest of what it evaluates.
     let mut record: Option<String> = None;
+    let mut backfill = false;
     if let Some(h) = history.as_mut().filter(|_| !args.no_history) {
         let digest = input_digest(snapshot, rules, config, &opts);
         match h.recorded_input(&digest)? {
@@ -45,7 +46,7 @@ pub fn report_snapshot(
             )
             .map_err(write_err)?,
             None => {
-                check_time_order(h, snapshot)?;
+                backfill = check_time_order(h, snapshot, args.backfill)?;
                 record = Some(digest);
             }
         }
@@ -63,7 +64,12 @@ pub fn report_snapshot(
     let mut ctx = RenderContext::new(Some(snapshot));
     let mut recorded = None;
     if let (Some(h), Some(digest)) = (history.as_mut(), &record) {
-        recorded = Some(h.begin_record(&report, &crate::history::now(), digest)?);
+        let run = h.begin_record(&report, &crate::history::now(), digest)?;
+        if backfill && let Err(e) = h.rebuild_periods() {
+            h.rollback();
+            return Err(e.into());
+        }
+        recorded = Some(run);
     }
     let written = (|| {
         if let Some(h) = history.as_mut()
@@ -87,14 +93,24 @@ pub fn report_snapshot(
         if let Some(keep) = config.history_keep_runs {
             h.prune(keep)?;
         }
-        writeln!(
-            io.stderr,
-            "history: recorded run {} in {} ({} period(s) opened, {} closed)",
-            run.run_id,
-            h.describe(),
-            run.opened,
-            run.closed
-        )
+        if backfill {
+            writeln!(
+                io.stderr,
+                "history: inserted run {} in {} in time order (collected {}); every period was replayed",
+                run.run_id,
+                h.describe(),
+                run.at
+            )
+        } else {
+            writeln!(
+                io.stderr,
+                "history: recorded run {} in {} ({} period(s) opened, {} closed)",
+                run.run_id,
+                h.describe(),
+                run.opened,
+                run.closed
+            )
+        }
         .map_err(write_err)?;
     }
     for file in files {
@@ -163,23 +179,26 @@ fn render_outputs(
     Ok((files, stdout))
 }
 
-/// A snapshot collected before the history's latest run would reopen what
-/// later runs closed and reset ages: refused (it can still be evaluated
-/// with `--no-history`).
-fn check_time_order(h: &mut History, snapshot: &Snapshot) -> Result<(), Error> {
+/// A snapshot collected before the history's latest run, recorded at the
+/// end, would reopen what later runs closed and reset ages: refused (it can
+/// still be evaluated with `--no-history`), unless `--backfill` asks to
+/// insert it in time order. Returns whether it is such a backfill.
+fn check_time_order(h: &mut History, snapshot: &Snapshot, backfill: bool) -> Result<bool, Error> {
     use crate::model::lifecycle::epoch;
     let Some(latest) = h.latest_run()? else {
-        return Ok(());
+        return Ok(false);
     };
-    if let (Some(this), Some(last)) = (epoch(&snapshot.collected_at), epoch(&latest.at))
-        && this < last
-    {
+    let older = matches!(
+        (epoch(&snapshot.collected_at), epoch(&latest.at)),
+        (Some(this), Some(last)) if this < last
+    );
+    if older && !backfill {
         return Err(Error::Usage(format!(
-            "the snapshot was collected at {} , before the history's latest run {} (collected at {}): recording it would reopen findings that later runs closed and reset their ages; evaluate it with --no-history",
+            "the snapshot was collected at {}, before the history's latest run {} (collected at {}): recording it at the end would reopen findings that later runs closed and reset their ages; insert it in time order with --backfill, or evaluate it with --no-history",
             snapshot.collected_at, latest.run_id, latest.at
-        ).replace(" , ", ", ")));
+        )));
     }
-    Ok(())
+    Ok(older)
 }
 
 /// What a recorded run evaluated, as one digest: the snapshot, the rules

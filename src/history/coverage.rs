@@ -52,6 +52,21 @@ impl Coverage {
         }
     }
 
+    /// The coverage of a recorded run, from what the store keeps of it:
+    /// its rules, its accounts' regions with data, and its `error` cells
+    /// (rule, account, region; "" for account-wide).
+    pub(crate) fn from_parts(
+        rules: BTreeSet<String>,
+        accounts: HashMap<String, HashSet<String>>,
+        errors: HashSet<(String, String, String)>,
+    ) -> Coverage {
+        Coverage {
+            rules,
+            accounts,
+            errors,
+        }
+    }
+
     /// The rules evaluated.
     pub fn rules(&self) -> Vec<&str> {
         self.rules.iter().map(String::as_str).collect()

@@ -550,20 +550,34 @@ impl History {
     pub fn prune(&mut self, keep: usize) -> Result<usize, HistoryError> {
         self.db.begin_write()?;
         let result = (|| {
-            let latest = self
+            // The latest runs by their snapshots' time (a backfilled run
+            // takes its place in time, not at the end).
+            let kept: Vec<String> = self
                 .db
-                .query("SELECT MAX(seq) FROM dbaudit_runs", &[])?
-                .first()
-                .and_then(|r| r[0].int())
-                .unwrap_or(0);
-            let upto = latest - i64::try_from(keep).unwrap_or(i64::MAX).min(latest);
+                .query(
+                    &format!(
+                        "SELECT seq FROM dbaudit_runs ORDER BY at DESC, seq DESC LIMIT {keep}"
+                    ),
+                    &[],
+                )?
+                .iter()
+                .filter_map(|r| r[0].int())
+                .map(|s| s.to_string())
+                .collect();
+            let others = if kept.is_empty() {
+                String::new()
+            } else {
+                format!("AND seq NOT IN ({})", kept.join(", "))
+            };
             let pruned = self.db.execute(
-                "UPDATE dbaudit_runs SET findings_kept = 0 WHERE seq <= ? AND findings_kept = 1",
-                &[upto.into()],
+                &format!(
+                    "UPDATE dbaudit_runs SET findings_kept = 0 WHERE findings_kept = 1 {others}"
+                ),
+                &[],
             )?;
             self.db.execute(
-                "DELETE FROM dbaudit_findings WHERE seq <= ?",
-                &[upto.into()],
+                &format!("DELETE FROM dbaudit_findings WHERE 1 = 1 {others}"),
+                &[],
             )?;
             self.db.execute(
                 "DELETE FROM dbaudit_messages WHERE message_id NOT IN (SELECT message_id FROM dbaudit_findings WHERE message_id IS NOT NULL)",
@@ -721,6 +735,180 @@ impl History {
             uncovered: missing,
             findings,
         })
+    }
+}
+
+impl History {
+    /// Rebuilds every period by replaying the recorded runs in the order of
+    /// their snapshots' time (`at`, then recording order), as if each had
+    /// been recorded in that order: what `--backfill` needs after recording
+    /// a snapshot older than the latest run. Runs in the open transaction
+    /// of [`History::begin_record`]. Refused when a run's findings were
+    /// pruned (the replay needs every run's findings).
+    pub fn rebuild_periods(&mut self) -> Result<(), HistoryError> {
+        let pruned = self
+            .db
+            .query(
+                "SELECT COUNT(*) FROM dbaudit_runs WHERE findings_kept = 0",
+                &[],
+            )?
+            .first()
+            .and_then(|r| r[0].int())
+            .unwrap_or(0);
+        if pruned > 0 {
+            return Err(HistoryError::Database {
+                store: self.describe(),
+                message: format!(
+                    "{pruned} run(s) were pruned (their findings are gone), so the periods cannot be replayed in time order: a snapshot older than the latest run cannot be inserted"
+                ),
+            });
+        }
+        let mut runs: Vec<(i64, String, Vec<RunAccount>, BTreeSet<String>)> = self
+            .db
+            .query("SELECT seq, at, accounts, rules FROM dbaudit_runs", &[])?
+            .iter()
+            .map(|r| {
+                (
+                    r[0].int().unwrap_or_default(),
+                    r[1].str(),
+                    serde_json::from_str(&r[2].str()).unwrap_or_default(),
+                    serde_json::from_str(&r[3].str()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        runs.sort_by(|a, b| query::run_order((&a.1, a.0), (&b.1, b.0)));
+        let mut by_run: HashMap<i64, Vec<Vec<Value>>> = HashMap::new();
+        for r in self.db.query(
+            &format!(
+                "SELECT f.seq, {}, f.outcome, f.severity, f.waiver FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id",
+                IDENTITY_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("k.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            &[],
+        )? {
+            by_run
+                .entry(r[0].int().unwrap_or_default())
+                .or_default()
+                .push(r[1..].to_vec());
+        }
+        // Columns of a finding row: the identity (0..8), outcome, severity, waiver.
+        const OUTCOME: usize = 8;
+        let rank = |o: &str| match o {
+            "fail" => 3,
+            "waived" => 2,
+            "error" => 1,
+            _ => 0,
+        };
+        // An open period: identity, severity, opened_seq, opened_at, waiver.
+        type Opened = (Vec<Value>, String, i64, String, Option<String>);
+        let mut open: BTreeMap<String, Opened> = BTreeMap::new();
+        let mut closed: Vec<Vec<Value>> = Vec::new();
+        for (seq, at, accounts, rules) in &runs {
+            let rows = by_run.remove(seq).unwrap_or_default();
+            let mut now: BTreeMap<String, &Vec<Value>> = BTreeMap::new();
+            for row in &rows {
+                let fp = row[0].str();
+                let better = now
+                    .get(&fp)
+                    .is_none_or(|seen| rank(&row[OUTCOME].str()) > rank(&seen[OUTCOME].str()));
+                if better {
+                    now.insert(fp, row);
+                }
+            }
+            let coverage = Coverage::from_parts(
+                rules.clone(),
+                accounts
+                    .iter()
+                    .map(|a| (a.name.clone(), a.regions.iter().cloned().collect()))
+                    .collect(),
+                rows.iter()
+                    .filter(|r| r[OUTCOME].str() == "error")
+                    .map(|r| (r[1].str(), r[2].str(), r[5].str()))
+                    .collect(),
+            );
+            let (mut opened, mut closed_now) = (0usize, 0usize);
+            let fps: Vec<String> = open.keys().cloned().collect();
+            for fp in fps {
+                let still = match now.get(&fp) {
+                    Some(r) if matches!(r[OUTCOME].str().as_str(), "fail" | "waived") => {
+                        if let Some(p) = open.get_mut(&fp) {
+                            p.4 = r[OUTCOME + 2].text().map(str::to_string);
+                        }
+                        None
+                    }
+                    Some(r) if r[OUTCOME].str() == "pass" => Some("passed"),
+                    Some(_) => None,
+                    None => {
+                        let p = &open[&fp].0;
+                        coverage
+                            .covers(&p[1].str(), &p[2].str(), &p[5].str())
+                            .then_some("gone")
+                    }
+                };
+                if let Some(by) = still
+                    && let Some((identity, severity, opened_seq, opened_at, waiver)) =
+                        open.remove(&fp)
+                {
+                    let mut row = identity;
+                    row.extend([
+                        severity.into(),
+                        opened_seq.into(),
+                        opened_at.into(),
+                        waiver.into(),
+                        (*seq).into(),
+                        at.as_str().into(),
+                        by.into(),
+                    ]);
+                    closed.push(row);
+                    closed_now += 1;
+                }
+            }
+            for (fp, r) in &now {
+                if matches!(r[OUTCOME].str().as_str(), "fail" | "waived") && !open.contains_key(fp)
+                {
+                    open.insert(
+                        fp.clone(),
+                        (
+                            r[..OUTCOME].to_vec(),
+                            r[OUTCOME + 1].str(),
+                            *seq,
+                            at.clone(),
+                            r[OUTCOME + 2].text().map(str::to_string),
+                        ),
+                    );
+                    opened += 1;
+                }
+            }
+            self.db.execute(
+                "UPDATE dbaudit_runs SET opened = ?, closed = ? WHERE seq = ?",
+                &[opened.into(), closed_now.into(), (*seq).into()],
+            )?;
+        }
+        let mut rows = closed;
+        for (_, (identity, severity, opened_seq, opened_at, waiver)) in open {
+            let mut row = identity;
+            row.extend([
+                severity.into(),
+                opened_seq.into(),
+                opened_at.into(),
+                waiver.into(),
+                Value::Int(None),
+                Value::Text(None),
+                Value::Text(None),
+            ]);
+            rows.push(row);
+        }
+        self.db.execute("DELETE FROM dbaudit_periods", &[])?;
+        self.insert_rows(
+            "dbaudit_periods",
+            &format!(
+                "{IDENTITY_COLUMNS}, severity, opened_seq, opened_at, waiver, closed_seq, closed_at, closed_by"
+            ),
+            &rows,
+        )
     }
 }
 

@@ -121,6 +121,26 @@ fn period(r: &Row, as_of: &str) -> Period {
     }
 }
 
+/// Whether a period was open at a run: opened at or before it and not
+/// closed by then. Runs are ordered by their snapshot's time (`at`), then by
+/// recording order, so that a snapshot recorded late (`--backfill`) takes
+/// its place in time.
+fn open_at_run(p: &Period, r: &RunRecord) -> bool {
+    let at = (p.opened_at.as_str(), p.opened_seq);
+    let run = (r.at.as_str(), r.seq);
+    run_order(at, run).is_le()
+        && match (&p.closed_at, p.closed_seq) {
+            (Some(c), Some(seq)) => run_order((c.as_str(), seq), run).is_gt(),
+            _ => true,
+        }
+}
+
+/// The order of two runs given as (`at`, seq): by time, then recording.
+pub(super) fn run_order(a: (&str, i64), b: (&str, i64)) -> std::cmp::Ordering {
+    let time = |t: &str| epoch(t).map_or_else(|| (i64::MIN, t.to_string()), |e| (e, String::new()));
+    time(a.0).cmp(&time(b.0)).then(a.1.cmp(&b.1))
+}
+
 fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -147,7 +167,7 @@ impl History {
     ) -> Result<Vec<RunRecord>, HistoryError> {
         let rows = self.db.query(
             &format!(
-                "SELECT seq, run_id, at, recorded_at, tool_version, rule_pack, accounts, rules, exit_code, pass, fail, error, waived, opened, closed, fail_on, gate_status, accepted_at, accepted_by, accepted_reason FROM dbaudit_runs {condition} ORDER BY seq DESC LIMIT {limit}"
+                "SELECT seq, run_id, at, recorded_at, tool_version, rule_pack, accounts, rules, exit_code, pass, fail, error, waived, opened, closed, fail_on, gate_status, accepted_at, accepted_by, accepted_reason FROM dbaudit_runs {condition} ORDER BY at DESC, seq DESC LIMIT {limit}"
             ),
             params,
         )?;
@@ -203,7 +223,10 @@ impl History {
     pub fn as_of(&mut self) -> Result<Option<String>, HistoryError> {
         Ok(self
             .db
-            .query("SELECT at FROM dbaudit_runs ORDER BY seq DESC LIMIT 1", &[])?
+            .query(
+                "SELECT at FROM dbaudit_runs ORDER BY at DESC, seq DESC LIMIT 1",
+                &[],
+            )?
             .first()
             .map(|r| r[0].str()))
     }
@@ -298,8 +321,7 @@ impl History {
                 .1
                 .push(p);
         }
-        let open_at =
-            |p: &Period, seq: i64| p.opened_seq <= seq && p.closed_seq.is_none_or(|c| c > seq);
+        let open_at = |p: &Period, r: &RunRecord| open_at_run(p, r);
         let rows = rows
             .into_iter()
             .map(|((environment, rule_id), (severity, ps))| {
@@ -314,7 +336,7 @@ impl History {
                     open: ps.iter().filter(|p| p.closed_seq.is_none()).count(),
                     open_over_time: recent
                         .iter()
-                        .map(|r| ps.iter().filter(|p| open_at(p, r.seq)).count())
+                        .map(|r| ps.iter().filter(|p| open_at(p, r)).count())
                         .collect(),
                     fixed: fix.len(),
                     mean_days_to_fix: mean,
@@ -342,7 +364,7 @@ impl History {
         for r in &recent {
             let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
             for p in &periods {
-                if p.opened_seq <= r.seq && p.closed_seq.is_none_or(|c| c > r.seq) {
+                if open_at_run(p, r) {
                     *counts.entry((&p.environment, &p.severity)).or_default() += 1;
                 }
             }

@@ -260,6 +260,7 @@ const RULE_KEYS: &[&str] = &[
     "scope",
     "left",
     "right",
+    "unseen_cannot_undo_fail",
 ];
 
 /// Loads and validates rule files; every problem in every file is reported.
@@ -566,7 +567,29 @@ fn env_pair<'a>(
         );
         return None;
     }
-    Some(EnvPair { left, right })
+    let mut unseen_cannot_undo_fail = Vec::new();
+    if let Some(v) = t.get("unseen_cannot_undo_fail") {
+        for side in r
+            .string_array(Some(v), "unseen_cannot_undo_fail")
+            .unwrap_or_default()
+        {
+            match side.as_str() {
+                "left" => unseen_cannot_undo_fail.push(super::Side::Left),
+                "right" => unseen_cannot_undo_fail.push(super::Side::Right),
+                other => r.problem(
+                    v.span().start,
+                    format!(
+                        "`unseen_cannot_undo_fail` lists sides, `left` or `right`; found `{other}`"
+                    ),
+                ),
+            }
+        }
+    }
+    Some(EnvPair {
+        left,
+        right,
+        unseen_cannot_undo_fail,
+    })
 }
 
 fn r_req<'t, 'a>(

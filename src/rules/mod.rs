@@ -59,6 +59,18 @@ pub struct Rule {
 pub struct EnvPair {
     pub left: String,
     pub right: String,
+    /// `unseen_cannot_undo_fail`: the sides (`left`, `right`) on which a
+    /// database the snapshot does not have (an account not collected)
+    /// cannot turn this rule's `fail` into a pass. With an account of such
+    /// a side missing, a fail stands; every other outcome is an `error`.
+    pub unseen_cannot_undo_fail: Vec<Side>,
+}
+
+/// A side of an environment pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    Right,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
