@@ -382,7 +382,7 @@ pub struct AwsArgs {
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// Send every AWS call to this endpoint (an emulator).
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", value_parser = endpoint_url)]
     pub endpoint_url: Option<String>,
 }
 
@@ -430,7 +430,7 @@ pub struct TargetArgs {
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// Send every AWS call to this endpoint (an emulator, a VPC endpoint).
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", value_parser = endpoint_url)]
     pub endpoint_url: Option<String>,
     /// Collection tasks (account × region × service) running at once; at
     /// most this many accounts in flight, and 8 tasks of any one account.
@@ -666,4 +666,20 @@ pub struct InitArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `--endpoint-url`: an http(s) URL with a host, checked before any call
+/// (the SDK would otherwise fail each request with a dump of it).
+fn endpoint_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("`{s}` is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)")
+        })?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("`{s}` names no host (e.g. http://127.0.0.1:5000)"));
+    }
+    Ok(s.to_string())
 }

@@ -444,7 +444,7 @@ fn evaluate_pairs(
             for rule in &these {
                 let message = format!(
                     "data not collected, so services whose databases are not in the snapshot cannot be compared between {left_env} and {right_env}: {}",
-                    missing.join("; ")
+                    first_few(&missing)
                 );
                 chunk.push(scope.error_finding(rule, None, scope.clone_ref(&target), message));
             }
@@ -503,6 +503,25 @@ fn evaluate_pairs(
     }
 }
 
+/// The first gaps of a list, and how many more: a message about a pair of
+/// environments stays short however many accounts were not collected.
+fn first_few(missing: &[String]) -> String {
+    const SHOWN: usize = 2;
+    let mut text = missing
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if missing.len() > SHOWN {
+        text.push_str(&format!(
+            "; and {} more (the accounts' gaps list them)",
+            missing.len() - SHOWN
+        ));
+    }
+    text
+}
+
 /// A parity finding judged on the databases that were seen, while some
 /// accounts of its environments were not (fully) collected: a `fail` that
 /// no unseen database could undo (the rule's `unseen_cannot_undo_fail`
@@ -524,7 +543,7 @@ fn stand_or_unknown(
             f.message = format!(
                 "{} (stands although some databases were not collected: none of them could undo it; {})",
                 f.message,
-                missing.join("; ")
+                first_few(missing)
             )
             .into();
         }
@@ -537,7 +556,7 @@ fn stand_or_unknown(
                 } else {
                     "fails"
                 },
-                missing.join("; ")
+                first_few(missing)
             )
             .into();
             f.outcome = Outcome::Error;

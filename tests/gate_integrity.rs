@@ -1063,3 +1063,88 @@ fn periods_of(d: &Path, store: &str) -> Vec<(String, String, String, String)> {
     }
     all
 }
+
+#[test]
+fn a_malformed_endpoint_is_a_usage_error_before_any_call() {
+    let dir = workdir("");
+    for url in ["notaurl", "http://", "ftp://host"] {
+        let o = dbaudit_in(
+            dir.path(),
+            &[
+                "scan",
+                "--all-accounts",
+                "--config",
+                "dbaudit.toml",
+                "--endpoint-url",
+                url,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(2), "{url}");
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("--endpoint-url") && !err.contains("Request {"),
+            "{err}"
+        );
+    }
+}
+
+/// One service across many accounts (the worst parity shape): each side is
+/// summarised, so parity messages stay short (at most 300 characters).
+#[test]
+fn parity_messages_stay_short_when_a_service_spans_many_accounts() {
+    let base = demo();
+    let mut accounts = Vec::new();
+    for n in 0..40 {
+        for a in base["accounts"].as_array().unwrap() {
+            let mut a = a.clone();
+            let name = format!("{}-{n:02}", a["name"].as_str().unwrap());
+            a["name"] = json!(name);
+            a["account_id"] = json!(format!(
+                "{}{n:02}",
+                &a["account_id"].as_str().unwrap()[..10]
+            ));
+            for c in a["regions"][0]["db_clusters"].as_array_mut().unwrap() {
+                c["id"] = json!(format!("{}-{n:02}", c["id"].as_str().unwrap()));
+            }
+            accounts.push(a);
+        }
+    }
+    let mut v = base.clone();
+    v["accounts"] = json!(accounts);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("many.json"), v.to_string()).unwrap();
+    let report = json_report(&run(
+        dir.path(),
+        &[
+            "evaluate",
+            "many.json",
+            "--rule",
+            "parity.*",
+            "--format",
+            "json",
+        ],
+    ));
+    let parity: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"].as_str().unwrap().starts_with("parity."))
+        .collect();
+    assert!(parity.iter().any(|f| f["outcome"] == "fail"));
+    for f in &parity {
+        let m = f["message"].as_str().unwrap();
+        assert!(m.chars().count() <= 300, "{} chars: {m}", m.chars().count());
+    }
+    let params = parity
+        .iter()
+        .find(|f| f["rule_id"] == "parity.parameters" && f["resource_id"] == "orders")
+        .unwrap();
+    assert!(
+        params["message"]
+            .as_str()
+            .unwrap()
+            .contains("md5 on 40 databases"),
+        "{}",
+        params["message"]
+    );
+}

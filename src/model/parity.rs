@@ -94,8 +94,24 @@ fn parameter_differences(
         })
         .map(|n| {
             let side = |dbs: &[PairDatabase]| -> String {
-                dbs.iter()
-                    .map(|d| format!("{}={}", d.id, value(d, n)))
+                if dbs.len() <= LISTED {
+                    return dbs
+                        .iter()
+                        .map(|d| format!("{}={}", d.id, value(d, n)))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                }
+                // Many databases (one service across hundreds of accounts):
+                // each value once, with how many databases have it and a
+                // few of them, so that a message stays short.
+                let mut by_value: std::collections::BTreeMap<String, Vec<&str>> =
+                    std::collections::BTreeMap::new();
+                for d in dbs {
+                    by_value.entry(value(d, n)).or_default().push(&d.id);
+                }
+                by_value
+                    .iter()
+                    .map(|(v, ids)| format!("{v} on {}", some_of(ids)))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -175,9 +191,52 @@ fn database(
     }
 }
 
+/// Databases of a side named one by one in messages; beyond, a side is
+/// summarised (how many, in how many accounts, a few named).
+const LISTED: usize = 3;
+
+/// `n databases (a, b and n-2 more)`.
+fn some_of(ids: &[&str]) -> String {
+    let named: Vec<&str> = ids.iter().take(2).copied().collect();
+    let more = ids.len() - named.len();
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "{} database{} ({}{tail})",
+        ids.len(),
+        if ids.len() == 1 { "" } else { "s" },
+        named.join(", ")
+    )
+}
+
 fn summary(dbs: &[PairDatabase]) -> String {
     if dbs.is_empty() {
         return "none".to_string();
+    }
+    if dbs.len() > LISTED {
+        let accounts: std::collections::BTreeSet<&str> =
+            dbs.iter().map(|d| d.account.as_str()).collect();
+        let ids: Vec<&str> = dbs.iter().map(|d| d.id.as_str()).collect();
+        let iam_off = dbs.iter().filter(|d| d.iam_auth == Some(false)).count();
+        let iam_unknown = dbs.iter().filter(|d| d.iam_auth.is_none()).count();
+        let mut versions: std::collections::BTreeSet<String> = Default::default();
+        for d in dbs {
+            versions.insert(format!("{} {}", d.engine, d.engine_major));
+        }
+        return format!(
+            "{} in {} account(s), {}; IAM auth off on {iam_off}{}",
+            some_of(&ids),
+            accounts.len(),
+            versions.into_iter().collect::<Vec<_>>().join(", "),
+            if iam_unknown > 0 {
+                format!(", unknown on {iam_unknown}")
+            } else {
+                String::new()
+            }
+        );
     }
     dbs.iter()
         .map(|d| {
