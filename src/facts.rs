@@ -40,31 +40,16 @@ pub enum ResourceKind {
     DbProxy,
 }
 
+crate::names::names!(ResourceKind {
+    DbCluster => "db_cluster",
+    DbInstance => "db_instance",
+    DbProxy => "db_proxy",
+    Account => "account",
+    IamPrincipal => "iam_principal",
+    ServicePair => "service_pair",
+});
+
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 6] = [
-        ResourceKind::DbCluster,
-        ResourceKind::DbInstance,
-        ResourceKind::DbProxy,
-        ResourceKind::Account,
-        ResourceKind::IamPrincipal,
-        ResourceKind::ServicePair,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceKind::DbCluster => "db_cluster",
-            ResourceKind::DbInstance => "db_instance",
-            ResourceKind::Account => "account",
-            ResourceKind::IamPrincipal => "iam_principal",
-            ResourceKind::ServicePair => "service_pair",
-            ResourceKind::DbProxy => "db_proxy",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ResourceKind> {
-        ResourceKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// The AWS service whose collection produces resources of this kind.
     pub fn service(self) -> Option<Service> {
         match self {

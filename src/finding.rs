@@ -3,7 +3,6 @@
 //! (waivers, baseline) attach to it. A leaf: evaluation, the waiver and
 //! baseline steps, the report and its renderers all build on it.
 
-use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -24,35 +23,13 @@ pub enum Severity {
     Critical,
 }
 
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Severity> {
-        Severity::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::names::names!(Severity {
+    Critical => "critical",
+    High => "high",
+    Medium => "medium",
+    Low => "low",
+    Info => "info",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,16 +46,14 @@ impl Outcome {
     pub fn is_failing(self) -> bool {
         matches!(self, Outcome::Fail | Outcome::Waived)
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-            Outcome::Error => "error",
-            Outcome::Waived => "waived",
-        }
-    }
 }
+
+crate::names::names!(Outcome {
+    Pass => "pass",
+    Fail => "fail",
+    Error => "error",
+    Waived => "waived",
+});
 
 /// The result of one rule on one resource.
 ///

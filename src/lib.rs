@@ -14,6 +14,7 @@ pub mod expected;
 pub mod facts;
 pub mod finding;
 pub mod model;
+pub(crate) mod names;
 pub mod org;
 #[cfg(feature = "aws")]
 pub mod progress;

@@ -51,36 +51,19 @@ pub enum Scope {
     Store,
 }
 
+// The names are the IAM prefixes, also the names in snapshots and reports.
+crate::names::names!(Service {
+    Sts => "sts",
+    Rds => "rds",
+    Ec2 => "ec2",
+    Eks => "eks",
+    Iam => "iam",
+    Organizations => "organizations",
+    SecretsManager => "secretsmanager",
+    S3 => "s3",
+});
+
 impl Service {
-    pub const ALL: [Service; 8] = [
-        Service::Sts,
-        Service::Rds,
-        Service::Ec2,
-        Service::Eks,
-        Service::Iam,
-        Service::Organizations,
-        Service::SecretsManager,
-        Service::S3,
-    ];
-
-    /// The IAM prefix, also the name in snapshots and reports.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Service::Sts => "sts",
-            Service::Rds => "rds",
-            Service::Ec2 => "ec2",
-            Service::Eks => "eks",
-            Service::Iam => "iam",
-            Service::Organizations => "organizations",
-            Service::SecretsManager => "secretsmanager",
-            Service::S3 => "s3",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
     /// From the SDK's service name in operation metadata (`RDS`, `EC2`,
     /// `Organizations`, `Secrets Manager`…): case and spaces ignored.
     pub fn from_sdk_name(name: &str) -> Option<Service> {
@@ -125,12 +108,6 @@ impl Service {
     /// The operations of this service in the table.
     pub fn operations(self) -> impl Iterator<Item = &'static Operation> {
         OPERATIONS.iter().filter(move |o| o.service == self)
-    }
-}
-
-impl fmt::Display for Service {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

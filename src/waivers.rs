@@ -47,27 +47,17 @@ pub enum WaiverState {
     Unused,
 }
 
-impl WaiverState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaiverState::Applied => "applied",
-            WaiverState::Expired => "expired",
-            WaiverState::Unused => "unused",
-        }
-    }
-}
+crate::names::names!(WaiverState {
+    Applied => "applied",
+    Expired => "expired",
+    Unused => "unused",
+});
 
 impl WaiverStatus {
     /// Expired and unused waivers are shown to the user; applied ones are
     /// on the findings they waived.
     pub fn needs_attention(&self) -> bool {
         self.status != WaiverState::Applied
-    }
-}
-
-impl std::fmt::Display for WaiverState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

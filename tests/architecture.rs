@@ -265,3 +265,30 @@ fn the_layer_check_finds_an_upward_name() {
     let (a, b) = (layers["report"], layers["app"]);
     assert!(b.0 < a.0 || (b.0 == a.0 && b.1 < a.1));
 }
+
+/// The enums named once with `names!` (src/names.rs): serde's name of every
+/// variant, and clap's for the output formats, is its `as_str`.
+#[test]
+fn enum_names_declared_once_agree_with_serde_and_clap() {
+    fn check<T: serde::Serialize + Copy>(all: &[T], name: fn(T) -> &'static str) {
+        for v in all {
+            assert_eq!(serde_json::to_value(v).unwrap(), name(*v));
+        }
+    }
+    check(&dbaudit::finding::Severity::ALL, |v| v.as_str());
+    check(&dbaudit::finding::Outcome::ALL, |v| v.as_str());
+    check(&dbaudit::report::gate::GateStatus::ALL, |v| v.as_str());
+    check(&dbaudit::vocab::Service::ALL, |v| v.as_str());
+    check(&dbaudit::facts::ResourceKind::ALL, |v| v.as_str());
+    check(&dbaudit::waivers::WaiverState::ALL, |v| v.as_str());
+    for f in dbaudit::report::render::Format::ALL {
+        let clap = clap::ValueEnum::to_possible_value(&f).unwrap();
+        assert_eq!(clap.get_name(), f.as_str());
+        assert_eq!(dbaudit::report::render::Format::parse(f.as_str()), Some(f));
+    }
+    // ResourceKind is a clap value too (`rules fields KIND`).
+    for k in dbaudit::facts::ResourceKind::ALL {
+        let clap = clap::ValueEnum::to_possible_value(&k).unwrap();
+        assert_eq!(clap.get_name(), k.as_str());
+    }
+}

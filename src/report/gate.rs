@@ -30,15 +30,11 @@ pub enum GateStatus {
     Incomplete,
 }
 
-impl GateStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GateStatus::Pass => "pass",
-            GateStatus::Fail => "fail",
-            GateStatus::Incomplete => "incomplete",
-        }
-    }
-}
+crate::names::names!(GateStatus {
+    Pass => "pass",
+    Fail => "fail",
+    Incomplete => "incomplete",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gate {

@@ -30,31 +30,14 @@ pub enum Format {
     Html,
 }
 
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Json => "json",
-            Format::Sarif => "sarif",
-            Format::Junit => "junit",
-            Format::Markdown => "markdown",
-            Format::Html => "html",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Format> {
-        [
-            Format::Table,
-            Format::Json,
-            Format::Sarif,
-            Format::Junit,
-            Format::Markdown,
-            Format::Html,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == s)
-    }
-}
+crate::names::names!(Format {
+    Table => "table",
+    Json => "json",
+    Sarif => "sarif",
+    Junit => "junit",
+    Markdown => "markdown",
+    Html => "html",
+});
 
 /// What a renderer may use besides the report.
 #[derive(Default)]
