@@ -202,6 +202,22 @@ impl Config {
         }
     }
 
+    /// What a collection of `accounts` sets out to read: each account with
+    /// its regions (a snapshot's `plan`; for a snapshot without one, the
+    /// plan of every declared account is what `evaluate` expects).
+    pub fn plan(&self, accounts: &[AccountConfig]) -> Vec<crate::snapshot::PlannedAccount> {
+        accounts
+            .iter()
+            .map(|a| crate::snapshot::PlannedAccount {
+                name: a.name.clone(),
+                environment: a.environment.clone(),
+                account_id: a.account_id.clone(),
+                shard: 0,
+                regions: self.regions_of(a).to_vec(),
+            })
+            .collect()
+    }
+
     pub fn load(path: &Path) -> Result<Config, Error> {
         let text = crate::error::read_to_string(path)?;
         Self::parse(&text, path)

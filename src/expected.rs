@@ -76,17 +76,7 @@ pub fn check(
         plan.clone()
     } else if configured && !config.accounts.is_empty() {
         out.against = "configuration".to_string();
-        config
-            .accounts
-            .iter()
-            .map(|a| PlannedAccount {
-                name: a.name.clone(),
-                environment: a.environment.clone(),
-                account_id: a.account_id.clone(),
-                shard: 0,
-                regions: config.regions_of(a).to_vec(),
-            })
-            .collect()
+        config.plan(&config.accounts)
     } else {
         out.against = "none".to_string();
         out.note = if configured {

@@ -338,7 +338,7 @@ pub async fn collect(
     }
     results.sort_by_key(|(i, _)| *i);
     let mut snapshot = Snapshot::new(collected_at);
-    snapshot.plan = Some(plan(config, accounts));
+    snapshot.plan = Some(config.plan(accounts));
     snapshot.accounts = results.into_iter().map(|(_, a)| a).collect();
     snapshot.normalize();
     snapshot
@@ -441,21 +441,6 @@ async fn collect_account(
     join_tasks(&mut set, &owners, &mut account, &stats).await;
     stats.accounts_done.fetch_add(1, Ordering::Relaxed);
     account
-}
-
-/// What a collection sets out to read: each account with its regions
-/// (the snapshot's `plan`, which `evaluate` checks the data against).
-pub fn plan(config: &Config, accounts: &[AccountConfig]) -> Vec<crate::snapshot::PlannedAccount> {
-    accounts
-        .iter()
-        .map(|a| crate::snapshot::PlannedAccount {
-            name: a.name.clone(),
-            environment: a.environment.clone(),
-            account_id: a.account_id.clone(),
-            shard: 0,
-            regions: config.regions_of(a).to_vec(),
-        })
-        .collect()
 }
 
 /// Which service and region each collection task reads.

@@ -802,8 +802,23 @@ impl History {
             "error" => 1,
             _ => 0,
         };
-        // An open period: identity, severity, opened_seq, opened_at, waiver.
+        // A period's row: its identity, severity, opening and waiver, then
+        // how it closed (closed_seq, closed_at, closed_by; NULL while open).
         type Opened = (Vec<Value>, String, i64, String, Option<String>);
+        fn period_row(
+            (identity, severity, opened_seq, opened_at, waiver): Opened,
+            closing: [Value; 3],
+        ) -> Vec<Value> {
+            let mut row = identity;
+            row.extend([
+                severity.into(),
+                opened_seq.into(),
+                opened_at.into(),
+                waiver.into(),
+            ]);
+            row.extend(closing);
+            row
+        }
         let mut open: BTreeMap<String, Opened> = BTreeMap::new();
         let mut closed: Vec<Vec<Value>> = Vec::new();
         for (seq, at, accounts, rules) in &runs {
@@ -849,20 +864,12 @@ impl History {
                     }
                 };
                 if let Some(by) = still
-                    && let Some((identity, severity, opened_seq, opened_at, waiver)) =
-                        open.remove(&fp)
+                    && let Some(period) = open.remove(&fp)
                 {
-                    let mut row = identity;
-                    row.extend([
-                        severity.into(),
-                        opened_seq.into(),
-                        opened_at.into(),
-                        waiver.into(),
-                        (*seq).into(),
-                        at.as_str().into(),
-                        by.into(),
-                    ]);
-                    closed.push(row);
+                    closed.push(period_row(
+                        period,
+                        [(*seq).into(), at.as_str().into(), by.into()],
+                    ));
                     closed_now += 1;
                 }
             }
@@ -888,18 +895,11 @@ impl History {
             )?;
         }
         let mut rows = closed;
-        for (_, (identity, severity, opened_seq, opened_at, waiver)) in open {
-            let mut row = identity;
-            row.extend([
-                severity.into(),
-                opened_seq.into(),
-                opened_at.into(),
-                waiver.into(),
-                Value::Int(None),
-                Value::Text(None),
-                Value::Text(None),
-            ]);
-            rows.push(row);
+        for (_, period) in open {
+            rows.push(period_row(
+                period,
+                [Value::Int(None), Value::Text(None), Value::Text(None)],
+            ));
         }
         self.db.execute("DELETE FROM dbaudit_periods", &[])?;
         self.insert_rows(
