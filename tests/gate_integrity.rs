@@ -599,7 +599,13 @@ fn without_a_config_the_report_says_coverage_was_not_checked() {
     let report = json_report(&out);
     assert_eq!(report["completeness"]["against"], "none");
     let out = run(dir.path(), &["evaluate", "s.json", "--format", "markdown"]);
-    assert!(text(&out.stdout).contains("coverage not checked"));
+    assert!(text(&out.stdout).contains("### Coverage\n\nnot checked: no configuration"));
+    let out = run(dir.path(), &["evaluate", "s.json"]);
+    assert!(
+        text(&out.stdout).contains("coverage: not checked"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 /// No credentials anywhere: the SDK's chain falls through to instance
