@@ -1116,3 +1116,82 @@ fn postgres_over_tls_verifies_the_server() {
         "{stderr}"
     );
 }
+
+/// Replaying the runs in time order (`--backfill`) on both stores: an
+/// older run recorded last gives the periods that recording the runs in
+/// order gives, and a run's findings pruned refuses the replay.
+fn backfill_replays_in_time_order(spec: &str, in_order_spec: &str) {
+    let all = || options(Selection::default(), vec![]);
+    let d1 = demo();
+    let mut d2 = demo();
+    cluster(&mut d2, "prod-orders")["deletion_protection"] = json!(false);
+    let mut d3 = demo();
+    cluster(&mut d3, "prod-catalog")["deletion_protection"] = json!(true);
+    let r1 = report(&d1, "2026-11-27T02:00:00Z", &all());
+    let r2 = report(&d2, "2026-11-28T02:00:00Z", &all());
+    let r3 = report(&d3, "2026-11-29T02:00:00Z", &all());
+
+    let mut in_order = History::open(in_order_spec).unwrap();
+    for r in [&r1, &r2, &r3] {
+        in_order.record(r, "2026-12-01T00:00:00Z").unwrap();
+    }
+    let mut h = History::open(spec).unwrap();
+    h.record(&r1, "2026-12-01T00:00:00Z").unwrap();
+    h.record(&r3, "2026-12-01T00:00:00Z").unwrap();
+    h.begin_record(&r2, "2026-12-01T00:00:00Z", "d2").unwrap();
+    h.rebuild_periods().unwrap();
+    h.commit().unwrap();
+
+    let shape = |h: &mut History| {
+        let mut all: Vec<(String, String, Option<String>, Option<String>)> =
+            ["prod-catalog", "prod-orders"]
+                .iter()
+                .flat_map(|r| periods(h, "db.deletion-protection", r))
+                .map(|p| (p.resource_id, p.opened_at, p.closed_at, p.closed_by))
+                .collect();
+        all.sort();
+        all
+    };
+    let replayed = shape(&mut h);
+    assert_eq!(replayed, shape(&mut in_order));
+    assert_eq!(
+        replayed,
+        vec![
+            (
+                "prod-catalog".to_string(),
+                "2026-11-27T02:00:00Z".to_string(),
+                Some("2026-11-29T02:00:00Z".to_string()),
+                Some("passed".to_string())
+            ),
+            (
+                "prod-orders".to_string(),
+                "2026-11-28T02:00:00Z".to_string(),
+                Some("2026-11-29T02:00:00Z".to_string()),
+                Some("passed".to_string())
+            ),
+        ]
+    );
+    assert_eq!(
+        h.open_periods(&OpenFilter::default()).unwrap().len(),
+        in_order.open_periods(&OpenFilter::default()).unwrap().len()
+    );
+    // With a run's findings pruned, the replay is refused.
+    h.prune(1).unwrap();
+    h.begin_record(&r2, "2026-12-01T00:00:00Z", "again")
+        .unwrap();
+    assert!(h.rebuild_periods().is_err());
+    h.rollback();
+}
+
+#[test]
+fn sqlite_backfill_replays_in_time_order() {
+    let (a, b) = (sqlite(), sqlite());
+    backfill_replays_in_time_order(&a.spec, &b.spec);
+}
+
+#[test]
+fn postgres_backfill_replays_in_time_order() {
+    if let (Some(a), Some(b)) = (postgres("backfill"), postgres("backfill_in_order")) {
+        backfill_replays_in_time_order(&a.spec, &b.spec);
+    }
+}
