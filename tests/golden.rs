@@ -178,6 +178,10 @@ fn the_unhappy_estate_shows_every_planted_path() {
         html.contains("not collected (UnauthorizedOperation on DescribeSecurityGroups)"),
         "the topology of test marks its unread groups"
     );
+    assert!(
+        html.contains("The security groups were not collected"),
+        "and says so above the drawing, so no empty violation list reads as all-clear"
+    );
 }
 
 /// A JSON report written by an earlier dbaudit (frozen in tests/expected)

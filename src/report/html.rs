@@ -791,7 +791,7 @@ fn diagram(
         sources.into_values().collect(),
     ];
     let title = format!("Topology of {account} ({environment}) in {}", region.name);
-    let note = if total > dbs.len() {
+    let mut note = if total > dbs.len() {
         format!(
             "{} of {total} databases drawn (those with failing findings first); the findings below list them all.",
             dbs.len()
@@ -799,6 +799,21 @@ fn diagram(
     } else {
         String::new()
     };
+    // What could not be read is said above the drawing, so that an empty
+    // list of violations below it is not read as an all-clear.
+    for (what, why) in [
+        ("security groups", &groups_missing),
+        ("subnets", &subnets_missing),
+    ] {
+        if let Some(why) = why {
+            if !note.is_empty() {
+                note.push(' ');
+            }
+            note.push_str(&format!(
+                "The {what} were {why}: what they would show is unknown, not verified, and their rules are errors."
+            ));
+        }
+    }
     Diagram {
         account: account.to_string(),
         environment: environment.to_string(),
