@@ -697,15 +697,10 @@ impl<'a> ResourceRef<'a> {
 
     /// Stands for "every resource of this kind in the account".
     fn everything(account: &Account, kind: ResourceKind) -> ResourceRef<'static> {
-        let (p, id) = (partition(account), &account.account_id);
-        let arn = match kind {
-            ResourceKind::Account => return ResourceRef::account(account),
-            ResourceKind::IamPrincipal => format!("arn:{p}:iam::{id}:*"),
-            ResourceKind::DbCluster => format!("arn:{p}:rds:*:{id}:cluster:*"),
-            ResourceKind::DbInstance => format!("arn:{p}:rds:*:{id}:db:*"),
-            ResourceKind::ServicePair => format!("arn:{p}:rds:*:{id}:cluster:*"),
-            ResourceKind::DbProxy => format!("arn:{p}:rds:*:{id}:db-proxy:*"),
-        };
+        if kind == ResourceKind::Account {
+            return ResourceRef::account(account);
+        }
+        let arn = kind.arn_of_every(partition(account), "*", &account.account_id);
         let scope = match kind {
             ResourceKind::IamPrincipal => "iam/*",
             _ => "*/*",
@@ -722,20 +717,12 @@ impl<'a> ResourceRef<'a> {
     /// Stands for "every resource of this kind in the region" when the
     /// listing itself failed.
     fn region_scope(account: &Account, region: &str, kind: ResourceKind) -> ResourceRef<'static> {
-        let what = match kind {
-            ResourceKind::DbInstance => "db",
-            ResourceKind::DbProxy => "db-proxy",
-            _ => "cluster",
-        };
         ResourceRef {
             kind,
             id: format!("{region}/*").into(),
-            arn: format!(
-                "arn:{}:rds:{region}:{}:{what}:*",
-                partition(account),
-                account.account_id
-            )
-            .into(),
+            arn: kind
+                .arn_of_every(partition(account), region, &account.account_id)
+                .into(),
             unknown: &[],
             identity: None,
         }

@@ -50,6 +50,21 @@ crate::names::names!(ResourceKind {
 });
 
 impl ResourceKind {
+    /// The ARN that stands for every resource of this kind of an account,
+    /// in one region or `*`: where a finding about resources that could
+    /// not be listed points. Exhaustive, so a new kind cannot fall back to
+    /// another kind's ARN.
+    pub fn arn_of_every(self, partition: &str, region: &str, account_id: &str) -> String {
+        let rds = |what: &str| format!("arn:{partition}:rds:{region}:{account_id}:{what}:*");
+        match self {
+            ResourceKind::DbCluster | ResourceKind::ServicePair => rds("cluster"),
+            ResourceKind::DbInstance => rds("db"),
+            ResourceKind::DbProxy => rds("db-proxy"),
+            ResourceKind::IamPrincipal => format!("arn:{partition}:iam::{account_id}:*"),
+            ResourceKind::Account => format!("arn:{partition}:iam::{account_id}:root"),
+        }
+    }
+
     /// The AWS service whose collection produces resources of this kind.
     pub fn service(self) -> Option<Service> {
         match self {
@@ -117,5 +132,36 @@ impl FieldSchema {
 
     pub fn object(fields: impl IntoIterator<Item = String>) -> FieldSchema {
         FieldSchema::Object(fields.into_iter().map(|f| (f, FieldSchema::Any)).collect())
+    }
+}
+
+#[cfg(test)]
+mod arn_tests {
+    use super::ResourceKind;
+
+    /// Every kind has its own ARN for "all of them", in the region asked.
+    #[test]
+    fn every_kind_has_its_own_arn_of_every_resource() {
+        let arns: Vec<String> = ResourceKind::ALL
+            .iter()
+            .map(|k| k.arn_of_every("aws", "eu-west-1", "222222222222"))
+            .collect();
+        for (k, arn) in ResourceKind::ALL.iter().zip(&arns) {
+            assert!(
+                arn.starts_with("arn:aws:") && arn.contains("222222222222"),
+                "{k}: {arn}"
+            );
+            if k.service() == Some(crate::vocab::Service::Rds) {
+                assert!(arn.contains(":eu-west-1:"), "{k}: {arn}");
+            }
+        }
+        assert_eq!(
+            ResourceKind::DbProxy.arn_of_every("aws", "*", "1"),
+            "arn:aws:rds:*:1:db-proxy:*"
+        );
+        assert_eq!(
+            ResourceKind::DbInstance.arn_of_every("aws-cn", "cn-north-1", "1"),
+            "arn:aws-cn:rds:cn-north-1:1:db:*"
+        );
     }
 }
