@@ -291,33 +291,24 @@ pub fn environments(
                         })
                     })
                     .collect();
-                // Cluster parameters, as parity.parameters compares them.
-                let mut names: std::collections::BTreeSet<&str> = Default::default();
-                for d in p.left.iter().chain(&p.right) {
-                    names.extend(d.parameters.keys().map(String::as_str));
-                }
-                for name in names {
+                // Cluster parameters: the differences parity.parameters
+                // itself reads (the pair's own), less those allowed to differ.
+                let differing = p.parameter_differences.iter().flatten();
+                for d in differing {
+                    let name = d.name.as_str();
                     if !scope.all && scope.may_differ.iter().any(|m| m == name) {
                         continue;
                     }
                     let values = |dbs: &[crate::model::parity::PairDatabase]| -> Vec<String> {
                         dbs.iter()
-                            .map(|d| {
-                                d.parameters
-                                    .get(name)
-                                    .cloned()
-                                    .unwrap_or_else(|| "(unset)".into())
-                            })
+                            .map(|db| crate::model::parity::parameter_value(db, name))
                             .collect()
                     };
-                    let (lv, rv) = (values(&p.left), values(&p.right));
-                    if set(&lv) != set(&rv) {
-                        differences.push(SettingDrift {
-                            setting: format!("parameter {name}"),
-                            left: lv,
-                            right: rv,
-                        });
-                    }
+                    differences.push(SettingDrift {
+                        setting: format!("parameter {name}"),
+                        left: values(&p.left),
+                        right: values(&p.right),
+                    });
                 }
                 services.push(ServiceDrift {
                     service: p.service,

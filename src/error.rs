@@ -257,6 +257,31 @@ fn without_path(e: std::io::Error) -> std::io::Error {
     }
 }
 
+/// Whether `path` can be written: its directory exists and it is not a
+/// directory itself. Checked before a file is created (an error names the
+/// target, never a temporary file beside it), and by commands before long
+/// work whose result goes there.
+pub fn writable(path: &Path) -> Result<(), Error> {
+    let io = |error| Error::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("directory {} does not exist", dir.display()),
+        )));
+    }
+    if path.is_dir() {
+        return Err(io(std::io::Error::other("is a directory")));
+    }
+    Ok(())
+}
+
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile, Error> {
         let io = |error| Error::Io {
@@ -281,13 +306,7 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        // Errors name the target, never the temporary file beside it.
-        if !dir.is_dir() {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("directory {} does not exist", dir.display()),
-            )));
-        }
+        writable(&path)?;
         let tmp = tempfile::Builder::new()
             .prefix(".dbaudit-")
             .suffix(".tmp")

@@ -34,7 +34,7 @@ pub fn collect(args: CollectArgs, io: &mut Io) -> Result<i32, Error> {
     }
     // The output must be writable before anything is collected: a scan of
     // every account that ends in "no such directory" wastes the night.
-    super::output::writable(&args.output)?;
+    crate::error::writable(&args.output)?;
     let snapshot = collect_snapshot(&config, &args.target, io)?;
     if part {
         if !crate::error::write_new(&args.output, snapshot.to_json().as_bytes())? {
@@ -174,7 +174,7 @@ pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     // Every output can be written, before anything is collected.
     super::output::check_outputs(&args.report)?;
     if let Some(p) = &args.save_snapshot {
-        super::output::writable(p)?;
+        crate::error::writable(p)?;
     }
     let target = environment_target(&config, &args.target, &args.report.environment)?;
     let snapshot = collect_snapshot(&config, &target, io)?;

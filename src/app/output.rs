@@ -211,19 +211,9 @@ fn input_digest(
     opts: &AuditOptions,
 ) -> String {
     use sha2::Digest;
-    struct Hasher(sha2::Sha256);
-    impl std::io::Write for Hasher {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut h = Hasher(sha2::Sha256::new());
+    // The snapshot streamed into the hash (never a JSON copy in memory).
+    let mut h = sha2::Sha256::new();
     let _ = serde_json::to_writer(&mut h, snapshot);
-    let mut h = h.0;
     h.update([0]);
     h.update(crate::rules::pack_digest().as_bytes());
     for r in &rules.rules {
@@ -405,39 +395,8 @@ fn outputs(args: &ReportArgs) -> Result<Vec<(Format, Option<PathBuf>)>, Error> {
 /// seconds, not after the scan).
 #[cfg(feature = "aws")]
 pub fn check_outputs(args: &ReportArgs) -> Result<(), Error> {
-    for (_, path) in outputs(args)? {
-        if let Some(p) = path {
-            writable(&p)?;
-        }
-    }
-    Ok(())
-}
-
-/// Fails early when `path` cannot be written (its directory is missing or
-/// it is a directory).
-#[cfg(feature = "aws")]
-pub fn writable(path: &Path) -> Result<(), Error> {
-    if path.to_str().is_some_and(|s| s.starts_with("s3://")) {
-        return Ok(());
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            error: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("directory {} does not exist", dir.display()),
-            ),
-        });
-    }
-    if path.is_dir() {
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            error: std::io::Error::other("is a directory"),
-        });
+    for path in outputs(args)?.into_iter().filter_map(|(_, p)| p) {
+        crate::error::writable(&path)?;
     }
     Ok(())
 }

@@ -70,6 +70,14 @@ pub struct ParameterDifference {
 
 crate::celval::to_val_struct!(ParameterDifference { name, summary });
 
+/// A database's value of a watched parameter, `(unset)` when it has none.
+pub fn parameter_value(d: &PairDatabase, name: &str) -> String {
+    d.parameters
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| "(unset)".into())
+}
+
 /// The watched parameters that differ between the sides.
 fn parameter_differences(
     (left_env, l): (&str, &[PairDatabase]),
@@ -79,12 +87,7 @@ fn parameter_differences(
     for d in l.iter().chain(r) {
         names.extend(d.parameters.keys().map(String::as_str));
     }
-    let value = |d: &PairDatabase, n: &str| {
-        d.parameters
-            .get(n)
-            .cloned()
-            .unwrap_or_else(|| "(unset)".into())
-    };
+    let value = parameter_value;
     names
         .into_iter()
         .filter(|n| {
