@@ -122,37 +122,6 @@ pub struct RunAccount {
     pub regions: Vec<String>,
 }
 
-impl RunRecord {
-    /// Runs compare (for `--baseline last`) when they cover the same
-    /// accounts and regions with the same rule pack.
-    pub fn scope_key(&self) -> String {
-        scope_key(&self.accounts, &self.rule_pack)
-    }
-}
-
-fn scope_key(accounts: &[RunAccount], rule_pack: &str) -> String {
-    use sha2::Digest;
-    let mut ids: Vec<(&str, &[String])> = accounts
-        .iter()
-        .map(|a| (a.account_id.as_str(), a.regions.as_slice()))
-        .collect();
-    ids.sort();
-    let mut h = sha2::Sha256::new();
-    for (id, regions) in ids {
-        h.update(id.as_bytes());
-        for r in regions {
-            h.update([1]);
-            h.update(r.as_bytes());
-        }
-        h.update([0]);
-    }
-    h.update(rule_pack.as_bytes());
-    h.finalize()[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The accounts a report covers.
 pub fn run_accounts(report: &Report) -> Vec<RunAccount> {
     let mut accounts: Vec<RunAccount> = report
@@ -376,7 +345,6 @@ impl History {
             gate: Some(report.gate.status.as_str().to_string()),
             accepted: None,
         };
-        let scope = run.scope_key();
         self.db.execute(
             "INSERT INTO dbaudit_runs (seq, run_id, at, recorded_at, tool_version, rule_pack, scope_key, accounts, rules, exit_code, pass, fail, error, waived, opened, closed, findings_kept, fail_on, gate_status, input_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
             &[
@@ -386,7 +354,9 @@ impl History {
                 recorded_at.into(),
                 run.tool_version.as_str().into(),
                 run.rule_pack.as_str().into(),
-                scope.into(),
+                // scope_key (schema 1) is no longer read: `--baseline last`
+                // chooses by acceptance and coverage (`baseline_for`).
+                "".into(),
                 serde_json::to_string(&run.accounts).unwrap_or_default().into(),
                 serde_json::to_string(&coverage.rules()).unwrap_or_default().into(),
                 i64::from(run.exit_code).into(),
