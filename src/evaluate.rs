@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::celval::cel_to_json;
 use crate::config::{Config, Params};
 use crate::finding::{Finding, Outcome};
-use crate::model::{self, CelFacts, RegionIndex};
+use crate::model::{self, Facts, Kind, Place, RegionIndex, Scope, gap_message};
 use crate::rules::{ResourceKind, Rule, RuleSet};
 use crate::snapshot::{Account, Gap, Snapshot};
 use crate::vocab::Service;
@@ -29,14 +29,10 @@ use crate::vocab::Service;
 pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Finding> {
     let names = rule_names(rules);
     // The facts each kind's rules read depend on the rules only: once per run.
-    let wanted = |k: ResourceKind| wanted_fields(rules, k);
-    let fields = KindFields {
-        account: wanted(ResourceKind::Account),
-        cluster: wanted(ResourceKind::DbCluster),
-        instance: wanted(ResourceKind::DbInstance),
-        iam: wanted(ResourceKind::IamPrincipal),
-        proxy: wanted(ResourceKind::DbProxy),
-    };
+    let fields: KindFields = ResourceKind::ALL
+        .into_iter()
+        .map(|k| (k, wanted_fields(rules, k)))
+        .collect();
     // Accounts by name, then the account-wide findings, then regions by name,
     // each chunk's findings by rule id: the report's order, produced directly.
     let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
@@ -138,13 +134,7 @@ fn permute<T>(v: &mut [T], mut order: Vec<usize>) {
 }
 
 /// The top-level facts each kind's rules read (`None`: all of them).
-struct KindFields {
-    account: Option<Vec<String>>,
-    cluster: Option<Vec<String>>,
-    instance: Option<Vec<String>>,
-    iam: Option<Vec<String>>,
-    proxy: Option<Vec<String>>,
-}
+type KindFields = HashMap<ResourceKind, Option<Vec<String>>>;
 
 /// Every rule but the parity rules on one account's resources.
 fn evaluate_account(
@@ -157,13 +147,6 @@ fn evaluate_account(
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut chunk = Chunk::new(rules);
-    let (account_fields, cluster_fields, instance_fields, iam_fields, proxy_fields) = (
-        &fields.account,
-        &fields.cluster,
-        &fields.instance,
-        &fields.iam,
-        &fields.proxy,
-    );
     let params = config.params_for(&account.environment, &rules.params);
     let facts = model::account_facts(snapshot, account, config);
     let scope = AccountScope::new(account, &facts, &params, names);
@@ -190,106 +173,57 @@ fn evaluate_account(
     }
 
     let root = scope.root_context();
-    let by_kind = |k: ResourceKind| -> Vec<&Rule> {
-        applicable
-            .iter()
-            .copied()
-            .filter(|r| r.resource == k)
-            .collect()
+    // The kinds with rules to evaluate here, in the table's order.
+    let kinds: Vec<KindRules> = ResourceKind::ALL
+        .into_iter()
+        .filter_map(|id| {
+            let rules: Vec<&Rule> = applicable
+                .iter()
+                .copied()
+                .filter(|r| r.resource == id)
+                .collect();
+            (!rules.is_empty()).then(|| KindRules {
+                id,
+                kind: model::kind(id),
+                rules,
+                fields: fields[&id].as_deref(),
+            })
+        })
+        .collect();
+    let place = Place {
+        account,
+        account_facts: &facts,
+        config,
+        region: None,
     };
-
-    let account_rules = by_kind(ResourceKind::Account);
-    if !account_rules.is_empty() {
-        let mut target = ResourceRef::account(account);
-        target.unknown = &facts.unknown;
-        let rules = (&account_rules[..], account_fields.as_deref());
-        scope.resource(&root, &facts, &target, rules, None, &mut chunk);
+    for k in kinds.iter().filter(|k| k.kind.scope() == Scope::Account) {
+        scope.list(&root, k, &k.rules, &place, None, &mut chunk);
     }
-
-    let iam_rules = by_kind(ResourceKind::IamPrincipal);
-    if !iam_rules.is_empty() {
-        match crate::iam::principal_facts(account, &config.developers) {
-            None => {
-                // IAM was not collected: one error per rule for the account.
-                let gap = account.gaps.iter().find(|g| g.service == Service::Iam);
-                let msg = gap.map(gap_message).unwrap_or_else(|| {
-                    "data not collected: the snapshot has no IAM section for this account"
-                        .to_string()
-                });
-                for rule in &iam_rules {
-                    let target = ResourceRef::everything(account, rule.resource);
-                    chunk.push(scope.error_finding(rule, None, target, msg.clone()));
-                }
-            }
-            Some(principals) => {
-                let rules = (&iam_rules[..], iam_fields.as_deref());
-                for p in &principals {
-                    let kind = ResourceKind::IamPrincipal;
-                    let target = ResourceRef::new(kind, &p.name, &p.arn, &p.unknown);
-                    scope.resource(&root, p, &target, rules, None, &mut chunk);
-                }
-            }
-        }
-    }
-
     chunk.drain_into(&mut findings);
 
-    let cluster_rules = by_kind(ResourceKind::DbCluster);
-    let instance_rules = by_kind(ResourceKind::DbInstance);
-    let proxy_rules = by_kind(ResourceKind::DbProxy);
-    let kinds = KindRules {
-        cluster: (&cluster_rules, cluster_fields.as_deref()),
-        instance: (&instance_rules, instance_fields.as_deref()),
-        proxy: (&proxy_rules, proxy_fields.as_deref()),
-        service_tag: &config.service_tag,
-    };
+    let regional: Vec<&KindRules> = kinds
+        .iter()
+        .filter(|k| k.kind.scope() == Scope::Region)
+        .collect();
     for region in region_names(account) {
-        let data = account.regions.iter().find(|r| *r.name == *region);
         // A gap in a rule's own service means resources may be missing:
         // say so once per (rule, region), not just per resource seen.
-        for rule in cluster_rules
-            .iter()
-            .chain(&instance_rules)
-            .chain(&proxy_rules)
-        {
-            if let Some(gap) = scope.own_gap(rule, &region) {
-                chunk.push(scope.error_finding(
-                    rule,
-                    Some(&region),
-                    ResourceRef::region_scope(account, &region, rule.resource),
-                    gap_message(gap),
-                ));
+        for k in &regional {
+            if let Some(gap) = scope.own_gap(k.kind, &region) {
+                for rule in &k.rules {
+                    chunk.push(scope.error_finding(
+                        rule,
+                        Some(&region),
+                        ResourceRef::every(account, k.id, &region),
+                        gap_message(gap),
+                    ));
+                }
             }
         }
-        let Some(data) = data else {
+        let Some(data) = account.regions.iter().find(|r| *r.name == *region) else {
             chunk.drain_into(&mut findings);
             continue;
         };
-        // The proxies could not be listed (a fact-level gap: the other
-        // RDS rules do not need them): each proxy rule errors once for
-        // the region, as for a failed listing of its own resources.
-        if data.db_proxies.is_none() && scope.own_gap_any(&region).is_none() {
-            let why = account
-                .gaps
-                .iter()
-                .find(|g| {
-                    g.operation == crate::vocab::op::DESCRIBE_DB_PROXIES.name
-                        && g.region.as_deref().is_none_or(|r| r == &*region)
-                })
-                .map(gap_message)
-                .unwrap_or_else(|| {
-                    "RDS Proxies are not in the snapshot (written before dbaudit collected them)"
-                        .to_string()
-                });
-            for rule in &proxy_rules {
-                chunk.push(scope.error_finding(
-                    rule,
-                    Some(&region),
-                    ResourceRef::region_scope(account, &region, rule.resource),
-                    why.clone(),
-                ));
-            }
-        }
         let eks = config.eks_for(&account.name, &account.environment);
         let idx = RegionIndex::new(data)
             .at(account
@@ -309,39 +243,27 @@ fn evaluate_account(
             g.service == Service::Eks && g.region.as_deref().is_none_or(|r| r == &*region)
         });
         let has_dbs = !data.db_clusters.is_empty() || !data.db_instances.is_empty();
-        if !idx.eks_known() && !eks_gap && has_dbs {
-            let needs_eks = |r: &&&Rule| r.needs().any(|n| n == Service::Eks);
-            for rule in cluster_rules
-                .iter()
-                .chain(&instance_rules)
-                .chain(&proxy_rules)
-                .filter(needs_eks)
-            {
+        let eks_unknown = !idx.eks_known() && !eks_gap && has_dbs;
+        let place = Place {
+            region: Some(&idx),
+            ..place
+        };
+        for k in &regional {
+            let needs_eks = |r: &&Rule| r.needs().any(|n| n == Service::Eks);
+            let (blind, evaluated): (Vec<&Rule>, Vec<&Rule>) = if eks_unknown {
+                k.rules.iter().copied().partition(needs_eks)
+            } else {
+                (Vec::new(), k.rules.clone())
+            };
+            scope.list(&root, k, &evaluated, &place, Some(&region), &mut chunk);
+            for rule in blind {
                 chunk.push(scope.error_finding(
                     rule,
                     Some(&region),
-                    ResourceRef::region_scope(account, &region, rule.resource),
+                    ResourceRef::every(account, k.id, &region),
                     no_eks_message(account, &region),
                 ));
             }
-            fn keep<'r>(rules: &[&'r Rule]) -> Vec<&'r Rule> {
-                rules
-                    .iter()
-                    .copied()
-                    .filter(|r| !r.needs().any(|n| n == Service::Eks))
-                    .collect()
-            }
-            let (clusters, instances) = (keep(&cluster_rules), keep(&instance_rules));
-            let proxies = keep(&proxy_rules);
-            let narrowed = KindRules {
-                cluster: (&clusters, kinds.cluster.1),
-                instance: (&instances, kinds.instance.1),
-                proxy: (&proxies, kinds.proxy.1),
-                service_tag: kinds.service_tag,
-            };
-            scope.region_resources(&root, &idx, &region, &narrowed, &mut chunk);
-        } else {
-            scope.region_resources(&root, &idx, &region, &kinds, &mut chunk);
         }
         chunk.drain_into(&mut findings);
     }
@@ -355,7 +277,7 @@ fn evaluate_account(
             chunk.push(scope.error_finding(
                 rule,
                 None,
-                ResourceRef::everything(account, rule.resource),
+                ResourceRef::every(account, rule.resource, "*"),
                 message.clone(),
             ));
         }
@@ -440,7 +362,7 @@ fn evaluate_pairs(
             // are not seen at all: one error per rule says so.
             let (params, facts) = scope_of(first);
             let scope = AccountScope::new(first, &facts, &params, names);
-            let target = ResourceRef::everything(first, ResourceKind::ServicePair);
+            let target = ResourceRef::every(first, ResourceKind::ServicePair, "*");
             for rule in &these {
                 let message = format!(
                     "data not collected, so services whose databases are not in the snapshot cannot be compared between {left_env} and {right_env}: {}",
@@ -613,15 +535,16 @@ impl<'r> Chunk<'r> {
     }
 }
 
-/// The rules of the region-level kinds and the facts they read.
+/// A kind with rules to evaluate in an account, and the facts they read
+/// (`None`: all of them).
 struct KindRules<'a> {
-    cluster: KindSet<'a>,
-    instance: KindSet<'a>,
-    proxy: KindSet<'a>,
-    service_tag: &'a str,
+    id: ResourceKind,
+    kind: &'static dyn Kind,
+    rules: Vec<&'a Rule>,
+    fields: Option<&'a [String]>,
 }
 
-/// A kind's rules and the top-level facts they read (`None`: all of them).
+/// Rules and the top-level facts they read (`None`: all of them).
 type KindSet<'a> = (&'a [&'a Rule], Option<&'a [String]>);
 
 /// Regions with data or with a recorded gap.
@@ -641,20 +564,6 @@ fn no_eks_message(account: &Account, region: &str) -> String {
          with `eks_cluster_security_groups` and `eks_vpc_ids` under [environments.{}] or on the \
          account in dbaudit.toml",
         account.name, account.account_id, account.environment
-    )
-}
-
-fn gap_message(gap: &Gap) -> String {
-    format!(
-        "data not collected: {} {} failed{} with {}: {}",
-        gap.service,
-        gap.operation,
-        gap.region
-            .as_deref()
-            .map(|r| format!(" in {r}"))
-            .unwrap_or_default(),
-        gap.code,
-        gap.message
     )
 }
 
@@ -681,59 +590,21 @@ impl<'a> ResourceRef<'a> {
     }
 
     fn account(account: &Account) -> ResourceRef<'static> {
-        let id = if account.account_id.is_empty() {
-            account.name.clone()
-        } else {
-            account.account_id.clone()
-        };
-        ResourceRef {
-            kind: ResourceKind::Account,
-            arn: format!("arn:{}:iam::{id}:root", partition(account)).into(),
-            id: account.name.clone().into(),
-            unknown: &[],
-            identity: None,
-        }
+        ResourceRef::every(account, ResourceKind::Account, "*")
     }
 
-    /// Stands for "every resource of this kind in the account".
-    fn everything(account: &Account, kind: ResourceKind) -> ResourceRef<'static> {
-        if kind == ResourceKind::Account {
-            return ResourceRef::account(account);
-        }
-        let arn = kind.arn_of_every(partition(account), "*", &account.account_id);
-        let scope = match kind {
-            ResourceKind::IamPrincipal => "iam/*",
-            _ => "*/*",
-        };
+    /// Stands for "every resource of this kind in the account" (region
+    /// `*`) or in one region: what a finding about resources that could not
+    /// be listed, or not judged, is about.
+    fn every(account: &Account, kind: ResourceKind, region: &str) -> ResourceRef<'static> {
+        let k = model::kind(kind);
         ResourceRef {
             kind,
-            id: scope.to_string().into(),
-            arn: arn.into(),
+            id: k.id_of_every(region, account).into(),
+            arn: k.arn_of_every(account, region).into(),
             unknown: &[],
             identity: None,
         }
-    }
-
-    /// Stands for "every resource of this kind in the region" when the
-    /// listing itself failed.
-    fn region_scope(account: &Account, region: &str, kind: ResourceKind) -> ResourceRef<'static> {
-        ResourceRef {
-            kind,
-            id: format!("{region}/*").into(),
-            arn: kind
-                .arn_of_every(partition(account), region, &account.account_id)
-                .into(),
-            unknown: &[],
-            identity: None,
-        }
-    }
-}
-
-fn partition(account: &Account) -> &str {
-    if account.partition.is_empty() {
-        "aws"
-    } else {
-        &account.partition
     }
 }
 
@@ -796,21 +667,12 @@ impl<'a> AccountScope<'a> {
         ctx
     }
 
-    /// A gap in the service that lists the rule's own resources.
-    fn own_gap(&self, rule: &Rule, region: &str) -> Option<&'a Gap> {
-        let service = rule.resource.service()?;
+    /// A gap in the service that lists a kind's resources (not a
+    /// fact-level one), in the region or account-wide.
+    fn own_gap(&self, kind: &dyn Kind, region: &str) -> Option<&'a Gap> {
+        let service = kind.service()?;
         self.account.gaps.iter().find(|g| {
             g.service == service
-                && g.region.as_deref().is_none_or(|r| r == region)
-                && !model::is_fact_level(g)
-        })
-    }
-
-    /// A gap that fails RDS in the region (its own-resource rules already
-    /// report it).
-    fn own_gap_any(&self, region: &str) -> Option<&'a Gap> {
-        self.account.gaps.iter().find(|g| {
-            g.service == Service::Rds
                 && g.region.as_deref().is_none_or(|r| r == region)
                 && !model::is_fact_level(g)
         })
@@ -832,46 +694,43 @@ impl<'a> AccountScope<'a> {
         })
     }
 
-    /// Evaluates the rules of the region-level kinds on a region's clusters
-    /// and instances.
-    fn region_resources(
+    /// Lists a kind's resources at `place` and evaluates `rules` (some of
+    /// the kind's) on each. When they could not be listed, every rule of
+    /// the kind is an error for the account or region, unless a failure of
+    /// the kind's own service there already said so.
+    fn list(
         &self,
         root: &Context<'static, 'static>,
-        idx: &RegionIndex,
-        region: &Arc<str>,
-        kinds: &KindRules,
+        k: &KindRules,
+        rules: &[&Rule],
+        place: &Place,
+        region: Option<&Arc<str>>,
         chunk: &mut Chunk,
     ) {
-        let region = Some(region);
-        if !kinds.cluster.0.is_empty() {
-            for c in &idx.region.db_clusters {
-                let f = model::cluster_facts(idx, c, kinds.service_tag);
-                let target = ResourceRef::new(ResourceKind::DbCluster, &c.id, &c.arn, &f.unknown);
-                self.resource(root, &f, &target, kinds.cluster, region, chunk);
+        let listed = k.kind.visit(place, &mut |r| {
+            if !rules.is_empty() {
+                let target = ResourceRef::new(k.id, r.id, r.arn, r.facts.unknown());
+                self.resource(root, r.facts, &target, (rules, k.fields), region, chunk);
             }
+        });
+        let Err(why) = listed else {
+            return;
+        };
+        if region.is_some_and(|r| self.own_gap(k.kind, r).is_some()) {
+            return;
         }
-        if !kinds.instance.0.is_empty() {
-            for i in &idx.region.db_instances {
-                let f = model::instance_facts(idx, i, kinds.service_tag);
-                let target = ResourceRef::new(ResourceKind::DbInstance, &i.id, &i.arn, &f.unknown);
-                self.resource(root, &f, &target, kinds.instance, region, chunk);
-            }
-        }
-        if !kinds.proxy.0.is_empty() {
-            for p in idx.region.db_proxies.iter().flatten() {
-                let f = model::proxy::proxy_facts(idx, p);
-                let target = ResourceRef::new(ResourceKind::DbProxy, &p.name, &p.arn, &f.unknown);
-                self.resource(root, &f, &target, kinds.proxy, region, chunk);
-            }
+        let target = ResourceRef::every(self.account, k.id, region.map_or("*", |r| &**r));
+        for rule in &k.rules {
+            chunk.push(self.error_finding(rule, region, self.clone_ref(&target), why.clone()));
         }
     }
 
     /// Evaluates `rules` (with the facts they read) on one resource: its
     /// facts go into the engine once, in a scope every rule shares.
-    fn resource<T: CelFacts>(
+    fn resource(
         &self,
         root: &Context<'static, 'static>,
-        facts: &T,
+        facts: &dyn Facts,
         target: &ResourceRef,
         (rules, fields): KindSet,
         region: Option<&Arc<str>>,
@@ -997,11 +856,7 @@ impl<'a> AccountScope<'a> {
         message: Arc<str>,
         evidence: Option<Box<serde_json::Value>>,
     ) -> Finding {
-        let account_key = if self.account.account_id.is_empty() {
-            &self.account.name
-        } else {
-            &self.account.account_id
-        };
+        let account_key = model::kind::account_key(self.account);
         let names = &self.rule_names[rule.id.as_str()];
         Finding {
             fingerprint: crate::finding::fingerprint(
@@ -1043,14 +898,15 @@ fn wanted_fields(rules: &RuleSet, kind: ResourceKind) -> Option<Vec<String>> {
 /// A child scope of the account's context holding one resource's facts:
 /// converted once, only the fields the rules read, shared by every rule of
 /// the kind. An absent fact stays absent, so a rule reading it errors.
-fn resource_context<'p, T: CelFacts>(
+fn resource_context<'p>(
     root: &'p Context<'static, 'static>,
-    facts: &T,
+    facts: &dyn Facts,
     fields: Option<&[String]>,
 ) -> Context<'p, 'static> {
     let value = match fields {
         None => crate::celval::map_of(
-            model::all_fields::<T>()
+            facts
+                .all_fields()
                 .iter()
                 .map(|f| (f.as_str(), facts.field(f)))
                 .collect::<Vec<_>>()

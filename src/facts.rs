@@ -6,77 +6,61 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::vocab::Service;
-
-/// The kind of resource a rule is evaluated against, once per resource.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub enum ResourceKind {
-    /// An Aurora/RDS DB cluster.
-    DbCluster,
-    /// An RDS DB instance (Aurora members included).
-    DbInstance,
-    /// A configured AWS account.
-    Account,
-    /// An IAM user or role of an account.
-    IamPrincipal,
-    /// One service across the two environments of a pair (test ↔ prod
-    /// parity): the databases serving it on each side.
-    ServicePair,
-    /// An RDS Proxy.
-    DbProxy,
-}
-
-crate::names::names!(ResourceKind {
-    DbCluster => "db_cluster",
-    DbInstance => "db_instance",
-    DbProxy => "db_proxy",
-    Account => "account",
-    IamPrincipal => "iam_principal",
-    ServicePair => "service_pair",
-});
-
-impl ResourceKind {
-    /// The ARN that stands for every resource of this kind of an account,
-    /// in one region or `*`: where a finding about resources that could
-    /// not be listed points. Exhaustive, so a new kind cannot fall back to
-    /// another kind's ARN.
-    pub fn arn_of_every(self, partition: &str, region: &str, account_id: &str) -> String {
-        let rds = |what: &str| format!("arn:{partition}:rds:{region}:{account_id}:{what}:*");
-        match self {
-            ResourceKind::DbCluster | ResourceKind::ServicePair => rds("cluster"),
-            ResourceKind::DbInstance => rds("db"),
-            ResourceKind::DbProxy => rds("db-proxy"),
-            ResourceKind::IamPrincipal => format!("arn:{partition}:iam::{account_id}:*"),
-            ResourceKind::Account => format!("arn:{partition}:iam::{account_id}:root"),
+/// The resource kinds, one row each: the variant, its name in rules and
+/// reports, and the module of `model` (`src/model/MODULE.rs`) with the type
+/// that implements `model::Kind` for it (how its resources are listed,
+/// their facts, its ARNs). The only list of kinds: [`ResourceKind`] here,
+/// and `model`'s module declarations and `model::kind` are expanded from
+/// it, so a kind is added by one row and its file (docs/architecture.md,
+/// "Adding a resource kind"). The modules and types are tokens here,
+/// resolved only where `model` expands the list.
+macro_rules! resource_kinds {
+    ($then:ident) => {
+        $then! {
+            /// An Aurora/RDS DB cluster.
+            DbCluster => "db_cluster", cluster::ClusterKind;
+            /// An RDS DB instance (Aurora members included).
+            DbInstance => "db_instance", instance::InstanceKind;
+            /// An RDS Proxy.
+            DbProxy => "db_proxy", proxy::ProxyKind;
+            /// A configured AWS account.
+            Account => "account", account::AccountKind;
+            /// An IAM user or role of an account.
+            IamPrincipal => "iam_principal", principal::PrincipalKind;
+            /// One service across the two environments of a pair (test ↔ prod
+            /// parity): the databases serving it on each side.
+            ServicePair => "service_pair", parity::PairKind;
         }
-    }
-
-    /// The AWS service whose collection produces resources of this kind.
-    pub fn service(self) -> Option<Service> {
-        match self {
-            ResourceKind::DbCluster
-            | ResourceKind::DbInstance
-            | ResourceKind::DbProxy
-            | ResourceKind::ServicePair => Some(Service::Rds),
-            ResourceKind::Account => None,
-            ResourceKind::IamPrincipal => Some(Service::Iam),
-        }
-    }
+    };
 }
+pub(crate) use resource_kinds;
+
+macro_rules! declare_resource_kind {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal, $module:ident::$imp:ident;)+) => {
+        /// The kind of resource a rule is evaluated against, once per resource.
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            PartialOrd,
+            Ord,
+            Hash,
+            Serialize,
+            Deserialize,
+            clap::ValueEnum,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[value(rename_all = "snake_case")]
+        pub enum ResourceKind {
+            $($(#[doc = $doc])* $variant,)+
+        }
+
+        crate::names::names!(ResourceKind { $($variant => $name),+ });
+    };
+}
+resource_kinds!(declare_resource_kind);
 
 /// What is known of the shape of a value: a struct with named fields, a list
 /// of something, or anything (a map, a scalar, or a shape we do not check).
@@ -132,36 +116,5 @@ impl FieldSchema {
 
     pub fn object(fields: impl IntoIterator<Item = String>) -> FieldSchema {
         FieldSchema::Object(fields.into_iter().map(|f| (f, FieldSchema::Any)).collect())
-    }
-}
-
-#[cfg(test)]
-mod arn_tests {
-    use super::ResourceKind;
-
-    /// Every kind has its own ARN for "all of them", in the region asked.
-    #[test]
-    fn every_kind_has_its_own_arn_of_every_resource() {
-        let arns: Vec<String> = ResourceKind::ALL
-            .iter()
-            .map(|k| k.arn_of_every("aws", "eu-west-1", "222222222222"))
-            .collect();
-        for (k, arn) in ResourceKind::ALL.iter().zip(&arns) {
-            assert!(
-                arn.starts_with("arn:aws:") && arn.contains("222222222222"),
-                "{k}: {arn}"
-            );
-            if k.service() == Some(crate::vocab::Service::Rds) {
-                assert!(arn.contains(":eu-west-1:"), "{k}: {arn}");
-            }
-        }
-        assert_eq!(
-            ResourceKind::DbProxy.arn_of_every("aws", "*", "1"),
-            "arn:aws:rds:*:1:db-proxy:*"
-        );
-        assert_eq!(
-            ResourceKind::DbInstance.arn_of_every("aws-cn", "cn-north-1", "1"),
-            "arn:aws-cn:rds:cn-north-1:1:db:*"
-        );
     }
 }

@@ -298,3 +298,26 @@ fn every_optional_snapshot_field_says_what_its_absence_means() {
         "docs/snapshot.md, \"Optional fields\": not listed {missing:?}; listed but not optional {extra:?}"
     );
 }
+
+/// The rule format's `resource =` line lists every resource kind, in the
+/// kinds list's order: the one user-facing list not generated from it.
+#[test]
+fn the_rule_format_lists_every_resource_kind() {
+    let text = std::fs::read_to_string(root().join("docs/writing-rules.md")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("resource = "))
+        .expect("docs/writing-rules.md shows `resource = …`");
+    let listed: Vec<&str> = line
+        .split('#')
+        .nth(1)
+        .expect("the line's comment lists the kinds")
+        .split('|')
+        .map(str::trim)
+        .collect();
+    let kinds: Vec<&str> = dbaudit::facts::ResourceKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(listed, kinds, "docs/writing-rules.md: {line}");
+}

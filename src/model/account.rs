@@ -251,3 +251,60 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
         unknown,
     }
 }
+
+super::cel_facts!(AccountFacts {
+    name,
+    environment,
+    account_id,
+    partition,
+    shared_with,
+    clusters_per_service,
+    regions,
+    databases,
+    databases_expected,
+    manual_snapshots,
+    unknown,
+});
+
+/// The account itself: one resource, its facts computed once for every
+/// rule (they are also `account` in all rules).
+pub struct AccountKind;
+
+impl super::Kind for AccountKind {
+    fn scope(&self) -> super::Scope {
+        super::Scope::Account
+    }
+
+    fn service(&self) -> Option<Service> {
+        None
+    }
+
+    fn json_schema(&self) -> serde_json::Value {
+        super::kind::schema::<AccountFacts>()
+    }
+
+    fn arn_of_every(&self, account: &Account, _region: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:root",
+            super::kind::partition(account),
+            super::kind::account_key(account)
+        )
+    }
+
+    fn id_of_every(&self, _region: &str, account: &Account) -> String {
+        account.name.clone()
+    }
+
+    fn visit(
+        &self,
+        at: &super::Place<'_>,
+        each: &mut dyn FnMut(super::Resource<'_>),
+    ) -> Result<(), String> {
+        each(super::Resource {
+            id: &at.account.name,
+            arn: &self.arn_of_every(at.account, "*"),
+            facts: at.account_facts,
+        });
+        Ok(())
+    }
+}

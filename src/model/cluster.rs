@@ -463,3 +463,52 @@ pub fn cluster_parameters(
         }
     }
 }
+
+super::cel_facts!(ClusterFacts {
+    id, arn, region, engine, engine_version, engine_mode, serverless_v2, serverless_v2_min_acu,
+    serverless_v2_max_acu, port, iam_auth, storage_encrypted, kms_key_id, backup_retention_days,
+    deletion_protection, multi_az, global_cluster_id, cross_region_replicas, tags, services, writer,
+    readers, reader_count, reader_azs, member_azs, readers_outside_writer_az,
+    publicly_accessible_members, master_username, master_password_managed, log_exports,
+    auto_minor_version_upgrade, parameters, master_secret_rotation_enabled,
+    master_secret_rotation_days, engine_lifecycle_support, standard_support_ends,
+    standard_support_days_left, extended_support_ends, performance_insights_foreign_keys, unknown,
+} flatten network: NetworkFacts);
+
+/// DB clusters: the region's `db_clusters`.
+pub struct ClusterKind;
+
+impl super::Kind for ClusterKind {
+    fn scope(&self) -> super::Scope {
+        super::Scope::Region
+    }
+
+    fn service(&self) -> Option<crate::vocab::Service> {
+        Some(crate::vocab::Service::Rds)
+    }
+
+    fn json_schema(&self) -> serde_json::Value {
+        super::kind::schema::<ClusterFacts>()
+    }
+
+    fn arn_of_every(&self, account: &crate::snapshot::Account, region: &str) -> String {
+        super::kind::rds_arn(account, region, "cluster")
+    }
+
+    fn visit(
+        &self,
+        at: &super::Place<'_>,
+        each: &mut dyn FnMut(super::Resource<'_>),
+    ) -> Result<(), String> {
+        let idx = at.region();
+        for c in &idx.region.db_clusters {
+            let f = cluster_facts(idx, c, &at.config.service_tag);
+            each(super::Resource {
+                id: &c.id,
+                arn: &c.arn,
+                facts: &f,
+            });
+        }
+        Ok(())
+    }
+}

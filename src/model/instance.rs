@@ -166,3 +166,48 @@ pub fn instance_facts(idx: &RegionIndex<'_>, i: &DbInstance, service_tag: &str) 
         unknown,
     }
 }
+
+super::cel_facts!(InstanceFacts {
+    id, arn, region, standalone, cluster_id, engine, instance_class, availability_zone,
+    publicly_accessible, iam_auth, storage_encrypted, backup_retention_days, deletion_protection,
+    multi_az, port, read_replica_source, read_replicas, tags, services, ca_certificate,
+    certificate_valid_till, certificate_days_left, ca_rotates_automatically, unknown,
+} flatten network: NetworkFacts);
+
+/// DB instances: the region's `db_instances`.
+pub struct InstanceKind;
+
+impl super::Kind for InstanceKind {
+    fn scope(&self) -> super::Scope {
+        super::Scope::Region
+    }
+
+    fn service(&self) -> Option<crate::vocab::Service> {
+        Some(crate::vocab::Service::Rds)
+    }
+
+    fn json_schema(&self) -> serde_json::Value {
+        super::kind::schema::<InstanceFacts>()
+    }
+
+    fn arn_of_every(&self, account: &crate::snapshot::Account, region: &str) -> String {
+        super::kind::rds_arn(account, region, "db")
+    }
+
+    fn visit(
+        &self,
+        at: &super::Place<'_>,
+        each: &mut dyn FnMut(super::Resource<'_>),
+    ) -> Result<(), String> {
+        let idx = at.region();
+        for i in &idx.region.db_instances {
+            let f = instance_facts(idx, i, &at.config.service_tag);
+            each(super::Resource {
+                id: &i.id,
+                arn: &i.arn,
+                facts: &f,
+            });
+        }
+        Ok(())
+    }
+}

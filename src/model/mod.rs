@@ -5,13 +5,19 @@
 //! collected is *left out* rather than defaulted, so that a rule reading it
 //! evaluates to `error`, never to `pass`; `unknown` says why.
 
-mod account;
-mod cluster;
-mod instance;
+pub mod kind;
 pub mod lifecycle;
 pub mod network;
-pub mod parity;
-pub mod proxy;
+
+/// One module per resource kind, declared by its row of the kinds list
+/// (`facts::resource_kinds!`): `src/model/MODULE.rs` with the kind's facts
+/// and its `Kind`.
+macro_rules! kind_modules {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal, $module:ident::$imp:ident;)+) => {
+        $(pub mod $module;)+
+    };
+}
+crate::facts::resource_kinds!(kind_modules);
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -19,7 +25,7 @@ use std::sync::OnceLock;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::celval::{self, BoxVal, ToVal};
+use crate::celval::{self, BoxVal};
 use crate::config::Config;
 use crate::facts::FieldSchema;
 use crate::facts::ResourceKind;
@@ -28,6 +34,7 @@ use crate::vocab::Service;
 pub use account::{AccountFacts, AccountRef, SnapshotFacts, account_facts};
 pub use cluster::{ClusterFacts, MemberFacts, cluster_facts, cluster_parameters};
 pub use instance::{InstanceFacts, instance_facts};
+pub use kind::{Facts, Kind, Place, Resource, Scope, gap_message, kind};
 pub use network::{IngressSource, NetworkFacts, RegionIndex, SubnetFacts};
 
 /// Facts that can hand out one top-level field at a time as an engine value,
@@ -39,6 +46,8 @@ pub trait CelFacts: Serialize {
     const FLATTENED: &'static [&'static str];
     /// One top-level fact; `None` when it is absent (not derivable) or unknown.
     fn field(&self, name: &str) -> Option<BoxVal>;
+    /// Why facts are absent (the `unknown` field, when the facts have one).
+    fn unknown(&self) -> &[String];
 }
 
 macro_rules! flattened {
@@ -46,30 +55,49 @@ macro_rules! flattened {
         &[]
     };
     ($flty:ty) => {
-        <$flty as CelFacts>::FIELDS
+        <$flty as $crate::model::CelFacts>::FIELDS
     };
 }
+pub(crate) use flattened;
+
+/// `&self.unknown` when `unknown` is among the fields, else nothing.
+macro_rules! unknown_of {
+    ($self:ident;) => {
+        &[]
+    };
+    ($self:ident; unknown $($rest:ident)*) => {
+        &$self.unknown
+    };
+    ($self:ident; $f:ident $($rest:ident)*) => {
+        $crate::model::unknown_of!($self; $($rest)*)
+    };
+}
+pub(crate) use unknown_of;
 
 /// Implements [`CelFacts`] by naming every serialised field once; a test
 /// checks the list against the serde output.
 macro_rules! cel_facts {
     ($ty:ty { $($f:ident),* $(,)? } $(flatten $fl:ident: $flty:ty)?) => {
-        impl CelFacts for $ty {
+        impl $crate::model::CelFacts for $ty {
             const FIELDS: &'static [&'static str] = &[$(stringify!($f),)*];
-            const FLATTENED: &'static [&'static str] = flattened!($($flty)?);
-            fn field(&self, name: &str) -> Option<BoxVal> {
+            const FLATTENED: &'static [&'static str] = $crate::model::flattened!($($flty)?);
+            fn field(&self, name: &str) -> Option<$crate::celval::BoxVal> {
                 match name {
-                    $(stringify!($f) => ToVal::to_val(&self.$f),)*
+                    $(stringify!($f) => $crate::celval::ToVal::to_val(&self.$f),)*
                     _ => {
-                        $(return self.$fl.field(name);)?
+                        $(return $crate::model::CelFacts::field(&self.$fl, name);)?
                         #[allow(unreachable_code)]
                         None
                     }
                 }
             }
+            fn unknown(&self) -> &[String] {
+                $crate::model::unknown_of!(self; $($f)*)
+            }
         }
     };
 }
+pub(crate) use cel_facts;
 
 cel_facts!(NetworkFacts {
     vpc_id,
@@ -82,71 +110,6 @@ cel_facts!(NetworkFacts {
     security_group_ids,
     ingress,
     broad_sg_rules,
-});
-cel_facts!(ClusterFacts {
-    id, arn, region, engine, engine_version, engine_mode, serverless_v2, serverless_v2_min_acu,
-    serverless_v2_max_acu, port, iam_auth, storage_encrypted, kms_key_id, backup_retention_days,
-    deletion_protection, multi_az, global_cluster_id, cross_region_replicas, tags, services, writer,
-    readers, reader_count, reader_azs, member_azs, readers_outside_writer_az,
-    publicly_accessible_members, master_username, master_password_managed, log_exports,
-    auto_minor_version_upgrade, parameters, master_secret_rotation_enabled,
-    master_secret_rotation_days, engine_lifecycle_support, standard_support_ends,
-    standard_support_days_left, extended_support_ends, performance_insights_foreign_keys, unknown,
-} flatten network: NetworkFacts);
-cel_facts!(InstanceFacts {
-    id, arn, region, standalone, cluster_id, engine, instance_class, availability_zone,
-    publicly_accessible, iam_auth, storage_encrypted, backup_retention_days, deletion_protection,
-    multi_az, port, read_replica_source, read_replicas, tags, services, ca_certificate,
-    certificate_valid_till, certificate_days_left, ca_rotates_automatically, unknown,
-} flatten network: NetworkFacts);
-cel_facts!(proxy::ProxyFacts {
-    name, arn, region, engine_family, require_tls, iam_auth_required, auth_summary, targets, port,
-    unknown,
-} flatten network: NetworkFacts);
-cel_facts!(parity::PairFacts {
-    service,
-    left_environment,
-    right_environment,
-    left,
-    right,
-    left_summary,
-    right_summary,
-    parameter_differences,
-    unknown,
-});
-cel_facts!(AccountFacts {
-    name,
-    environment,
-    account_id,
-    partition,
-    shared_with,
-    clusters_per_service,
-    regions,
-    databases,
-    databases_expected,
-    manual_snapshots,
-    unknown,
-});
-cel_facts!(crate::iam::PrincipalFacts {
-    name,
-    arn,
-    kind,
-    is_developer,
-    rds_write,
-    sg_write,
-    write_access,
-    write_summary,
-    can_read_rds,
-    can_write_rds,
-    connect_resources,
-    connect_unscoped,
-    is_irsa,
-    irsa_subjects,
-    irsa_pinned,
-    pod_identity_subjects,
-    service_accounts,
-    scps_evaluated,
-    unknown,
 });
 celval::to_val_struct!(MemberFacts {
     id,
@@ -199,16 +162,8 @@ pub fn facts_schema(kind: ResourceKind) -> FieldSchema {
 }
 
 /// JSON Schema of a kind's facts (shown by `dbaudit rules fields`).
-pub fn facts_json_schema(kind: ResourceKind) -> serde_json::Value {
-    let schema = match kind {
-        ResourceKind::DbCluster => schemars::schema_for!(ClusterFacts),
-        ResourceKind::DbInstance => schemars::schema_for!(InstanceFacts),
-        ResourceKind::Account => schemars::schema_for!(AccountFacts),
-        ResourceKind::IamPrincipal => schemars::schema_for!(crate::iam::PrincipalFacts),
-        ResourceKind::ServicePair => schemars::schema_for!(parity::PairFacts),
-        ResourceKind::DbProxy => schemars::schema_for!(proxy::ProxyFacts),
-    };
-    serde_json::to_value(schema).expect("schema serialises")
+pub fn facts_json_schema(k: ResourceKind) -> serde_json::Value {
+    kind(k).json_schema()
 }
 
 /// Splits a service tag value into service names.

@@ -328,3 +328,47 @@ mod tests {
         assert_eq!(engine_major(""), "");
     }
 }
+
+super::cel_facts!(PairFacts {
+    service,
+    left_environment,
+    right_environment,
+    left,
+    right,
+    left_summary,
+    right_summary,
+    parameter_differences,
+    unknown,
+});
+
+/// One service across the two environments of a pair: listed by the parity
+/// evaluation over both environments' accounts ([`service_pairs`]), never
+/// per account.
+pub struct PairKind;
+
+impl super::Kind for PairKind {
+    fn scope(&self) -> super::Scope {
+        super::Scope::Pair
+    }
+
+    fn service(&self) -> Option<crate::vocab::Service> {
+        Some(crate::vocab::Service::Rds)
+    }
+
+    fn json_schema(&self) -> serde_json::Value {
+        super::kind::schema::<PairFacts>()
+    }
+
+    /// Parity findings point at the service's clusters.
+    fn arn_of_every(&self, account: &Account, region: &str) -> String {
+        super::kind::rds_arn(account, region, "cluster")
+    }
+
+    fn visit(
+        &self,
+        _at: &super::Place<'_>,
+        _each: &mut dyn FnMut(super::Resource<'_>),
+    ) -> Result<(), String> {
+        Ok(())
+    }
+}

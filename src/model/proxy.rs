@@ -91,3 +91,55 @@ pub fn proxy_facts(idx: &RegionIndex<'_>, p: &DbProxy) -> ProxyFacts {
         unknown,
     }
 }
+
+super::cel_facts!(ProxyFacts {
+    name, arn, region, engine_family, require_tls, iam_auth_required, auth_summary, targets, port,
+    unknown,
+} flatten network: NetworkFacts);
+
+/// RDS Proxies: the region's `db_proxies`, when they were listed.
+pub struct ProxyKind;
+
+impl super::Kind for ProxyKind {
+    fn scope(&self) -> super::Scope {
+        super::Scope::Region
+    }
+
+    fn service(&self) -> Option<crate::vocab::Service> {
+        Some(crate::vocab::Service::Rds)
+    }
+
+    fn json_schema(&self) -> serde_json::Value {
+        super::kind::schema::<ProxyFacts>()
+    }
+
+    fn arn_of_every(&self, account: &crate::snapshot::Account, region: &str) -> String {
+        super::kind::rds_arn(account, region, "db-proxy")
+    }
+
+    fn visit(
+        &self,
+        at: &super::Place<'_>,
+        each: &mut dyn FnMut(super::Resource<'_>),
+    ) -> Result<(), String> {
+        let idx = at.region();
+        // A fact-level listing: the other RDS rules do not need it.
+        let Some(proxies) = &idx.region.db_proxies else {
+            return Err(at
+                .failed(crate::vocab::op::DESCRIBE_DB_PROXIES.name)
+                .unwrap_or_else(|| {
+                    "RDS Proxies are not in the snapshot (written before dbaudit collected them)"
+                        .to_string()
+                }));
+        };
+        for p in proxies {
+            let f = proxy_facts(idx, p);
+            each(super::Resource {
+                id: &p.name,
+                arn: &p.arn,
+                facts: &f,
+            });
+        }
+        Ok(())
+    }
+}

@@ -100,7 +100,7 @@ impl Rule {
 
     /// Every service whose gaps this rule depends on.
     pub fn needs(&self) -> impl Iterator<Item = Service> + '_ {
-        self.resource
+        crate::model::kind(self.resource)
             .service()
             .into_iter()
             .chain(self.requires.iter().copied())
