@@ -39,9 +39,15 @@ pub trait Facts {
     fn field(&self, name: &str) -> Option<BoxVal>;
     fn all_fields(&self) -> Vec<String>;
     fn unknown(&self) -> &[String];
+    /// All of them as JSON, as `CelFacts::field` serves them one by one.
+    fn to_json(&self) -> serde_json::Value;
 }
 
 impl<T: CelFacts> Facts for T {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
     fn field(&self, name: &str) -> Option<BoxVal> {
         CelFacts::field(self, name)
     }
