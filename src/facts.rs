@@ -30,6 +30,8 @@ macro_rules! resource_kinds {
             /// One service across the two environments of a pair (test ↔ prod
             /// parity): the databases serving it on each side.
             ServicePair => "service_pair", parity::PairKind;
+            /// A manual DB cluster snapshot.
+            DbClusterSnapshot => "db_cluster_snapshot", cluster_snapshot::ClusterSnapshotKind;
         }
     };
 }
