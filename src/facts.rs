@@ -32,6 +32,9 @@ macro_rules! resource_kinds {
             ServicePair => "service_pair", parity::PairKind;
             /// A manual DB cluster snapshot.
             DbClusterSnapshot => "db_cluster_snapshot", cluster_snapshot::ClusterSnapshotKind;
+            /// A PostgreSQL database inside a DB cluster, as the in-database
+            /// collection read it (`CLUSTER/DATABASE`).
+            PgDatabase => "pg_database", pg_database::PgDatabaseKind;
         }
     };
 }

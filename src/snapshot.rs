@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Location};
 
 /// The schema identifier written in every snapshot this version produces:
-/// major 1, minor 2 (minor 1: per-account collection times, shard parts;
-/// minor 2: the collection's plan, each account with its regions).
-pub const SCHEMA: &str = "dbaudit.snapshot/v1.2";
+/// major 1, minor 3 (minor 1: per-account collection times, shard parts;
+/// minor 2: the collection's plan, each account with its regions; minor 3:
+/// what the in-database collection read, `Region::pg_databases`).
+pub const SCHEMA: &str = "dbaudit.snapshot/v1.3";
 
 /// The schema's family: `dbaudit.snapshot/v1` (minor 0) and
 /// `dbaudit.snapshot/v1.N` are read by this version.
@@ -25,7 +26,7 @@ pub const SCHEMA_MAJOR: &str = "dbaudit.snapshot/v1";
 /// The minor version this dbaudit writes; a snapshot of a higher minor (a
 /// newer dbaudit) is read with the fields this version does not know left
 /// out, and a warning.
-pub const SCHEMA_MINOR: u32 = 2;
+pub const SCHEMA_MINOR: u32 = 3;
 
 /// The minor version of a `dbaudit.snapshot/v1…` tag, `None` for any other.
 pub fn schema_minor(tag: &str) -> Option<u32> {
@@ -41,7 +42,7 @@ pub type Tags = BTreeMap<String, String>;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Snapshot {
-    /// `dbaudit.snapshot/v1.2` for this version (`v1`, `v1.1` are read too).
+    /// `dbaudit.snapshot/v1.3` for this version (`v1` to `v1.2` are read too).
     pub schema: String,
     /// RFC 3339 time at which collection started (of a merged snapshot:
     /// the earliest part's; each account has its own).
@@ -230,6 +231,141 @@ pub struct Region {
     /// RDS Proxies; `None` when they could not be listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_proxies: Option<Vec<DbProxy>>,
+    /// What the in-database collection read from each PostgreSQL database
+    /// of the region's clusters (docs/in-database.md). `None`: it did not
+    /// run (it is opt-in); a database it could not read is an entry with
+    /// `unreadable` set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_databases: Option<Vec<PgDatabase>>,
+}
+
+/// One PostgreSQL database of a DB cluster (or standalone instance) as the
+/// in-database collection read it from the catalogs: roles, memberships,
+/// direct grants, default privileges and ownership. Effective privileges
+/// are derived from these by the facts (`model::pg_database`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PgDatabase {
+    /// The DB cluster (or standalone instance) it belongs to.
+    pub cluster_id: String,
+    /// The database's name; `*` when the cluster itself could not be read
+    /// (its databases are not known).
+    pub database: String,
+    /// Why it could not be read (network, authentication, TLS, timeout, a
+    /// catalog the audit user may not read). Nothing else is set then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+    /// `server_version_num` (e.g. 160004); membership options per grant
+    /// (`inherit`, `set`) exist from 160000.
+    #[serde(default)]
+    pub server_version_num: i64,
+    #[serde(default)]
+    pub roles: Vec<PgRole>,
+    #[serde(default)]
+    pub memberships: Vec<PgMembership>,
+    /// Direct grants on schemas and on the tables of each schema, per
+    /// grantee (`PUBLIC` for everyone), summarised per schema.
+    #[serde(default)]
+    pub grants: Vec<PgGrant>,
+    #[serde(default)]
+    pub default_privileges: Vec<PgDefaultPrivilege>,
+    #[serde(default)]
+    pub schemas: Vec<PgSchema>,
+    /// Server settings as the server reports them (`ssl`, `rds.force_ssl`).
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// A role (`pg_roles`), with its attributes.
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct PgRole {
+    pub name: String,
+    #[serde(default)]
+    pub login: bool,
+    #[serde(default)]
+    pub superuser: bool,
+    #[serde(default)]
+    pub createrole: bool,
+    #[serde(default)]
+    pub createdb: bool,
+    #[serde(default)]
+    pub bypassrls: bool,
+    /// `rolinherit`: before PostgreSQL 16, whether the role inherits the
+    /// privileges of the roles it is a member of.
+    #[serde(default)]
+    pub inherit: bool,
+}
+
+/// `member` is a member of `role` (`pg_auth_members`).
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct PgMembership {
+    pub role: String,
+    pub member: String,
+    /// The grant's INHERIT option (PostgreSQL 16+); before 16 the member's
+    /// `rolinherit` decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherit: Option<bool>,
+    /// The grant's SET option (PostgreSQL 16+); before 16 every member may
+    /// `SET ROLE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<bool>,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// A privilege granted directly to `grantee` on a schema (`on = schema`)
+/// or on `tables` of its tables, views and sequences (`on = tables`).
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct PgGrant {
+    pub grantee: String,
+    pub schema: String,
+    /// `schema` or `tables`.
+    pub on: String,
+    /// `USAGE`, `CREATE`, `SELECT`, `INSERT`, `UPDATE`, `DELETE`,
+    /// `TRUNCATE`, `REFERENCES`, `TRIGGER`.
+    pub privilege: String,
+    /// How many of the schema's tables carry it (`on = tables`).
+    #[serde(default)]
+    pub tables: i64,
+}
+
+/// `ALTER DEFAULT PRIVILEGES` (`pg_default_acl`): what `owner`'s future
+/// objects (in `schema`, or anywhere) grant to `grantee`.
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct PgDefaultPrivilege {
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// `tables`, `sequences`, `functions`, `types`, `schemas`.
+    pub object_type: String,
+    pub grantee: String,
+    pub privilege: String,
+}
+
+/// A schema, its owner and the owners of its tables.
+#[derive(
+    Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Default,
+)]
+#[serde(deny_unknown_fields)]
+pub struct PgSchema {
+    pub name: String,
+    pub owner: String,
+    #[serde(default)]
+    pub tables: i64,
+    #[serde(default)]
+    pub table_owners: Vec<String>,
 }
 
 /// A DB cluster parameter group: the values of the parameters dbaudit reads
@@ -1053,6 +1189,20 @@ impl Region {
         }
         if let Some(g) = &mut self.db_cluster_parameter_groups {
             g.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        if let Some(dbs) = &mut self.pg_databases {
+            dbs.sort_by(|a, b| (&a.cluster_id, &a.database).cmp(&(&b.cluster_id, &b.database)));
+            for d in dbs {
+                d.roles.sort();
+                d.memberships.sort();
+                d.grants.sort();
+                d.default_privileges.sort();
+                d.schemas.sort();
+                for s in &mut d.schemas {
+                    s.table_owners.sort();
+                    s.table_owners.dedup();
+                }
+            }
         }
         self.eks_clusters.sort_by(|a, b| a.name.cmp(&b.name));
         for e in &mut self.eks_clusters {

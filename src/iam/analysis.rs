@@ -330,7 +330,7 @@ fn pod_identity_subjects(account: &Account) -> Result<HashMap<String, Vec<String
     Ok(out)
 }
 
-fn is_developer(p: &Principal, d: &DeveloperSelectors) -> bool {
+pub(crate) fn is_developer(p: &Principal, d: &DeveloperSelectors) -> bool {
     match p.kind {
         "user" => d.users.contains(&p.name) || p.groups.iter().any(|g| d.groups.contains(g)),
         _ => d

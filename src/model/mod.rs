@@ -319,19 +319,32 @@ mod tests {
     }
 
     /// Through the kinds' table: every resource of every kind in the demo
-    /// estate (and in a copy of it with every optional listing removed).
+    /// estate and in the rules' base estate (which has what the demo lacks:
+    /// a database read by the in-database collection).
     #[test]
     fn per_field_values_match_the_full_serialisation() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/demo/snapshot.json"
-        ))
-        .unwrap();
-        let snap = Snapshot::parse(&text, std::path::Path::new("demo.json")).unwrap();
-        let config = Config::default();
         let mut seen: BTreeSet<ResourceKind> = BTreeSet::new();
+        for file in ["fixtures/demo/snapshot.json", "fixtures/rules/base.json"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let snap = Snapshot::parse(&text, &path).unwrap();
+            serves_every_field(&snap, &mut seen);
+        }
+        let untested: Vec<ResourceKind> = ResourceKind::ALL
+            .into_iter()
+            .filter(|k| kind(*k).scope() != Scope::Pair && !seen.contains(k))
+            .collect();
+        assert!(
+            untested.is_empty(),
+            "no resource of {untested:?} in the demo or the rules' base estate"
+        );
+    }
+
+    fn serves_every_field(snap: &Snapshot, seen: &mut BTreeSet<ResourceKind>) {
+        let mut config = Config::default();
+        config.developers.groups = vec!["developers".into()];
         for a in &snap.accounts {
-            let facts = account_facts(&snap, a, &config);
+            let facts = account_facts(snap, a, &config);
             let place = Place {
                 account: a,
                 account_facts: &facts,
@@ -358,28 +371,13 @@ mod tests {
                 }
             }
         }
-        let pairs = ResourceKind::ALL
-            .into_iter()
-            .filter(|k| kind(*k).scope() == Scope::Pair);
-        let all: BTreeSet<ResourceKind> = ResourceKind::ALL.into_iter().collect();
-        let untested: Vec<_> = all
-            .difference(&seen)
-            .filter(|k| !pairs.clone().any(|p| p == **k))
-            .collect();
-        assert!(
-            untested.is_empty(),
-            "no resource of {untested:?} in the demo"
-        );
-        let left: Vec<&Account> = snap
-            .accounts
-            .iter()
-            .filter(|a| a.environment == "test")
-            .collect();
-        let right: Vec<&Account> = snap
-            .accounts
-            .iter()
-            .filter(|a| a.environment == "prod")
-            .collect();
+        let side = |env: &str| -> Vec<&Account> {
+            snap.accounts
+                .iter()
+                .filter(|a| a.environment == env)
+                .collect()
+        };
+        let (left, right) = (side("test"), side("prod"));
         for pair in parity::service_pairs(("test", &left), ("prod", &right), "service") {
             same(&pair);
         }

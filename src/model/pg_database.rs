@@ -1,0 +1,572 @@
+//! A PostgreSQL database inside a DB cluster as a resource kind (`resource`
+//! in `pg_database` rules), from what the in-database collection read
+//! (`Region::pg_databases`), composed with the IAM engine: which developer
+//! may connect as which DB user (`rds-db:connect`), and what that user may
+//! then do through every role it can act as.
+//!
+//! A user acts as a role when a chain of memberships leads there whose
+//! every grant lets it inherit the role's privileges or `SET ROLE` to it
+//! (PostgreSQL 16+: the grant's INHERIT and SET options; before 16: the
+//! member's `rolinherit`, and SET always). Counting both, not only what
+//! `has_table_privilege` reports (inheritance alone), is deliberate: a
+//! developer who can `SET ROLE app_rw` can write.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{Kind, Place, RegionIndex, Resource, Scope};
+use crate::iam::Decision;
+use crate::snapshot::{Account, DbCluster, PgDatabase};
+use crate::vocab::Service;
+
+/// The superuser RDS itself signs in as (managed by AWS, not a customer's).
+const RDS_ADMIN: &str = "rdsadmin";
+
+/// Table privileges that change data.
+const WRITES: [&str; 4] = ["INSERT", "UPDATE", "DELETE", "TRUNCATE"];
+
+/// Facts of one database.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PgDatabaseFacts {
+    /// `CLUSTER/DATABASE`.
+    pub id: String,
+    /// The cluster's ARN followed by `/DATABASE`.
+    pub arn: String,
+    pub region: String,
+    pub cluster_id: String,
+    pub database: String,
+    /// Login roles, with what they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_roles: Option<Vec<LoginRole>>,
+    /// Login roles other than the cluster's master user and RDS's own
+    /// `rdsadmin` that are superusers or act as `rds_superuser`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superuser_logins: Option<Vec<String>>,
+    /// PUBLIC (every role) may create objects in schema `public`
+    /// (PostgreSQL 15 stopped granting it in new databases; upgraded ones
+    /// keep it). `false` when there is no schema `public`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_create_on_public: Option<bool>,
+    /// What each login role may change, through every role it acts as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writers: Option<Vec<Write>>,
+    /// Developers (the configuration's `[developers]`) the IAM engine lets
+    /// connect as one of the database's IAM-enabled users. Absent when the
+    /// account's IAM was not collected or the cluster's resource id is
+    /// unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub developer_connects: Option<Vec<Connect>>,
+    /// The two hops joined: a developer who may connect as a user that may
+    /// write. Absent when either hop is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub developer_writes: Option<Vec<DeveloperWrite>>,
+    /// `rds.force_ssl` as the server reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub force_ssl: Option<String>,
+    pub unknown: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LoginRole {
+    pub name: String,
+    /// Member of `rds_iam`: signs in with an IAM token.
+    pub rds_iam: bool,
+    /// A superuser, or acts as `rds_superuser`.
+    pub superuser: bool,
+    pub createrole: bool,
+    pub createdb: bool,
+    pub bypassrls: bool,
+}
+
+/// A change a login role may make.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Write {
+    pub user: String,
+    /// The chain of roles it acts through (`dev_ro → app_rw`), the user
+    /// itself when direct, `PUBLIC` for grants to everyone.
+    pub via: String,
+    /// `INSERT on 3 tables of orders`, `CREATE on schema orders`, `owns
+    /// schema orders`, `default UPDATE on future tables of alice in
+    /// orders`, `superuser`.
+    pub what: String,
+    /// The schema concerned (empty for superuser).
+    pub schema: String,
+}
+
+/// A developer allowed to connect as a DB user, and the statement that
+/// allows it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Connect {
+    pub principal: String,
+    pub db_user: String,
+    /// `allow`, or `conditional` (allowed under conditions the snapshot
+    /// cannot decide: counted, never assumed away).
+    pub decision: String,
+    pub statements: Vec<String>,
+}
+
+/// Both hops: IAM lets `principal` connect as `db_user`, and `db_user`
+/// may make `what` through `via`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DeveloperWrite {
+    pub principal: String,
+    pub db_user: String,
+    pub statements: Vec<String>,
+    pub via: String,
+    pub what: String,
+    /// One line for messages.
+    pub summary: String,
+}
+
+super::cel_facts!(PgDatabaseFacts {
+    id,
+    arn,
+    region,
+    cluster_id,
+    database,
+    login_roles,
+    superuser_logins,
+    public_create_on_public,
+    writers,
+    developer_connects,
+    developer_writes,
+    force_ssl,
+    unknown,
+});
+crate::celval::to_val_struct!(LoginRole {
+    name,
+    rds_iam,
+    superuser,
+    createrole,
+    createdb,
+    bypassrls
+});
+crate::celval::to_val_struct!(Write {
+    user,
+    via,
+    what,
+    schema
+});
+crate::celval::to_val_struct!(Connect {
+    principal,
+    db_user,
+    decision,
+    statements
+});
+crate::celval::to_val_struct!(DeveloperWrite {
+    principal,
+    db_user,
+    statements,
+    via,
+    what,
+    summary
+});
+
+/// Who each role acts as: role → (reached role, the chain that reaches it).
+fn acts_as(db: &PgDatabase, user: &str) -> BTreeMap<String, Vec<String>> {
+    let inherits: BTreeMap<&str, bool> = db
+        .roles
+        .iter()
+        .map(|r| (r.name.as_str(), r.inherit))
+        .collect();
+    let mut reached: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    reached.insert(user.to_string(), vec![user.to_string()]);
+    let mut queue = VecDeque::from([user.to_string()]);
+    while let Some(m) = queue.pop_front() {
+        let chain = reached[&m].clone();
+        for g in db.memberships.iter().filter(|g| g.member == m) {
+            let inherit = g
+                .inherit
+                .unwrap_or_else(|| inherits.get(m.as_str()).copied().unwrap_or(true));
+            let set = g.set.unwrap_or(true);
+            if (inherit || set) && !reached.contains_key(&g.role) {
+                let mut c = chain.clone();
+                c.push(g.role.clone());
+                reached.insert(g.role.clone(), c);
+                queue.push_back(g.role.clone());
+            }
+        }
+    }
+    reached
+}
+
+/// What a role may change by itself (grants to it, ownership, default
+/// privileges naming it).
+fn direct_writes(db: &PgDatabase, role: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for g in db.grants.iter().filter(|g| g.grantee == role) {
+        match g.on.as_str() {
+            "tables" if WRITES.contains(&g.privilege.as_str()) => out.push((
+                format!("{} on {} tables of {}", g.privilege, g.tables, g.schema),
+                g.schema.clone(),
+            )),
+            "schema" if g.privilege == "CREATE" => {
+                out.push((format!("CREATE on schema {}", g.schema), g.schema.clone()))
+            }
+            _ => {}
+        }
+    }
+    for s in &db.schemas {
+        if s.owner == role {
+            out.push((format!("owns schema {}", s.name), s.name.clone()));
+        }
+        if s.table_owners.iter().any(|o| o == role) {
+            out.push((format!("owns tables of {}", s.name), s.name.clone()));
+        }
+    }
+    for d in db.default_privileges.iter().filter(|d| d.grantee == role) {
+        if WRITES.contains(&d.privilege.as_str()) || d.privilege == "CREATE" {
+            let schema = d.schema.clone().unwrap_or_default();
+            out.push((
+                format!(
+                    "default {} on future {} of {}{}",
+                    d.privilege,
+                    d.object_type,
+                    d.owner,
+                    d.schema
+                        .as_deref()
+                        .map(|s| format!(" in {s}"))
+                        .unwrap_or_default()
+                ),
+                schema,
+            ));
+        }
+    }
+    out
+}
+
+/// Every change each login role may make.
+fn writers(db: &PgDatabase) -> Vec<Write> {
+    let superusers: BTreeSet<&str> = db
+        .roles
+        .iter()
+        .filter(|r| r.superuser)
+        .map(|r| r.name.as_str())
+        .collect();
+    let mut out = BTreeSet::new();
+    for user in db.roles.iter().filter(|r| r.login) {
+        let mut reach = acts_as(db, &user.name);
+        reach.insert("PUBLIC".into(), vec!["PUBLIC".into()]);
+        for (role, chain) in &reach {
+            let via = chain.join(" → ");
+            if superusers.contains(role.as_str()) || role == "rds_superuser" {
+                out.insert(Write {
+                    user: user.name.clone(),
+                    via: via.clone(),
+                    what: "superuser".into(),
+                    schema: String::new(),
+                });
+            }
+            for (what, schema) in direct_writes(db, role) {
+                out.insert(Write {
+                    user: user.name.clone(),
+                    via: via.clone(),
+                    what,
+                    schema,
+                });
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The developers the IAM engine lets connect as each IAM user of the
+/// database; `Err(why)` when that cannot be known.
+fn developer_connects(
+    at: &Place<'_>,
+    cluster: Option<&DbCluster>,
+    region: &str,
+    users: &[&str],
+) -> Result<Vec<Connect>, String> {
+    let account = at.account;
+    let d = &at.config.developers;
+    if d.groups.is_empty() && d.users.is_empty() && d.role_globs.is_empty() {
+        return Err(
+            "who the developers are: `[developers]` is not configured in dbaudit.toml".into(),
+        );
+    }
+    let iam = account
+        .iam
+        .as_ref()
+        .ok_or("who may connect: the account's IAM was not collected")?;
+    let resource_id = cluster
+        .map(|c| c.resource_id.as_str())
+        .filter(|r| !r.is_empty())
+        .ok_or("who may connect: the cluster's resource id (DbClusterResourceId) is unknown")?;
+    let mut out = Vec::new();
+    for p in crate::iam::principals(iam, account.scps.as_deref()) {
+        if !crate::iam::analysis::is_developer(&p, &at.config.developers) {
+            continue;
+        }
+        if !p.errors.is_empty() {
+            return Err(format!(
+                "who may connect: developer {}'s policies could not be read ({})",
+                p.name,
+                p.errors.join("; ")
+            ));
+        }
+        let ctx = p.base_context();
+        for user in users {
+            let arn = format!(
+                "arn:{}:rds-db:{region}:{}:dbuser:{resource_id}/{user}",
+                super::kind::partition(account),
+                account.account_id
+            );
+            let answer = p.evaluate("rds-db:connect", &arn, &ctx);
+            let decision = match answer.decision {
+                Decision::Allow => "allow",
+                Decision::Conditional => "conditional",
+                _ => continue,
+            };
+            out.push(Connect {
+                principal: p.arn.clone(),
+                db_user: user.to_string(),
+                decision: decision.into(),
+                statements: answer.allowed_by.iter().map(|s| s.to_string()).collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn pg_database_facts(
+    at: &Place<'_>,
+    idx: &RegionIndex<'_>,
+    db: &PgDatabase,
+) -> PgDatabaseFacts {
+    let cluster = idx.clusters.get(db.cluster_id.as_str()).copied();
+    let mut f = PgDatabaseFacts {
+        id: format!("{}/{}", db.cluster_id, db.database),
+        arn: format!(
+            "{}/{}",
+            cluster.map_or_else(
+                || format!(
+                    "arn:{}:rds:{}:{}:cluster:{}",
+                    super::kind::partition(at.account),
+                    idx.region.name,
+                    at.account.account_id,
+                    db.cluster_id
+                ),
+                |c| c.arn.clone()
+            ),
+            db.database
+        ),
+        region: idx.region.name.clone(),
+        cluster_id: db.cluster_id.clone(),
+        database: db.database.clone(),
+        login_roles: None,
+        superuser_logins: None,
+        public_create_on_public: None,
+        writers: None,
+        developer_connects: None,
+        developer_writes: None,
+        force_ssl: None,
+        unknown: Vec::new(),
+    };
+    if let Some(why) = &db.unreadable {
+        f.unknown.push(format!("database {}: {why}", f.id));
+        return f;
+    }
+    let writes = writers(db);
+    let superuser_roles: BTreeSet<&str> = writes
+        .iter()
+        .filter(|w| w.what == "superuser")
+        .map(|w| w.user.as_str())
+        .collect();
+    let login: Vec<LoginRole> = db
+        .roles
+        .iter()
+        .filter(|r| r.login)
+        .map(|r| LoginRole {
+            name: r.name.clone(),
+            rds_iam: acts_as(db, &r.name).contains_key("rds_iam"),
+            superuser: superuser_roles.contains(r.name.as_str()),
+            createrole: r.createrole,
+            createdb: r.createdb,
+            bypassrls: r.bypassrls,
+        })
+        .collect();
+    let master = cluster.and_then(|c| c.master_username.as_deref());
+    f.superuser_logins = Some(
+        login
+            .iter()
+            .filter(|r| r.superuser && Some(r.name.as_str()) != master && r.name != RDS_ADMIN)
+            .map(|r| r.name.clone())
+            .collect(),
+    );
+    f.public_create_on_public = Some(db.grants.iter().any(|g| {
+        g.grantee == "PUBLIC" && g.schema == "public" && g.on == "schema" && g.privilege == "CREATE"
+    }));
+    f.force_ssl = db.settings.get("rds.force_ssl").cloned();
+    let iam_users: Vec<&str> = login
+        .iter()
+        .filter(|r| r.rds_iam)
+        .map(|r| r.name.as_str())
+        .collect();
+    match developer_connects(at, cluster, &idx.region.name, &iam_users) {
+        Ok(connects) => {
+            let mut joined = Vec::new();
+            for c in &connects {
+                for w in writes.iter().filter(|w| w.user == c.db_user) {
+                    joined.push(DeveloperWrite {
+                        summary: format!(
+                            "{} may connect as {} ({}{}), which may {} via {}",
+                            c.principal,
+                            c.db_user,
+                            c.statements.first().map_or("no statement named", |s| s),
+                            if c.decision == "conditional" {
+                                ", under conditions"
+                            } else {
+                                ""
+                            },
+                            w.what,
+                            w.via
+                        ),
+                        principal: c.principal.clone(),
+                        db_user: c.db_user.clone(),
+                        statements: c.statements.clone(),
+                        via: w.via.clone(),
+                        what: w.what.clone(),
+                    });
+                }
+            }
+            f.developer_writes = Some(joined);
+            f.developer_connects = Some(connects);
+        }
+        Err(why) => f.unknown.push(why),
+    }
+    f.writers = Some(writes);
+    f.login_roles = Some(login);
+    f
+}
+
+/// The databases the in-database collection read in the region.
+pub struct PgDatabaseKind;
+
+impl Kind for PgDatabaseKind {
+    fn scope(&self) -> Scope {
+        Scope::Region
+    }
+
+    fn service(&self) -> Option<Service> {
+        Some(Service::Rds)
+    }
+
+    fn json_schema(&self) -> serde_json::Value {
+        super::kind::schema::<PgDatabaseFacts>()
+    }
+
+    fn arn_of_every(&self, account: &Account, region: &str) -> String {
+        format!("{}/*", super::kind::rds_arn(account, region, "cluster"))
+    }
+
+    /// Nothing when the in-database collection did not run (it is opt-in:
+    /// docs/in-database.md); the databases it could not read are listed
+    /// with why, so their rules are errors.
+    fn visit(&self, at: &Place<'_>, each: &mut dyn FnMut(Resource<'_>)) -> Result<(), String> {
+        let idx = at.region();
+        for db in idx.region.pg_databases.iter().flatten() {
+            let f = pg_database_facts(at, idx, db);
+            each(Resource {
+                id: &f.id,
+                arn: &f.arn,
+                facts: &f,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{PgGrant, PgMembership, PgRole};
+
+    fn role(name: &str, login: bool) -> PgRole {
+        PgRole {
+            name: name.into(),
+            login,
+            inherit: true,
+            ..Default::default()
+        }
+    }
+
+    fn member(member: &str, role: &str, inherit: Option<bool>, set: Option<bool>) -> PgMembership {
+        PgMembership {
+            role: role.into(),
+            member: member.into(),
+            inherit,
+            set,
+            admin: false,
+        }
+    }
+
+    fn insert_on(grantee: &str) -> PgGrant {
+        PgGrant {
+            grantee: grantee.into(),
+            schema: "orders".into(),
+            on: "tables".into(),
+            privilege: "INSERT".into(),
+            tables: 3,
+        }
+    }
+
+    /// A write two memberships away is found, with its chain; one behind a
+    /// grant with neither INHERIT nor SET (16+) is not.
+    #[test]
+    fn writes_through_nested_roles_follow_inherit_and_set() {
+        let db = PgDatabase {
+            roles: vec![role("dev_ro", true), role("mid", false), role("app_rw", false)],
+            memberships: vec![
+                member("dev_ro", "mid", Some(false), Some(true)),
+                member("mid", "app_rw", Some(true), Some(false)),
+            ],
+            grants: vec![insert_on("app_rw")],
+            ..Default::default()
+        };
+        let w = writers(&db);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].via, "dev_ro → mid → app_rw");
+        assert_eq!(w[0].what, "INSERT on 3 tables of orders");
+        let mut closed = db.clone();
+        closed.memberships[1].set = Some(false);
+        closed.memberships[1].inherit = Some(false);
+        assert!(writers(&closed).is_empty());
+    }
+
+    /// Before 16 the member's `rolinherit` decides inheritance, and SET
+    /// ROLE is always possible: a NOINHERIT member still reaches the role.
+    #[test]
+    fn before_16_every_membership_allows_set_role() {
+        let mut dev = role("dev_ro", true);
+        dev.inherit = false;
+        let db = PgDatabase {
+            roles: vec![dev, role("app_rw", false)],
+            memberships: vec![member("dev_ro", "app_rw", None, None)],
+            grants: vec![insert_on("app_rw")],
+            ..Default::default()
+        };
+        assert_eq!(writers(&db).len(), 1);
+    }
+
+    /// PUBLIC's grants are everyone's.
+    #[test]
+    fn public_grants_reach_every_login() {
+        let db = PgDatabase {
+            roles: vec![role("a", true), role("b", true)],
+            grants: vec![PgGrant {
+                grantee: "PUBLIC".into(),
+                schema: "public".into(),
+                on: "schema".into(),
+                privilege: "CREATE".into(),
+                tables: 0,
+            }],
+            ..Default::default()
+        };
+        let w = writers(&db);
+        assert_eq!(w.len(), 2);
+        assert!(w.iter().all(|w| w.via == "PUBLIC"));
+    }
+}
