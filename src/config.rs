@@ -51,6 +51,42 @@ pub struct Config {
     pub history: Option<String>,
     /// `[history] keep_runs`: prune after each recorded run.
     pub history_keep_runs: Option<usize>,
+    /// `[databases]`: the in-database collection (opt-in).
+    pub databases: Option<DatabasesConfig>,
+}
+
+/// `[databases]`: how the in-database collection connects
+/// (docs/in-database.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabasesConfig {
+    /// Only these environments (empty: every one).
+    pub environments: Vec<String>,
+    pub user: String,
+    pub auth: DbAuth,
+    /// The CA bundle to verify servers against (`None`: the system store).
+    pub sslrootcert: Option<PathBuf>,
+    pub concurrency: usize,
+    pub connect_timeout: std::time::Duration,
+    pub statement_timeout_ms: u64,
+    /// Endpoint name → address to connect to instead.
+    pub addresses: BTreeMap<String, std::net::SocketAddr>,
+}
+
+/// How the audit DB user signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbAuth {
+    /// An IAM auth token (`rds-db:connect`), signed with the scan's
+    /// credentials for the account.
+    Iam,
+    /// The password in `DBAUDIT_DB_PASSWORD`.
+    Password,
+}
+
+impl DatabasesConfig {
+    /// Whether the accounts of `environment` are read.
+    pub fn wanted(&self, environment: &str) -> bool {
+        self.environments.is_empty() || self.environments.iter().any(|e| e == environment)
+    }
 }
 
 /// `[organization]`: where to list the accounts and how to map them.
@@ -349,6 +385,72 @@ impl Config {
                     },
                 );
             }
+        }
+        if let Some((db, start)) = r.table(top.get("databases"), "databases") {
+            r.deny_unknown(db, "[databases]", &keys::names(keys::DATABASES));
+            let connect = r.required(db, start, "connect", "[databases]");
+            let connect = r.bool(connect, "connect").unwrap_or(false);
+            let auth = match r.string(db.get("auth"), "auth").as_deref() {
+                None | Some("iam") => DbAuth::Iam,
+                Some("password") => DbAuth::Password,
+                Some(other) => {
+                    r.problem(
+                        db.get("auth").map_or(start, |v| v.span().start),
+                        format!("`auth` must be `iam` or `password`, found `{other}`"),
+                    );
+                    DbAuth::Iam
+                }
+            };
+            let bounded = |r: &mut Reader, key: &str, min: i64, max: i64, default: i64| match r
+                .integer(db.get(key), key)
+            {
+                None => default,
+                Some(n) if (min..=max).contains(&n) => n,
+                Some(_) => {
+                    r.problem(
+                        db.get(key).map_or(start, |v| v.span().start),
+                        format!("`{key}` must be between {min} and {max}"),
+                    );
+                    default
+                }
+            };
+            let concurrency = bounded(&mut r, "concurrency", 1, 64, 4);
+            let connect_timeout = bounded(&mut r, "connect_timeout_seconds", 1, 300, 10);
+            let statement_timeout = bounded(&mut r, "statement_timeout_ms", 100, 600_000, 5000);
+            let mut addresses = BTreeMap::new();
+            if let Some((t, _)) = r.table(db.get("addresses"), "addresses") {
+                for (k, v) in t.iter() {
+                    match v.get_ref().as_str().map(str::parse::<std::net::SocketAddr>) {
+                        Some(Ok(a)) => {
+                            addresses.insert(k.get_ref().to_string(), a);
+                        }
+                        _ => r.problem(
+                            v.span().start,
+                            format!(
+                                "address of `{}` must be IP:PORT (e.g. \"127.0.0.1:5432\")",
+                                k.get_ref()
+                            ),
+                        ),
+                    }
+                }
+            }
+            let settings = DatabasesConfig {
+                environments: r
+                    .string_array(db.get("environments"), "environments")
+                    .unwrap_or_default(),
+                user: r
+                    .string(db.get("user"), "user")
+                    .unwrap_or_else(|| "dbaudit_audit".into()),
+                auth,
+                sslrootcert: r
+                    .string(db.get("sslrootcert"), "sslrootcert")
+                    .map(|p| path.parent().unwrap_or(Path::new(".")).join(p)),
+                concurrency: concurrency as usize,
+                connect_timeout: std::time::Duration::from_secs(connect_timeout as u64),
+                statement_timeout_ms: statement_timeout as u64,
+                addresses,
+            };
+            cfg.databases = connect.then_some(settings);
         }
         if let Some((org, start)) = r.table(top.get("organization"), "organization") {
             r.deny_unknown(org, "[organization]", &keys::names(keys::ORGANIZATION));
@@ -722,5 +824,47 @@ mod tests {
         assert!(err.contains("c.toml:6:1: unknown key `role`"), "{err}");
         assert!(err.contains("did you mean `role_arn`?"), "{err}");
         assert!(err.contains("3 problems found"), "{err}");
+    }
+
+    /// `[databases]`: off unless `connect = true`; every setting read with
+    /// its default; a bad address, auth or bound is located.
+    #[test]
+    fn databases_section() {
+        let cfg = Config::parse("", Path::new("c.toml")).unwrap();
+        assert_eq!(cfg.databases, None);
+        let off = Config::parse("[databases]\nconnect = false\n", Path::new("c.toml")).unwrap();
+        assert_eq!(off.databases, None);
+        let on = Config::parse(
+            "[databases]\nconnect = true\nenvironments = [\"prod\"]\nsslrootcert = \"ca.pem\"\n[databases.addresses]\n\"a.rds.amazonaws.com\" = \"127.0.0.1:5433\"\n",
+            Path::new("conf/c.toml"),
+        )
+        .unwrap()
+        .databases
+        .unwrap();
+        assert_eq!(on.user, "dbaudit_audit");
+        assert_eq!(on.auth, DbAuth::Iam);
+        assert_eq!(on.concurrency, 4);
+        assert_eq!(on.sslrootcert, Some(PathBuf::from("conf/ca.pem")));
+        assert!(on.wanted("prod") && !on.wanted("test"));
+        assert_eq!(on.addresses["a.rds.amazonaws.com"].port(), 5433);
+        let err = Config::parse(
+            "[databases]\nconnect = true\nauth = \"kerberos\"\nconcurrency = 0\n[databases.addresses]\nx = \"localhost\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("c.toml:3:8:"), "{err}");
+        assert!(
+            err.contains("c.toml:4:15: `concurrency` must be between 1 and 64"),
+            "{err}"
+        );
+        assert!(
+            err.contains("c.toml:6:5: address of `x` must be IP:PORT"),
+            "{err}"
+        );
+        let missing = Config::parse("[databases]\nuser = \"a\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("connect"), "{missing}");
     }
 }

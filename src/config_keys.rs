@@ -197,6 +197,57 @@ pub const HISTORY: &[Key] = &[
     ),
 ];
 
+pub const DATABASES: &[Key] = &[
+    required(
+        "connect",
+        Kind::Bool,
+        "Connect to each Aurora PostgreSQL cluster's databases and read their roles and grants (docs/in-database.md). Off unless set.",
+    ),
+    key(
+        "environments",
+        Kind::Strings,
+        "Only the accounts of these environments (default: every environment).",
+    ),
+    key(
+        "user",
+        Kind::String,
+        "The audit DB user to sign in as (default dbaudit_audit).",
+    ),
+    key(
+        "auth",
+        Kind::Pattern("^(iam|password)$"),
+        "`iam` (default): an IAM auth token signed with the scan's credentials; `password`: the password in DBAUDIT_DB_PASSWORD.",
+    ),
+    key(
+        "sslrootcert",
+        Kind::String,
+        "The CA bundle the servers' certificates are verified against (e.g. RDS's global bundle; relative to this file). Default: the system's store.",
+    ),
+    key(
+        "concurrency",
+        Kind::Integer { min: 1, max: 64 },
+        "Databases read at once in an account (default 4).",
+    ),
+    key(
+        "connect_timeout_seconds",
+        Kind::Integer { min: 1, max: 300 },
+        "How long a connection may take (default 10).",
+    ),
+    key(
+        "statement_timeout_ms",
+        Kind::Integer {
+            min: 100,
+            max: 600_000,
+        },
+        "How long one catalog query may take (default 5000).",
+    ),
+    key(
+        "addresses",
+        Kind::StringMap,
+        "Endpoint name (or a pattern with *) → IP:PORT to connect to instead (a tunnel, or a test server); TLS still verifies the endpoint's name.",
+    ),
+];
+
 pub const SARIF: &[Key] = &[
     key(
         "source_tag",
@@ -352,6 +403,11 @@ pub const TOP: &[Key] = &[
         "history",
         Kind::Table(HISTORY),
         "Record every scan and evaluation in a findings history (dbaudit history).",
+    ),
+    key(
+        "databases",
+        Kind::Table(DATABASES),
+        "Read roles and grants inside the databases (opt-in; docs/in-database.md).",
     ),
 ];
 

@@ -633,6 +633,10 @@ pub struct DbCluster {
     pub serverless_v2: Option<ServerlessV2Scaling>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i32>,
+    /// The writer endpoint's DNS name (minor 3): where the in-database
+    /// collection connects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     #[serde(default)]
     pub members: Vec<DbClusterMember>,
     // The booleans and the retention below are `None` when the API's answer

@@ -16,6 +16,8 @@ pub mod error;
 pub mod guard;
 mod iam;
 mod organizations;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod rds;
 pub mod registry;
 mod session;
@@ -295,9 +297,17 @@ pub async fn collect(
         .store(accounts.len() as u64, Ordering::Relaxed);
     let mut set = JoinSet::new();
     let mut owners = std::collections::HashMap::new();
+    // The in-database collection's settings, and its password (read once).
+    let databases: Option<Arc<InDatabase>> = config.databases.clone().map(|d| {
+        Arc::new(InDatabase {
+            password: std::env::var("DBAUDIT_DB_PASSWORD").ok(),
+            settings: d,
+        })
+    });
     for (i, acct) in accounts.iter().enumerate() {
         let acct = acct.clone();
         let scps = config.collect_scps;
+        let databases = databases.clone();
         let regions = config.regions_of(&acct).to_vec();
         let base = base.clone();
         let limit = limit.clone();
@@ -307,7 +317,7 @@ pub async fn collect(
             let _slot = in_flight.acquire_owned().await;
             (
                 i,
-                collect_account(acct, regions, scps, base, limit, stats).await,
+                collect_account(acct, regions, scps, databases, base, limit, stats).await,
             )
         });
         owners.insert(handle.id(), i);
@@ -344,10 +354,17 @@ pub async fn collect(
     snapshot
 }
 
+/// `[databases]` and the password of `auth = "password"`.
+struct InDatabase {
+    settings: crate::config::DatabasesConfig,
+    password: Option<String>,
+}
+
 async fn collect_account(
     acct: AccountConfig,
     regions: Vec<String>,
     config_scps: bool,
+    databases: Option<Arc<InDatabase>>,
     base: SdkConfig,
     limit: Arc<Semaphore>,
     stats: Arc<Stats>,
@@ -439,8 +456,44 @@ async fn collect_account(
         }
     }
     join_tasks(&mut set, &owners, &mut account, &stats).await;
+    // Inside the databases, once their endpoints are known.
+    if let Some(db) = databases.filter(|d| d.settings.wanted(&acct.environment)) {
+        in_database(&conf, &mut account, &db).await;
+    }
     stats.accounts_done.fetch_add(1, Ordering::Relaxed);
     account
+}
+
+#[cfg(feature = "postgres")]
+async fn in_database(conf: &SdkConfig, account: &mut Account, db: &InDatabase) {
+    let settings = postgres::Settings {
+        databases: &db.settings,
+        password: db.password.clone(),
+    };
+    postgres::collect(conf, account, &settings).await;
+}
+
+/// Built without the `postgres` feature: every cluster's databases are
+/// unreadable, saying why (their rules are errors, never passes).
+#[cfg(not(feature = "postgres"))]
+async fn in_database(_conf: &SdkConfig, account: &mut Account, _db: &InDatabase) {
+    for region in &mut account.regions {
+        region.pg_databases = Some(
+            region
+                .db_clusters
+                .iter()
+                .filter(|c| c.engine == "aurora-postgresql")
+                .map(|c| crate::snapshot::PgDatabase {
+                    cluster_id: c.id.clone(),
+                    database: "*".into(),
+                    unreadable: Some(
+                        "this dbaudit was built without the `postgres` feature".into(),
+                    ),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+    }
 }
 
 /// Which service and region each collection task reads.

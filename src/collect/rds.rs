@@ -320,6 +320,7 @@ fn cluster(c: &t::DbCluster) -> DbCluster {
         replication_source_identifier: c.replication_source_identifier().map(str::to_string),
         tags: tags_of(c.tag_list().iter().map(|t| (t.key(), t.value()))),
         master_username: c.master_username().map(str::to_string),
+        endpoint: c.endpoint().map(str::to_string),
         master_user_secret: c.master_user_secret().map(|s| MasterUserSecret {
             secret_arn: text(s.secret_arn()),
             status: s.secret_status().map(str::to_string),

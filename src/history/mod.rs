@@ -25,7 +25,7 @@ mod query;
 mod schema;
 pub mod store;
 #[cfg(feature = "postgres")]
-mod tls;
+pub(crate) mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

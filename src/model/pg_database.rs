@@ -272,6 +272,19 @@ fn writers(db: &PgDatabase) -> Vec<Write> {
     out.into_iter().collect()
 }
 
+/// Every (login, change) of database `name` of a region, as the facts
+/// derive them: for tests against the server's own answers.
+pub fn writes_of(region: &crate::snapshot::Region, name: &str) -> Vec<(String, String)> {
+    region
+        .pg_databases
+        .iter()
+        .flatten()
+        .filter(|d| d.database == name)
+        .flat_map(writers)
+        .map(|w| (w.user, w.what))
+        .collect()
+}
+
 /// The developers the IAM engine lets connect as each IAM user of the
 /// database; `Err(why)` when that cannot be known.
 fn developer_connects(
