@@ -53,6 +53,10 @@ pub struct Config {
     pub history_keep_runs: Option<usize>,
     /// `[databases]`: the in-database collection (opt-in).
     pub databases: Option<DatabasesConfig>,
+    /// `[databases.schemas]`: service name → the schema its application
+    /// writes to (default: the service's own name). Read whether or not
+    /// this run connects: evaluation of a collected snapshot needs it.
+    pub databases_schemas: BTreeMap<String, String>,
 }
 
 /// `[databases]`: how the in-database collection connects
@@ -430,6 +434,20 @@ impl Config {
                                 "address of `{}` must be IP:PORT (e.g. \"127.0.0.1:5432\")",
                                 k.get_ref()
                             ),
+                        ),
+                    }
+                }
+            }
+            if let Some((t, _)) = r.table(db.get("schemas"), "schemas") {
+                for (k, v) in t.iter() {
+                    match v.get_ref().as_str() {
+                        Some(schema) => {
+                            cfg.databases_schemas
+                                .insert(k.get_ref().to_string(), schema.to_string());
+                        }
+                        None => r.problem(
+                            v.span().start,
+                            format!("the schema of service `{}` must be a string", k.get_ref()),
                         ),
                     }
                 }

@@ -242,6 +242,11 @@ pub const DATABASES: &[Key] = &[
         "How long one catalog query may take (default 5000).",
     ),
     key(
+        "schemas",
+        Kind::StringMap,
+        "Service name → the schema its application writes to (default: the service's name), for db.access.app-user-owns-its-schema.",
+    ),
+    key(
         "addresses",
         Kind::StringMap,
         "Endpoint name (or a pattern with *) → IP:PORT to connect to instead (a tunnel, or a test server); TLS still verifies the endpoint's name.",

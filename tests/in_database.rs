@@ -168,7 +168,10 @@ fn seed_once(s: &Server) -> Estate {
          GRANT SELECT ON ALL TABLES IN SCHEMA orders TO {p}readers;
          GRANT INSERT ON ALL TABLES IN SCHEMA orders TO {p}orders_rw;
          ALTER DEFAULT PRIVILEGES FOR ROLE {p}orders IN SCHEMA orders GRANT UPDATE ON TABLES TO {p}readers;
-         GRANT CREATE ON SCHEMA public TO PUBLIC;"
+         GRANT CREATE ON SCHEMA public TO PUBLIC;
+         CREATE SCHEMA billing; CREATE TABLE billing.b1 (id int);
+         GRANT USAGE ON SCHEMA billing TO {p}orders;
+         GRANT INSERT ON billing.b1 TO {p}orders;"
     ))
     .unwrap();
     let mut c = admin(&url_of(&s.url, &estate.clean));
@@ -323,6 +326,16 @@ fn reads_roles_and_grants_over_iam_auth_and_the_rules_see_both_hops() {
     let mut snap = Snapshot::new("2026-12-01T00:00:00Z".into());
     a.iam = Some(serde_json::from_value(serde_json::json!({
         "users": [{"name": "alice", "arn": "arn:aws:iam::222222222222:user/alice", "groups": ["developers"]}],
+        "roles": [{"name": "orders-app", "arn": "arn:aws:iam::222222222222:role/orders-app",
+            "trust_policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Federated": "arn:aws:iam::222222222222:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/T"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {
+                    "oidc.eks.eu-west-1.amazonaws.com/id/T:sub": "system:serviceaccount:orders:orders",
+                    "oidc.eks.eu-west-1.amazonaws.com/id/T:aud": "sts.amazonaws.com"}}}]},
+            "inline_policies": [{"name": "connect", "document": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "rds-db:connect",
+                 "Resource": format!("arn:aws:rds-db:eu-west-1:222222222222:dbuser:cluster-PRODORDERS/{p}orders")}]}}]}],
         "groups": [{"name": "developers", "arn": "arn:aws:iam::222222222222:group/developers",
             "inline_policies": [{"name": "connect", "document": {"Version": "2012-10-17", "Statement": [
                 {"Sid": "DevConnect", "Effect": "Allow", "Action": "rds-db:connect",
@@ -354,8 +367,17 @@ fn reads_roles_and_grants_over_iam_auth_and_the_rules_see_both_hops() {
         assert!(dev.message.contains(hop), "lacks `{hop}`: {}", dev.message);
     }
     assert_eq!(
-        on("db.access.no-public-create", &estate.dirty).outcome,
+        on("db.access.public-schema-create", &estate.dirty).outcome,
         Outcome::Fail
+    );
+    let app = on("db.access.app-user-owns-its-schema", &estate.dirty);
+    assert_eq!(app.outcome, Outcome::Fail, "{}", app.message);
+    assert!(
+        app.message.contains(&format!(
+            "role/orders-app (service orders) may connect as {p}orders, which may INSERT on 1 tables of billing outside schema orders"
+        )),
+        "{}",
+        app.message
     );
     let su = on("db.access.rds-superuser-only-master", &estate.dirty);
     assert_eq!(su.outcome, Outcome::Fail);
@@ -366,7 +388,9 @@ fn reads_roles_and_grants_over_iam_auth_and_the_rules_see_both_hops() {
     );
     for rule in [
         "db.access.developers-read-only-in-prod",
-        "db.access.no-public-create",
+        "db.access.public-schema-create",
+        "db.access.app-user-owns-its-schema",
+        "db.access.iam-user-exists",
     ] {
         let f = on(rule, &estate.clean);
         assert_eq!(f.outcome, Outcome::Pass, "{rule}: {}", f.message);

@@ -341,7 +341,7 @@ pub(crate) fn is_developer(p: &Principal, d: &DeveloperSelectors) -> bool {
 }
 
 /// `rds-db:connect` grants, read from the statements themselves.
-fn connect_grants(p: &Principal) -> (Vec<String>, Vec<String>) {
+pub(crate) fn connect_grants(p: &Principal) -> (Vec<String>, Vec<String>) {
     let mut resources = BTreeSet::new();
     for s in p.policies.iter().flat_map(|pol| &pol.statements) {
         if s.effect != policy::Effect::Allow || !names(s, "rds-db:connect") {

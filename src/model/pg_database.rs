@@ -17,12 +17,15 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Kind, Place, RegionIndex, Resource, Scope};
-use crate::iam::Decision;
+use crate::iam::{Decision, Principal};
 use crate::snapshot::{Account, DbCluster, PgDatabase};
 use crate::vocab::Service;
 
 /// The superuser RDS itself signs in as (managed by AWS, not a customer's).
 const RDS_ADMIN: &str = "rdsadmin";
+
+/// Logins AWS creates and uses itself in RDS and Aurora PostgreSQL.
+const AWS_OWN: [&str; 4] = ["rdsadmin", "rdsrepladmin", "rdstopmgr", "rdsproxyadmin"];
 
 /// Table privileges that change data.
 const WRITES: [&str; 4] = ["INSERT", "UPDATE", "DELETE", "TRUNCATE"];
@@ -62,6 +65,22 @@ pub struct PgDatabaseFacts {
     /// write. Absent when either hop is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub developer_writes: Option<Vec<DeveloperWrite>>,
+    /// Login roles that sign in with a password (not members of
+    /// `rds_iam`), other than the master user and AWS's own roles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_logins: Option<Vec<String>>,
+    /// What application roles (IRSA) may do outside their own service's
+    /// schema through the DB users IAM lets them connect as, or as
+    /// `rds_superuser`, CREATEROLE or CREATEDB. Absent when IAM, the
+    /// resource id or an application's service is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_violations: Option<Vec<AppViolation>>,
+    /// DB users a principal may connect as (named in its policy and
+    /// allowed by the IAM engine) that are not logins with `rds_iam` in
+    /// the cluster. The cluster's roles are shared by its databases, so
+    /// each database reports the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_iam_users: Option<Vec<String>>,
     /// `rds.force_ssl` as the server reports it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub force_ssl: Option<String>,
@@ -120,6 +139,26 @@ pub struct DeveloperWrite {
     pub summary: String,
 }
 
+/// An application role's DB user doing more than its service needs.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AppViolation {
+    pub principal: String,
+    pub db_user: String,
+    pub service: String,
+    /// The schema it should write to (its service's).
+    pub schema: String,
+    /// One line for messages.
+    pub summary: String,
+}
+
+crate::celval::to_val_struct!(AppViolation {
+    principal,
+    db_user,
+    service,
+    schema,
+    summary
+});
+
 super::cel_facts!(PgDatabaseFacts {
     id,
     arn,
@@ -132,6 +171,9 @@ super::cel_facts!(PgDatabaseFacts {
     writers,
     developer_connects,
     developer_writes,
+    password_logins,
+    app_violations,
+    missing_iam_users,
     force_ssl,
     unknown,
 });
@@ -285,60 +327,209 @@ pub fn writes_of(region: &crate::snapshot::Region, name: &str) -> Vec<(String, S
         .collect()
 }
 
-/// The developers the IAM engine lets connect as each IAM user of the
-/// database; `Err(why)` when that cannot be known.
-fn developer_connects(
-    at: &Place<'_>,
-    cluster: Option<&DbCluster>,
-    region: &str,
-    users: &[&str],
-) -> Result<Vec<Connect>, String> {
-    let account = at.account;
-    let d = &at.config.developers;
-    if d.groups.is_empty() && d.users.is_empty() && d.role_globs.is_empty() {
-        return Err(
-            "who the developers are: `[developers]` is not configured in dbaudit.toml".into(),
-        );
+/// The account's principals and the cluster's resource id: what the IAM
+/// half of every question needs, or why it cannot be asked.
+struct IamSide<'a> {
+    principals: Vec<Principal>,
+    resource_id: &'a str,
+    region: &'a str,
+    partition: &'a str,
+    account_id: &'a str,
+}
+
+impl<'a> IamSide<'a> {
+    fn new(at: &'a Place<'_>, cluster: Option<&'a DbCluster>, region: &'a str) -> Result<Self, String> {
+        let iam = at
+            .account
+            .iam
+            .as_ref()
+            .ok_or("who may connect: the account's IAM was not collected")?;
+        let resource_id = cluster
+            .map(|c| c.resource_id.as_str())
+            .filter(|r| !r.is_empty())
+            .ok_or("who may connect: the cluster's resource id (DbClusterResourceId) is unknown")?;
+        Ok(IamSide {
+            principals: crate::iam::principals(iam, at.account.scps.as_deref()),
+            resource_id,
+            region,
+            partition: super::kind::partition(at.account),
+            account_id: &at.account.account_id,
+        })
     }
-    let iam = account
-        .iam
-        .as_ref()
-        .ok_or("who may connect: the account's IAM was not collected")?;
-    let resource_id = cluster
-        .map(|c| c.resource_id.as_str())
-        .filter(|r| !r.is_empty())
-        .ok_or("who may connect: the cluster's resource id (DbClusterResourceId) is unknown")?;
-    let mut out = Vec::new();
-    for p in crate::iam::principals(iam, account.scps.as_deref()) {
-        if !crate::iam::analysis::is_developer(&p, &at.config.developers) {
-            continue;
+
+    fn dbuser_arn(&self, user: &str) -> String {
+        format!(
+            "arn:{}:rds-db:{}:{}:dbuser:{}/{user}",
+            self.partition, self.region, self.account_id, self.resource_id
+        )
+    }
+
+    /// Whom each principal `pick` selects may connect as, among `users`.
+    fn connects(
+        &self,
+        what: &str,
+        pick: impl Fn(&Principal) -> bool,
+        users: &[&str],
+    ) -> Result<Vec<(Connect, &Principal)>, String> {
+        let mut out = Vec::new();
+        for p in self.principals.iter().filter(|p| pick(p)) {
+            if !p.errors.is_empty() {
+                return Err(format!(
+                    "who may connect: {what} {}'s policies could not be read ({})",
+                    p.name,
+                    p.errors.join("; ")
+                ));
+            }
+            let ctx = p.base_context();
+            for user in users {
+                let answer = p.evaluate("rds-db:connect", &self.dbuser_arn(user), &ctx);
+                let decision = match answer.decision {
+                    Decision::Allow => "allow",
+                    Decision::Conditional => "conditional",
+                    _ => continue,
+                };
+                out.push((
+                    Connect {
+                        principal: p.arn.clone(),
+                        db_user: user.to_string(),
+                        decision: decision.into(),
+                        statements: answer.allowed_by.iter().map(|s| s.to_string()).collect(),
+                    },
+                    p,
+                ));
+            }
         }
-        if !p.errors.is_empty() {
-            return Err(format!(
-                "who may connect: developer {}'s policies could not be read ({})",
-                p.name,
-                p.errors.join("; ")
-            ));
+        Ok(out)
+    }
+
+    /// The DB users named outright (`dbuser:RESOURCE_ID/USER`, no
+    /// wildcard) in a statement that lets a principal connect to this
+    /// cluster, with whether the IAM engine allows it.
+    fn named_users(&self) -> Vec<(&Principal, String)> {
+        let mut out = Vec::new();
+        for p in &self.principals {
+            let (resources, _) = crate::iam::analysis::connect_grants(p);
+            for r in resources {
+                if !crate::iam::scoped_dbuser(&r) {
+                    continue;
+                }
+                let Some((id, user)) = r.rsplit_once(":dbuser:").and_then(|(_, t)| t.split_once('/'))
+                else {
+                    continue;
+                };
+                if id != self.resource_id || user.contains('$') {
+                    continue;
+                }
+                let answer = p.evaluate("rds-db:connect", &self.dbuser_arn(user), &p.base_context());
+                if matches!(answer.decision, Decision::Allow | Decision::Conditional) {
+                    out.push((p, user.to_string()));
+                }
+            }
         }
-        let ctx = p.base_context();
-        for user in users {
-            let arn = format!(
-                "arn:{}:rds-db:{region}:{}:dbuser:{resource_id}/{user}",
-                super::kind::partition(account),
-                account.account_id
-            );
-            let answer = p.evaluate("rds-db:connect", &arn, &ctx);
-            let decision = match answer.decision {
-                Decision::Allow => "allow",
-                Decision::Conditional => "conditional",
-                _ => continue,
-            };
-            out.push(Connect {
-                principal: p.arn.clone(),
-                db_user: user.to_string(),
-                decision: decision.into(),
-                statements: answer.allowed_by.iter().map(|s| s.to_string()).collect(),
+        out
+    }
+}
+
+/// The service an application role serves: its service tag, else the
+/// namespace of the service account its IRSA trust names.
+fn service_of(p: &Principal, tag: &str) -> Option<String> {
+    if let Some(s) = p.tags.get(tag) {
+        return Some(s.clone());
+    }
+    let (_, subjects, _) = crate::iam::irsa(p);
+    let namespaces: BTreeSet<&str> = subjects
+        .iter()
+        .filter_map(|s| s.strip_prefix("system:serviceaccount:"))
+        .filter_map(|s| s.split(':').next())
+        .collect();
+    (namespaces.len() == 1).then(|| namespaces.into_iter().next().unwrap_or_default().to_string())
+}
+
+/// Both hops joined: each developer connection to a user that may write.
+fn developer_writes(connects: &[Connect], writes: &[Write]) -> Vec<DeveloperWrite> {
+    let mut joined = Vec::new();
+    for c in connects {
+        for w in writes.iter().filter(|w| w.user == c.db_user) {
+            joined.push(DeveloperWrite {
+                summary: format!(
+                    "{} may connect as {} ({}{}), which may {} via {}",
+                    c.principal,
+                    c.db_user,
+                    c.statements.first().map_or("no statement named", |s| s),
+                    if c.decision == "conditional" {
+                        ", under conditions"
+                    } else {
+                        ""
+                    },
+                    w.what,
+                    w.via
+                ),
+                principal: c.principal.clone(),
+                db_user: c.db_user.clone(),
+                statements: c.statements.clone(),
+                via: w.via.clone(),
+                what: w.what.clone(),
             });
+        }
+    }
+    joined
+}
+
+/// What each application role (IRSA) may do beyond its own service's
+/// schema through the users it may connect as.
+fn app_violations(
+    db: &PgDatabase,
+    at: &Place<'_>,
+    iam: &IamSide<'_>,
+    users: &[&str],
+    writes: &[Write],
+) -> Result<Vec<AppViolation>, String> {
+    let is_app = |p: &Principal| p.kind == "role" && crate::iam::irsa(p).0;
+    let mut out = Vec::new();
+    for (c, p) in iam.connects("application role", is_app, users)? {
+        let service = service_of(p, &at.config.service_tag).ok_or_else(|| {
+            format!(
+                "the service of application role {} (no `{}` tag, and its IRSA trust names no single namespace)",
+                p.arn, at.config.service_tag
+            )
+        })?;
+        let schema = at
+            .config
+            .databases_schemas
+            .get(&service)
+            .cloned()
+            .unwrap_or_else(|| service.clone());
+        let mut push = |what: String| {
+            out.push(AppViolation {
+                summary: format!(
+                    "{} (service {service}) may connect as {}, which {what}",
+                    c.principal, c.db_user
+                ),
+                principal: c.principal.clone(),
+                db_user: c.db_user.clone(),
+                service: service.clone(),
+                schema: schema.clone(),
+            })
+        };
+        for w in writes.iter().filter(|w| w.user == c.db_user) {
+            if w.what == "superuser" {
+                push(format!("acts as a superuser via {}", w.via));
+            } else if w.schema != schema {
+                push(format!(
+                    "may {} outside schema {schema} via {}",
+                    w.what, w.via
+                ));
+            }
+        }
+        for (role, chain) in acts_as(db, &c.db_user) {
+            let Some(r) = db.roles.iter().find(|r| r.name == role) else {
+                continue;
+            };
+            for (attr, on) in [("CREATEROLE", r.createrole), ("CREATEDB", r.createdb)] {
+                if on {
+                    push(format!("has {attr} via {}", chain.join(" → ")));
+                }
+            }
         }
     }
     Ok(out)
@@ -375,6 +566,9 @@ pub fn pg_database_facts(
         writers: None,
         developer_connects: None,
         developer_writes: None,
+        password_logins: None,
+        app_violations: None,
+        missing_iam_users: None,
         force_ssl: None,
         unknown: Vec::new(),
     };
@@ -418,35 +612,57 @@ pub fn pg_database_facts(
         .filter(|r| r.rds_iam)
         .map(|r| r.name.as_str())
         .collect();
-    match developer_connects(at, cluster, &idx.region.name, &iam_users) {
-        Ok(connects) => {
-            let mut joined = Vec::new();
-            for c in &connects {
-                for w in writes.iter().filter(|w| w.user == c.db_user) {
-                    joined.push(DeveloperWrite {
-                        summary: format!(
-                            "{} may connect as {} ({}{}), which may {} via {}",
-                            c.principal,
-                            c.db_user,
-                            c.statements.first().map_or("no statement named", |s| s),
-                            if c.decision == "conditional" {
-                                ", under conditions"
-                            } else {
-                                ""
-                            },
-                            w.what,
-                            w.via
-                        ),
-                        principal: c.principal.clone(),
-                        db_user: c.db_user.clone(),
-                        statements: c.statements.clone(),
-                        via: w.via.clone(),
-                        what: w.what.clone(),
-                    });
+    f.password_logins = Some(
+        login
+            .iter()
+            .filter(|r| {
+                !r.rds_iam
+                    && Some(r.name.as_str()) != master
+                    && !AWS_OWN.contains(&r.name.as_str())
+            })
+            .map(|r| r.name.clone())
+            .collect(),
+    );
+    match IamSide::new(at, cluster, &idx.region.name) {
+        Ok(iam) => {
+            let d = &at.config.developers;
+            if d.groups.is_empty() && d.users.is_empty() && d.role_globs.is_empty() {
+                f.unknown.push(
+                    "who the developers are: `[developers]` is not configured in dbaudit.toml"
+                        .into(),
+                );
+            } else {
+                let is_dev = |p: &Principal| crate::iam::analysis::is_developer(p, d);
+                match iam.connects("developer", is_dev, &iam_users) {
+                    Ok(connects) => {
+                        let connects: Vec<Connect> = connects.into_iter().map(|(c, _)| c).collect();
+                        f.developer_writes = Some(developer_writes(&connects, &writes));
+                        f.developer_connects = Some(connects);
+                    }
+                    Err(why) => f.unknown.push(why),
                 }
             }
-            f.developer_writes = Some(joined);
-            f.developer_connects = Some(connects);
+            match app_violations(db, at, &iam, &iam_users, &writes) {
+                Ok(v) => f.app_violations = Some(v),
+                Err(why) => f.unknown.push(why),
+            }
+            let logins: BTreeSet<&str> = iam_users.iter().copied().collect();
+            let mut missing: Vec<String> = iam
+                .named_users()
+                .into_iter()
+                .filter(|(_, u)| !logins.contains(u.as_str()))
+                .map(|(p, u)| {
+                    let what = if db.roles.iter().any(|r| r.name == u) {
+                        "is not a login with rds_iam"
+                    } else {
+                        "does not exist"
+                    };
+                    format!("{} may connect as {u}, which {what}", p.arn)
+                })
+                .collect();
+            missing.sort();
+            missing.dedup();
+            f.missing_iam_users = Some(missing);
         }
         Err(why) => f.unknown.push(why),
     }
