@@ -23,6 +23,7 @@ fn status_mb(field: &str) -> f64 {
 }
 
 /// Counts bytes written: a report rendered as to a file, without keeping it.
+#[allow(dead_code)] // not every benchmark counts bytes
 pub struct Counter(pub usize);
 
 impl std::io::Write for Counter {
