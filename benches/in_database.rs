@@ -107,7 +107,10 @@ fn main() {
         times.push(t.elapsed().as_secs_f64());
         let dbs = account.regions[0].pg_databases.take().unwrap_or_default();
         databases = dbs.len();
-        let ours = dbs.iter().find(|d| d.database == DB).expect("the bench database was read");
+        let ours = dbs
+            .iter()
+            .find(|d| d.database == DB)
+            .expect("the bench database was read");
         assert_eq!(ours.unreadable, None, "{:?}", ours.unreadable);
         bytes = serde_json::to_vec(ours).unwrap().len();
     }
@@ -134,13 +137,15 @@ fn seed(url: &str, schemas: usize, tables: usize, roles: usize) {
         .batch_execute(&format!("DROP DATABASE IF EXISTS {DB}"))
         .unwrap();
     admin
-        .batch_execute(&format!(
+        .batch_execute(
             "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN CREATE ROLE rds_iam NOLOGIN; END IF; END $$;
              DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dbaudit_audit') THEN CREATE ROLE dbaudit_audit LOGIN; END IF; END $$;
-             ALTER ROLE dbaudit_audit PASSWORD 'bench-pw';"
-        ))
+             ALTER ROLE dbaudit_audit PASSWORD 'bench-pw';",
+        )
         .unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {DB}")).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {DB}"))
+        .unwrap();
     for r in 0..roles {
         let login = if r % 3 == 0 { "LOGIN" } else { "NOLOGIN" };
         admin
