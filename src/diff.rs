@@ -255,7 +255,13 @@ pub fn environments(
             )));
         }
     }
-    let pairs = crate::model::parity::service_pairs((left, &l), (right, &r), service_tag);
+    // diff compares settings, not roles: no schema mapping needed.
+    let pairs = crate::model::parity::service_pairs(
+        (left, &l),
+        (right, &r),
+        service_tag,
+        &Default::default(),
+    );
     let name =
         |d: &crate::model::parity::PairDatabase| format!("{}/{}/{}", d.account, d.region, d.id);
     type Get = fn(&crate::model::parity::PairDatabase) -> String;

@@ -377,6 +377,7 @@ fn evaluate_pairs(
             (left_env, &left),
             (right_env, &right),
             &config.service_tag,
+            &config.databases_schemas,
         );
         // Each service's findings belong to its anchor account; that
         // account's facts and context are built once for all its services.

@@ -378,7 +378,12 @@ mod tests {
                 .collect()
         };
         let (left, right) = (side("test"), side("prod"));
-        for pair in parity::service_pairs(("test", &left), ("prod", &right), "service") {
+        for pair in parity::service_pairs(
+            ("test", &left),
+            ("prod", &right),
+            "service",
+            &Default::default(),
+        ) {
             same(&pair);
         }
     }

@@ -57,6 +57,16 @@ pub struct PairFacts {
     /// side's parameter groups are unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameter_differences: Option<Vec<ParameterDifference>>,
+    /// The in-database collection read some database of the service on
+    /// either side (docs/in-database.md); the role comparison applies only
+    /// then.
+    pub db_roles_collected: bool,
+    /// How the service's DB users differ between the sides: the logins
+    /// with `rds_iam` that may write the service's schema, each with the
+    /// roles it acts as. Absent when a side's databases were not (all)
+    /// read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_role_differences: Option<Vec<String>>,
     pub unknown: Vec<String>,
 }
 
@@ -261,11 +271,83 @@ fn summary(dbs: &[PairDatabase]) -> String {
         .join("; ")
 }
 
+/// The service's DB users on one side: each login with `rds_iam` that may
+/// write the service's schema in a database of the side's clusters, with
+/// the roles it acts as. `Ok(None)`: the in-database collection did not run
+/// for any of them; `Err`: some were not (all) read.
+type DbRoles = BTreeMap<String, std::collections::BTreeSet<String>>;
+
+fn db_roles(
+    accounts: &[&Account],
+    dbs: &[PairDatabase],
+    schema: &str,
+) -> Result<Option<DbRoles>, String> {
+    let mut out: DbRoles = BTreeMap::new();
+    let (mut read, mut unread) = (0, Vec::new());
+    for d in dbs {
+        let region = accounts
+            .iter()
+            .filter(|a| a.name == d.account)
+            .flat_map(|a| &a.regions)
+            .find(|r| r.name == d.region);
+        let Some(pg) = region.and_then(|r| r.pg_databases.as_ref()) else {
+            unread.push(format!("{}/{}: not read (in-database collection off)", d.account, d.id));
+            continue;
+        };
+        let of_cluster: Vec<&crate::snapshot::PgDatabase> =
+            pg.iter().filter(|p| p.cluster_id == d.id).collect();
+        if of_cluster.is_empty() {
+            unread.push(format!("{}/{}: no database read", d.account, d.id));
+        }
+        for p in of_cluster {
+            if let Some(why) = &p.unreadable {
+                unread.push(format!("{}/{}/{}: {why}", d.account, d.id, p.database));
+                continue;
+            }
+            read += 1;
+            let users = super::pg_database::iam_writers_of(p, schema);
+            for (user, roles) in users {
+                out.entry(user).or_default().extend(roles);
+            }
+        }
+    }
+    match (read, unread.is_empty()) {
+        (0, _) if unread.iter().all(|u| u.ends_with("(in-database collection off)")) => Ok(None),
+        (_, true) => Ok(Some(out)),
+        _ => Err(unread.join("; ")),
+    }
+}
+
+/// `user: roles` on each side where they differ.
+fn role_differences(
+    (left_env, l): (&str, &DbRoles),
+    (right_env, r): (&str, &DbRoles),
+) -> Vec<String> {
+    let users: std::collections::BTreeSet<&String> = l.keys().chain(r.keys()).collect();
+    let show = |roles: Option<&std::collections::BTreeSet<String>>| match roles {
+        None => "no such user".to_string(),
+        Some(r) if r.is_empty() => "no roles".to_string(),
+        Some(r) => r.iter().cloned().collect::<Vec<_>>().join(", "),
+    };
+    users
+        .into_iter()
+        .filter(|u| l.get(*u) != r.get(*u))
+        .map(|u| {
+            format!(
+                "{u}: {right_env} {}; {left_env} {}",
+                show(r.get(u)),
+                show(l.get(u))
+            )
+        })
+        .collect()
+}
+
 /// Every service of either environment, with its databases on each side.
 pub fn service_pairs(
     left: (&str, &[&Account]),
     right: (&str, &[&Account]),
     service_tag: &str,
+    schemas: &BTreeMap<String, String>,
 ) -> Vec<PairFacts> {
     type Sides = (Vec<PairDatabase>, Vec<PairDatabase>, Vec<String>);
     let mut by_service: BTreeMap<String, Sides> = BTreeMap::new();
@@ -298,7 +380,31 @@ pub fn service_pairs(
             r.sort_by(|a, b| a.arn.cmp(&b.arn));
             // Unknown parameters would read as differences: leave it absent.
             let known = unknown.is_empty() && !l.is_empty() && !r.is_empty();
+            let schema = schemas.get(&service).unwrap_or(&service);
+            let mut unknown = unknown;
+            let (lr, rr) = (db_roles(left.1, &l, schema), db_roles(right.1, &r, schema));
+            let db_roles_collected = matches!(lr, Ok(Some(_)) | Err(_))
+                || matches!(rr, Ok(Some(_)) | Err(_));
+            let db_role_differences = match (lr, rr) {
+                (Ok(Some(a)), Ok(Some(b))) if !l.is_empty() && !r.is_empty() => {
+                    Some(role_differences((left.0, &a), (right.0, &b)))
+                }
+                (a, b) => {
+                    for (env, dbs, side) in [(left.0, &l, a), (right.0, &r, b)] {
+                        match side {
+                            Err(e) => unknown.push(format!("DB roles in {env}: {e}")),
+                            Ok(None) if !dbs.is_empty() => unknown.push(format!(
+                                "DB roles in {env}: its databases were not read (the in-database collection is off there)"
+                            )),
+                            _ => {}
+                        }
+                    }
+                    None
+                }
+            };
             PairFacts {
+                db_roles_collected,
+                db_role_differences,
                 parameter_differences: known
                     .then(|| parameter_differences((left.0, &l), (right.0, &r))),
                 service,
@@ -338,6 +444,8 @@ super::cel_facts!(PairFacts {
     left_summary,
     right_summary,
     parameter_differences,
+    db_roles_collected,
+    db_role_differences,
     unknown,
 });
 

@@ -314,6 +314,29 @@ fn writers(db: &PgDatabase) -> Vec<Write> {
     out.into_iter().collect()
 }
 
+/// The logins with `rds_iam` that may write `schema` in `db`, each with the
+/// roles it acts as (itself left out): a service's DB users, for parity.
+pub fn iam_writers_of(db: &PgDatabase, schema: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for w in writers(db) {
+        if w.schema != schema {
+            continue;
+        }
+        let reach = acts_as(db, &w.user);
+        if !reach.contains_key("rds_iam") {
+            continue;
+        }
+        out.entry(w.user.clone()).or_insert_with(|| {
+            reach
+                .keys()
+                .filter(|r| **r != w.user && *r != "rds_iam")
+                .cloned()
+                .collect()
+        });
+    }
+    out
+}
+
 /// Every (login, change) of database `name` of a region, as the facts
 /// derive them: for tests against the server's own answers.
 pub fn writes_of(region: &crate::snapshot::Region, name: &str) -> Vec<(String, String)> {
