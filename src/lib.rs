@@ -6,6 +6,7 @@
 //! renderers). Everything after the snapshot is offline and deterministic.
 
 pub mod celval;
+pub mod compliance;
 pub mod config;
 pub mod config_keys;
 pub mod error;

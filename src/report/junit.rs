@@ -103,6 +103,26 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 None => w.write_event(Event::Empty(case))?,
                 Some((tag, message, ty)) => {
                     w.write_event(Event::Start(case))?;
+                    // The compliance controls the failing rule checks, one
+                    // property per framework (docs/compliance.md).
+                    let controls = report
+                        .rules
+                        .iter()
+                        .find(|r| r.doc.id == *f.rule_id)
+                        .map(|r| &r.doc.compliance)
+                        .filter(|c| !c.is_empty());
+                    if let Some(controls) = controls {
+                        w.write_event(Event::Start(BytesStart::new("properties")))?;
+                        for (framework, ids) in controls {
+                            let mut p = BytesStart::new("property");
+                            p.extend_attributes([
+                                ("name", format!("compliance.{framework}").as_str()),
+                                ("value", ids.join(", ").as_str()),
+                            ]);
+                            w.write_event(Event::Empty(p))?;
+                        }
+                        w.write_event(Event::End(BytesEnd::new("properties")))?;
+                    }
                     let mut s = BytesStart::new(tag);
                     s.push_attribute(("message", message.as_str()));
                     if let Some(ty) = ty {

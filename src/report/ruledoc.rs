@@ -46,6 +46,10 @@ pub struct RuleDoc {
     pub condition: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<String>,
+    /// The compliance controls the rule checks, per framework
+    /// (docs/compliance.md).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub compliance: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl RuleDoc {
@@ -68,7 +72,22 @@ impl RuleDoc {
             none_applies_error: rule.none_applies_error.clone(),
             condition: rule.condition.source.clone(),
             references: rule.references.clone(),
+            compliance: rule.compliance.clone(),
         }
+    }
+
+    /// `fsbp RDS.27; cis_aws_v5 2.2.1`, in the frameworks' order.
+    pub fn compliance_line(&self) -> String {
+        crate::compliance::frameworks()
+            .into_iter()
+            .filter_map(|f| {
+                self.compliance
+                    .get(f)
+                    .filter(|ids| !ids.is_empty())
+                    .map(|ids| format!("{f} {}", ids.join(", ")))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// The rule as Markdown; `level` is the heading level of its title.
@@ -91,6 +110,9 @@ impl RuleDoc {
                 "- needs collected data from: {}\n",
                 needs.join(", ")
             ));
+        }
+        if !self.compliance.is_empty() {
+            out.push_str(&format!("- compliance: {}\n", self.compliance_line()));
         }
         out.push_str(&format!(
             "- defined in: `{}:{}`\n\n",

@@ -256,6 +256,27 @@ fn descriptor(r: &RuleDoc) -> sarif::ReportingDescriptor {
         serde_json::json!(security_severity(r.severity)),
     );
     props.insert("precision".to_string(), serde_json::json!("very-high"));
+    // FSBP and CIS ids as tags (code scanning filters on them); every
+    // framework's ids in a property. GitHub rejects more than 20 tags.
+    let mut tags = vec![
+        "security".to_string(),
+        "aws".to_string(),
+        r.resource.as_str().to_string(),
+        r.severity.as_str().to_string(),
+    ];
+    for framework in ["fsbp", "cis_aws_v5"] {
+        for id in r.compliance.get(framework).into_iter().flatten() {
+            if tags.len() < MAX_TAGS {
+                tags.push(format!("{framework}/{id}"));
+            }
+        }
+    }
+    if !r.compliance.is_empty() {
+        props.insert(
+            "dbaudit/compliance".to_string(),
+            serde_json::json!(r.compliance),
+        );
+    }
     let mut descriptor = sarif::ReportingDescriptor::builder()
         .id(r.id.clone())
         .name(r.id.clone())
@@ -282,12 +303,7 @@ fn descriptor(r: &RuleDoc) -> sarif::ReportingDescriptor {
         )
         .properties(
             sarif::PropertyBag::builder()
-                .tags(vec![
-                    "security".to_string(),
-                    "aws".to_string(),
-                    r.resource.as_str().to_string(),
-                    r.severity.as_str().to_string(),
-                ])
+                .tags(tags)
                 .additional_properties(props)
                 .build(),
         )
@@ -295,6 +311,9 @@ fn descriptor(r: &RuleDoc) -> sarif::ReportingDescriptor {
     descriptor.help_uri = help_uri(r);
     descriptor
 }
+
+/// GitHub code scanning accepts at most this many tags per rule.
+const MAX_TAGS: usize = 20;
 
 /// The rule's page: dbaudit's rules reference for built-in rules; for a
 /// user's rule, its first https reference (dbaudit's docs know nothing of

@@ -244,6 +244,7 @@ impl RuleSet {
 
 const RULE_KEYS: &[&str] = &[
     "id",
+    "compliance",
     "title",
     "severity",
     "resource",
@@ -384,6 +385,7 @@ pub fn load_files_with_params(
             let references = r
                 .string_array(t.get("references"), "references")
                 .unwrap_or_default();
+            let compliance = compliance(&mut r, t.get("compliance"));
 
             let schema = resource.map(|k| schemas[&k].clone());
             let env_schema = |s: &Option<FieldSchema>| {
@@ -493,6 +495,7 @@ pub fn load_files_with_params(
                     rationale: rationale.trim().to_string(),
                     remediation: remediation.trim().to_string(),
                     references,
+                    compliance,
                     source: RuleSource {
                         path: file.path.clone(),
                         line,
@@ -510,6 +513,51 @@ pub fn load_files_with_params(
     }
     rules.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(RuleSet { rules, params })
+}
+
+/// `compliance = { FRAMEWORK = ["ID", …], … }`: every framework one of the
+/// shipped catalogues, every id one of its controls.
+fn compliance<'a>(
+    r: &mut Reader<'a>,
+    v: Option<&Value<'a>>,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some((t, _)) = r.table(v, "compliance") else {
+        return out;
+    };
+    for (k, v) in t.iter() {
+        let framework = k.get_ref().to_string();
+        let at = v.span().start;
+        let Some(catalogue) = crate::compliance::catalogue(&framework) else {
+            r.problem(
+                k.span().start,
+                format!(
+                    "unknown framework `{framework}` in `compliance`; expected one of: {}",
+                    crate::compliance::frameworks().join(", ")
+                ),
+            );
+            continue;
+        };
+        let ids = r.string_array(Some(v), &framework).unwrap_or_default();
+        for id in &ids {
+            if catalogue.control(id).is_none() {
+                let close = catalogue
+                    .controls
+                    .iter()
+                    .find(|c| c.id.eq_ignore_ascii_case(id))
+                    .map(|c| format!("; did you mean `{}`?", c.id))
+                    .unwrap_or_default();
+                r.problem(
+                    at,
+                    format!(
+                        "`{id}` is not a control of {framework} (data/compliance/{framework}.json){close}"
+                    ),
+                );
+            }
+        }
+        out.insert(framework, ids);
+    }
+    out
 }
 
 /// `scope = "environments"` with `left` and `right`: required by, and only

@@ -47,6 +47,9 @@ pub struct Rule {
     pub rationale: String,
     pub remediation: String,
     pub references: Vec<String>,
+    /// The compliance controls the rule checks, per framework key
+    /// (`compliance::frameworks()`), each id in that framework's catalogue.
+    pub compliance: std::collections::BTreeMap<String, Vec<String>>,
     /// Where the rule was defined: `rules/network.toml:12`, or the user's file.
     pub source: RuleSource,
     /// `scope = "environments"`: the two environments a `service_pair` rule
