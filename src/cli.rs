@@ -555,6 +555,16 @@ pub struct ReportArgs {
     /// Whether `error` outcomes (missing data) fail the gate with exit 3.
     #[arg(long, value_enum, default_value_t = OnIncomplete::Fail)]
     pub on_incomplete: OnIncomplete,
+    /// A compliance scorecard for FRAMEWORK (repeatable): each control with
+    /// the rules that map to it, pass/fail/error/not evaluated, and the
+    /// accounts failing it; in the table, Markdown, HTML and JSON
+    /// (docs/compliance.md).
+    #[arg(
+        long = "framework",
+        value_name = "FRAMEWORK",
+        value_parser = clap::builder::PossibleValuesParser::new(crate::compliance::frameworks())
+    )]
+    pub framework: Vec<String>,
     /// List passing findings too in the table.
     #[arg(long)]
     pub show_passed: bool,

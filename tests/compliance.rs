@@ -287,3 +287,78 @@ fn sarif_tags_and_junit_properties_carry_the_controls() {
         "{props:?}"
     );
 }
+
+/// `--framework` adds a scorecard per framework: each control with its
+/// rules, outcome counts, failing accounts and a status (fail, error,
+/// pass, not_evaluated when its rules were not run, manual or
+/// not_applicable without a rule), in JSON, the table, Markdown and HTML;
+/// an unknown framework is a usage error (exit 2) naming the known ones.
+#[test]
+fn framework_scorecards_in_every_format() {
+    let o = support::demo(&[
+        "--format",
+        "json",
+        "--no-history",
+        "--framework",
+        "fsbp",
+        "--framework",
+        "cis_aws_v5",
+        "--skip-rule",
+        "db.encryption.*",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cards = report["frameworks"].as_array().unwrap();
+    assert_eq!(cards.len(), 2);
+    let control = |framework: &str, id: &str| -> serde_json::Value {
+        cards
+            .iter()
+            .find(|c| c["framework"] == framework)
+            .and_then(|c| {
+                c["controls"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|x| x["id"] == id)
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no {framework} {id}"))
+    };
+    let c = control("fsbp", "RDS.7");
+    assert_eq!(c["status"], "fail");
+    assert_eq!(c["rules"], serde_json::json!(["db.deletion-protection"]));
+    assert_eq!(c["accounts_failing"], serde_json::json!(["prod"]));
+    assert!(c["counts"]["fail"].as_u64().unwrap() >= 1);
+    // Its only rule was skipped: not evaluated, never a pass.
+    assert_eq!(control("fsbp", "RDS.27")["status"], "not_evaluated");
+    assert_eq!(control("fsbp", "RDS.14")["status"], "not_applicable");
+    assert_eq!(control("fsbp", "RDS.6")["status"], "manual");
+    assert_eq!(control("cis_aws_v5", "2.2.3")["status"], "fail");
+
+    let t = support::demo(&["--no-history", "--framework", "cis_aws_v5"]);
+    let text = String::from_utf8(t.stdout).unwrap();
+    assert!(
+        text.contains("compliance: CIS Amazon Web Services Foundations Benchmark v5.0.0 (cis_aws_v5): 4 controls"),
+        "{text}"
+    );
+    let m = support::demo(&[
+        "--no-history",
+        "--framework",
+        "cis_aws_v5",
+        "--format",
+        "markdown",
+    ]);
+    let md = String::from_utf8(m.stdout).unwrap();
+    assert!(
+        md.contains("### Compliance: CIS Amazon Web Services Foundations Benchmark v5.0.0"),
+        "{md}"
+    );
+    assert!(md.contains("| 2.2.3 | RDS databases are not publicly accessible | fail | `db.network.not-publicly-accessible` | prod |"), "{md}");
+    let h = support::demo(&["--no-history", "--framework", "soc2", "--format", "html"]);
+    let html = String::from_utf8(h.stdout).unwrap();
+    assert!(html.contains("<section id=\"compliance-soc2\">"));
+
+    let bad = support::demo(&["--no-history", "--framework", "hipaa"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8(bad.stderr).unwrap();
+    assert!(err.contains("hipaa") && err.contains("fsbp"), "{err}");
+}

@@ -57,6 +57,7 @@ pub fn report_snapshot(
         crate::audit::rebaseline(&mut report, &choice.findings, &opts, Some(&choice.why));
         writeln!(io.stderr, "baseline: {}", choice.why).map_err(write_err)?;
     }
+    report.frameworks = report.scorecards(rules, &args.framework)?;
 
     // The run is recorded in a transaction left open while the outputs are
     // rendered (the HTML report's trend includes it), and committed only

@@ -75,6 +75,8 @@ struct Page {
     passed_rules: usize,
     not_evaluated: usize,
     coverage: Option<String>,
+    /// With `--framework`: a section per framework.
+    frameworks: Vec<super::Scorecard>,
     waivers: Vec<WaiverView>,
     baseline: Option<String>,
     history: Option<String>,
@@ -275,6 +277,7 @@ impl Page {
                 .count(),
             not_evaluated: report.not_evaluated.len(),
             coverage: report.completeness.as_ref().map(|c| c.note.clone()),
+            frameworks: report.frameworks.clone(),
             waivers: report
                 .waivers
                 .iter()

@@ -169,6 +169,36 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "- `{}`: {}", n.rule, n.reason)?;
         }
     }
+    for card in &report.frameworks {
+        writeln!(
+            out,
+            "\n### Compliance: {} {}\n\n| control | title | status | rules | failing accounts |\n|---|---|---|---|---|",
+            card.name, card.version
+        )?;
+        for c in &card.controls {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                c.id,
+                c.title.replace('|', "\\|"),
+                c.status,
+                if c.rules.is_empty() {
+                    "—".to_string()
+                } else {
+                    c.rules
+                        .iter()
+                        .map(|r| format!("`{r}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                if c.accounts_failing.is_empty() {
+                    "—".to_string()
+                } else {
+                    c.accounts_failing.join(", ")
+                }
+            )?;
+        }
+    }
     if let Some(b) = report.baseline_summary() {
         writeln!(
             out,

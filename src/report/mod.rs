@@ -96,6 +96,107 @@ pub struct Report {
     /// snapshot held everything its plan or configuration names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completeness: Option<crate::expected::Completeness>,
+    /// With `--framework`: a scorecard per framework (docs/compliance.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frameworks: Vec<Scorecard>,
+}
+
+/// One framework's controls, judged by the findings of the rules that map
+/// to each.
+impl Report {
+    /// The scorecard of each framework key given, from the rules of the
+    /// pack (those this run left out included: their controls are then
+    /// not evaluated, never passed) and the report's findings; an unknown
+    /// key is a usage error.
+    pub fn scorecards(
+        &self,
+        pack: &RuleSet,
+        frameworks: &[String],
+    ) -> Result<Vec<Scorecard>, crate::error::Error> {
+        let mut out = Vec::new();
+        for key in frameworks {
+            let catalogue = crate::compliance::catalogue(key).ok_or_else(|| {
+                crate::error::Error::Usage(format!(
+                    "unknown framework `{key}`; expected one of: {}",
+                    crate::compliance::frameworks().join(", ")
+                ))
+            })?;
+            let mut controls = Vec::new();
+            for c in &catalogue.controls {
+                let rules: Vec<&str> = pack
+                    .rules
+                    .iter()
+                    .filter(|r| r.compliance.get(key).is_some_and(|ids| ids.contains(&c.id)))
+                    .map(|r| r.id.as_str())
+                    .collect();
+                let mut counts = Counts::default();
+                let mut failing = std::collections::BTreeSet::new();
+                for f in self
+                    .findings
+                    .iter()
+                    .filter(|f| rules.contains(&&*f.rule_id))
+                {
+                    counts.add(f.outcome);
+                    if f.outcome == Outcome::Fail {
+                        failing.insert(f.account.to_string());
+                    }
+                }
+                let status = if rules.is_empty() {
+                    c.coverage.as_str()
+                } else if counts.fail > 0 {
+                    "fail"
+                } else if counts.error > 0 {
+                    "error"
+                } else if counts.pass + counts.waived > 0 {
+                    "pass"
+                } else {
+                    "not_evaluated"
+                };
+                controls.push(ControlScore {
+                    id: c.id.clone(),
+                    title: c.title.clone(),
+                    coverage: c.coverage.as_str().to_string(),
+                    status: status.to_string(),
+                    rules: rules.iter().map(|r| r.to_string()).collect(),
+                    counts,
+                    accounts_failing: failing.into_iter().collect(),
+                });
+            }
+            out.push(Scorecard {
+                framework: catalogue.framework.clone(),
+                name: catalogue.name.clone(),
+                version: catalogue.version.clone(),
+                controls,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scorecard {
+    pub framework: String,
+    pub name: String,
+    pub version: String,
+    pub controls: Vec<ControlScore>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ControlScore {
+    pub id: String,
+    pub title: String,
+    /// The catalogue's coverage (`automated`, `partial`, `manual`,
+    /// `not_applicable`).
+    pub coverage: String,
+    /// `fail` (a rule failed on some resource), `error` (none failed, data
+    /// was missing), `pass`, `not_evaluated` (its rules evaluated nothing
+    /// here, or were not run), `manual` or `not_applicable` (no rule).
+    pub status: String,
+    /// The rules that map to it (from the rules' `compliance`).
+    pub rules: Vec<String>,
+    pub counts: Counts,
+    /// Accounts with a failing finding of its rules.
+    pub accounts_failing: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -328,6 +429,7 @@ impl Report {
             baseline: None,
             not_evaluated: Vec::new(),
             completeness: None,
+            frameworks: Vec::new(),
         }
     }
 }

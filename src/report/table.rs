@@ -288,6 +288,9 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             line(out, &style, "", &text)?;
         }
     }
+    for card in &report.frameworks {
+        scorecard(out, &style, card)?;
+    }
     if let Some(b) = report.baseline_summary() {
         writeln!(
             out,
@@ -333,6 +336,39 @@ fn visible_len(s: &str) -> usize {
 
 /// A line of prose, word-wrapped to the style's width when it has one;
 /// continuation lines are indented two more spaces.
+/// A framework's scorecard: a count per status, then each control that is
+/// not a plain pass with its status, rules and failing accounts.
+fn scorecard(out: &mut dyn Write, style: &Style, card: &super::Scorecard) -> io::Result<()> {
+    let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+    for c in &card.controls {
+        *by_status.entry(c.status.as_str()).or_default() += 1;
+    }
+    let counts: Vec<String> = by_status.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    writeln!(
+        out,
+        "\ncompliance: {} {} ({}): {} controls: {}",
+        card.name,
+        card.version,
+        card.framework,
+        card.controls.len(),
+        counts.join(", ")
+    )?;
+    for c in card.controls.iter().filter(|c| c.status != "pass") {
+        let mut text = format!("{} {}: {} — {}", c.status, c.id, c.title, {
+            if c.rules.is_empty() {
+                "no rule checks it".to_string()
+            } else {
+                format!("rules {}", c.rules.join(", "))
+            }
+        });
+        if !c.accounts_failing.is_empty() {
+            text.push_str(&format!("; failing in {}", c.accounts_failing.join(", ")));
+        }
+        line(out, style, "  ", &text)?;
+    }
+    Ok(())
+}
+
 fn line(out: &mut dyn Write, style: &Style, indent: &str, text: &str) -> io::Result<()> {
     // `COLUMNS`, else the terminal's width; into a file or a pipe, whole lines.
     let width = style
