@@ -488,7 +488,8 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
     /// Also write the report in FORMAT to PATH (atomically), or to stdout
     /// without a path or with `-`; repeatable, e.g. `--report sarif=out.sarif
-    /// --report junit=junit.xml`. FORMAT: table, json, sarif, junit, markdown, html.
+    /// --report junit=junit.xml`. FORMAT: table, json, sarif, junit, markdown, html,
+    /// asff (AWS Security Finding Format, for Security Hub).
     #[arg(long = "report", value_name = "FORMAT[=PATH]", value_parser = report_spec)]
     pub reports: Vec<ReportSpec>,
     /// Also write the JSON report to FILE (`-` for stdout).
@@ -607,7 +608,11 @@ fn report_spec(s: &str) -> Result<ReportSpec, String> {
         None => (s, None),
     };
     let format = Format::parse(format).ok_or_else(|| {
-        format!("unknown format `{format}`; expected table, json, sarif, junit, markdown or html")
+        let known: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+        format!(
+            "unknown format `{format}`; expected one of: {}",
+            known.join(", ")
+        )
     })?;
     Ok(ReportSpec { format, path })
 }

@@ -76,6 +76,7 @@ fn demo_outputs_are_pinned() {
         ("junit", "demo.junit.xml"),
         ("markdown", "demo.md"),
         ("html", "demo.html"),
+        ("asff", "demo.asff.json"),
     ] {
         let mut args = DEMO.to_vec();
         args.extend(["--format", format, "--as-of", "2026-11-30"]);
@@ -109,6 +110,7 @@ fn unhappy_outputs_are_pinned() {
         ("junit", "unhappy.junit.xml"),
         ("markdown", "unhappy.md"),
         ("html", "unhappy.html"),
+        ("asff", "unhappy.asff.json"),
     ] {
         let mut args = UNHAPPY.to_vec();
         args.extend(["--format", format]);

@@ -4,6 +4,7 @@
 //! other formats are small renderers writing to `&mut dyn Write`. The gate is
 //! decided once, from findings, in [`gate`], never by a renderer.
 
+pub mod asff;
 pub mod gate;
 pub mod html;
 pub mod json;

@@ -28,6 +28,8 @@ pub enum Format {
     Markdown,
     /// One self-contained HTML page (no external references).
     Html,
+    /// AWS Security Finding Format (Security Hub CSPM), a JSON array.
+    Asff,
 }
 
 crate::names::names!(Format {
@@ -37,6 +39,7 @@ crate::names::names!(Format {
     Junit => "junit",
     Markdown => "markdown",
     Html => "html",
+    Asff => "asff",
 });
 
 /// What a renderer may use besides the report.
@@ -136,6 +139,16 @@ impl Renderer for Markdown {
 }
 
 pub struct Html;
+pub struct Asff;
+
+impl Renderer for Asff {
+    fn render(&self, report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
+        for w in super::asff::render(report, out)? {
+            ctx.warn(w);
+        }
+        Ok(())
+    }
+}
 
 impl Renderer for Html {
     fn render(&self, report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
@@ -159,6 +172,7 @@ pub fn renderer(format: Format, table: super::table::Style) -> Box<dyn Renderer>
         Format::Junit => Box::new(Junit),
         Format::Markdown => Box::new(Markdown),
         Format::Html => Box::new(Html),
+        Format::Asff => Box::new(Asff),
     }
 }
 
