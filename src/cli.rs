@@ -489,7 +489,9 @@ pub struct ReportArgs {
     /// Also write the report in FORMAT to PATH (atomically), or to stdout
     /// without a path or with `-`; repeatable, e.g. `--report sarif=out.sarif
     /// --report junit=junit.xml`. FORMAT: table, json, sarif, junit, markdown, html,
-    /// asff (AWS Security Finding Format, for Security Hub).
+    /// asff (AWS Security Finding Format, for Security Hub), ocsf (OCSF
+    /// Compliance Findings, one per line), ocsf-detection (OCSF Detection
+    /// Findings).
     #[arg(long = "report", value_name = "FORMAT[=PATH]", value_parser = report_spec)]
     pub reports: Vec<ReportSpec>,
     /// Also write the JSON report to FILE (`-` for stdout).

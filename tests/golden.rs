@@ -77,6 +77,7 @@ fn demo_outputs_are_pinned() {
         ("markdown", "demo.md"),
         ("html", "demo.html"),
         ("asff", "demo.asff.json"),
+        ("ocsf", "demo.ocsf.jsonl"),
     ] {
         let mut args = DEMO.to_vec();
         args.extend(["--format", format, "--as-of", "2026-11-30"]);
@@ -111,6 +112,7 @@ fn unhappy_outputs_are_pinned() {
         ("markdown", "unhappy.md"),
         ("html", "unhappy.html"),
         ("asff", "unhappy.asff.json"),
+        ("ocsf", "unhappy.ocsf.jsonl"),
     ] {
         let mut args = UNHAPPY.to_vec();
         args.extend(["--format", format]);

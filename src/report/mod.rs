@@ -10,6 +10,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod ocsf;
 pub mod render;
 pub mod ruledoc;
 pub mod sarif;

@@ -30,6 +30,10 @@ pub enum Format {
     Html,
     /// AWS Security Finding Format (Security Hub CSPM), a JSON array.
     Asff,
+    /// OCSF 1.5.0 Compliance Findings (class 2003), one per line.
+    Ocsf,
+    /// OCSF 1.5.0 Detection Findings (class 2004), one per line.
+    OcsfDetection,
 }
 
 crate::names::names!(Format {
@@ -40,6 +44,8 @@ crate::names::names!(Format {
     Markdown => "markdown",
     Html => "html",
     Asff => "asff",
+    Ocsf => "ocsf",
+    OcsfDetection => "ocsf-detection",
 });
 
 /// What a renderer may use besides the report.
@@ -140,6 +146,13 @@ impl Renderer for Markdown {
 
 pub struct Html;
 pub struct Asff;
+pub struct Ocsf(pub super::ocsf::Class);
+
+impl Renderer for Ocsf {
+    fn render(&self, report: &Report, _: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
+        super::ocsf::render(report, self.0, out)
+    }
+}
 
 impl Renderer for Asff {
     fn render(&self, report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
@@ -173,6 +186,8 @@ pub fn renderer(format: Format, table: super::table::Style) -> Box<dyn Renderer>
         Format::Markdown => Box::new(Markdown),
         Format::Html => Box::new(Html),
         Format::Asff => Box::new(Asff),
+        Format::Ocsf => Box::new(Ocsf(super::ocsf::Class::Compliance)),
+        Format::OcsfDetection => Box::new(Ocsf(super::ocsf::Class::Detection)),
     }
 }
 
