@@ -74,6 +74,13 @@ configuration declaring them (--config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml; 
     /// one snapshot: every part present, every planned account exactly once;
     /// a missing part or account becomes a gap (exit 3). Then evaluate it.
     Merge(MergeArgs),
+    /// Send a report's findings where security teams collect them:
+    /// `publish securityhub REPORT.json` imports them (ASFF, the same ids
+    /// as `--report asff`) into each account's AWS Security Hub with that
+    /// account's role. The one write dbaudit makes to AWS besides the
+    /// shard store; exit 3 when some findings were not imported.
+    #[command(subcommand)]
+    Publish(PublishCommand),
     /// Query the findings history that `scan`/`evaluate --history` record:
     /// runs, a finding's open periods, what is open and since when, and
     /// times to fix.
@@ -638,6 +645,28 @@ impl From<SeverityArg> for Severity {
             SeverityArg::Info => Severity::Info,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PublishCommand {
+    /// Import a JSON report's findings into AWS Security Hub (CSPM) with
+    /// BatchImportFindings, per account (its `role_arn` in the
+    /// configuration: a role with docs/audit-role/securityhub-publish-policy.json)
+    /// and region, in batches of at most 100. Importing again updates the
+    /// same findings; a baseline's fixed failures are archived.
+    Securityhub(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// A JSON report (`--format json` or `--json FILE` of scan/evaluate).
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+    /// The configuration naming each account's role (default ./dbaudit.toml).
+    #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,6 +34,9 @@ pub enum Service {
     /// The shard store: parts of a sharded collection, in the one bucket a
     /// command names. Not audited, not in the audit role.
     S3,
+    /// `dbaudit publish securityhub` only: the findings imported into each
+    /// account's Security Hub. Not audited, not in the audit role.
+    SecurityHub,
 }
 
 /// Where a service's collection runs.
@@ -49,6 +52,9 @@ pub enum Scope {
     /// credentials and only in the bucket the command names (the guard
     /// checks each call's bucket).
     Store,
+    /// Not collected: the one write `dbaudit publish` makes, allowed only
+    /// by the guard of that command (`ReadOnlyGuard::for_publish`).
+    Publish,
 }
 
 // The names are the IAM prefixes, also the names in snapshots and reports.
@@ -61,6 +67,7 @@ crate::names::names!(Service {
     Organizations => "organizations",
     SecretsManager => "secretsmanager",
     S3 => "s3",
+    SecurityHub => "securityhub",
 });
 
 impl Service {
@@ -81,6 +88,7 @@ impl Service {
             Service::Rds | Service::Ec2 | Service::Eks | Service::SecretsManager => Scope::Regional,
             Service::Iam | Service::Organizations => Scope::Global,
             Service::S3 => Scope::Store,
+            Service::SecurityHub => Scope::Publish,
         }
     }
 
@@ -88,7 +96,7 @@ impl Service {
     pub fn requirable() -> impl Iterator<Item = Service> {
         Service::ALL
             .into_iter()
-            .filter(|s| !matches!(s.scope(), Scope::Session | Scope::Store))
+            .filter(|s| !matches!(s.scope(), Scope::Session | Scope::Store | Scope::Publish))
     }
 
     /// The Sid of the service's statement in the audit role's policy.
@@ -102,6 +110,7 @@ impl Service {
             Service::Organizations => "DbauditReadScps",
             Service::SecretsManager => "DbauditReadMasterSecretRotation",
             Service::S3 => "DbauditShardStore",
+            Service::SecurityHub => "DbauditPublishFindings",
         }
     }
 
@@ -169,7 +178,10 @@ impl Operation {
     /// Whether the audit role must grant it (the session calls are made
     /// with the scanner's own credentials or need no permission).
     pub fn granted_by_audit_role(&self) -> bool {
-        !matches!(self.service.scope(), Scope::Session | Scope::Store) && !self.discovery
+        !matches!(
+            self.service.scope(),
+            Scope::Session | Scope::Store | Scope::Publish
+        ) && !self.discovery
     }
 }
 
@@ -184,6 +196,8 @@ pub mod op {
     use super::{Operation, Service::*};
 
     pub const ASSUME_ROLE: Operation = Operation::new(Sts, "AssumeRole");
+    // The one write of `dbaudit publish securityhub`.
+    pub const BATCH_IMPORT_FINDINGS: Operation = Operation::new(SecurityHub, "BatchImportFindings");
     pub const GET_CALLER_IDENTITY: Operation = Operation::new(Sts, "GetCallerIdentity");
 
     pub const DESCRIBE_DB_CLUSTERS: Operation = Operation::new(Rds, "DescribeDBClusters");
@@ -309,6 +323,7 @@ pub const OPERATIONS: &[Operation] = &[
     op::PUT_OBJECT,
     op::GET_OBJECT,
     op::LIST_OBJECTS_V2,
+    op::BATCH_IMPORT_FINDINGS,
 ];
 
 /// The table's row for `service` / `name`, if dbaudit may send it.
@@ -323,8 +338,47 @@ pub fn operation(service: Service, name: &str) -> Option<&'static Operation> {
 /// name prefix.
 pub fn is_allowed(sdk_service: &str, name: &str) -> bool {
     Service::from_sdk_name(sdk_service)
-        .filter(|s| s.scope() != Scope::Store)
+        .filter(|s| !matches!(s.scope(), Scope::Store | Scope::Publish))
         .is_some_and(|s| operation(s, name).is_some())
+}
+
+/// Whether `name` is the write of `dbaudit publish` (allowed only by that
+/// command's guard, with the session's calls, and nothing else).
+pub fn is_publish_operation(sdk_service: &str, name: &str) -> bool {
+    Service::from_sdk_name(sdk_service)
+        .filter(|s| s.scope() == Scope::Publish)
+        .is_some_and(|s| operation(s, name).is_some())
+}
+
+/// Whether `name` is one of the session's calls (assuming the role,
+/// checking who we are).
+pub fn is_session_operation(sdk_service: &str, name: &str) -> bool {
+    Service::from_sdk_name(sdk_service)
+        .filter(|s| s.scope() == Scope::Session)
+        .is_some_and(|s| operation(s, name).is_some())
+}
+
+/// docs/audit-role/securityhub-publish-policy.json: what the role
+/// `dbaudit publish securityhub` uses in each account needs, and nothing
+/// more (a role of its own, not the read-only audit role).
+pub fn publish_policy() -> String {
+    let actions: Vec<String> = OPERATIONS
+        .iter()
+        .filter(|o| o.service.scope() == Scope::Publish)
+        .map(Operation::action)
+        .collect();
+    let doc = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": Service::SecurityHub.sid(),
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "arn:aws:securityhub:*:*:product/*/default",
+        }],
+    });
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    out.push('\n');
+    out
 }
 
 /// Whether `name` is a shard-store operation (allowed by the guard only in
@@ -470,7 +524,8 @@ mod tests {
                 ["Describe", "List", "Get", "AssumeRole"]
                     .iter()
                     .any(|p| o.name.starts_with(p))
-                    || (o.service.scope() == Scope::Store && o.name == "PutObject"),
+                    || (o.service.scope() == Scope::Store && o.name == "PutObject")
+                    || (o.service.scope() == Scope::Publish && o.name == "BatchImportFindings"),
                 "{o}"
             );
         }
@@ -483,7 +538,12 @@ mod tests {
             // Store operations only with the bucket check (collect::guard).
             assert_eq!(
                 is_allowed(&sdk, o.name),
-                o.service.scope() != Scope::Store,
+                !matches!(o.service.scope(), Scope::Store | Scope::Publish),
+                "{o}"
+            );
+            assert_eq!(
+                is_publish_operation(&sdk, o.name),
+                o.service.scope() == Scope::Publish,
                 "{o}"
             );
             assert_eq!(

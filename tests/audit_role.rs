@@ -37,6 +37,56 @@ fn the_audit_role_files_are_generated_from_the_operation_table() {
         "docs/audit-role/cloudformation.yaml",
         &dbaudit::vocab::audit_role_cloudformation(),
     );
+    check_generated(
+        "docs/audit-role/securityhub-publish-policy.json",
+        &dbaudit::vocab::publish_policy(),
+    );
+}
+
+/// The publish role's policy grants `securityhub:BatchImportFindings` and
+/// nothing else; the audit role's guard refuses it, the publish guard's
+/// table allows only it (and the session's calls).
+#[test]
+fn publishing_is_one_operation_outside_the_audit_role() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/audit-role/securityhub-publish-policy.json"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let statements = doc["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(
+        statements[0]["Action"],
+        serde_json::json!(["securityhub:BatchImportFindings"])
+    );
+    // Only the account's own default product (a custom integration).
+    assert_eq!(
+        statements[0]["Resource"],
+        "arn:aws:securityhub:*:*:product/*/default"
+    );
+    assert!(
+        !dbaudit::vocab::granted_actions()
+            .iter()
+            .any(|a| a.starts_with("securityhub:"))
+    );
+    assert!(!dbaudit::collect::guard::is_allowed(
+        "SecurityHub",
+        "BatchImportFindings"
+    ));
+    assert!(dbaudit::vocab::is_publish_operation(
+        "SecurityHub",
+        "BatchImportFindings"
+    ));
+    for (svc, op) in [
+        ("SecurityHub", "BatchUpdateFindings"),
+        ("SecurityHub", "DisableSecurityHub"),
+        ("RDS", "DescribeDBClusters"),
+        ("S3", "PutObject"),
+    ] {
+        assert!(!dbaudit::vocab::is_publish_operation(svc, op), "{svc}:{op}");
+    }
+    assert!(dbaudit::vocab::is_session_operation("STS", "AssumeRole"));
 }
 
 #[test]
@@ -116,9 +166,9 @@ fn the_registry_and_the_operation_table_name_the_same_services() {
     assert_eq!(unique, requirable);
     for s in Service::ALL {
         assert_eq!(
-            matches!(s.scope(), Scope::Session | Scope::Store),
+            matches!(s.scope(), Scope::Session | Scope::Store | Scope::Publish),
             !unique.contains(&s),
-            "{s}: only the session and the shard store are not collected"
+            "{s}: only the session, the shard store and publishing are not collected"
         );
     }
 }

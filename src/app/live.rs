@@ -384,6 +384,39 @@ pub fn accounts(args: crate::cli::AccountsArgs, io: &mut Io) -> Result<i32, Erro
     Ok(report::gate::EXIT_OK)
 }
 
+/// `dbaudit publish securityhub REPORT.json`.
+pub fn publish(args: crate::cli::PublishArgs, io: &mut Io) -> Result<i32, Error> {
+    let Some(path) = args.config.as_deref().or_else(default_config) else {
+        return Err(Error::Usage(
+            "publish needs the configuration that names each account's role: --config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml".to_string(),
+        ));
+    };
+    let config = Config::load(path)?;
+    let report = report::Report::load(&args.report)?;
+    let opts = aws_options(&args.aws);
+    let published = crate::collect::runtime(None)?.block_on(async {
+        let base = crate::collect::base_config(&opts).await;
+        crate::collect::publish::securityhub(&report, &config, &base).await
+    });
+    let mut out = String::new();
+    for (account, region, n) in &published.imported {
+        out.push_str(&format!(
+            "securityhub: imported {n} finding(s) into account {account} in {region}\n"
+        ));
+    }
+    for w in published.left_out.iter().chain(&published.failures) {
+        out.push_str(&format!("securityhub: {w}\n"));
+    }
+    io.stderr
+        .write_all(out.as_bytes())
+        .map_err(super::write_err)?;
+    Ok(if published.failures.is_empty() {
+        report::gate::EXIT_OK
+    } else {
+        report::gate::EXIT_INCOMPLETE
+    })
+}
+
 /// How a command with a few AWS calls of its own reaches AWS.
 fn aws_options(aws: &crate::cli::AwsArgs) -> crate::collect::Options {
     crate::collect::Options {

@@ -40,6 +40,7 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         Command::Diff(args) => commands::diff(args, io),
         Command::Merge(args) => commands::merge(args, io),
         Command::Accounts(args) => live::accounts(args, io),
+        Command::Publish(crate::cli::PublishCommand::Securityhub(args)) => live::publish(args, io),
         Command::History(cmd) => history::run(cmd, io),
         Command::Access(args) => commands::access(args, cli.verbose > 0, io),
         Command::Completions { shell } => {

@@ -117,6 +117,9 @@ pub struct ReadOnlyGuard {
     /// The shard store's bucket: the only one in which the store's
     /// operations (and its one write, PutObject) are allowed.
     store_bucket: Option<Arc<str>>,
+    /// `dbaudit publish`: the session's calls and the publish write only
+    /// (no read, no other write).
+    publish: bool,
 }
 
 impl ReadOnlyGuard {
@@ -124,6 +127,17 @@ impl ReadOnlyGuard {
         ReadOnlyGuard {
             stats,
             store_bucket: None,
+            publish: false,
+        }
+    }
+
+    /// The guard of `dbaudit publish`: it lets through the session's calls
+    /// and `securityhub:BatchImportFindings`, and refuses everything else.
+    pub fn for_publish(stats: Arc<Stats>) -> Self {
+        ReadOnlyGuard {
+            stats,
+            store_bucket: None,
+            publish: true,
         }
     }
 
@@ -133,6 +147,7 @@ impl ReadOnlyGuard {
         ReadOnlyGuard {
             stats,
             store_bucket: Some(Arc::from(bucket)),
+            publish: false,
         }
     }
 }
@@ -179,7 +194,13 @@ impl Intercept for ReadOnlyGuard {
                     .as_deref()
                     .is_some_and(|b| store_bucket_of(req.input()) == Some(b))
         };
-        if !is_allowed(&service, &operation) && !in_store() {
+        let allowed = if self.publish {
+            crate::vocab::is_publish_operation(&service, &operation)
+                || crate::vocab::is_session_operation(&service, &operation)
+        } else {
+            is_allowed(&service, &operation) || in_store()
+        };
+        if !allowed {
             let operation = match store_bucket_of(req.input()) {
                 Some(bucket) => format!("{operation} (bucket `{bucket}`)"),
                 None => operation,

@@ -18,6 +18,7 @@ mod iam;
 mod organizations;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod publish;
 mod rds;
 pub mod registry;
 mod session;
@@ -420,7 +421,7 @@ async fn collect_account(
         let service = collector.service();
         let task_regions: Vec<Option<&String>> = match service.scope() {
             Scope::Regional => regions.iter().map(Some).collect(),
-            Scope::Global | Scope::Session | Scope::Store => vec![None],
+            Scope::Global | Scope::Session | Scope::Store | Scope::Publish => vec![None],
         };
         stats
             .tasks_total
