@@ -217,4 +217,10 @@ mod live {
             "this dbaudit was built without the `aws` feature: it cannot list accounts".to_string(),
         ))
     }
+
+    pub fn publish(_: crate::cli::PublishArgs, _: &mut Io) -> Result<i32, Error> {
+        Err(Error::Usage(
+            "this dbaudit was built without the `aws` feature: it cannot publish".to_string(),
+        ))
+    }
 }
