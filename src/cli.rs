@@ -74,6 +74,12 @@ configuration declaring them (--config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml; 
     /// one snapshot: every part present, every planned account exactly once;
     /// a missing part or account becomes a gap (exit 3). Then evaluate it.
     Merge(MergeArgs),
+    /// An auditor's evidence pack for a framework: evaluate the snapshot and
+    /// write into DIR, per control, the findings of the rules that map to
+    /// it, their waivers (owner, reason, expiry), the control's history
+    /// over the recorded runs and the digests of what was evaluated
+    /// (docs/compliance.md).
+    Evidence(EvidenceArgs),
     /// Send a report's findings where security teams collect them:
     /// `publish securityhub REPORT.json` imports them (ASFF, the same ids
     /// as `--report asff`) into each account's AWS Security Hub with that
@@ -645,6 +651,49 @@ impl From<SeverityArg> for Severity {
             SeverityArg::Info => Severity::Info,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// The snapshot to evaluate (as `evaluate` takes it).
+    #[arg(required = true, value_name = "SNAPSHOT")]
+    pub snapshots: Vec<PathBuf>,
+    /// The framework (repeatable): a directory per framework in DIR.
+    #[arg(
+        long = "framework",
+        required = true,
+        value_name = "FRAMEWORK",
+        value_parser = clap::builder::PossibleValuesParser::new(crate::compliance::frameworks())
+    )]
+    pub framework: Vec<String>,
+    /// The directory to write the pack into: created, or empty (written
+    /// whole or not at all).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Configuration file (default ./dbaudit.toml when it exists).
+    #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Extra rule files or directories, as `evaluate --rules`.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// The findings history whose recorded runs give each control's
+    /// history (default `[history] store`); nothing is recorded.
+    #[arg(
+        long,
+        value_name = "FILE|URL",
+        env = "DBAUDIT_HISTORY",
+        hide_env_values = true
+    )]
+    pub history: Option<String>,
+    /// Waivers file, in addition to those in the configuration.
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
+    /// Date waiver expiries are checked against (YYYY-MM-DD; default today, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// How to reach an `s3://` source of shard parts.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Subcommand)]

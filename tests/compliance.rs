@@ -362,3 +362,92 @@ fn framework_scorecards_in_every_format() {
     let err = String::from_utf8(bad.stderr).unwrap();
     assert!(err.contains("hipaa") && err.contains("fsbp"), "{err}");
 }
+
+/// `dbaudit evidence`: per control, the findings of its rules, their
+/// waivers with owner, reason and expiry, the control's history over the
+/// recorded runs and the digests of what was evaluated; written whole into
+/// a new directory, refused into a non-empty one.
+#[test]
+fn evidence_pack_per_control() {
+    let dir = support::tempdir("evidence");
+    let history = dir.join("h.db");
+    let unhappy = root().join("fixtures/unhappy");
+    let snapshot = unhappy.join("snapshot.json");
+    let config = unhappy.join("dbaudit.toml");
+    let (snapshot, config, history_s) = (
+        snapshot.to_str().unwrap(),
+        config.to_str().unwrap(),
+        history.to_str().unwrap(),
+    );
+    // One recorded run to give the controls a history.
+    let e = support::dbaudit(&[
+        "evaluate",
+        snapshot,
+        "-c",
+        config,
+        "--history",
+        history_s,
+        "--as-of",
+        "2026-11-30",
+    ]);
+    assert!(
+        matches!(e.status.code(), Some(0..=3)),
+        "{}",
+        support::text(&e.stderr)
+    );
+    let out = dir.join("pack");
+    let ev = support::dbaudit(&[
+        "evidence",
+        snapshot,
+        "-c",
+        config,
+        "--framework",
+        "fsbp",
+        "--history",
+        history_s,
+        "--as-of",
+        "2026-11-30",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(ev.status.code(), Some(0), "{}", support::text(&ev.stderr));
+    let page = std::fs::read_to_string(out.join("fsbp/RDS.7.md")).unwrap();
+    for want in [
+        "# fsbp RDS.7: RDS clusters have deletion protection",
+        "- rules: `db.deletion-protection`",
+        "snapshot SHA-256: `",
+        // The waiver, with its owner, reason and expiry.
+        "| db.deletion-protection | applied | 1 | catalog is rebuilt nightly from the event log | catalog-team |",
+        "2027-03-31",
+        // The recorded run.
+        "| run | snapshot collected | gate | failing | waived | findings kept | input digest |",
+    ] {
+        assert!(page.contains(want), "lacks `{want}`:\n{page}");
+    }
+    let index = std::fs::read_to_string(out.join("fsbp/index.md")).unwrap();
+    assert!(index.contains("| [RDS.7](RDS.7.md) |"), "{index}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fsbp/fsbp.json")).unwrap())
+            .unwrap();
+    let rds7 = json["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["control"]["id"] == "RDS.7")
+        .unwrap();
+    assert_eq!(rds7["history"].as_array().unwrap().len(), 1);
+    assert_eq!(rds7["history"][0]["waived"], 1);
+    // Into a directory that holds something: refused, nothing written.
+    let again = support::dbaudit(&[
+        "evidence",
+        snapshot,
+        "-c",
+        config,
+        "--framework",
+        "fsbp",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(support::text(&again.stderr).contains("not an empty directory"));
+}

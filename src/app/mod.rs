@@ -41,6 +41,12 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         Command::Merge(args) => commands::merge(args, io),
         Command::Accounts(args) => live::accounts(args, io),
         Command::Publish(crate::cli::PublishCommand::Securityhub(args)) => live::publish(args, io),
+        Command::Evidence(args) => {
+            let config = load_config(args.config.as_deref())?;
+            let rules = load_rules(&config, &args.rules, false)?;
+            let snapshot = load_snapshots(&args.snapshots, &args.aws)?;
+            output::evidence(&snapshot, &config, &rules, &args, io)
+        }
         Command::History(cmd) => history::run(cmd, io),
         Command::Access(args) => commands::access(args, cli.verbose > 0, io),
         Command::Completions { shell } => {

@@ -249,6 +249,126 @@ pub fn open_history(config: &Config, args: &ReportArgs) -> Result<Option<History
     Ok(store.as_deref().map(History::open).transpose()?)
 }
 
+/// `dbaudit evidence`: the audit of `snapshot`, and the pack of each
+/// framework written into a fresh directory, renamed into place once whole.
+pub fn evidence(
+    snapshot: &Snapshot,
+    config: &Config,
+    rules: &RuleSet,
+    args: &crate::cli::EvidenceArgs,
+    io: &mut Io,
+) -> Result<i32, Error> {
+    use sha2::Digest;
+    let dir = &args.output;
+    if dir.exists() && std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_some()) {
+        return Err(Error::Usage(format!(
+            "{}: exists and is not an empty directory: the evidence pack is written into a new or empty one",
+            dir.display()
+        )));
+    }
+    let mut waivers = config.waivers.clone();
+    if let Some(p) = &args.waivers {
+        waivers.extend(crate::waivers::load_file(p)?);
+    }
+    let as_of = match &args.as_of {
+        Some(s) => Date::parse(s).ok_or_else(|| {
+            Error::Usage(format!("--as-of must be a date as YYYY-MM-DD, found `{s}`"))
+        })?,
+        None => Date::today(),
+    };
+    let opts = AuditOptions {
+        fail_on: crate::rules::Severity::High,
+        on_incomplete: crate::report::gate::OnIncomplete::Fail,
+        waivers,
+        baseline: None,
+        as_of,
+        selection: Selection {
+            disabled: config.disabled_rules.clone(),
+            ..Selection::default()
+        },
+    };
+    let store = args.history.clone().or_else(|| config.history.clone());
+    let mut history = store.as_deref().map(History::open).transpose()?;
+    let report = audit(snapshot, rules, config, &opts)?;
+    let cards = report.scorecards(rules, &args.framework)?;
+    let id = crate::report::evidence::RunIdentity {
+        snapshot_sha256: {
+            let mut h = sha2::Sha256::new();
+            let _ = serde_json::to_writer(&mut h, snapshot);
+            h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        },
+        input_digest: input_digest(snapshot, rules, config, &opts),
+    };
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".dbaudit-evidence-")
+        .tempdir_in(parent)
+        .map_err(|e| Error::Io {
+            path: parent.to_path_buf(),
+            error: e,
+        })?;
+    let mut failed: Option<Error> = None;
+    let mut count = 0;
+    for card in &cards {
+        let lookup = |rules: &[String]| -> Option<Vec<crate::report::evidence::RuleRun>> {
+            let h = history.as_mut()?;
+            let names: Vec<&str> = rules.iter().map(String::as_str).collect();
+            // A failure to read the history stops the pack (below): an
+            // evidence page never says "no history" when there is one.
+            match h.rule_history(&names) {
+                Ok(runs) => Some(runs),
+                Err(e) => {
+                    failed.get_or_insert(e.into());
+                    None
+                }
+            }
+        };
+        let lookup = std::cell::RefCell::new(lookup);
+        let files =
+            crate::report::evidence::files(&report, card, &id, &|r| (lookup.borrow_mut())(r));
+        for (rel, text) in files {
+            let path = tmp.path().join(&rel);
+            if let Some(p) = path.parent() {
+                std::fs::create_dir_all(p).map_err(|e| Error::Io {
+                    path: p.to_path_buf(),
+                    error: e,
+                })?;
+            }
+            std::fs::write(&path, text).map_err(|e| Error::Io {
+                path: path.clone(),
+                error: e,
+            })?;
+            count += 1;
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if dir.exists() {
+        std::fs::remove_dir(dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            error: e,
+        })?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dir).map_err(|e| Error::Io {
+        path: dir.clone(),
+        error: e,
+    })?;
+    writeln!(
+        io.stderr,
+        "evidence: {count} file(s) for {} in {} (snapshot SHA-256 {})",
+        args.framework.join(", "),
+        dir.display(),
+        id.snapshot_sha256
+    )
+    .map_err(write_err)?;
+    Ok(crate::report::gate::EXIT_OK)
+}
+
 /// `--baseline last`: the history's latest accepted run (`History::baseline_for`).
 const BASELINE_LAST: &str = "last";
 

@@ -204,6 +204,59 @@ impl History {
             .collect())
     }
 
+    /// For each recorded run, oldest first, how many failing and waived
+    /// findings the given rules had (what the history keeps per run), and
+    /// the digest of what it evaluated: a control's history for an
+    /// evidence pack. A pruned run's findings are gone (`kept` false).
+    pub fn rule_history(
+        &mut self,
+        rules: &[&str],
+    ) -> Result<Vec<crate::report::evidence::RuleRun>, HistoryError> {
+        let runs = self.db.query(
+            "SELECT seq, run_id, at, findings_kept, input_digest, gate_status FROM dbaudit_runs ORDER BY at, seq",
+            &[],
+        )?;
+        let mut out: Vec<crate::report::evidence::RuleRun> = runs
+            .iter()
+            .map(|r| crate::report::evidence::RuleRun {
+                seq: r[0].int().unwrap_or_default(),
+                run_id: r[1].str(),
+                at: r[2].str(),
+                kept: r[3].int().unwrap_or_default() == 1,
+                input_digest: r[4].str(),
+                gate_status: r[5].str(),
+                fail: 0,
+                waived: 0,
+            })
+            .collect();
+        if rules.is_empty() {
+            return Ok(out);
+        }
+        let marks = vec!["?"; rules.len()].join(", ");
+        let params: Vec<Value> = rules.iter().map(|r| (*r).into()).collect();
+        let counts = self.db.query(
+            &format!(
+                "SELECT f.seq, f.outcome, COUNT(*) FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id WHERE k.rule_id IN ({marks}) GROUP BY f.seq, f.outcome"
+            ),
+            &params,
+        )?;
+        for c in counts {
+            let (seq, outcome, n) = (
+                c[0].int().unwrap_or_default(),
+                c[1].str(),
+                c[2].int().unwrap_or_default(),
+            );
+            if let Some(run) = out.iter_mut().find(|r| r.seq == seq) {
+                match outcome.as_str() {
+                    "fail" => run.fail += n as usize,
+                    "waived" => run.waived += n as usize,
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every environment of a recorded run.
     pub fn environments(&mut self) -> Result<std::collections::BTreeSet<String>, HistoryError> {
         let rows = self.db.query("SELECT accounts FROM dbaudit_runs", &[])?;

@@ -5,6 +5,7 @@
 //! decided once, from findings, in [`gate`], never by a renderer.
 
 pub mod asff;
+pub mod evidence;
 pub mod gate;
 pub mod html;
 pub mod json;
