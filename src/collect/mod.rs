@@ -358,6 +358,8 @@ pub async fn collect(
 /// `[databases]` and the password of `auth = "password"`.
 struct InDatabase {
     settings: crate::config::DatabasesConfig,
+    // Read only by the collector of the `postgres` feature.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     password: Option<String>,
 }
 
