@@ -353,7 +353,7 @@ pub fn writes_of(region: &crate::snapshot::Region, name: &str) -> Vec<(String, S
 /// The account's principals and the cluster's resource id: what the IAM
 /// half of every question needs, or why it cannot be asked.
 struct IamSide<'a> {
-    principals: Vec<Principal>,
+    principals: &'a [Principal],
     resource_id: &'a str,
     region: &'a str,
     partition: &'a str,
@@ -361,18 +361,20 @@ struct IamSide<'a> {
 }
 
 impl<'a> IamSide<'a> {
-    fn new(at: &'a Place<'_>, cluster: Option<&'a DbCluster>, region: &'a str) -> Result<Self, String> {
-        let iam = at
-            .account
-            .iam
-            .as_ref()
-            .ok_or("who may connect: the account's IAM was not collected")?;
+    fn new(
+        at: &'a Place<'_>,
+        principals: Option<&'a [Principal]>,
+        cluster: Option<&'a DbCluster>,
+        region: &'a str,
+    ) -> Result<Self, String> {
+        let principals =
+            principals.ok_or("who may connect: the account's IAM was not collected")?;
         let resource_id = cluster
             .map(|c| c.resource_id.as_str())
             .filter(|r| !r.is_empty())
             .ok_or("who may connect: the cluster's resource id (DbClusterResourceId) is unknown")?;
         Ok(IamSide {
-            principals: crate::iam::principals(iam, at.account.scps.as_deref()),
+            principals,
             resource_id,
             region,
             partition: super::kind::partition(at.account),
@@ -430,7 +432,7 @@ impl<'a> IamSide<'a> {
     /// cluster, with whether the IAM engine allows it.
     fn named_users(&self) -> Vec<(&Principal, String)> {
         let mut out = Vec::new();
-        for p in &self.principals {
+        for p in self.principals {
             let (resources, _) = crate::iam::analysis::connect_grants(p);
             for r in resources {
                 if !crate::iam::scoped_dbuser(&r) {
@@ -558,9 +560,12 @@ fn app_violations(
     Ok(out)
 }
 
+/// `principals`: the account's IAM users and roles (`None`: IAM was not
+/// collected), built once for all its databases.
 pub fn pg_database_facts(
     at: &Place<'_>,
     idx: &RegionIndex<'_>,
+    principals: Option<&[Principal]>,
     db: &PgDatabase,
 ) -> PgDatabaseFacts {
     let cluster = idx.clusters.get(db.cluster_id.as_str()).copied();
@@ -646,7 +651,7 @@ pub fn pg_database_facts(
             .map(|r| r.name.clone())
             .collect(),
     );
-    match IamSide::new(at, cluster, &idx.region.name) {
+    match IamSide::new(at, principals, cluster, &idx.region.name) {
         Ok(iam) => {
             let d = &at.config.developers;
             if d.groups.is_empty() && d.users.is_empty() && d.role_globs.is_empty() {
@@ -654,6 +659,17 @@ pub fn pg_database_facts(
                     "who the developers are: `[developers]` is not configured in dbaudit.toml"
                         .into(),
                 );
+            } else if !iam
+                .principals
+                .iter()
+                .any(|p| crate::iam::analysis::is_developer(p, d))
+            {
+                // As for the IAM rules: selectors that match nobody here
+                // cannot show that no developer writes.
+                f.unknown.push(format!(
+                    "who the developers are: `[developers]` matches no user or role of account {}",
+                    at.account.name
+                ));
             } else {
                 let is_dev = |p: &Principal| crate::iam::analysis::is_developer(p, d);
                 match iam.connects("developer", is_dev, &iam_users) {
@@ -719,8 +735,18 @@ impl Kind for PgDatabaseKind {
     /// with why, so their rules are errors.
     fn visit(&self, at: &Place<'_>, each: &mut dyn FnMut(Resource<'_>)) -> Result<(), String> {
         let idx = at.region();
-        for db in idx.region.pg_databases.iter().flatten() {
-            let f = pg_database_facts(at, idx, db);
+        let Some(dbs) = &idx.region.pg_databases else {
+            return Ok(());
+        };
+        // The account's principals (its policies parsed) once for all its
+        // databases, not once per database.
+        let principals = at
+            .account
+            .iam
+            .as_ref()
+            .map(|iam| crate::iam::principals(iam, at.account.scps.as_deref()));
+        for db in dbs {
+            let f = pg_database_facts(at, idx, principals.as_deref(), db);
             each(Resource {
                 id: &f.id,
                 arn: &f.arn,
