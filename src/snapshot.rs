@@ -449,6 +449,22 @@ pub struct DbClusterSnapshot {
     pub restore: Option<Vec<String>>,
 }
 
+impl DbClusterSnapshot {
+    /// Anyone may restore it (`restore` holds `all`); `None` when the
+    /// attributes could not be read.
+    pub fn public(&self) -> Option<bool> {
+        self.restore.as_ref().map(|v| v.iter().any(|x| x == "all"))
+    }
+
+    /// The account ids it is shared with; `None` when the attributes could
+    /// not be read.
+    pub fn shared_with(&self) -> Option<Vec<String>> {
+        self.restore
+            .as_ref()
+            .map(|v| v.iter().filter(|x| *x != "all").cloned().collect())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Vpc {

@@ -105,10 +105,7 @@ fn snapshot_facts(
             continue;
         };
         for s in snaps {
-            let shared_with: Option<Vec<String>> = s
-                .restore
-                .as_ref()
-                .map(|ids| ids.iter().filter(|v| *v != "all").cloned().collect());
+            let shared_with = s.shared_with();
             if s.restore.is_none() {
                 unknown.push(format!(
                     "who may restore snapshot {}: DescribeDBClusterSnapshotAttributes failed",
@@ -139,7 +136,7 @@ fn snapshot_facts(
                 region: r.name.clone(),
                 cluster_id: s.cluster_id.clone(),
                 encrypted: s.storage_encrypted,
-                public: s.restore.as_ref().map(|v| v.iter().any(|x| x == "all")),
+                public: s.public(),
                 shared_with,
                 shared_outside,
             });

@@ -66,8 +66,7 @@ pub fn cluster_snapshot_facts(
         "DBClusterIdentifier",
         &mut unknown,
     );
-    let restore = s.restore.as_ref();
-    if restore.is_none() {
+    if s.restore.is_none() {
         unknown.push(format!(
             "who may restore snapshot {}: DescribeDBClusterSnapshotAttributes failed",
             s.id
@@ -83,8 +82,8 @@ pub fn cluster_snapshot_facts(
         cluster_id,
         encrypted: super::known(s.storage_encrypted, "StorageEncrypted", &mut unknown),
         kms_key_id: s.kms_key_id.clone(),
-        public: restore.map(|v| v.iter().any(|x| x == "all")),
-        shared_with: restore.map(|v| v.iter().filter(|x| *x != "all").cloned().collect()),
+        public: s.public(),
+        shared_with: s.shared_with(),
         unknown,
     }
 }

@@ -19,7 +19,7 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use super::{FindingSummary, Report};
+use super::{FindingSummary, Report, RuleDocs};
 use crate::facts::ResourceKind;
 use crate::finding::{Finding, Outcome, Severity};
 
@@ -39,6 +39,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
 /// Every finding as ASFF, and what was left out (findings of accounts
 /// whose id is not known: ASFF needs the 12-digit id).
 pub fn findings(report: &Report) -> (Vec<Value>, Vec<String>) {
+    let docs = report.rule_docs();
     let mut out = Vec::new();
     let mut skipped = std::collections::BTreeSet::new();
     for f in &report.findings {
@@ -46,10 +47,10 @@ pub fn findings(report: &Report) -> (Vec<Value>, Vec<String>) {
             skipped.insert(f.account.to_string());
             continue;
         }
-        out.push(finding(report, f));
+        out.push(finding(report, &docs, f));
     }
     for fixed in report.fixed.iter().flatten() {
-        if let Some(v) = archived(report, fixed) {
+        if let Some(v) = archived(report, &docs, fixed) {
             out.push(v);
         }
     }
@@ -126,25 +127,13 @@ fn product_arn(partition: &str, region: &str, account_id: &str) -> String {
 }
 
 /// `fsbp RDS.27`, … of the rule, at most 32 (ASFF's limit).
-fn requirements(report: &Report, rule: &str) -> Vec<String> {
-    let Some(doc) = report.rules.iter().find(|r| r.doc.id == rule) else {
-        return Vec::new();
-    };
-    crate::compliance::frameworks()
-        .into_iter()
-        .flat_map(|f| {
-            doc.doc
-                .compliance
-                .get(f)
-                .into_iter()
-                .flatten()
-                .map(move |id| format!("{f} {id}"))
-        })
-        .take(32)
-        .collect()
+fn requirements(docs: &RuleDocs, rule: &str) -> Vec<String> {
+    let mut r = docs.get(rule).map(|d| d.requirements()).unwrap_or_default();
+    r.truncate(32);
+    r
 }
 
-fn finding(report: &Report, f: &Finding) -> Value {
+fn finding(report: &Report, docs: &RuleDocs, f: &Finding) -> Value {
     let region = region_of(report, &f.account, f.region.as_deref());
     let partition = partition(&f.resource_arn);
     let status = match f.outcome {
@@ -152,7 +141,7 @@ fn finding(report: &Report, f: &Finding) -> Value {
         Outcome::Fail | Outcome::Waived => "FAILED",
         Outcome::Error => "NOT_AVAILABLE",
     };
-    let doc = report.rules.iter().find(|r| *r.doc.id == *f.rule_id);
+    let doc = docs.get(&*f.rule_id);
     let mut product_fields = serde_json::Map::new();
     product_fields.insert("dbaudit/rule".into(), json!(&*f.rule_id));
     product_fields.insert("dbaudit/environment".into(), json!(&*f.environment));
@@ -196,19 +185,20 @@ fn finding(report: &Report, f: &Finding) -> Value {
         "RecordState": "ACTIVE",
         "ProductFields": product_fields,
     });
-    let related = requirements(report, &f.rule_id);
+    let related = requirements(docs, &f.rule_id);
     if !related.is_empty() {
         v["Compliance"]["RelatedRequirements"] = json!(related);
     }
     if let Some(d) = doc {
-        v["Remediation"] = json!({"Recommendation": {"Text": truncate(&d.doc.remediation.replace('\n', " "), 512)}});
+        v["Remediation"] =
+            json!({"Recommendation": {"Text": truncate(&d.remediation.replace('\n', " "), 512)}});
     }
     v
 }
 
 /// A failure of the baseline that is gone: PASSED and ARCHIVED under the
 /// same `Id`, so Security Hub closes it.
-fn archived(report: &Report, fixed: &FindingSummary) -> Option<Value> {
+fn archived(report: &Report, docs: &RuleDocs, fixed: &FindingSummary) -> Option<Value> {
     let account = report.accounts.iter().find(|a| a.name == fixed.account)?;
     if !is_account_id(&account.account_id) {
         return None;
@@ -220,7 +210,7 @@ fn archived(report: &Report, fixed: &FindingSummary) -> Option<Value> {
         .filter(|r| !r.is_empty());
     let region = region_of(report, &fixed.account, arn_region);
     let partition = partition(&fixed.resource_arn);
-    let doc = report.rules.iter().find(|r| r.doc.id == fixed.rule_id);
+    let doc = docs.get(fixed.rule_id.as_str());
     let mut v = json!({
         "SchemaVersion": SCHEMA_VERSION,
         "Id": format!("dbaudit/{}", fixed.fingerprint),
@@ -232,7 +222,7 @@ fn archived(report: &Report, fixed: &FindingSummary) -> Option<Value> {
         "Region": region,
         "CreatedAt": report.collected_at,
         "UpdatedAt": report.collected_at,
-        "Title": truncate(doc.map_or(&fixed.rule_id, |d| &d.doc.title), 256),
+        "Title": truncate(doc.map_or(&fixed.rule_id, |d| &d.title), 256),
         "Description": truncate(&format!("fixed since the baseline: {}", fixed.message), 1024),
         "FindingProviderFields": {
             "Severity": {"Label": label(fixed.severity), "Original": fixed.severity.as_str()},
@@ -252,7 +242,7 @@ fn archived(report: &Report, fixed: &FindingSummary) -> Option<Value> {
             "dbaudit/outcome": "fixed",
         },
     });
-    let related = requirements(report, &fixed.rule_id);
+    let related = requirements(docs, &fixed.rule_id);
     if !related.is_empty() {
         v["Compliance"]["RelatedRequirements"] = json!(related);
     }

@@ -33,6 +33,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         ("errors", &total.error.to_string()),
     ]);
     w.write_event(Event::Start(suites))?;
+    let docs = report.rule_docs();
     for account in &report.accounts {
         let findings = by_account
             .get(account.name.as_str())
@@ -105,11 +106,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     w.write_event(Event::Start(case))?;
                     // The compliance controls the failing rule checks, one
                     // property per framework (docs/compliance.md).
-                    let controls = report
-                        .rules
-                        .iter()
-                        .find(|r| r.doc.id == *f.rule_id)
-                        .map(|r| &r.doc.compliance)
+                    let controls = docs
+                        .get(&*f.rule_id)
+                        .map(|d| &d.compliance)
                         .filter(|c| !c.is_empty());
                     if let Some(controls) = controls {
                         w.write_event(Event::Start(BytesStart::new("properties")))?;

@@ -106,7 +106,18 @@ pub struct Report {
 
 /// One framework's controls, judged by the findings of the rules that map
 /// to each.
+/// The report's rule docs by id, built once where a renderer looks one up
+/// per finding.
+pub type RuleDocs<'a> = std::collections::HashMap<&'a str, &'a ruledoc::RuleDoc>;
+
 impl Report {
+    pub fn rule_docs(&self) -> RuleDocs<'_> {
+        self.rules
+            .iter()
+            .map(|r| (r.doc.id.as_str(), &r.doc))
+            .collect()
+    }
+
     /// The scorecard of each framework key given, from the rules of the
     /// pack (those this run left out included: their controls are then
     /// not evaluated, never passed) and the report's findings; an unknown

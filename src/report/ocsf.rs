@@ -19,7 +19,7 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use super::{FindingSummary, Report};
+use super::{FindingSummary, Report, RuleDocs};
 use crate::finding::{Finding, Outcome, Severity};
 
 pub const OCSF_VERSION: &str = "1.5.0";
@@ -54,12 +54,13 @@ impl Class {
 
 pub fn render(report: &Report, class: Class, out: &mut dyn Write) -> io::Result<()> {
     let time = millis(&report.collected_at);
+    let docs = report.rule_docs();
     for f in &report.findings {
-        serde_json::to_writer(&mut *out, &event(report, class, f, time))?;
+        serde_json::to_writer(&mut *out, &event(report, &docs, class, f, time))?;
         out.write_all(b"\n")?;
     }
     for fixed in report.fixed.iter().flatten() {
-        serde_json::to_writer(&mut *out, &closed(report, class, fixed, time))?;
+        serde_json::to_writer(&mut *out, &closed(report, &docs, class, fixed, time))?;
         out.write_all(b"\n")?;
     }
     Ok(())
@@ -82,32 +83,26 @@ fn severity(s: Severity) -> (i64, &'static str) {
 }
 
 /// The compliance object of a rule's finding.
-fn compliance(report: &Report, rule: &str, status: (i64, &str)) -> Value {
-    let doc = report.rules.iter().find(|r| r.doc.id == rule);
-    let mut standards = Vec::new();
-    let mut requirements = Vec::new();
-    if let Some(d) = doc {
-        for key in crate::compliance::frameworks() {
-            let Some(ids) = d.doc.compliance.get(key).filter(|ids| !ids.is_empty()) else {
-                continue;
-            };
-            if let Some(c) = crate::compliance::catalogue(key) {
-                standards.push(c.label());
-            }
-            requirements.extend(ids.iter().map(|id| format!("{key} {id}")));
-        }
-    }
+fn compliance(docs: &RuleDocs, rule: &str, status: (i64, &str)) -> Value {
+    let doc = docs.get(rule);
     let mut v = json!({
         "control": rule,
         "status_id": status.0,
         "status": status.1,
     });
-    if let Some(d) = doc {
-        v["desc"] = json!(d.doc.title);
-    }
+    let Some(d) = doc else {
+        return v;
+    };
+    v["desc"] = json!(d.title);
+    let standards: Vec<String> = crate::compliance::frameworks()
+        .into_iter()
+        .filter(|f| d.compliance.get(*f).is_some_and(|ids| !ids.is_empty()))
+        .filter_map(crate::compliance::catalogue)
+        .map(|c| c.label())
+        .collect();
     if !standards.is_empty() {
         v["standards"] = json!(standards);
-        v["requirements"] = json!(requirements);
+        v["requirements"] = json!(d.requirements());
     }
     v
 }
@@ -125,7 +120,7 @@ fn metadata(report: &Report, uid: &str) -> Value {
     })
 }
 
-fn event(report: &Report, class: Class, f: &Finding, time: i64) -> Value {
+fn event(report: &Report, docs: &RuleDocs, class: Class, f: &Finding, time: i64) -> Value {
     let status = match f.outcome {
         Outcome::Pass => (1, "Pass"),
         Outcome::Fail | Outcome::Waived => (3, "Fail"),
@@ -139,7 +134,7 @@ fn event(report: &Report, class: Class, f: &Finding, time: i64) -> Value {
         .nth(1)
         .filter(|p| p.starts_with("aws"))
         .unwrap_or("aws");
-    let doc = report.rules.iter().find(|r| *r.doc.id == *f.rule_id);
+    let doc = docs.get(&*f.rule_id);
     let mut v = json!({
         "activity_id": 1,
         "activity_name": "Create",
@@ -195,20 +190,24 @@ fn event(report: &Report, class: Class, f: &Finding, time: i64) -> Value {
         v["unmapped"]["dbaudit"]["waiver"] = json!(w.reason);
     }
     if let Some(d) = doc {
-        v["remediation"] = json!({"desc": d.doc.remediation, "references": d.doc.references});
+        v["remediation"] = json!({"desc": d.remediation, "references": d.references});
     }
-    attach_compliance(&mut v, class, compliance(report, &f.rule_id, status));
+    attach_compliance(&mut v, class, compliance(docs, &f.rule_id, status));
     v
 }
 
 /// A baseline failure that is gone: a Close activity, status Resolved.
-fn closed(report: &Report, class: Class, fixed: &FindingSummary, time: i64) -> Value {
+fn closed(
+    report: &Report,
+    docs: &RuleDocs,
+    class: Class,
+    fixed: &FindingSummary,
+    time: i64,
+) -> Value {
     let (severity_id, severity_name) = severity(fixed.severity);
-    let title = report
-        .rules
-        .iter()
-        .find(|r| r.doc.id == fixed.rule_id)
-        .map_or(fixed.rule_id.clone(), |r| r.doc.title.clone());
+    let title = docs
+        .get(fixed.rule_id.as_str())
+        .map_or(fixed.rule_id.clone(), |d| d.title.clone());
     let account_id = report
         .accounts
         .iter()
@@ -249,11 +248,7 @@ fn closed(report: &Report, class: Class, fixed: &FindingSummary, time: i64) -> V
         "resources": [{"uid": fixed.resource_arn}],
         "unmapped": {"dbaudit": {"rule": fixed.rule_id, "outcome": "fixed"}},
     });
-    attach_compliance(
-        &mut v,
-        class,
-        compliance(report, &fixed.rule_id, (1, "Pass")),
-    );
+    attach_compliance(&mut v, class, compliance(docs, &fixed.rule_id, (1, "Pass")));
     v
 }
 

@@ -76,6 +76,22 @@ impl RuleDoc {
         }
     }
 
+    /// `fsbp RDS.27`, `cis_aws_v5 2.2.1`, …: each control as framework and
+    /// id, in the frameworks' order (ASFF's related requirements, OCSF's
+    /// requirements).
+    pub fn requirements(&self) -> Vec<String> {
+        crate::compliance::frameworks()
+            .into_iter()
+            .flat_map(|f| {
+                self.compliance
+                    .get(f)
+                    .into_iter()
+                    .flatten()
+                    .map(move |id| format!("{f} {id}"))
+            })
+            .collect()
+    }
+
     /// `fsbp RDS.27; cis_aws_v5 2.2.1`, in the frameworks' order.
     pub fn compliance_line(&self) -> String {
         crate::compliance::frameworks()
