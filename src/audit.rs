@@ -46,6 +46,21 @@ pub fn audit(
     config: &Config,
     opts: &AuditOptions,
 ) -> Result<Report, Error> {
+    audit_with(snapshot, rules, config, opts, &mut |_, _| {})
+}
+
+/// As [`audit`], with a step between evaluation and everything after it
+/// (locations, waivers, gate): `dbaudit plan` marks outcomes unknown
+/// until apply and gives planned resources their Terraform identity there.
+/// The step sees the snapshot as evaluated (with the gaps of what it
+/// was meant to hold).
+pub fn audit_with(
+    snapshot: &Snapshot,
+    rules: &RuleSet,
+    config: &Config,
+    opts: &AuditOptions,
+    adjust: &mut dyn FnMut(&Snapshot, &mut Vec<crate::finding::Finding>),
+) -> Result<Report, Error> {
     let (rules, mut not_evaluated) = opts.selection.rules(rules)?;
     let narrowed = opts.selection.accounts(snapshot)?;
     let snapshot = narrowed.as_ref().unwrap_or(snapshot);
@@ -58,13 +73,14 @@ pub fn audit(
     not_evaluated.extend(pairs_left_out);
 
     let mut findings = crate::evaluate::evaluate(snapshot, &rules, config);
+    adjust(snapshot, &mut findings);
     let tags = crate::waivers::tags_by_arn(snapshot);
     let config_path = config.repository_path();
     for f in &mut findings {
         if let Some(t) = tags.get(&*f.resource_arn) {
             f.source = t.get(&config.sarif.source_tag).cloned();
         }
-        if f.outcome != Outcome::Pass {
+        if f.outcome != Outcome::Pass && f.location.is_none() {
             f.location = Some(config.locate(f, &config_path));
         }
     }

@@ -52,6 +52,22 @@ configuration declaring them (--config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml; 
     /// Evaluate the rules on one or more saved snapshots and report (offline).
     #[command(after_help = EXIT_CODES)]
     Evaluate(EvaluateArgs),
+    /// Gate a Terraform change before it lands: apply a plan (`terraform
+    /// show -json`) to the live snapshot, evaluate what will be true after
+    /// the apply, and fail on the findings the plan introduces, pointing at
+    /// the .tf lines that cause them (docs/plan.md).
+    #[command(
+        long_about = "Gate a Terraform change before it lands.\n\n\
+Applies a plan (`terraform show -json PLANFILE > plan.json`) to the live snapshot (`dbaudit collect`), \
+evaluates the same rules on what will be true after the apply, and compares with the live snapshot's \
+own evaluation: by default only findings the plan introduces fail the gate; existing ones are reported \
+as existing, fixed ones as fixed. A rule that reads a fact the plan leaves unknown until apply gives \
+`unknown` (gated like `error`, exit 3, unless --on-unknown warn). With --tf-dir, each finding the plan \
+causes points at the .tf line that causes it (SARIF for GitHub code scanning). Never records a run in \
+the history.",
+        after_help = EXIT_CODES
+    )]
+    Plan(PlanArgs),
     /// Inspect and check rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -327,12 +343,67 @@ pub struct EvaluateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The plan as JSON: `terraform show -json PLANFILE > plan.json`
+    /// (format 1.x; OpenTofu writes the same).
+    #[arg(value_name = "PLAN.json")]
+    pub plan: PathBuf,
+    /// The live snapshot the plan applies to (`dbaudit collect -o`), or a
+    /// directory or `s3://BUCKET/PREFIX` of shard parts (S3 read with the
+    /// standard AWS credential chain).
+    #[arg(long, required = true, value_name = "SNAPSHOT|DIR|S3_URL")]
+    pub snapshot: Vec<PathBuf>,
+    /// The account the plan changes (name or id). Default: the snapshot's
+    /// only account, or the one whose id the plan's ARNs name.
+    #[arg(long, value_name = "NAME|ID")]
+    pub account: Option<String>,
+    /// The region the plan changes. Default: the aws provider's `region`
+    /// when the plan gives it as a constant, or the account's only region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// How a plan is judged and located (`plan`, `scan --plan`).
+#[derive(Debug, Args, Clone)]
+pub struct PlanFlags {
+    /// The root module's directory: each finding the plan causes points at
+    /// the `resource` block (or the changed attribute's line) that causes
+    /// it, through module calls with a local source.
+    #[arg(long, value_name = "DIR")]
+    pub tf_dir: Option<PathBuf>,
+    /// What SARIF paths are relative to (GitHub resolves them from the
+    /// repository root). Default: the current directory.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo_root: PathBuf,
+    /// Whether `unknown` outcomes (facts known only after apply) and changes
+    /// dbaudit cannot predict fail the gate with exit 3.
+    #[arg(long, value_enum, default_value_t = OnIncomplete::Fail)]
+    pub on_unknown: OnIncomplete,
+    /// Gate on every failure of the predicted state, not only those the
+    /// plan introduces.
+    #[arg(long)]
+    pub gate_existing: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ScanArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Also save the collected snapshot to FILE.
     #[arg(long, value_name = "FILE")]
     pub save_snapshot: Option<PathBuf>,
+    /// Collect, then evaluate this Terraform plan (`terraform show -json`)
+    /// on the collected snapshot, as `dbaudit plan` does; the plan's
+    /// account is the one scanned (--account names one) and no run is
+    /// recorded.
+    #[arg(long, value_name = "PLAN.json")]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub plan_flags: PlanFlags,
     #[command(flatten)]
     pub report: ReportArgs,
 }

@@ -39,6 +39,10 @@ pub enum Outcome {
     Error,
     /// A failure covered by an unexpired waiver: shown, not gated.
     Waived,
+    /// `dbaudit plan` only: the rule reads a fact the plan leaves unknown
+    /// until apply (or does not predict). Gated like `error` unless
+    /// `--on-unknown warn`.
+    Unknown,
 }
 
 impl Outcome {
@@ -53,6 +57,7 @@ crate::names::names!(Outcome {
     Fail => "fail",
     Error => "error",
     Waived => "waived",
+    Unknown => "unknown",
 });
 
 /// The result of one rule on one resource.

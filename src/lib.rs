@@ -59,4 +59,5 @@ pub mod glob;
 pub mod history;
 pub mod iam;
 pub mod logging;
+pub mod plan;
 pub mod waivers;

@@ -176,10 +176,28 @@ pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     if let Some(p) = &args.save_snapshot {
         crate::error::writable(p)?;
     }
+    // A plan is read before collecting too.
+    if let Some(p) = &args.plan {
+        crate::plan::PlanJson::load(p)?;
+    }
     let target = environment_target(&config, &args.target, &args.report.environment)?;
     let snapshot = collect_snapshot(&config, &target, io)?;
     if let Some(p) = &args.save_snapshot {
         crate::error::write_atomic(p, snapshot.to_json().as_bytes())?;
+    }
+    if let Some(plan) = &args.plan {
+        let plan_target = crate::plan::Target {
+            account: (args.target.accounts.len() == 1).then(|| args.target.accounts[0].clone()),
+            region: args.target.region.clone(),
+        };
+        return super::output::report_plan(
+            &snapshot,
+            (plan, plan_target, &args.plan_flags),
+            &config,
+            &rules,
+            &args.report,
+            io,
+        );
     }
     report_snapshot(&snapshot, &config, &rules, &args.report, io)
 }

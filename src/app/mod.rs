@@ -33,6 +33,23 @@ pub struct Io<'a> {
 pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
     match cli.command {
         Command::Evaluate(args) => evaluate(args, io),
+        Command::Plan(args) => {
+            let config = load_config(args.report.config.as_deref())?;
+            let rules = load_rules(&config, &args.report.rules, args.report.no_builtin)?;
+            let snapshot = load_snapshots(&args.snapshot, &crate::cli::AwsArgs::default())?;
+            let target = crate::plan::Target {
+                account: args.account.clone(),
+                region: args.region.clone(),
+            };
+            output::report_plan(
+                &snapshot,
+                (&args.plan, target, &args.flags),
+                &config,
+                &rules,
+                &args.report,
+                io,
+            )
+        }
         Command::Collect(args) => live::collect(args, io),
         Command::Scan(args) => live::scan(args, io),
         Command::Rules(cmd) => commands::rules(cmd, io),

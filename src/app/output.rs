@@ -127,6 +127,62 @@ pub fn report_snapshot(
     Ok(report.gate.exit_code)
 }
 
+/// `dbaudit plan` (and `scan --plan`): the plan evaluated on the snapshot,
+/// the reports written; never recorded in the history.
+pub fn report_plan(
+    snapshot: &Snapshot,
+    (plan_path, target, flags): (&Path, crate::plan::Target, &crate::cli::PlanFlags),
+    config: &Config,
+    rules: &RuleSet,
+    args: &ReportArgs,
+    io: &mut Io,
+) -> Result<i32, Error> {
+    if args.baseline.is_some() {
+        return Err(Error::Usage(
+            "--baseline does not apply to a plan: its baseline is the live snapshot's own evaluation (--gate-existing gates on every failure)".to_string(),
+        ));
+    }
+    if args.backfill {
+        return Err(Error::Usage(
+            "--backfill does not apply to a plan: a plan is never recorded in the history"
+                .to_string(),
+        ));
+    }
+    let opts = audit_options(config, args)?;
+    let outputs = outputs(args)?;
+    let plan = crate::plan::PlanJson::load(plan_path)?;
+    let popts = crate::plan::PlanOptions {
+        target,
+        on_unknown: flags.on_unknown,
+        tf_dir: flags.tf_dir.clone(),
+        repo_root: flags.repo_root.clone(),
+        gate_existing: flags.gate_existing,
+        file: plan_path.display().to_string(),
+    };
+    let mut report = crate::plan::audit_plan(snapshot, &plan, rules, config, &opts, &popts)?;
+    report.frameworks = report.scorecards(rules, &args.framework)?;
+    let ctx = RenderContext::new(Some(snapshot));
+    let (files, stdout) = render_outputs(&report, &outputs, args, &ctx, io)?;
+    for file in files {
+        file.commit()?;
+    }
+    if let Some(buf) = stdout {
+        io.stdout.write_all(&buf).map_err(write_err)?;
+    }
+    for w in ctx.warnings.borrow().iter() {
+        writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
+    }
+    if args.history.is_some() || config.history.is_some() {
+        writeln!(
+            io.stderr,
+            "history: a plan is not recorded (it predicts a state, it does not observe one)"
+        )
+        .map_err(write_err)?;
+    }
+    waiver_warnings(&report, io)?;
+    Ok(report.gate.exit_code)
+}
+
 /// Every output rendered: files into temporary files beside their targets
 /// (a large report is never held in memory twice), stdout into a buffer.
 /// Nothing is put in place here.

@@ -983,7 +983,8 @@ pub(crate) fn representatives(findings: &[Finding]) -> BTreeMap<&str, &Finding> 
     let rank = |o: Outcome| match o {
         Outcome::Fail => 3,
         Outcome::Waived => 2,
-        Outcome::Error => 1,
+        // A plan's outcome; plans are never recorded.
+        Outcome::Error | Outcome::Unknown => 1,
         Outcome::Pass => 0,
     };
     let mut now: BTreeMap<&str, &Finding> = BTreeMap::new();

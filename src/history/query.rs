@@ -190,6 +190,7 @@ impl History {
                     fail: r[10].int().unwrap_or_default() as usize,
                     error: r[11].int().unwrap_or_default() as usize,
                     waived: r[12].int().unwrap_or_default() as usize,
+                    unknown: 0,
                 },
                 opened: r[13].int().unwrap_or_default() as usize,
                 closed: r[14].int().unwrap_or_default() as usize,

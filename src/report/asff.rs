@@ -139,7 +139,7 @@ fn finding(report: &Report, docs: &RuleDocs, f: &Finding) -> Value {
     let status = match f.outcome {
         Outcome::Pass => "PASSED",
         Outcome::Fail | Outcome::Waived => "FAILED",
-        Outcome::Error => "NOT_AVAILABLE",
+        Outcome::Error | Outcome::Unknown => "NOT_AVAILABLE",
     };
     let doc = docs.get(&*f.rule_id);
     let mut product_fields = serde_json::Map::new();

@@ -46,7 +46,17 @@ pub struct Gate {
     pub failing: usize,
     /// Error outcomes at or above `fail_on`.
     pub errors: usize,
+    /// `dbaudit plan`: outcomes at or above `fail_on` unknown until apply.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unknown: usize,
+    /// `dbaudit plan`: what `unknown` outcomes do to the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_unknown: Option<OnIncomplete>,
     pub reason: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Exit 1 when a finding at or above `fail_on` fails; otherwise exit 3 when
@@ -62,6 +72,18 @@ pub struct Gate {
 /// whatever `on_incomplete` says: `warn` tolerates gaps in an audit, not the
 /// absence of one.
 pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomplete) -> Gate {
+    decide_with(findings, fail_on, on_incomplete, None)
+}
+
+/// As [`decide`], for `dbaudit plan`: `unknown` outcomes (facts known only
+/// after apply) count as errors, so that an audit that cannot know is not
+/// a pass, unless `on_unknown` is `warn`.
+pub fn decide_with(
+    findings: &[Finding],
+    fail_on: Severity,
+    on_incomplete: OnIncomplete,
+    on_unknown: Option<OnIncomplete>,
+) -> Gate {
     let gated = |o: Outcome| {
         findings
             .iter()
@@ -74,6 +96,8 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
     };
     let failing = gated(Outcome::Fail);
     let errors = gated(Outcome::Error);
+    let unknown = gated(Outcome::Unknown);
+    let unknown_gates = unknown > 0 && on_unknown.unwrap_or(on_incomplete) == OnIncomplete::Fail;
     // Failures at or above the threshold that the baseline already had.
     let carried = findings
         .iter()
@@ -90,7 +114,9 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
     } else {
         String::new()
     };
-    let evaluated = findings.iter().any(|f| f.outcome != Outcome::Error);
+    let evaluated = findings
+        .iter()
+        .any(|f| !matches!(f.outcome, Outcome::Error | Outcome::Unknown));
     let (status, exit_code, reason) = if failing > 0 {
         (
             GateStatus::Fail,
@@ -109,6 +135,19 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
                     findings.len()
                 )
             },
+        )
+    } else if unknown_gates {
+        (
+            GateStatus::Incomplete,
+            EXIT_INCOMPLETE,
+            format!(
+                "{unknown} finding(s) at or above {fail_on} are unknown until apply (the plan leaves facts they read unknown){}{carried_note}",
+                if errors > 0 {
+                    format!("; {errors} could not be evaluated")
+                } else {
+                    String::new()
+                }
+            ),
         )
     } else if errors > 0 && on_incomplete == OnIncomplete::Fail {
         (
@@ -133,6 +172,11 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
             format!("no {new}failing findings at or above {fail_on}{carried_note}"),
         )
     };
+    let reason = if unknown > 0 && !unknown_gates {
+        format!("{reason}; {unknown} unknown until apply ignored (--on-unknown warn)")
+    } else {
+        reason
+    };
     Gate {
         status,
         exit_code,
@@ -140,6 +184,8 @@ pub fn decide(findings: &[Finding], fail_on: Severity, on_incomplete: OnIncomple
         on_incomplete,
         failing,
         errors,
+        unknown,
+        on_unknown,
         reason,
     }
 }

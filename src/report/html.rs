@@ -351,7 +351,7 @@ fn rules(report: &Report, open_since: Option<&HashMap<String, (String, f64)>>) -
 fn outcome_rank(o: Outcome) -> u8 {
     match o {
         Outcome::Fail => 0,
-        Outcome::Error => 1,
+        Outcome::Error | Outcome::Unknown => 1,
         Outcome::Waived => 2,
         Outcome::Pass => 3,
     }

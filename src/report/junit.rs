@@ -91,6 +91,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 Outcome::Pass => None,
                 Outcome::Fail => Some(("failure", clean(&f.message), Some(f.severity.as_str()))),
                 Outcome::Error => Some(("error", clean(&f.message), Some("error"))),
+                Outcome::Unknown => Some(("error", clean(&f.message), Some("unknown"))),
                 Outcome::Waived => {
                     let reason = f.waiver.as_ref().map(|w| w.reason.as_str());
                     Some((

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::gate::GateStatus;
-use super::{Outcome, Report};
+use super::{Finding, Outcome, Report};
 use crate::rules::Severity;
 
 /// Failing resources shown per rule before "and N more".
@@ -64,7 +64,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let o = other.entry(e).or_default();
         match f.outcome {
             Outcome::Fail => *envs.get_mut(e).unwrap().entry(f.severity).or_default() += 1,
-            Outcome::Error => o[0] += 1,
+            // `dbaudit plan`'s unknown-until-apply counts with errors
+            // here; the plan section lists them.
+            Outcome::Error | Outcome::Unknown => o[0] += 1,
             Outcome::Waived => o[1] += 1,
             Outcome::Pass => o[2] += 1,
         }
@@ -205,6 +207,84 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "\n### Against the baseline\n\n{} new, {} existing, {} fixed.",
             b.new, b.existing, b.fixed
         )?;
+    }
+    if let Some(plan) = &report.plan {
+        plan_section(report, plan, out)?;
+    }
+    Ok(())
+}
+
+/// `dbaudit plan`: the changes, and the findings the plan introduces or
+/// leaves unknown, with the .tf line of each.
+fn plan_section(
+    report: &Report,
+    plan: &crate::report::PlanSummary,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let cell = |s: &str| s.replace('|', "\\|");
+    writeln!(
+        out,
+        "\n### Plan `{}` on {} ({})\n",
+        cell(&plan.file),
+        plan.account,
+        plan.region
+    )?;
+    writeln!(out, "| change | action | dbaudit | where | note |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for c in plan.changes.iter().filter(|c| c.treatment != "no-change") {
+        let mut note = c.note.clone().unwrap_or_default();
+        if !c.unknown.is_empty() {
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(&format!("known after apply: {}", c.unknown.join(", ")));
+        }
+        writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            cell(&c.address),
+            c.action,
+            c.treatment,
+            c.location
+                .as_ref()
+                .map(|l| format!("`{}:{}`", cell(&l.path), l.line))
+                .unwrap_or_else(|| "—".into()),
+            cell(&note)
+        )?;
+    }
+    let shown: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| {
+            f.outcome == Outcome::Unknown
+                || (f.outcome == Outcome::Fail
+                    && f.baseline == Some(crate::finding::BaselineState::New))
+        })
+        .collect();
+    if !shown.is_empty() {
+        writeln!(out, "\n| outcome | rule | resource | where | message |")?;
+        writeln!(out, "|---|---|---|---|---|")?;
+        for f in shown.iter().take(RESOURCES_SHOWN * 10) {
+            let outcome = match f.outcome {
+                Outcome::Unknown => "unknown",
+                _ => "**new fail**",
+            };
+            writeln!(
+                out,
+                "| {outcome} | `{}` | `{}/{}` | {} | {} |",
+                f.rule_id,
+                f.account,
+                cell(&f.resource_id),
+                f.location
+                    .as_ref()
+                    .map(|l| format!("`{}:{}`", cell(&l.path), l.line))
+                    .unwrap_or_else(|| "—".into()),
+                cell(&f.message)
+            )?;
+        }
+        if shown.len() > RESOURCES_SHOWN * 10 {
+            writeln!(out, "\nand {} more.", shown.len() - RESOURCES_SHOWN * 10)?;
+        }
     }
     Ok(())
 }

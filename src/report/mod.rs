@@ -24,7 +24,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location};
-pub use crate::finding::{Finding, Outcome, fingerprint};
+pub use crate::finding::{Finding, Outcome, RepoLocation, fingerprint};
 use crate::rules::{RuleSet, Severity};
 use crate::snapshot::{Gap, Snapshot};
 pub use gate::{Gate, OnIncomplete};
@@ -102,6 +102,51 @@ pub struct Report {
     /// With `--framework`: a scorecard per framework (docs/compliance.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frameworks: Vec<Scorecard>,
+    /// `dbaudit plan`: the Terraform plan evaluated on the live snapshot,
+    /// each change and what became of it (docs/plan.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanSummary>,
+}
+
+/// A Terraform plan as `dbaudit plan` applied it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlanSummary {
+    /// The plan file as given.
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform_version: Option<String>,
+    /// The account and region the plan changes.
+    pub account: String,
+    pub region: String,
+    pub changes: Vec<PlanChange>,
+    /// Values the plan left unknown that dbaudit read elsewhere (the prior
+    /// state, a data source, another planned resource).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<String>,
+    /// Whether existing failures gate too (`--gate-existing`); by default
+    /// only failures the plan introduces do.
+    pub gate_existing: bool,
+}
+
+/// One resource change of a plan.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlanChange {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub tf_type: String,
+    /// create, update, delete, replace, no-op, other.
+    pub action: String,
+    /// `applied`, `no-change`, `not-read` (no rule reads the type) or
+    /// `not-predicted` (rules read what it changes; dbaudit cannot apply
+    /// it: the gate is incomplete).
+    pub treatment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Attributes known only after apply that facts read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<RepoLocation>,
 }
 
 /// One framework's controls, judged by the findings of the rules that map
@@ -304,6 +349,13 @@ pub struct Counts {
     pub fail: usize,
     pub error: usize,
     pub waived: usize,
+    /// `dbaudit plan`: outcomes unknown until apply (absent elsewhere).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unknown: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -313,6 +365,7 @@ impl Counts {
             Outcome::Fail => self.fail += 1,
             Outcome::Error => self.error += 1,
             Outcome::Waived => self.waived += 1,
+            Outcome::Unknown => self.unknown += 1,
         }
     }
 }
@@ -444,6 +497,7 @@ impl Report {
             not_evaluated: Vec::new(),
             completeness: None,
             frameworks: Vec::new(),
+            plan: None,
         }
     }
 }

@@ -124,7 +124,7 @@ fn event(report: &Report, docs: &RuleDocs, class: Class, f: &Finding, time: i64)
     let status = match f.outcome {
         Outcome::Pass => (1, "Pass"),
         Outcome::Fail | Outcome::Waived => (3, "Fail"),
-        Outcome::Error => (0, "Unknown"),
+        Outcome::Error | Outcome::Unknown => (0, "Unknown"),
     };
     let (severity_id, severity_name) = severity(f.severity);
     let region = f.region.as_deref().unwrap_or_default();

@@ -225,7 +225,7 @@ pub fn render_accounts(
 fn outcome_rank(f: &Finding) -> u8 {
     match f.outcome {
         Outcome::Fail => 0,
-        Outcome::Error => 1,
+        Outcome::Error | Outcome::Unknown => 1,
         _ => 2,
     }
 }
@@ -370,6 +370,13 @@ fn result(f: &Finding) -> sarif::Result {
             sarif::ResultLevel::Note,
             format!(
                 "Could not evaluate {} on {}: {}",
+                f.rule_id, f.resource_id, f.message
+            ),
+        ),
+        Outcome::Unknown => (
+            sarif::ResultLevel::Warning,
+            format!(
+                "Unknown until apply: {} on {}: {}",
                 f.rule_id, f.resource_id, f.message
             ),
         ),

@@ -103,7 +103,7 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
     for r in rules {
         let bad: Vec<&Finding> = (by_rule.get(r.doc.id.as_str()).into_iter().flatten())
             .copied()
-            .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Error))
+            .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Error | Outcome::Unknown))
             .collect();
         let mut examples: Vec<String> = bad
             .iter()
@@ -215,6 +215,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
                 let out_color = match f.outcome {
                     Outcome::Fail => Color::Red,
                     Outcome::Error => Color::Yellow,
+                    Outcome::Unknown => Color::DarkYellow,
                     Outcome::Pass => Color::Green,
                     Outcome::Waived => Color::Cyan,
                 };
@@ -288,6 +289,9 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             line(out, &style, "", &text)?;
         }
     }
+    if let Some(plan) = &report.plan {
+        plan_section(out, &style, plan)?;
+    }
     for card in &report.frameworks {
         scorecard(out, &style, card)?;
     }
@@ -305,10 +309,15 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         GateStatus::Incomplete => paint("INCOMPLETE", style.color, "33;1"),
         GateStatus::Pass => paint("PASSED", style.color, "32;1"),
     };
+    let unknown = if t.unknown > 0 {
+        format!(", {} unknown until apply", t.unknown)
+    } else {
+        String::new()
+    };
     let text = format!(
-        "{} rules, {} findings: {} failed, {} error, {} waived, {} passed. Gate {verdict} (exit {}): {}.",
+        "{} rules, {} findings: {} failed, {} error{unknown}, {} waived, {} passed. Gate {verdict} (exit {}): {}.",
         report.rules.len(),
-        t.pass + t.fail + t.error + t.waived,
+        t.pass + t.fail + t.error + t.waived + t.unknown,
         t.fail,
         t.error,
         t.waived,
@@ -317,6 +326,48 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
         g.reason
     );
     line(out, &style, "", &text)
+}
+
+/// `dbaudit plan`: each change of the plan and what became of it.
+fn plan_section(
+    out: &mut dyn Write,
+    style: &Style,
+    plan: &crate::report::PlanSummary,
+) -> io::Result<()> {
+    let count = |t: &str| plan.changes.iter().filter(|c| c.treatment == t).count();
+    line(
+        out,
+        style,
+        "",
+        &format!(
+            "plan {} (terraform {}) on account {} in {}: {} change(s) applied, {} not read by any rule, {} not predicted, {} without change",
+            plan.file,
+            plan.terraform_version.as_deref().unwrap_or("?"),
+            plan.account,
+            plan.region,
+            count("applied"),
+            count("not-read"),
+            count("not-predicted"),
+            count("no-change"),
+        ),
+    )?;
+    for c in plan.changes.iter().filter(|c| c.treatment != "no-change") {
+        let mut text = format!("{} {} [{}]", c.action, c.address, c.treatment);
+        if let Some(l) = &c.location {
+            text.push_str(&format!(" at {}:{}", l.path, l.line));
+        }
+        if !c.unknown.is_empty() {
+            text.push_str(&format!("; known after apply: {}", c.unknown.join(", ")));
+        }
+        if let Some(n) = &c.note {
+            text.push_str(&format!("; {n}"));
+        }
+        line(out, style, "  ", &text)?;
+    }
+    for r in &plan.resolved {
+        line(out, style, "  ", &format!("resolved: {r}"))?;
+    }
+    Ok(())
 }
 
 /// Characters a terminal shows (ANSI colour sequences take no room).
