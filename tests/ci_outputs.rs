@@ -1461,3 +1461,56 @@ mod step_functions {
         }
     }
 }
+
+/// `dbaudit plan --sarif`: valid SARIF that GitHub accepts, each finding the
+/// plan introduces on its .tf line (relative to the repository root), the
+/// module's own file for a module called with for_each.
+#[test]
+fn plan_sarif_passes_the_schema_and_github_rules_with_tf_lines() {
+    for (case, rule, resource, uri, line) in [
+        (
+            "module-for-each",
+            "db.network.sg-eks-only",
+            "prod-catalog",
+            "fixtures/plan/cases/module-for-each/modules/db-ingress/main.tf",
+            6,
+        ),
+        (
+            "iam-auth-off",
+            "db.auth.iam-cluster",
+            "prod-orders",
+            "fixtures/plan/cases/iam-auth-off/main.tf",
+            11,
+        ),
+    ] {
+        let dir = tempdir("plan-sarif");
+        let out = dir.join("plan.sarif");
+        let case_dir = format!("fixtures/plan/cases/{case}");
+        let o = dbaudit(&[
+            "plan",
+            &format!("{case_dir}/plan.json"),
+            "--snapshot",
+            DEMO,
+            "--config",
+            DEMO_CONFIG,
+            "--tf-dir",
+            &case_dir,
+            "--sarif",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        validate_against_schema(&out);
+        let sarif: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        check_github_rules(&sarif);
+        let results = sarif["runs"][0]["results"].as_array().unwrap();
+        let hit = results
+            .iter()
+            .find(|r| {
+                r["ruleId"] == rule && r["locations"][0]["logicalLocations"][0]["name"] == resource
+            })
+            .unwrap_or_else(|| panic!("{case}: no {rule}"));
+        let loc = &hit["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], uri, "{case}");
+        assert_eq!(loc["region"]["startLine"], line, "{case}");
+    }
+}

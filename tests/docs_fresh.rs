@@ -60,3 +60,25 @@ fn every_rule_file_is_builtin() {
         );
     }
 }
+
+/// docs/plan.md's table of the facts a plan predicts is the one in
+/// `plan::coverage` (between its markers).
+#[test]
+fn plan_coverage_table_is_fresh() {
+    let set = RuleSet::load(&[], &[]).unwrap();
+    let path = support::root().join("docs/plan.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let (begin, end) = (
+        "<!-- BEGIN coverage (generated) -->\n",
+        "<!-- END coverage -->",
+    );
+    let start = doc.find(begin).expect("docs/plan.md has the begin marker") + begin.len();
+    let stop = doc.find(end).expect("docs/plan.md has the end marker");
+    let expected = format!(
+        "{}{}{}",
+        &doc[..start],
+        dbaudit::plan::coverage::markdown(&set),
+        &doc[stop..]
+    );
+    check("docs/plan.md", &expected);
+}

@@ -242,3 +242,49 @@ fn the_json_report_round_trips_through_the_model() {
     again.push('\n');
     assert_eq!(again, text);
 }
+
+/// `dbaudit plan`: the findings a plan introduces, on the .tf lines that
+/// cause them (a module called with for_each; a new cluster whose
+/// encryption is unknown until apply).
+#[test]
+fn plan_outputs_are_pinned() {
+    for (case, outputs) in [
+        (
+            "module-for-each",
+            &[
+                ("table", "plan-module.txt"),
+                ("sarif", "plan-module.sarif"),
+                ("markdown", "plan-module.md"),
+            ][..],
+        ),
+        (
+            "new-cluster-unknown-encryption",
+            &[
+                ("sarif", "plan-unknown.sarif"),
+                ("junit", "plan-unknown.junit.xml"),
+            ][..],
+        ),
+    ] {
+        let dir = format!("fixtures/plan/cases/{case}");
+        let plan = format!("{dir}/plan.json");
+        for (format, file) in outputs {
+            check(
+                file,
+                &output(&[
+                    "plan",
+                    &plan,
+                    "--snapshot",
+                    "fixtures/demo/snapshot.json",
+                    "--config",
+                    "fixtures/demo/dbaudit.toml",
+                    "--tf-dir",
+                    &dir,
+                    "--as-of",
+                    "2026-11-30",
+                    "--format",
+                    format,
+                ]),
+            );
+        }
+    }
+}

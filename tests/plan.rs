@@ -423,3 +423,23 @@ fn a_plan_is_never_recorded_in_the_history() {
     assert!(!store.exists());
     assert!(text(&o.stderr).contains("a plan is not recorded"));
 }
+
+/// The command docs/plan.md shows runs and does what the page says.
+#[test]
+fn the_example_in_docs_plan_md_does_what_it_says() {
+    let doc = std::fs::read_to_string(root().join("docs/plan.md")).unwrap();
+    let line = doc
+        .lines()
+        .find(|l| l.starts_with("dbaudit plan fixtures/plan/cases/sg-open-ingress/"))
+        .expect("docs/plan.md shows the fixture command");
+    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let o = dbaudit(&words);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("fixtures/plan/cases/sg-open-ingress/main.tf:2"),
+        "{out}"
+    );
+    assert!(out.contains("2 new failing finding(s)"), "{out}");
+    assert!(doc.contains("each at `fixtures/plan/cases/sg-open-ingress/main.tf:2`"));
+}

@@ -122,11 +122,6 @@ pub const NOT_PREDICTED_TYPES: &[(&str, &str)] = &[
         "service control policies (iam.*)",
     ),
     (
-        "aws_vpc_security_group_egress_rule",
-        "egress of security groups",
-    ),
-    ("aws_db_parameter_group", "instance parameter groups"),
-    (
         "aws_default_security_group",
         "the VPC's default security group",
     ),

@@ -463,6 +463,35 @@ pub const NOT_PREDICTED: &[NotPredicted] = &[
     },
 ];
 
+/// The facts of a service pair that summarise its clusters.
+pub const PAIR_SUMMARY_FACTS: &[&str] = &[
+    "left",
+    "right",
+    "left_summary",
+    "right_summary",
+    "parameter_differences",
+];
+
+/// Which fields of a pair's databases (`left`/`right` items) an unknown
+/// attribute of a cluster feeds: `None` when none, an empty list when its
+/// membership (every field). A pair rule is unknown only when its
+/// condition reads one of them.
+pub fn pair_fields_fed_by(tf_type: &str, attribute: &str) -> Option<&'static [&'static str]> {
+    let attribute = attribute.split('.').next().unwrap_or(attribute);
+    match (tf_type, attribute) {
+        ("aws_rds_cluster", "cluster_identifier" | "tags" | "tags_all") => Some(&[]),
+        ("aws_rds_cluster", "engine") => Some(&["engine", "engine_major"]),
+        ("aws_rds_cluster", "engine_version") => Some(&["engine_version", "engine_major"]),
+        ("aws_rds_cluster", "iam_database_authentication_enabled") => Some(&["iam_auth"]),
+        ("aws_rds_cluster", "storage_encrypted") => Some(&["storage_encrypted"]),
+        ("aws_rds_cluster", "db_cluster_parameter_group_name")
+        | ("aws_rds_cluster_parameter_group", "parameter") => {
+            Some(&["parameters", "parameter_differences"])
+        }
+        _ => None,
+    }
+}
+
 /// The facts of `kind` that an unknown `(type, attribute)` makes unknown.
 pub fn facts_fed_by(kind: ResourceKind, tf_type: &str, attribute: &str) -> Vec<&'static str> {
     let mut out = Vec::new();
@@ -505,23 +534,34 @@ pub fn markdown(rules: &crate::rules::RuleSet) -> String {
             read.entry(r.resource).or_default().extend(fields);
         }
     }
-    let mut out = String::from("| kind | fact | predicted from | \n|---|---|---|\n");
+    let mut out = String::from("| kind | fact | predicted from |\n|---|---|---|\n");
     for (kind, facts) in &read {
         for fact in facts {
             let cell = match predicted(*kind, fact) {
                 Some(Ok(sources)) => {
-                    let mut types: Vec<String> = sources
-                        .iter()
-                        .map(|s| format!("`{s}`"))
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect();
-                    if types.len() > 6 {
-                        let n = types.len() - 5;
-                        types.truncate(5);
-                        types.push(format!("and {n} more"));
+                    let attrs: BTreeSet<&String> = sources.iter().collect();
+                    if attrs.len() > 6 {
+                        // The network: name the types, not 30 attributes.
+                        let types: BTreeSet<&str> = attrs
+                            .iter()
+                            .filter_map(|s| s.split_once('.').map(|(t, _)| t))
+                            .collect();
+                        format!(
+                            "{} attributes of {}",
+                            attrs.len(),
+                            types
+                                .iter()
+                                .map(|t| format!("`{t}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    } else {
+                        attrs
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     }
-                    types.join(", ")
                 }
                 Some(Err(why)) => format!("**not predicted**: {why}"),
                 None => "**missing from the table**".to_string(),

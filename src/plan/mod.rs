@@ -76,11 +76,23 @@ pub fn audit_plan(
     let account = &prediction.snapshot.accounts[prediction.account];
     let account_id = account.account_id.clone();
     let account_key = crate::model::kind::account_key(account).to_string();
-    let unknown = unknown_facts(&prediction);
-    let rule_fields: HashMap<&str, BTreeSet<String>> = rules
+    let unknown = unknown_facts(&prediction, &config.service_tag);
+    // What each rule reads: its top-level facts, and the source of its
+    // condition and filter (for the fields of a pair's database lists).
+    let rule_reads: HashMap<&str, (BTreeSet<String>, String)> = rules
         .rules
         .iter()
-        .map(|r| (r.id.as_str(), r.resource_fields().unwrap_or_default()))
+        .map(|r| {
+            let mut source = r.condition.source.clone();
+            if let Some(a) = &r.applies_if {
+                source.push('\n');
+                source.push_str(&a.source);
+            }
+            (
+                r.id.as_str(),
+                (r.resource_fields().unwrap_or_default(), source),
+            )
+        })
         .collect();
     let live_errors: BTreeSet<(String, ResourceKind, String)> = live
         .findings
@@ -122,11 +134,11 @@ pub fn audit_plan(
                 f.resource_id.to_string(),
             );
             if let Some(reasons) = unknown.get(&key) {
-                let fields = rule_fields.get(&*f.rule_id);
+                let reads = rule_reads.get(&*f.rule_id);
                 let hit: Vec<&str> = reasons
                     .iter()
-                    .filter(|(fact, _)| fields.is_some_and(|fs| fs.contains(*fact)))
-                    .map(|(_, why)| why.as_str())
+                    .filter(|u| reads.is_some_and(|(fs, src)| u.concerns(fs, src)))
+                    .map(|u| u.why.as_str())
                     .collect::<BTreeSet<_>>()
                     .into_iter()
                     .collect();
@@ -262,8 +274,11 @@ pub fn audit_plan(
 /// Per resource of the plan's account, the facts the plan leaves unknown
 /// and why: attributes known only after apply (reaching the databases
 /// built from them), and on new resources the facts no plan predicts.
-fn unknown_facts(p: &Prediction) -> HashMap<(ResourceKind, String), Vec<(&'static str, String)>> {
-    let mut out: HashMap<(ResourceKind, String), Vec<(&'static str, String)>> = HashMap::new();
+fn unknown_facts(
+    p: &Prediction,
+    service_tag: &str,
+) -> HashMap<(ResourceKind, String), Vec<Unknown>> {
+    let mut out: HashMap<(ResourceKind, String), Vec<Unknown>> = HashMap::new();
     let account = &p.snapshot.accounts[p.account];
     let Some(region) = account.regions.iter().find(|r| r.name == p.region) else {
         return out;
@@ -341,11 +356,32 @@ fn unknown_facts(p: &Prediction) -> HashMap<(ResourceKind, String), Vec<(&'stati
         }
         for (kind, id) in reach {
             for attr in &c.unknown {
-                for fact in coverage::facts_fed_by(kind, &c.tf_type, attr) {
-                    out.entry((kind, id.clone())).or_default().push((
+                let why = format!("{}.{attr} is known only after apply", c.address);
+                let facts = coverage::facts_fed_by(kind, &c.tf_type, attr);
+                // A service's test ↔ prod comparison lists its clusters'
+                // engine, IAM auth, encryption and parameters.
+                if kind == ResourceKind::DbCluster
+                    && let Some(fields) = coverage::pair_fields_fed_by(&c.tf_type, attr)
+                    && let Some(x) = region.db_clusters.iter().find(|x| x.id == id)
+                {
+                    for service in crate::model::services(&x.tags, service_tag) {
+                        for fact in coverage::PAIR_SUMMARY_FACTS {
+                            out.entry((ResourceKind::ServicePair, service.clone()))
+                                .or_default()
+                                .push(Unknown {
+                                    fact,
+                                    fields,
+                                    why: why.clone(),
+                                });
+                        }
+                    }
+                }
+                for fact in facts {
+                    out.entry((kind, id.clone())).or_default().push(Unknown {
                         fact,
-                        format!("{}.{attr} is known only after apply", c.address),
-                    ));
+                        fields: &[],
+                        why: why.clone(),
+                    });
                 }
             }
         }
@@ -355,16 +391,54 @@ fn unknown_facts(p: &Prediction) -> HashMap<(ResourceKind, String), Vec<(&'stati
             continue;
         };
         for n in coverage::NOT_PREDICTED.iter().filter(|n| n.kind == *kind) {
-            out.entry((*kind, id.clone())).or_default().push((
-                n.fact,
-                format!(
-                    "{} of the new {}: not predicted from a plan ({})",
-                    n.fact, c.address, n.why
-                ),
-            ));
+            out.entry((*kind, id.clone()))
+                .or_default()
+                .push(Unknown::whole(
+                    n.fact,
+                    format!(
+                        "{} of the new {}: not predicted from a plan ({})",
+                        n.fact, c.address, n.why
+                    ),
+                ));
         }
     }
     out
+}
+
+/// A fact a plan leaves unknown on a resource, and why.
+struct Unknown {
+    fact: &'static str,
+    /// For a pair's database lists: the fields of their items it concerns
+    /// (empty: all of them).
+    fields: &'static [&'static str],
+    why: String,
+}
+
+impl Unknown {
+    fn whole(fact: &'static str, why: String) -> Unknown {
+        Unknown {
+            fact,
+            fields: &[],
+            why,
+        }
+    }
+
+    /// Whether a rule that reads `read` (its top-level facts) and whose
+    /// condition is `condition` depends on this unknown.
+    fn concerns(&self, read: &BTreeSet<String>, condition: &str) -> bool {
+        read.contains(self.fact)
+            && (self.fields.is_empty() || self.fields.iter().any(|f| mentions(condition, f)))
+    }
+}
+
+/// Whether `source` names `field` as a whole word (`d.iam_auth`).
+fn mentions(source: &str, field: &str) -> bool {
+    source.match_indices(field).any(|(i, _)| {
+        let before = source[..i].chars().next_back();
+        let after = source[i + field.len()..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !word(before) && !word(after)
+    })
 }
 
 /// A finding's cell: rule, kind, resource id.
