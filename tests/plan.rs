@@ -443,3 +443,26 @@ fn the_example_in_docs_plan_md_does_what_it_says() {
     assert!(out.contains("2 new failing finding(s)"), "{out}");
     assert!(doc.contains("each at `fixtures/plan/cases/sg-open-ingress/main.tf:2`"));
 }
+
+/// docs/plan.md names every type dbaudit applies, and only those.
+#[test]
+fn docs_plan_md_lists_the_applied_types() {
+    let doc = std::fs::read_to_string(root().join("docs/plan.md")).unwrap();
+    let start = doc.find("3. **Apply each change**").unwrap();
+    let end = start + doc[start..].find("4. **Evaluate**").unwrap();
+    let listed: BTreeSet<&str> = doc[start..end]
+        .split('`')
+        .filter(|w| w.starts_with("aws_"))
+        .collect();
+    let applied: BTreeSet<&str> = dbaudit::plan::apply::APPLIED_TYPES
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(listed, applied);
+    for (t, _) in dbaudit::plan::apply::NOT_PREDICTED_TYPES {
+        assert!(
+            !applied.contains(t),
+            "{t} is both applied and not predicted"
+        );
+    }
+}

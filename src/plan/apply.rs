@@ -28,7 +28,7 @@ pub enum Treatment {
     NotRead,
     /// A type whose changes some rule's facts depend on, which dbaudit does
     /// not predict (the reason): the gate cannot trust the prediction.
-    NotPredicted(&'static str),
+    NotPredicted(String),
 }
 
 /// One resource change of the plan, as dbaudit understood it.
@@ -54,6 +54,8 @@ pub struct Planned {
     /// The security group, subnet group, subnet or route table the change
     /// is about, for the databases it reaches.
     pub touches: Option<String>,
+    /// The region the change applies to.
+    pub region: String,
     /// Module call names from the root (`module.a["k"].module.b` → a, b).
     pub module_path: Vec<String>,
     /// `TYPE.NAME` inside its module.
@@ -104,14 +106,6 @@ pub const NOT_PREDICTED_TYPES: &[(&str, &str)] = &[
         "aws_eks_pod_identity_association",
         "which roles pods assume (iam.app.*)",
     ),
-    (
-        "aws_iam_user_group_membership",
-        "group memberships of users (iam.developers.*)",
-    ),
-    (
-        "aws_iam_group_membership",
-        "group memberships of users (iam.developers.*)",
-    ),
     ("aws_iam_openid_connect_provider", "IRSA trust (iam.irsa.*)"),
     (
         "aws_organizations_policy",
@@ -138,6 +132,8 @@ pub const APPLIED_TYPES: &[&str] = &[
     "aws_db_proxy",
     "aws_db_subnet_group",
     "aws_eks_cluster",
+    "aws_iam_group",
+    "aws_iam_group_membership",
     "aws_iam_group_policy",
     "aws_iam_group_policy_attachment",
     "aws_iam_policy",
@@ -145,6 +141,8 @@ pub const APPLIED_TYPES: &[&str] = &[
     "aws_iam_role",
     "aws_iam_role_policy",
     "aws_iam_role_policy_attachment",
+    "aws_iam_user",
+    "aws_iam_user_group_membership",
     "aws_iam_user_policy",
     "aws_iam_user_policy_attachment",
     "aws_internet_gateway",
@@ -208,10 +206,24 @@ pub fn predict_without(
         if rc.mode == "data" || p.action == Action::NoOp || p.action == Action::Other {
             p.treatment = Treatment::NoChange;
         } else if let Some((_, why)) = NOT_PREDICTED_TYPES.iter().find(|(t, _)| *t == rc.type_) {
-            p.treatment = Treatment::NotPredicted(why);
+            p.treatment =
+                Treatment::NotPredicted(format!("changes {why}, which dbaudit does not predict"));
         } else if !APPLIED_TYPES.contains(&rc.type_.as_str()) {
             p.treatment = Treatment::NotRead;
+        } else if !predicted.accounts[account]
+            .regions
+            .iter()
+            .any(|r| Some(&r.name) == plan.region_of(rc).as_ref().or(Some(&region)))
+        {
+            p.treatment = Treatment::NotPredicted(format!(
+                "its provider's region {} was not collected for account {}",
+                plan.region_of(rc).unwrap_or_default(),
+                predicted.accounts[account].name
+            ));
         } else if !skip.contains(&i) {
+            // A provider alias may name another region of the account.
+            ctx.region = plan.region_of(rc).unwrap_or_else(|| region.clone());
+            p.region = ctx.region.clone();
             let acct = &mut predicted.accounts[account];
             apply_one(&mut ctx, acct, rc, &mut p);
         } else {
@@ -239,6 +251,8 @@ fn rank(t: &str) -> u8 {
         | "aws_security_group"
         | "aws_iam_policy"
         | "aws_iam_role"
+        | "aws_iam_user"
+        | "aws_iam_group"
         | "aws_route_table"
         | "aws_rds_cluster_parameter_group" => 0,
         "aws_nat_gateway"
@@ -266,6 +280,7 @@ fn describe(rc: &ResourceChange) -> Planned {
         changed: changed_attributes(rc),
         notes: Vec::new(),
         touches: None,
+        region: String::new(),
         module_path: super::format::module_path(rc.module_address.as_deref().unwrap_or("")),
         local_address: format!("{}.{}", rc.type_, rc.name),
     }
@@ -400,7 +415,14 @@ fn choose_account(
             })
             .filter(|id| named.contains(*id))
             .count();
-        arn + ids
+        let iam = a.iam.iter().flat_map(|i| {
+            i.users
+                .iter()
+                .map(|x| &x.name)
+                .chain(i.groups.iter().map(|x| &x.name))
+                .chain(i.roles.iter().map(|x| &x.name))
+        });
+        arn + ids + iam.filter(|n| named.contains(*n)).count()
     };
     let scores: Vec<usize> = snapshot.accounts.iter().map(score).collect();
     let best = scores.iter().copied().max().unwrap_or(0);
@@ -666,6 +688,12 @@ fn apply_one(ctx: &mut Ctx, account: &mut Account, rc: &ResourceChange, p: &mut 
                     p.resource = Some((ResourceKind::DbCluster, c.id));
                 }
                 return;
+            }
+            if live.is_none() && old.is_some() {
+                a.notes.push(format!(
+                    "the plan changes cluster {}, which the snapshot does not have: predicted as new",
+                    old.as_deref().unwrap_or_default()
+                ));
             }
             let mut c = live
                 .map(|i| region.db_clusters[i].clone())
@@ -1429,6 +1457,118 @@ fn apply_iam(
                 None => iam.roles.push(r),
             }
             p.resource = Some((ResourceKind::IamPrincipal, name));
+        }
+        "aws_iam_user" | "aws_iam_group" => {
+            let user = rc.type_ == "aws_iam_user";
+            let old = s(before, "name");
+            if user {
+                let live = old
+                    .as_ref()
+                    .and_then(|n| iam.users.iter().position(|u| &u.name == n));
+                if delete {
+                    if let Some(i) = live {
+                        let u = iam.users.remove(i);
+                        p.resource = Some((ResourceKind::IamPrincipal, u.name));
+                    }
+                    return;
+                }
+                let mut u: IamUser = live.map(|i| iam.users[i].clone()).unwrap_or_default();
+                p.new = live.is_none();
+                u.name = a
+                    .str(ctx, "name")
+                    .unwrap_or_else(|| placeholder(&rc.address));
+                let path = a.str(ctx, "path").unwrap_or_else(|| "/".into());
+                u.arn = a.str(ctx, "arn").unwrap_or_else(|| {
+                    format!("arn:{partition}:iam::{account_id}:user{path}{}", u.name)
+                });
+                u.permissions_boundary = a.str(ctx, "permissions_boundary");
+                u.tags = a.tags(ctx);
+                let name = u.name.clone();
+                match live {
+                    Some(i) => iam.users[i] = u,
+                    None => iam.users.push(u),
+                }
+                p.resource = Some((ResourceKind::IamPrincipal, name));
+            } else {
+                let live = old
+                    .as_ref()
+                    .and_then(|n| iam.groups.iter().position(|g| &g.name == n));
+                if delete {
+                    if let Some(i) = live {
+                        let g = iam.groups.remove(i);
+                        for u in &mut iam.users {
+                            u.groups.retain(|x| x != &g.name);
+                        }
+                    }
+                    return;
+                }
+                let mut g: IamGroup = live.map(|i| iam.groups[i].clone()).unwrap_or_default();
+                g.name = a
+                    .str(ctx, "name")
+                    .unwrap_or_else(|| placeholder(&rc.address));
+                let path = a.str(ctx, "path").unwrap_or_else(|| "/".into());
+                g.arn = a.str(ctx, "arn").unwrap_or_else(|| {
+                    format!("arn:{partition}:iam::{account_id}:group{path}{}", g.name)
+                });
+                match live {
+                    Some(i) => iam.groups[i] = g,
+                    None => iam.groups.push(g),
+                }
+            }
+        }
+        "aws_iam_user_group_membership" | "aws_iam_group_membership" => {
+            // (user, group) pairs a value declares.
+            let pairs = |v: &Value| -> Vec<(String, String)> {
+                let list = |k: &str| -> Vec<String> {
+                    v.get(k)
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                if rc.type_ == "aws_iam_user_group_membership" {
+                    let Some(u) = s(v, "user") else {
+                        return Vec::new();
+                    };
+                    list("groups").into_iter().map(|g| (u.clone(), g)).collect()
+                } else {
+                    let Some(g) = s(v, "group") else {
+                        return Vec::new();
+                    };
+                    list("users").into_iter().map(|u| (u, g.clone())).collect()
+                }
+            };
+            for (u, g) in pairs(before) {
+                if let Some(user) = iam.users.iter_mut().find(|x| x.name == u) {
+                    user.groups.retain(|x| x != &g);
+                }
+            }
+            if delete {
+                return;
+            }
+            let key = if rc.type_ == "aws_iam_user_group_membership" {
+                "groups"
+            } else {
+                "users"
+            };
+            if a.is_unknown(key) {
+                a.out.push(key.into());
+                return;
+            }
+            for (u, g) in pairs(a.after) {
+                match iam.users.iter_mut().find(|x| x.name == u) {
+                    Some(user) if !user.groups.contains(&g) => user.groups.push(g),
+                    Some(_) => {}
+                    None => {
+                        a.out.push(key.into());
+                        a.notes
+                            .push(format!("user {u} is not in the snapshot or the plan"));
+                    }
+                }
+            }
         }
         "aws_iam_role_policy" | "aws_iam_group_policy" | "aws_iam_user_policy" => {
             let owner_key = match rc.type_.as_str() {

@@ -90,6 +90,9 @@ const POLICIES: &[(&str, &str)] = &[
     ("aws_iam_group_policy", "policy"),
     ("aws_iam_user_policy", "policy"),
     ("aws_iam_role", "permissions_boundary"),
+    ("aws_iam_user", "permissions_boundary"),
+    ("aws_iam_user_group_membership", "groups"),
+    ("aws_iam_group_membership", "users"),
     ("aws_iam_role_policy_attachment", "policy_arn"),
     ("aws_iam_group_policy_attachment", "policy_arn"),
     ("aws_iam_user_policy_attachment", "policy_arn"),
@@ -339,7 +342,18 @@ pub const SOURCES: &[FactSource] = &[
     FactSource {
         kind: K::IamPrincipal,
         facts: &["name", "kind"],
-        from: &[("aws_iam_role", "name")],
+        from: &[("aws_iam_role", "name"), ("aws_iam_user", "name")],
+    },
+    FactSource {
+        // With [developers] of dbaudit.toml (users, groups, roles).
+        kind: K::IamPrincipal,
+        facts: &["is_developer"],
+        from: &[
+            ("aws_iam_user", "name"),
+            ("aws_iam_role", "name"),
+            ("aws_iam_user_group_membership", "groups"),
+            ("aws_iam_group_membership", "users"),
+        ],
     },
     FactSource {
         kind: K::IamPrincipal,
@@ -410,11 +424,6 @@ pub const NOT_PREDICTED: &[NotPredicted] = &[
         kind: K::DbCluster,
         fact: "master_secret_rotation_days",
         why: "the rotation of the managed master secret is set by AWS (or an aws_secretsmanager_secret_rotation, not applied)",
-    },
-    NotPredicted {
-        kind: K::IamPrincipal,
-        fact: "is_developer",
-        why: "who is a developer comes from [developers] in dbaudit.toml and group memberships (aws_iam_user_group_membership, not applied)",
     },
     NotPredicted {
         kind: K::Account,

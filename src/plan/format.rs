@@ -159,6 +159,9 @@ pub struct ConfigModule {
 pub struct ConfigResource {
     /// The address inside its module, without instance keys.
     pub address: String,
+    /// The provider configuration it uses (`aws`, `aws.replica`).
+    #[serde(default)]
+    pub provider_config_key: Option<String>,
     #[serde(default)]
     pub expressions: BTreeMap<String, Value>,
 }
@@ -240,6 +243,26 @@ impl PlanJson {
         let cfg = self.configuration.as_ref()?;
         let aws = cfg.provider_config.get("aws")?;
         aws.expressions
+            .get("region")?
+            .get("constant_value")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// The region of the provider configuration a resource change uses,
+    /// when the configuration states it as a constant (an alias such as
+    /// `aws.replica` for another region).
+    pub fn region_of(&self, rc: &ResourceChange) -> Option<String> {
+        let (_, r) = self.config_of(rc)?;
+        let key = r.provider_config_key.as_deref()?;
+        // Module resources name their provider as `MODULE:aws` in older
+        // Terraform versions: the part after the colon.
+        let key = key.rsplit_once(':').map_or(key, |(_, k)| k);
+        self.configuration
+            .as_ref()?
+            .provider_config
+            .get(key)?
+            .expressions
             .get("region")?
             .get("constant_value")?
             .as_str()

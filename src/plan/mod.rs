@@ -254,9 +254,7 @@ pub fn audit_plan(
                 }
                 .to_string(),
                 note: match &p.treatment {
-                    Treatment::NotPredicted(why) => {
-                        Some(format!("changes {why}, which dbaudit does not predict"))
-                    }
+                    Treatment::NotPredicted(why) => Some(why.clone()),
                     Treatment::NotRead => Some("no rule reads this type".to_string()),
                     _ if !p.notes.is_empty() => Some(p.notes.join("; ")),
                     _ => None,
@@ -280,10 +278,10 @@ fn unknown_facts(
 ) -> HashMap<(ResourceKind, String), Vec<Unknown>> {
     let mut out: HashMap<(ResourceKind, String), Vec<Unknown>> = HashMap::new();
     let account = &p.snapshot.accounts[p.account];
-    let Some(region) = account.regions.iter().find(|r| r.name == p.region) else {
-        return out;
-    };
     for c in p.changes.iter().filter(|c| c.applied()) {
+        let Some(region) = account.regions.iter().find(|r| r.name == c.region) else {
+            continue;
+        };
         if c.unknown.is_empty() {
             continue;
         }
@@ -441,6 +439,23 @@ fn mentions(source: &str, field: &str) -> bool {
     })
 }
 
+/// Whether a resource a plan may create or delete is in the account (other
+/// kinds always are).
+fn exists(account: &crate::snapshot::Account, kind: ResourceKind, id: &str) -> bool {
+    let regions = || account.regions.iter();
+    match kind {
+        ResourceKind::DbCluster => regions().any(|r| r.db_clusters.iter().any(|c| c.id == id)),
+        ResourceKind::DbInstance => regions().any(|r| r.db_instances.iter().any(|c| c.id == id)),
+        ResourceKind::DbProxy => {
+            regions().any(|r| r.db_proxies.iter().flatten().any(|c| c.name == id))
+        }
+        ResourceKind::IamPrincipal => account.iam.as_ref().is_some_and(|i| {
+            i.users.iter().any(|u| u.name == id) || i.roles.iter().any(|u| u.name == id)
+        }),
+        _ => true,
+    }
+}
+
 /// A finding's cell: rule, kind, resource id.
 type Cell = (String, ResourceKind, String);
 
@@ -522,6 +537,8 @@ fn attribute(
         .enumerate()
         .map(|(i, r)| (r.address.as_str(), i))
         .collect();
+    let mut deciding: HashMap<Cell, Vec<usize>> = HashMap::new();
+    let mut enabling: HashMap<Cell, Vec<usize>> = HashMap::new();
     let mut ordered = applied.clone();
     ordered.sort_by_key(|&i| {
         index_of
@@ -535,11 +552,25 @@ fn attribute(
         };
         let without = apply::predict_without(snapshot, plan, target, &BTreeSet::from([raw]))?;
         let other = outcomes(&without.snapshot);
+        let account = &without.snapshot.accounts[prediction.account];
         for cell in &interesting {
-            if other.get(*cell) != with_all.get(*cell) {
-                out.entry((*cell).clone()).or_default().push(i);
+            if other.get(*cell) == with_all.get(*cell) {
+                continue;
+            }
+            // Without the change the resource still exists and is judged
+            // otherwise (or no longer falls under the rule): this change
+            // decides the finding. Without it the resource is gone: a cause
+            // only when no change decides the outcome.
+            if exists(account, cell.1, &cell.2) {
+                deciding.entry((*cell).clone()).or_default().push(i);
+            } else {
+                enabling.entry((*cell).clone()).or_default().push(i);
             }
         }
     }
+    for (cell, changes) in enabling {
+        out.entry(cell).or_insert(changes);
+    }
+    out.extend(deciding);
     Ok((out, None))
 }
