@@ -1450,3 +1450,108 @@ fn write_org_config(cfg: &std::path::Path, accounts_file: &str) {
     )
     .unwrap();
 }
+
+/// `scan --plan`: collect, then evaluate a Terraform plan on the fresh
+/// snapshot (docs/plan.md); the plan's account is the one scanned, and a
+/// plan is never recorded.
+#[test]
+fn scan_with_a_plan_gates_on_what_the_plan_introduces() {
+    let moto = Moto::start();
+    moto.seed(&["demo"]);
+    let dir = tempdir("scan-plan");
+    let snap = dir.join("snap.json");
+    let c = dbaudit(&[
+        "collect",
+        "--account",
+        "prod",
+        "--config",
+        "fixtures/demo/dbaudit.toml",
+        "--endpoint-url",
+        &moto.endpoint(),
+        "-o",
+        snap.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        matches!(c.status.code(), Some(0 | 3)),
+        "{}",
+        text(&c.stderr)
+    );
+    // moto's group ids are random: the plan opens the live group of
+    // prod-orders to the world.
+    let s = read_json(&snap);
+    let cluster = s["accounts"][0]["regions"][0]["db_clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "prod-orders")
+        .unwrap()
+        .clone();
+    let group = cluster["vpc_security_group_ids"][0].as_str().unwrap();
+    let plan = serde_json::json!({
+        "format_version": "1.2",
+        "terraform_version": "1.9.5",
+        "resource_changes": [{
+            "address": "aws_vpc_security_group_ingress_rule.world",
+            "mode": "managed",
+            "type": "aws_vpc_security_group_ingress_rule",
+            "name": "world",
+            "change": {
+                "actions": ["create"],
+                "before": null,
+                "after": {
+                    "security_group_id": group, "ip_protocol": "tcp",
+                    "from_port": 5432, "to_port": 5432, "cidr_ipv4": "0.0.0.0/0"
+                },
+                "after_unknown": {"id": true, "arn": true}
+            }
+        }]
+    });
+    let plan_path = dir.join("plan.json");
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    let report = dir.join("report.json");
+    let store = dir.join("history.db");
+    let out = dbaudit(&[
+        "scan",
+        "--account",
+        "prod",
+        "--config",
+        "fixtures/demo/dbaudit.toml",
+        "--endpoint-url",
+        &moto.endpoint(),
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "--json",
+        report.to_str().unwrap(),
+        "--history",
+        store.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r = read_json(&report);
+    let new: Vec<(String, String)> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["outcome"] == "fail" && f["baseline"] == "new")
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap().to_string(),
+                f["resource_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        new.contains(&(
+            "db.network.sg-not-open-to-world".into(),
+            "prod-orders".into()
+        )),
+        "{new:?}"
+    );
+    assert!(
+        new.iter().all(|(_, res)| res == "prod-orders"),
+        "only the opened cluster is new: {new:?}"
+    );
+    assert_eq!(r["plan"]["account"], "prod");
+    assert!(!store.exists(), "a plan is never recorded");
+}

@@ -170,7 +170,10 @@ pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     // Load rules and open the history before collecting: a broken rule
     // file or history store fails fast.
     let rules = load_rules(&config, &args.report.rules, args.report.no_builtin)?;
-    drop(super::open_history(&config, &args.report)?);
+    // A plan is never recorded: its run opens no history.
+    if args.plan.is_none() {
+        drop(super::open_history(&config, &args.report)?);
+    }
     // Every output can be written, before anything is collected.
     super::output::check_outputs(&args.report)?;
     if let Some(p) = &args.save_snapshot {
