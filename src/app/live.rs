@@ -181,6 +181,7 @@ pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {
     }
     // A plan is read before collecting too.
     if let Some(p) = &args.plan {
+        super::output::check_plan_args(&args.report)?;
         crate::plan::PlanJson::load(p)?;
     }
     let target = environment_target(&config, &args.target, &args.report.environment)?;

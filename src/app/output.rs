@@ -137,17 +137,7 @@ pub fn report_plan(
     args: &ReportArgs,
     io: &mut Io,
 ) -> Result<i32, Error> {
-    if args.baseline.is_some() {
-        return Err(Error::Usage(
-            "--baseline does not apply to a plan: its baseline is the live snapshot's own evaluation (--gate-existing gates on every failure)".to_string(),
-        ));
-    }
-    if args.backfill {
-        return Err(Error::Usage(
-            "--backfill does not apply to a plan: a plan is never recorded in the history"
-                .to_string(),
-        ));
-    }
+    check_plan_args(args)?;
     let opts = audit_options(config, args)?;
     let outputs = outputs(args)?;
     let plan = crate::plan::PlanJson::load(plan_path)?;
@@ -181,6 +171,23 @@ pub fn report_plan(
     }
     waiver_warnings(&report, io)?;
     Ok(report.gate.exit_code)
+}
+
+/// The reporting flags a plan refuses (checked before `scan --plan`
+/// collects).
+pub fn check_plan_args(args: &ReportArgs) -> Result<(), Error> {
+    if args.baseline.is_some() {
+        return Err(Error::Usage(
+            "--baseline does not apply to a plan: its baseline is the live snapshot's own evaluation (--gate-existing gates on every failure)".to_string(),
+        ));
+    }
+    if args.backfill {
+        return Err(Error::Usage(
+            "--backfill does not apply to a plan: a plan is never recorded in the history"
+                .to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Every output rendered: files into temporary files beside their targets
