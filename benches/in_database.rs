@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use dbaudit::collect::postgres::{Settings, collect, sql};
-use dbaudit::config::{DatabasesConfig, DbAuth};
+use dbaudit::config::{DatabasesConfig, DbAuth, DbVia};
 use dbaudit::snapshot::{Account, DbCluster, Region as RegionData};
 
 const ENDPOINT: &str = "bench.cluster-dbaudit.eu-west-1.rds.amazonaws.com";
@@ -62,6 +62,7 @@ fn main() {
         environments: vec![],
         user: "dbaudit_audit".into(),
         auth: DbAuth::Password,
+        via: DbVia::Direct,
         sslrootcert: Some(ca.into()),
         concurrency: 4,
         connect_timeout: Duration::from_secs(10),

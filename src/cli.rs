@@ -88,8 +88,17 @@ the history.",
     Accounts(AccountsArgs),
     /// Merge the parts of a sharded collection (`collect --shard K/N`) into
     /// one snapshot: every part present, every planned account exactly once;
-    /// a missing part or account becomes a gap (exit 3). Then evaluate it.
+    /// a missing part or account becomes a gap (exit 3). Database parts
+    /// (`dbaudit databases`) in the same directory are attached to it (or
+    /// to the one whole snapshot there). Then evaluate it.
     Merge(MergeArgs),
+    /// Read roles and grants inside one account's Aurora PostgreSQL
+    /// databases from where they are reachable (a Job in the EKS cluster),
+    /// and write a database part for `dbaudit merge` to attach. The clusters
+    /// come from a collected snapshot; the audit DB user signs in with an IAM
+    /// token signed by this process's own credentials (docs/in-database.md).
+    /// Exit 3 when a database could not be read.
+    Databases(DatabasesArgs),
     /// An auditor's evidence pack for a framework: evaluate the snapshot and
     /// write into DIR, per control, the findings of the rules that map to
     /// it, their waivers (owner, reason, expiry), the control's history
@@ -468,6 +477,39 @@ pub struct AwsArgs {
     /// Send every AWS call to this endpoint (an emulator).
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", value_parser = endpoint_url)]
     pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DatabasesArgs {
+    /// The collected snapshot naming the account's clusters and endpoints
+    /// (with `[databases] via = "parts"`, each cluster awaits this part): a
+    /// file, or the shard parts of a sharded run (a directory or
+    /// `s3://BUCKET/PREFIX`, merged as `dbaudit merge` does).
+    #[arg(long, value_name = "FILE|DIR|S3_URL")]
+    pub snapshot: PathBuf,
+    /// The sharded run this part belongs to (`{date}` is today): recorded in
+    /// the part, so that `merge --run-id` attaches it to that run only, and
+    /// with an `s3://` output the part goes to `PREFIX/RUN/`.
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// The account whose databases to read, by its name in the snapshot.
+    #[arg(long, value_name = "NAME")]
+    pub account: String,
+    /// The configuration holding `[databases]` (user, auth, sslrootcert,
+    /// addresses, timeouts); default ./dbaudit.toml.
+    #[arg(short, long, env = "DBAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to write the database part (atomically): a file beside the
+    /// snapshot or shard parts that `merge` reads, or `s3://BUCKET/PREFIX`
+    /// (written once as `PREFIX[/RUN]/databases-ACCOUNT.json`).
+    #[arg(short, long, value_name = "FILE|S3_URL")]
+    pub output: PathBuf,
+    /// No summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Where the credentials that sign the IAM tokens come from.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -67,6 +67,9 @@ pub struct DatabasesConfig {
     pub environments: Vec<String>,
     pub user: String,
     pub auth: DbAuth,
+    /// Whether collect connects itself, or leaves the databases to parts
+    /// read in the cluster (`dbaudit databases`, attached by `merge`).
+    pub via: DbVia,
     /// The CA bundle to verify servers against (`None`: the system store).
     pub sslrootcert: Option<PathBuf>,
     pub concurrency: usize,
@@ -84,6 +87,16 @@ pub enum DbAuth {
     Iam,
     /// The password in `DBAUDIT_DB_PASSWORD`.
     Password,
+}
+
+/// Where the databases are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbVia {
+    /// By `collect`/`scan` itself, which must reach the endpoints.
+    Direct,
+    /// By `dbaudit databases` where the endpoints are reachable (a Job in
+    /// the cluster); `collect` records each cluster as awaiting its part.
+    Parts,
 }
 
 impl DatabasesConfig {
@@ -405,6 +418,17 @@ impl Config {
                     DbAuth::Iam
                 }
             };
+            let via = match r.string(db.get("via"), "via").as_deref() {
+                None | Some("direct") => DbVia::Direct,
+                Some("parts") => DbVia::Parts,
+                Some(other) => {
+                    r.problem(
+                        db.get("via").map_or(start, |v| v.span().start),
+                        format!("`via` must be `direct` or `parts`, found `{other}`"),
+                    );
+                    DbVia::Direct
+                }
+            };
             let bounded = |r: &mut Reader, key: &str, min: i64, max: i64, default: i64| match r
                 .integer(db.get(key), key)
             {
@@ -460,6 +484,7 @@ impl Config {
                     .string(db.get("user"), "user")
                     .unwrap_or_else(|| "dbaudit_audit".into()),
                 auth,
+                via,
                 sslrootcert: r
                     .string(db.get("sslrootcert"), "sslrootcert")
                     .map(|p| path.parent().unwrap_or(Path::new(".")).join(p)),

@@ -219,6 +219,11 @@ pub const DATABASES: &[Key] = &[
         "`iam` (default): an IAM auth token signed with the scan's credentials; `password`: the password in DBAUDIT_DB_PASSWORD.",
     ),
     key(
+        "via",
+        Kind::Pattern("^(direct|parts)$"),
+        "`direct` (default): collect connects to the databases itself; `parts`: the databases are read where they are reachable (`dbaudit databases`, in the cluster) and attached by `dbaudit merge`, and collect records each cluster as awaiting its part.",
+    ),
+    key(
         "sslrootcert",
         Kind::String,
         "The CA bundle the servers' certificates are verified against (e.g. RDS's global bundle; relative to this file). Default: the system's store.",

@@ -148,6 +148,13 @@ pub struct MergeSummary {
     pub missing_accounts: Vec<String>,
     /// Parts of other runs that were left out (with `--run-id`).
     pub other_runs: usize,
+    /// The base was one whole snapshot (database parts attached to it).
+    pub whole: bool,
+    /// Database parts read, and the clusters they were attached to.
+    pub database_parts: usize,
+    pub attached: usize,
+    /// Clusters of database parts the snapshot does not have.
+    pub unattached: Vec<String>,
 }
 
 /// Merges the parts of one sharded run (`(source, part)`: the source names
@@ -157,14 +164,141 @@ pub struct MergeSummary {
 /// every rule `error` for them. Parts that disagree (two runs without
 /// `--run-id`, different plans, the same shard twice, an account twice) are
 /// refused.
+///
+/// Database parts (`dbaudit databases`) among them are attached after:
+/// each replaces what the snapshot holds for the clusters it read. With
+/// database parts, one whole snapshot (not a shard part) may stand in for
+/// the shard parts.
 pub fn merge(
     parts: Vec<(String, Snapshot)>,
     run_id: Option<&str>,
 ) -> Result<(Snapshot, MergeSummary), Error> {
-    let refuse = |source: &str, message: String| Error::Input {
+    let (databases, parts): (Vec<_>, Vec<_>) = parts
+        .into_iter()
+        .partition(|(_, s)| s.databases_part.is_some());
+    let (mut merged, mut summary) = match &parts[..] {
+        [(_, whole)] if whole.shard.is_none() && !databases.is_empty() => {
+            let summary = MergeSummary {
+                whole: true,
+                ..MergeSummary::default()
+            };
+            (whole.clone(), summary)
+        }
+        _ => merge_shards(parts, run_id)?,
+    };
+    // A database part of another run is not this run's reading.
+    let (databases, other): (Vec<_>, Vec<_>) = databases.into_iter().partition(|(_, s)| {
+        summary.whole
+            || s.databases_part
+                .as_ref()
+                .and_then(|p| p.run_id.as_deref())
+                .is_none_or(|r| r == summary.run_id)
+    });
+    summary.other_runs += other.len();
+    attach_databases(&mut merged, databases, &mut summary)?;
+    Ok((merged, summary))
+}
+
+fn refuse(source: &str, message: String) -> Error {
+    Error::Input {
         location: Location::new(std::path::Path::new(source), 1, 1),
         message,
-    };
+    }
+}
+
+/// Attaches each database part to its account and regions: the part's
+/// entries replace the snapshot's for every cluster the part read (the
+/// placeholder of `[databases] via = "parts"`, or an older reading). Two
+/// parts reading one cluster, or a part whose account id differs from the
+/// snapshot's, are refused; a cluster the snapshot does not have is left
+/// out and named in the summary.
+fn attach_databases(
+    merged: &mut Snapshot,
+    parts: Vec<(String, Snapshot)>,
+    summary: &mut MergeSummary,
+) -> Result<(), Error> {
+    let mut read_by: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    for (source, part) in parts {
+        summary.database_parts += 1;
+        let Some(info) = part.databases_part else {
+            continue;
+        };
+        let [from] = &part.accounts[..] else {
+            return Err(refuse(
+                &source,
+                format!(
+                    "a database part holds one account; this one holds {}",
+                    part.accounts.len()
+                ),
+            ));
+        };
+        let Some(account) = merged.accounts.iter_mut().find(|a| a.name == info.account) else {
+            summary
+                .unattached
+                .push(format!("{} (account not in the snapshot)", info.account));
+            continue;
+        };
+        if !from.account_id.is_empty()
+            && !account.account_id.is_empty()
+            && from.account_id != account.account_id
+        {
+            return Err(refuse(
+                &source,
+                format!(
+                    "account `{}` is {} in this database part and {} in the snapshot",
+                    info.account, from.account_id, account.account_id
+                ),
+            ));
+        }
+        for region in &from.regions {
+            let entries = region.pg_databases.clone().unwrap_or_default();
+            let clusters: BTreeSet<&str> = entries.iter().map(|d| d.cluster_id.as_str()).collect();
+            let Some(target) = account.regions.iter_mut().find(|r| r.name == region.name) else {
+                summary.unattached.extend(clusters.iter().map(|c| {
+                    format!(
+                        "{}/{}/{c} (region not in the snapshot)",
+                        info.account, region.name
+                    )
+                }));
+                continue;
+            };
+            for cluster in clusters {
+                let key = (
+                    info.account.clone(),
+                    region.name.clone(),
+                    cluster.to_string(),
+                );
+                if let Some(other) = read_by.insert(key, source.clone()) {
+                    return Err(refuse(
+                        &source,
+                        format!(
+                            "cluster {cluster} of account `{}` in {} is also read by {other}: keep one",
+                            info.account, region.name
+                        ),
+                    ));
+                }
+                if !target.db_clusters.iter().any(|c| c.id == cluster) {
+                    summary.unattached.push(format!(
+                        "{}/{}/{cluster} (cluster not in the snapshot)",
+                        info.account, region.name
+                    ));
+                    continue;
+                }
+                let dbs = target.pg_databases.get_or_insert_with(Vec::new);
+                dbs.retain(|d| d.cluster_id != cluster);
+                dbs.extend(entries.iter().filter(|d| d.cluster_id == cluster).cloned());
+                summary.attached += 1;
+            }
+        }
+    }
+    merged.normalize();
+    Ok(())
+}
+
+fn merge_shards(
+    parts: Vec<(String, Snapshot)>,
+    run_id: Option<&str>,
+) -> Result<(Snapshot, MergeSummary), Error> {
     let mut summary = MergeSummary::default();
     let mut runs: BTreeMap<String, Vec<(String, Snapshot, ShardPart)>> = BTreeMap::new();
     for (source, mut snap) in parts {
@@ -494,5 +628,101 @@ mod tests {
                 .to_string()
                 .contains("not a shard part")
         );
+    }
+}
+
+#[cfg(test)]
+mod database_parts {
+    use super::*;
+    use crate::snapshot::{DatabasesPart, DbCluster, PgDatabase, Region};
+
+    fn base() -> (String, Snapshot) {
+        let mut s = Snapshot::new("2026-12-01T00:00:00Z".into());
+        s.accounts = vec![Account {
+            name: "prod".into(),
+            environment: "prod".into(),
+            account_id: "222222222222".into(),
+            regions: vec![Region {
+                name: "eu-west-1".into(),
+                db_clusters: vec![DbCluster {
+                    id: "orders".into(),
+                    engine: "aurora-postgresql".into(),
+                    ..Default::default()
+                }],
+                pg_databases: Some(vec![PgDatabase {
+                    cluster_id: "orders".into(),
+                    database: "*".into(),
+                    unreadable: Some("awaiting".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        ("snapshot.json".into(), s)
+    }
+
+    fn part(account_id: &str, clusters: &[&str]) -> (String, Snapshot) {
+        let mut s = Snapshot::new("2026-12-01T01:00:00Z".into());
+        s.databases_part = Some(DatabasesPart {
+            account: "prod".into(),
+            snapshot_collected_at: "2026-12-01T00:00:00Z".into(),
+            run_id: None,
+        });
+        s.accounts = vec![Account {
+            name: "prod".into(),
+            account_id: account_id.into(),
+            regions: vec![Region {
+                name: "eu-west-1".into(),
+                pg_databases: Some(
+                    clusters
+                        .iter()
+                        .map(|c| PgDatabase {
+                            cluster_id: (*c).into(),
+                            database: "app".into(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        (format!("{}.json", clusters.join("-")), s)
+    }
+
+    /// The part replaces the placeholder; a cluster the snapshot lacks is
+    /// named, not attached; another account id, or one cluster read twice,
+    /// is refused.
+    #[test]
+    fn parts_replace_placeholders_and_conflicts_are_refused() {
+        let (m, summary) = merge(
+            vec![base(), part("222222222222", &["orders", "gone"])],
+            None,
+        )
+        .unwrap();
+        let dbs = m.accounts[0].regions[0].pg_databases.as_ref().unwrap();
+        assert_eq!(dbs.len(), 1);
+        assert_eq!(dbs[0].database, "app");
+        assert!(summary.whole);
+        assert_eq!(summary.attached, 1);
+        assert_eq!(
+            summary.unattached,
+            ["prod/eu-west-1/gone (cluster not in the snapshot)"]
+        );
+        let other = merge(vec![base(), part("333333333333", &["orders"])], None).unwrap_err();
+        assert!(
+            other
+                .to_string()
+                .contains("is 333333333333 in this database part"),
+            "{other}"
+        );
+        let mut again = part("222222222222", &["orders"]);
+        again.0 = "again.json".into();
+        let twice =
+            merge(vec![base(), part("222222222222", &["orders"]), again], None).unwrap_err();
+        assert!(twice.to_string().contains("is also read by"), "{twice}");
+        // Without a database part, a whole snapshot is not a shard part.
+        assert!(merge(vec![base()], None).is_err());
     }
 }

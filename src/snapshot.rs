@@ -61,6 +61,27 @@ pub struct Snapshot {
     /// hand-made ones: the configuration's accounts are then the reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<PlannedAccount>>,
+    /// Set on a database part (`dbaudit databases`): what was read inside
+    /// one account's databases, from where they are reachable, for `merge`
+    /// to attach to the collected snapshot. Its one account holds only
+    /// `pg_databases`; it is not evaluated on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub databases_part: Option<DatabasesPart>,
+}
+
+/// What a database part (`dbaudit databases`) read: the account, and the
+/// snapshot its clusters came from.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DatabasesPart {
+    /// The account's name (as in the snapshot and dbaudit.toml).
+    pub account: String,
+    /// When the snapshot whose clusters were read was collected.
+    pub snapshot_collected_at: String,
+    /// The sharded run it belongs to (`databases --run-id`): `merge`
+    /// attaches it to that run only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// What one shard of a sharded collection was assigned and completed, and
@@ -968,6 +989,7 @@ impl Snapshot {
             accounts: Vec::new(),
             shard: None,
             plan: None,
+            databases_part: None,
         }
     }
 

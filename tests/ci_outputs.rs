@@ -1145,14 +1145,17 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
     use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, ServiceAccount};
     let dir = root().join("docs/recipes");
     let python = moto_server_path().parent().unwrap().join("python");
-    let yaml = Command::new(&python)
-        .arg("-c")
-        .arg("import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))")
-        .arg(dir.join("k8s-sharded.yaml"))
-        .output()
-        .unwrap();
-    assert!(yaml.status.success(), "{}", text(&yaml.stderr));
-    let docs: Vec<Value> = serde_json::from_slice(&yaml.stdout).unwrap();
+    let yaml_documents = |name: &str| -> Vec<Value> {
+        let yaml = Command::new(&python)
+            .arg("-c")
+            .arg("import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))")
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
+        assert!(yaml.status.success(), "{name}: {}", text(&yaml.stderr));
+        serde_json::from_slice(&yaml.stdout).unwrap()
+    };
+    let docs = yaml_documents("k8s-sharded.yaml");
     let _: ServiceAccount = serde_json::from_value(docs[0].clone()).unwrap();
     let config_map: ConfigMap = serde_json::from_value(docs[1].clone()).unwrap();
     let _: PersistentVolumeClaim = serde_json::from_value(docs[2].clone()).unwrap();
@@ -1230,66 +1233,127 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
     // are in the recipes).
     // `shards`: each shard's command line, run with its 0-based index in
     // `index_var` when the orchestrator sets one.
-    let run_recipe =
-        |tag: &str, index_var: Option<&str>, shards: &[Vec<String>], eval: &[String]| {
-            let moto = Moto::start();
-            moto.seed(&["bucket", "--name", "dbaudit-shards"]);
-            let tmp = tempdir(tag);
-            let cfg = tmp.join("dbaudit.toml");
-            std::fs::write(
-                &cfg,
-                config_map.data.as_ref().unwrap()["dbaudit.toml"].as_str(),
-            )
-            .unwrap();
-            let local = |args: &[String]| -> Vec<String> {
-                args.iter()
-                    .map(|a| {
-                        if a == "/etc/dbaudit/dbaudit.toml" {
-                            cfg.display().to_string()
-                        } else if let Some(rest) =
-                            a.strip_prefix("/reports/").or(a.strip_prefix("/tmp/"))
-                        {
-                            tmp.join(rest).display().to_string()
-                        } else {
-                            a.clone()
-                        }
-                    })
-                    .collect()
-            };
-            let run = |args: &[String], index: Option<usize>| {
-                let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbaudit"));
-                aws_env(&mut cmd);
-                cmd.current_dir(root())
-                    .env("AWS_ENDPOINT_URL", moto.endpoint())
-                    .args(local(args));
-                if let (Some(var), Some(i)) = (index_var, index) {
-                    cmd.env(var, i.to_string());
-                }
-                cmd.output().unwrap()
-            };
-            for (i, shard) in shards.iter().enumerate() {
-                let o = run(shard, Some(i));
-                assert_eq!(
-                    o.status.code(),
-                    Some(0),
-                    "{tag} shard {i}: {}",
-                    text(&o.stderr)
-                );
+    // The in-cluster databases Job (k8s-databases.yaml), run between the
+    // Kubernetes shards and the evaluation, with its own ConfigMap.
+    let db_docs = yaml_documents("k8s-databases.yaml");
+    let _: ServiceAccount = serde_json::from_value(db_docs[0].clone()).unwrap();
+    let db_config: ConfigMap = serde_json::from_value(db_docs[1].clone()).unwrap();
+    let db_cron: CronJob = serde_json::from_value(db_docs[2].clone()).unwrap();
+    let db_args = args_of(
+        db_cron
+            .spec
+            .unwrap()
+            .job_template
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap(),
+    );
+    let db_toml = db_config.data.as_ref().unwrap()["dbaudit.toml"].clone();
+    let policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("k8s-databases-role-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let connect: Vec<&Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Action"] == "rds-db:connect")
+        .collect();
+    assert_eq!(connect.len(), 1);
+    assert!(
+        connect[0]["Resource"]
+            .as_str()
+            .unwrap()
+            .ends_with(":dbuser:*/dbaudit_audit"),
+        "the databases Job may connect as the audit user only"
+    );
+    let run_recipe = |tag: &str,
+                      index_var: Option<&str>,
+                      shards: &[Vec<String>],
+                      between: &[Vec<String>],
+                      eval: &[String]| {
+        let moto = Moto::start();
+        moto.seed(&["bucket", "--name", "dbaudit-shards"]);
+        let tmp = tempdir(tag);
+        let cfg = tmp.join("dbaudit.toml");
+        std::fs::write(
+            &cfg,
+            config_map.data.as_ref().unwrap()["dbaudit.toml"].as_str(),
+        )
+        .unwrap();
+        let local = |args: &[String]| -> Vec<String> {
+            args.iter()
+                .map(|a| {
+                    if a == "/etc/dbaudit/dbaudit.toml" {
+                        cfg.display().to_string()
+                    } else if let Some(rest) =
+                        a.strip_prefix("/reports/").or(a.strip_prefix("/tmp/"))
+                    {
+                        tmp.join(rest).display().to_string()
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect()
+        };
+        let run = |args: &[String], index: Option<usize>| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+            aws_env(&mut cmd);
+            cmd.current_dir(root())
+                .env("AWS_ENDPOINT_URL", moto.endpoint())
+                .args(local(args));
+            if let (Some(var), Some(i)) = (index_var, index) {
+                cmd.env(var, i.to_string());
             }
-            let o = run(eval, None);
-            // Evaluated (the recipe's accounts are empty in the emulator, so
-            // the gate may fail or be incomplete), never a usage error.
-            assert!(
-                matches!(o.status.code(), Some(0 | 1 | 3)),
-                "{tag}: {}",
+            cmd.output().unwrap()
+        };
+        for (i, shard) in shards.iter().enumerate() {
+            let o = run(shard, Some(i));
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{tag} shard {i}: {}",
                 text(&o.stderr)
             );
-            (o, tmp)
-        };
+        }
+        for args in between {
+            // Its own ConfigMap in place of the shards' while it runs.
+            let shards_toml = std::fs::read_to_string(&cfg).unwrap();
+            std::fs::write(&cfg, &db_toml).unwrap();
+            let o = run(args, None);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{tag} databases: {}",
+                text(&o.stderr)
+            );
+            // Written where the evaluation reads: a retry finds it there.
+            let again = run(args, None);
+            assert!(
+                text(&again.stderr)
+                    .contains("databases-payments-prod.json was written by an earlier attempt"),
+                "{tag}: {}",
+                text(&again.stderr)
+            );
+            std::fs::write(&cfg, shards_toml).unwrap();
+        }
+        let o = run(eval, None);
+        // Evaluated (the recipe's accounts are empty in the emulator, so
+        // the gate may fail or be incomplete), never a usage error.
+        assert!(
+            matches!(o.status.code(), Some(0 | 1 | 3)),
+            "{tag}: {}",
+            text(&o.stderr)
+        );
+        (o, tmp)
+    };
     let (_, reports) = run_recipe(
         "k8s-recipe",
         Some("JOB_COMPLETION_INDEX"),
         &vec![shard_args; 4],
+        &[db_args],
         &eval_args,
     );
     let report = read_json(&reports.join("report.json"));
@@ -1304,6 +1368,7 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
         "batch-recipe",
         Some("AWS_BATCH_JOB_ARRAY_INDEX"),
         &vec![batch_shard; 4],
+        &[],
         &batch_eval,
     );
     assert!(
@@ -1355,7 +1420,7 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
         .collect();
     let context = serde_json::json!({"Execution": {"Name": run_name}});
     let sfn_eval = submit(&states["Evaluate"], &Value::Null, &context);
-    let (o, _) = run_recipe("sfn-recipe", None, &sfn_shards, &sfn_eval);
+    let (o, _) = run_recipe("sfn-recipe", None, &sfn_shards, &[], &sfn_eval);
     assert!(
         text(&o.stdout).contains("## dbaudit"),
         "{}",

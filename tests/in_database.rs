@@ -27,7 +27,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_async::time::StaticTimeSource;
 
 use dbaudit::collect::postgres::{Settings, collect, iam_token};
-use dbaudit::config::{Config, DatabasesConfig, DbAuth};
+use dbaudit::config::{Config, DatabasesConfig, DbAuth, DbVia};
 use dbaudit::finding::Outcome;
 use dbaudit::rules::RuleSet;
 use dbaudit::snapshot::{Account, DbCluster, PgDatabase, Region as RegionData, Snapshot};
@@ -43,17 +43,27 @@ struct Server {
 }
 
 fn server(test: &str) -> Option<Server> {
+    server_from(test, "DBAUDIT_POSTGRES", "scripts/setup-postgres")
+}
+
+/// The PostgreSQL 17 server (scripts/setup-postgres17): per-grant INHERIT
+/// and SET options exist from 16 on.
+fn server_17(test: &str) -> Option<Server> {
+    server_from(test, "DBAUDIT_POSTGRES17", "scripts/setup-postgres17")
+}
+
+fn server_from(test: &str, var: &str, script: &str) -> Option<Server> {
     let (Ok(url), Ok(ca)) = (
-        std::env::var("DBAUDIT_POSTGRES_URL"),
-        std::env::var("DBAUDIT_POSTGRES_CA"),
+        std::env::var(format!("{var}_URL")),
+        std::env::var(format!("{var}_CA")),
     ) else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
-                "CI=true and no PostgreSQL with TLS: scripts/test starts one (scripts/setup-postgres)"
+                "CI=true and no PostgreSQL with TLS in {var}_URL: scripts/test starts one ({script})"
             );
         }
         eprintln!(
-            "\n*** SKIPPED {test}: DBAUDIT_POSTGRES_URL / DBAUDIT_POSTGRES_CA are not set (run the tests with scripts/test) ***\n"
+            "\n*** SKIPPED {test}: {var}_URL / {var}_CA are not set (run the tests with scripts/test) ***\n"
         );
         return None;
     };
@@ -127,17 +137,8 @@ fn seed_once(s: &Server) -> Estate {
         dirty: format!("indb_dirty_{pid}"),
         clean: format!("indb_clean_{pid}"),
     };
+    seed_rds_roles(s);
     let mut a = admin(&s.url);
-    for stmt in [
-        // RDS's own roles, as an Aurora cluster has them.
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN CREATE ROLE rds_iam NOLOGIN; END IF; END $$",
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_superuser') THEN CREATE ROLE rds_superuser NOLOGIN; END IF; END $$",
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dbaudit_audit') THEN CREATE ROLE dbaudit_audit LOGIN; END IF; END $$",
-        "GRANT rds_iam TO dbaudit_audit",
-        "GRANT pg_read_all_settings TO dbaudit_audit",
-    ] {
-        a.batch_execute(stmt).unwrap();
-    }
     let p = format!("r{pid}_");
     for stmt in [
         format!("DROP ROLE IF EXISTS {p}dev_ro, {p}readers, {p}orders_rw, {p}orders, {p}billing"),
@@ -190,6 +191,7 @@ fn settings(s: &Server, auth: DbAuth) -> DatabasesConfig {
         environments: vec![],
         user: "dbaudit_audit".into(),
         auth,
+        via: DbVia::Direct,
         sslrootcert: Some(s.ca.clone()),
         concurrency: 4,
         connect_timeout: Duration::from_secs(5),
@@ -646,6 +648,32 @@ fn scan_reads_only_when_asked_and_an_unreachable_database_is_incomplete() {
             }
         }
     }
+    // `via = "parts"`: nothing is connected to; each cluster awaits the
+    // part `dbaudit databases` reads in the cluster.
+    let parts_cfg = dir.join("parts.toml");
+    std::fs::write(
+        &parts_cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("connect = true\n", "connect = true\nvia = \"parts\"\n"),
+    )
+    .unwrap();
+    let parts = snap(&parts_cfg, "parts.json");
+    let mut awaiting = 0;
+    for a in parts["accounts"].as_array().unwrap() {
+        for r in a["regions"].as_array().unwrap() {
+            for d in r
+                .get("pg_databases")
+                .and_then(|d| d.as_array())
+                .into_iter()
+                .flatten()
+            {
+                assert_eq!(d["unreadable"], dbaudit::collect::AWAITING_PART, "{d}");
+                awaiting += 1;
+            }
+        }
+    }
+    assert!(awaiting > 0);
     let e = support::dbaudit(&[
         "evaluate",
         dir.join("on.json").to_str().unwrap(),
@@ -672,4 +700,338 @@ fn scan_reads_only_when_asked_and_an_unreachable_database_is_incomplete() {
         "{db_findings:?}"
     );
     assert_eq!(report["gate"]["status"], "incomplete", "{}", report["gate"]);
+}
+
+/// Role grants with every combination of options, against the server's
+/// own answers: a login may write a table exactly when some role it may
+/// `SET ROLE` to (`pg_has_role(login, role, 'SET')` on 16+, 'MEMBER'
+/// before) has the privilege (`has_table_privilege(role, …)`, which
+/// follows that role's INHERIT chain). On PostgreSQL 17 the options are
+/// per grant; on 15 the member's `rolinherit` decides and SET is always
+/// allowed. Both directions are checked: nothing missed, nothing invented.
+#[test]
+fn acting_as_roles_agrees_with_the_server_on_15_and_17() {
+    let servers = [
+        server("acting_as_roles_agrees_with_the_server (15)"),
+        server_17("acting_as_roles_agrees_with_the_server (17)"),
+    ];
+    for s in servers.iter().flatten() {
+        if s.url == servers[0].as_ref().map_or(String::new(), |f| f.url.clone()) {
+            // The shared audit user and RDS roles of the other tests.
+            seed(s);
+        } else {
+            seed_rds_roles(s);
+            set_audit_password(s, &frozen_conf());
+        }
+        options_agree_with_the_server(s);
+    }
+}
+
+/// RDS's own roles, as an Aurora cluster has them, and the audit user.
+fn seed_rds_roles(s: &Server) {
+    let mut a = admin(&s.url);
+    for stmt in [
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN CREATE ROLE rds_iam NOLOGIN; END IF; END $$",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_superuser') THEN CREATE ROLE rds_superuser NOLOGIN; END IF; END $$",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dbaudit_audit') THEN CREATE ROLE dbaudit_audit LOGIN; END IF; END $$",
+        "GRANT rds_iam TO dbaudit_audit",
+        "GRANT pg_read_all_settings TO dbaudit_audit",
+    ] {
+        a.batch_execute(stmt).unwrap();
+    }
+}
+
+fn options_agree_with_the_server(s: &Server) {
+    let mut a = admin(&s.url);
+    let version: i32 = a
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .unwrap()
+        .get(0);
+    let p = format!("g{}_", std::process::id());
+    let db = format!("indb_options_{}", std::process::id());
+    let logins: Vec<String> = ["a", "b", "c", "d", "e", "f", "g"]
+        .iter()
+        .map(|l| format!("{p}{l}"))
+        .collect();
+    let mut stmts = vec![format!(
+        "DROP ROLE IF EXISTS {}, {p}writer, {p}mid, {p}mid2, {p}deleter",
+        logins.join(", ")
+    )];
+    for l in &logins {
+        stmts.push(format!("CREATE ROLE {l} LOGIN"));
+    }
+    for r in ["writer", "mid", "mid2", "deleter"] {
+        stmts.push(format!("CREATE ROLE {p}{r} NOLOGIN"));
+    }
+    if version >= 160000 {
+        stmts.extend([
+            // Inherits the writer, may not SET ROLE to it.
+            format!("GRANT {p}writer TO {p}a WITH INHERIT TRUE, SET FALSE"),
+            // May SET ROLE to the writer, does not inherit it.
+            format!("GRANT {p}writer TO {p}b WITH INHERIT FALSE, SET TRUE"),
+            // Neither: a member in name only.
+            format!("GRANT {p}writer TO {p}c WITH INHERIT FALSE, SET FALSE"),
+            format!("GRANT rds_iam TO {p}c WITH INHERIT FALSE, SET FALSE"),
+            // Inherits mid, which may SET ROLE to the writer: d may not.
+            format!("GRANT {p}mid TO {p}d WITH INHERIT TRUE, SET FALSE"),
+            format!("GRANT {p}writer TO {p}mid WITH INHERIT FALSE, SET TRUE"),
+            // May SET ROLE to mid2, which inherits the deleter: e may delete.
+            format!("GRANT {p}mid2 TO {p}e WITH INHERIT FALSE, SET TRUE"),
+            format!("GRANT {p}deleter TO {p}mid2 WITH INHERIT TRUE, SET FALSE"),
+            // The default options: INHERIT from f's NOINHERIT attribute.
+            format!("ALTER ROLE {p}f NOINHERIT"),
+            format!("GRANT {p}writer TO {p}f"),
+            // Two hops of SET.
+            format!("GRANT {p}mid2 TO {p}g WITH INHERIT FALSE, SET TRUE"),
+            format!("GRANT {p}writer TO {p}mid2 WITH INHERIT FALSE, SET TRUE"),
+        ]);
+    } else {
+        stmts.extend([
+            format!("GRANT {p}writer TO {p}a"),
+            format!("ALTER ROLE {p}b NOINHERIT"),
+            format!("GRANT {p}writer TO {p}b"),
+            format!("ALTER ROLE {p}mid NOINHERIT"),
+            format!("GRANT {p}mid TO {p}d"),
+            format!("GRANT {p}writer TO {p}mid"),
+            format!("GRANT {p}deleter TO {p}mid2"),
+            format!("GRANT {p}mid2 TO {p}e"),
+        ]);
+    }
+    for stmt in &stmts {
+        a.batch_execute(stmt)
+            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+    }
+    a.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .unwrap();
+    a.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    let mut d = admin(&url_of(&s.url, &db));
+    d.batch_execute(&format!(
+        "CREATE SCHEMA orders; CREATE TABLE orders.t1 (id int); CREATE TABLE orders.t2 (id int);
+         GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA orders TO {p}writer;
+         GRANT DELETE ON orders.t2 TO {p}deleter;"
+    ))
+    .unwrap();
+
+    let mut account = read(s, &frozen_conf(), settings(s, DbAuth::Iam), None);
+    account.regions[0]
+        .pg_databases
+        .as_mut()
+        .unwrap()
+        .retain(|x| x.database == db);
+    let read = database(&account, &db);
+    assert_eq!(read.unreadable, None, "{read:?}");
+    if version >= 160000 {
+        assert!(
+            read.memberships
+                .iter()
+                .filter(|m| m.member.starts_with(&p))
+                .all(|m| m.inherit.is_some() && m.set.is_some()),
+            "16+ reads each grant's options: {:?}",
+            read.memberships
+        );
+    }
+    let facts = dbaudit::model::pg_database::writes_of(&account.regions[0], &db);
+    let mode = if version >= 160000 { "SET" } else { "MEMBER" };
+    let mut wrote = 0;
+    for user in &logins {
+        for privilege in ["INSERT", "UPDATE", "DELETE", "TRUNCATE"] {
+            let server_says: bool = d
+                .query_one(
+                    &format!(
+                        "SELECT EXISTS (SELECT FROM pg_roles r, pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE n.nspname = 'orders' AND c.relkind = 'r'
+                            AND pg_has_role($1::text, r.oid, '{mode}') AND has_table_privilege(r.oid, c.oid, $2::text))"
+                    ),
+                    &[user, &privilege],
+                )
+                .unwrap()
+                .get(0);
+            let ours: Vec<&String> = facts
+                .iter()
+                .filter(|(u, what)| {
+                    u == user
+                        && what.starts_with(&format!("{privilege} on "))
+                        && what.ends_with(" of orders")
+                })
+                .map(|(_, w)| w)
+                .collect();
+            assert_eq!(
+                server_says,
+                !ours.is_empty(),
+                "PostgreSQL {version}: {user} {privilege} on orders: the server says {server_says}, the facts {ours:?} ({facts:?})"
+            );
+            wrote += usize::from(server_says);
+        }
+    }
+    // The seed is not vacuous: some logins write, some do not.
+    assert!(wrote > 0 && wrote < logins.len() * 4, "{wrote}");
+}
+
+/// Where the databases are reachable only from inside the cluster: the
+/// collected snapshot names the clusters, `dbaudit databases` (the in-cluster
+/// Job) reads one account's databases into a database part, and `merge`
+/// attaches it, replacing the placeholder `via = "parts"` leaves. Without
+/// the part the placeholder stays, and every rule that needs it is `error`.
+#[test]
+fn database_parts_are_read_where_reachable_and_attached_by_merge() {
+    let Some(s) = server("database_parts_are_read_where_reachable_and_attached_by_merge") else {
+        return;
+    };
+    let estate = seed(&s);
+    let dir = support::tempdir("indb-parts");
+    let mut account = account(i32::from(s.port));
+    account.regions[0].pg_databases = Some(vec![PgDatabase {
+        cluster_id: "prod-orders".into(),
+        database: "*".into(),
+        unreadable: Some(dbaudit::collect::AWAITING_PART.into()),
+        ..Default::default()
+    }]);
+    let mut snap = Snapshot::new("2026-12-01T00:00:00Z".into());
+    snap.accounts = vec![account];
+    let collected = dir.join("collected");
+    std::fs::create_dir_all(&collected).unwrap();
+    let snap_path = collected.join("snapshot.json");
+    std::fs::write(&snap_path, snap.to_json()).unwrap();
+    let cfg = dir.join("dbaudit.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "regions = [\"eu-west-1\"]\n[[account]]\nname = \"prod\"\nenvironment = \"prod\"\naccount_id = \"222222222222\"\nrole_arn = \"arn:aws:iam::222222222222:role/dbaudit\"\n\n[databases]\nconnect = true\nvia = \"parts\"\nauth = \"password\"\nsslrootcert = \"{}\"\n[databases.addresses]\n\"{ENDPOINT}\" = \"127.0.0.1:{}\"\n",
+            s.ca.display(),
+            s.port
+        ),
+    )
+    .unwrap();
+    // The audit user's password is the frozen token (seed): the part's
+    // sign-in takes it from DBAUDIT_DB_PASSWORD, as a non-IAM setup would.
+    let token = runtime()
+        .block_on(iam_token(
+            &frozen_conf(),
+            "eu-west-1",
+            ENDPOINT,
+            s.port,
+            "dbaudit_audit",
+        ))
+        .unwrap();
+    let part = collected.join("prod-databases.json");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+    support::aws_env(&mut cmd);
+    let o = cmd
+        .env("DBAUDIT_DB_PASSWORD", &token)
+        .args(["databases", "--snapshot"])
+        .arg(&snap_path)
+        .args(["--account", "prod", "--config"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(&part)
+        .output()
+        .unwrap();
+    let stderr = support::text(&o.stderr);
+    assert!(
+        o.status.code() == Some(0),
+        "{stderr}\n{}",
+        support::text(&o.stdout)
+    );
+    assert!(
+        stderr.contains("of 1 cluster(s) of account `prod`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&token) && !std::fs::read_to_string(&part).unwrap().contains(&token));
+    let written = support::read_json(&part);
+    assert_eq!(written["databases_part"]["account"], "prod");
+    assert!(
+        written["accounts"][0]["regions"][0]["db_clusters"]
+            .as_array()
+            .is_none_or(|c| c.is_empty())
+    );
+
+    // A database part is not a snapshot to evaluate.
+    let o = support::dbaudit(&["evaluate", part.to_str().unwrap(), "--no-history"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        support::text(&o.stderr).contains("is a database part"),
+        "{}",
+        support::text(&o.stderr)
+    );
+
+    // The snapshot alone: the placeholder makes the rules errors.
+    let evaluate = |path: &std::path::Path| {
+        let o = support::dbaudit(&[
+            "evaluate",
+            path.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--format",
+            "json",
+            "--no-history",
+            "--rule",
+            "db.access.public-schema-create",
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("{}", support::text(&o.stderr)));
+        (o.status.code(), report)
+    };
+    let (code, report) = evaluate(&snap_path);
+    assert_eq!(code, Some(3));
+    let f = &report["findings"].as_array().unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["outcome"], "error");
+    assert!(
+        f[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("awaiting its database part"),
+        "{}",
+        f[0]["message"]
+    );
+
+    // Merged: the part's databases replace the placeholder.
+    let merged = dir.join("merged.json");
+    let o = support::dbaudit(&[
+        "merge",
+        collected.to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o.stderr));
+    assert!(
+        support::text(&o.stderr)
+            .contains("attached 1 database part(s) to the snapshot: 1 cluster(s)"),
+        "{}",
+        support::text(&o.stderr)
+    );
+    let m = Snapshot::load(&merged).unwrap();
+    let dbs = m.accounts[0].regions[0].pg_databases.as_ref().unwrap();
+    assert!(dbs.iter().all(|d| d.database != "*"), "{dbs:?}");
+    for name in [&estate.dirty, &estate.clean] {
+        let d = dbs.iter().find(|d| &d.database == name).unwrap();
+        assert_eq!(d.unreadable, None);
+    }
+    let (_, report) = evaluate(&merged);
+    let on = |db: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["resource_id"] == format!("prod-orders/{db}"))
+            .unwrap_or_else(|| panic!("no finding on {db}: {report}"))["outcome"]
+            .clone()
+    };
+    assert_eq!(on(&estate.dirty), "fail");
+    assert_eq!(on(&estate.clean), "pass");
+
+    // A second part reading the same cluster is refused, not guessed.
+    std::fs::copy(&part, collected.join("again.json")).unwrap();
+    let o = support::dbaudit(&[
+        "merge",
+        collected.to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        support::text(&o.stderr).contains("is also read by"),
+        "{}",
+        support::text(&o.stderr)
+    );
 }

@@ -99,10 +99,16 @@ pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
     let args = crate::cli::MergeArgs { run_id, ..args };
     let (merged, summary) = crate::shard::merge(parts, args.run_id.as_deref())?;
     crate::error::write_atomic(&args.output, merged.to_json().as_bytes())?;
-    if !args.quiet {
+    if !args.quiet && summary.whole {
         let _ = writeln!(
             io.stderr,
-            "merged {} of {} part(s) of run `{}`: {} account(s){}{}{}",
+            "attached {} database part(s) to the snapshot: {} cluster(s)",
+            summary.database_parts, summary.attached
+        );
+    } else if !args.quiet {
+        let _ = writeln!(
+            io.stderr,
+            "merged {} of {} part(s) of run `{}`: {} account(s){}{}{}{}",
             summary.parts,
             summary.count,
             summary.run_id,
@@ -133,9 +139,23 @@ pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
                 format!("; {} part(s) of other runs left out", summary.other_runs)
             } else {
                 String::new()
+            },
+            if summary.database_parts > 0 {
+                format!(
+                    "; {} database part(s) attached to {} cluster(s)",
+                    summary.database_parts, summary.attached
+                )
+            } else {
+                String::new()
             }
         );
         let _ = writeln!(io.stderr, "{}", parts_age(&merged, &summary.run_id));
+    }
+    // A part for a cluster the snapshot does not have is left out: a
+    // warning even with --quiet, since it usually means the part read an
+    // older or another snapshot's clusters.
+    for u in &summary.unattached {
+        let _ = writeln!(io.stderr, "warning: database part not attached: {u}");
     }
     let incomplete = merged.accounts.iter().any(|a| !a.gaps.is_empty());
     Ok(if incomplete {

@@ -439,6 +439,135 @@ pub fn publish(args: crate::cli::PublishArgs, io: &mut Io) -> Result<i32, Error>
     })
 }
 
+/// `dbaudit databases --snapshot S --account A -o PART`: the account's
+/// databases, read from here (in the cluster, where the endpoints are
+/// reachable), as a database part for `merge`. Only `[databases]` of the
+/// configuration is used; no AWS API is called (the IAM tokens are signed
+/// locally with this process's credentials).
+pub fn databases(args: crate::cli::DatabasesArgs, io: &mut Io) -> Result<i32, Error> {
+    let Some(path) = args.config.as_deref().or_else(default_config) else {
+        return Err(Error::Usage(
+            "databases needs the configuration holding [databases]: --config FILE, DBAUDIT_CONFIG, or ./dbaudit.toml".to_string(),
+        ));
+    };
+    let config = Config::load(path)?;
+    let Some(settings) = config.databases.clone() else {
+        return Err(Error::Usage(format!(
+            "{} has no `[databases]` with `connect = true`: it says how to sign in to the databases (docs/in-database.md)",
+            path.display()
+        )));
+    };
+    let snapshot = super::load_snapshots(std::slice::from_ref(&args.snapshot), &args.aws)?;
+    let Some(from) = snapshot.accounts.iter().find(|a| a.name == args.account) else {
+        return Err(Error::Usage(format!(
+            "no account `{}` in {}; it has: {}",
+            args.account,
+            args.snapshot.display(),
+            snapshot
+                .accounts
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let mut account = crate::snapshot::Account {
+        name: from.name.clone(),
+        environment: from.environment.clone(),
+        account_id: from.account_id.clone(),
+        partition: from.partition.clone(),
+        regions: from
+            .regions
+            .iter()
+            .map(|r| crate::snapshot::Region {
+                name: r.name.clone(),
+                db_clusters: r.db_clusters.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let opts = aws_options(&args.aws);
+    let password = std::env::var("DBAUDIT_DB_PASSWORD").ok();
+    crate::collect::runtime(None)?.block_on(async {
+        let base = crate::collect::base_config(&opts).await;
+        crate::collect::read_databases(&base, &mut account, settings, password).await;
+    });
+    // The part holds what was read inside the databases, nothing else.
+    for r in &mut account.regions {
+        r.db_clusters.clear();
+    }
+    account
+        .regions
+        .retain(|r| r.pg_databases.as_ref().is_some_and(|d| !d.is_empty()));
+    let dbs: Vec<&crate::snapshot::PgDatabase> = account
+        .regions
+        .iter()
+        .flat_map(|r| r.pg_databases.iter().flatten())
+        .collect();
+    let unreadable: Vec<String> = dbs
+        .iter()
+        .filter_map(|d| {
+            d.unreadable
+                .as_ref()
+                .map(|why| format!("{}/{}: {why}", d.cluster_id, d.database))
+        })
+        .collect();
+    let clusters: std::collections::BTreeSet<&str> =
+        dbs.iter().map(|d| d.cluster_id.as_str()).collect();
+    let summary = format!(
+        "read {} database(s) of {} cluster(s) of account `{}`{}",
+        dbs.len() - unreadable.len(),
+        clusters.len(),
+        account.name,
+        if unreadable.is_empty() {
+            String::new()
+        } else {
+            format!("; {} could not be read", unreadable.len())
+        }
+    );
+    let mut part = Snapshot::new(crate::history::now());
+    let run_id = args.run_id.as_deref().map(crate::shard::expand);
+    part.databases_part = Some(crate::snapshot::DatabasesPart {
+        account: account.name.clone(),
+        snapshot_collected_at: snapshot.collected_at.clone(),
+        run_id: run_id.clone(),
+    });
+    let name = format!("databases-{}.json", account.name);
+    part.accounts = vec![account];
+    part.normalize();
+    let output = args.output.to_string_lossy();
+    if let Some(url) = crate::collect::store::S3Url::parse(&output) {
+        let key = url.key(&match &run_id {
+            Some(run) => format!("{run}/{name}"),
+            None => name,
+        });
+        if !crate::collect::store::put_new(&opts, &url, &key, part.to_json().into_bytes())? {
+            let _ = writeln!(
+                io.stderr,
+                "{} was written by an earlier attempt: kept, this one discarded",
+                url.display(&key)
+            );
+        }
+    } else {
+        crate::error::write_atomic(&args.output, part.to_json().as_bytes())?;
+    }
+    if !args.quiet {
+        let mut out = summary + "\n";
+        for u in &unreadable {
+            out.push_str(&format!("  {u}\n"));
+        }
+        io.stderr
+            .write_all(out.as_bytes())
+            .map_err(super::write_err)?;
+    }
+    Ok(if unreadable.is_empty() {
+        report::gate::EXIT_OK
+    } else {
+        report::gate::EXIT_INCOMPLETE
+    })
+}
+
 /// How a command with a few AWS calls of its own reaches AWS.
 fn aws_options(aws: &crate::cli::AwsArgs) -> crate::collect::Options {
     crate::collect::Options {

@@ -56,6 +56,7 @@ pub fn run(cli: Cli, io: &mut Io) -> Result<i32, Error> {
         Command::Init(args) => commands::init(args, io),
         Command::Diff(args) => commands::diff(args, io),
         Command::Merge(args) => commands::merge(args, io),
+        Command::Databases(args) => live::databases(args, io),
         Command::Accounts(args) => live::accounts(args, io),
         Command::Publish(crate::cli::PublishCommand::Securityhub(args)) => live::publish(args, io),
         Command::Evidence(args) => {
@@ -150,6 +151,12 @@ pub fn load_snapshots(
     let mut merged: Option<Snapshot> = None;
     for p in paths {
         let mut s = Snapshot::load(p)?;
+        if s.databases_part.is_some() {
+            return Err(Error::Usage(format!(
+                "{} is a database part (`dbaudit databases`): attach it to the collected snapshot with `dbaudit merge DIR -o snapshot.json` (DIR holding both), then evaluate that",
+                p.display()
+            )));
+        }
         if paths.len() > 1 && s.shard.is_some() {
             return Err(Error::Usage(format!(
                 "{} is one part of a sharded collection: merge the parts first (`dbaudit merge DIR -o snapshot.json`), which checks that none is missing",
@@ -244,6 +251,13 @@ mod live {
     pub fn publish(_: crate::cli::PublishArgs, _: &mut Io) -> Result<i32, Error> {
         Err(Error::Usage(
             "this dbaudit was built without the `aws` feature: it cannot publish".to_string(),
+        ))
+    }
+
+    pub fn databases(_: crate::cli::DatabasesArgs, _: &mut Io) -> Result<i32, Error> {
+        Err(Error::Usage(
+            "this dbaudit was built without the `aws` feature: it cannot sign in to databases"
+                .to_string(),
         ))
     }
 }

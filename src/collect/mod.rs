@@ -461,10 +461,26 @@ async fn collect_account(
     join_tasks(&mut set, &owners, &mut account, &stats).await;
     // Inside the databases, once their endpoints are known.
     if let Some(db) = databases.filter(|d| d.settings.wanted(&acct.environment)) {
-        in_database(&conf, &mut account, &db).await;
+        match db.settings.via {
+            crate::config::DbVia::Direct => in_database(&conf, &mut account, &db).await,
+            crate::config::DbVia::Parts => awaiting_parts(&mut account),
+        }
     }
     stats.accounts_done.fetch_add(1, Ordering::Relaxed);
     account
+}
+
+/// Reads the databases of every Aurora PostgreSQL cluster of `account`
+/// (its regions' `db_clusters`) with `settings`, signing IAM tokens with
+/// `conf`'s credentials: `dbaudit databases`, where the endpoints are
+/// reachable.
+pub async fn read_databases(
+    conf: &SdkConfig,
+    account: &mut Account,
+    settings: crate::config::DatabasesConfig,
+    password: Option<String>,
+) {
+    in_database(conf, account, &InDatabase { settings, password }).await;
 }
 
 #[cfg(feature = "postgres")]
@@ -476,10 +492,16 @@ async fn in_database(conf: &SdkConfig, account: &mut Account, db: &InDatabase) {
     postgres::collect(conf, account, &settings).await;
 }
 
-/// Built without the `postgres` feature: every cluster's databases are
-/// unreadable, saying why (their rules are errors, never passes).
-#[cfg(not(feature = "postgres"))]
-async fn in_database(_conf: &SdkConfig, account: &mut Account, _db: &InDatabase) {
+/// With `via = "parts"`: every Aurora PostgreSQL cluster is recorded as
+/// awaiting the database part `dbaudit databases` reads in the cluster;
+/// `merge` replaces the entry with the part's, and a cluster whose part
+/// never comes stays unreadable (its rules are errors, never passes).
+fn awaiting_parts(account: &mut Account) {
+    every_cluster_unreadable(account, AWAITING_PART);
+}
+
+/// Each Aurora PostgreSQL cluster's databases as one unreadable entry.
+fn every_cluster_unreadable(account: &mut Account, why: &str) {
     for region in &mut account.regions {
         region.pg_databases = Some(
             region
@@ -489,14 +511,26 @@ async fn in_database(_conf: &SdkConfig, account: &mut Account, _db: &InDatabase)
                 .map(|c| crate::snapshot::PgDatabase {
                     cluster_id: c.id.clone(),
                     database: "*".into(),
-                    unreadable: Some(
-                        "this dbaudit was built without the `postgres` feature".into(),
-                    ),
+                    unreadable: Some(why.into()),
                     ..Default::default()
                 })
                 .collect(),
         );
     }
+}
+
+/// Why a cluster's databases are not in a snapshot collected with
+/// `[databases] via = "parts"` until `merge` attaches its part.
+pub const AWAITING_PART: &str = "awaiting its database part: read where the database is reachable with `dbaudit databases` and attached with `dbaudit merge` (docs/in-database.md)";
+
+/// Built without the `postgres` feature: every cluster's databases are
+/// unreadable, saying why (their rules are errors, never passes).
+#[cfg(not(feature = "postgres"))]
+async fn in_database(_conf: &SdkConfig, account: &mut Account, _db: &InDatabase) {
+    every_cluster_unreadable(
+        account,
+        "this dbaudit was built without the `postgres` feature",
+    );
 }
 
 /// Which service and region each collection task reads.

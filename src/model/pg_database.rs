@@ -4,11 +4,11 @@
 //! may connect as which DB user (`rds-db:connect`), and what that user may
 //! then do through every role it can act as.
 //!
-//! A user acts as a role when a chain of memberships leads there whose
-//! every grant lets it inherit the role's privileges or `SET ROLE` to it
-//! (PostgreSQL 16+: the grant's INHERIT and SET options; before 16: the
-//! member's `rolinherit`, and SET always). Counting both, not only what
-//! `has_table_privilege` reports (inheritance alone), is deliberate: a
+//! A user acts as a role when it may `SET ROLE` to it through a chain of
+//! grants with SET, or use its privileges through such a role's chain of
+//! grants with INHERIT (PostgreSQL 16+: each grant's options; before 16:
+//! the member's `rolinherit`, and SET always). Counting SET ROLE, not only
+//! what `has_table_privilege` reports (inheritance alone), is deliberate: a
 //! developer who can `SET ROLE app_rw` can write.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -206,32 +206,78 @@ crate::celval::to_val_struct!(DeveloperWrite {
     summary
 });
 
-/// Who each role acts as: role → (reached role, the chain that reaches it).
+/// Each grant's two options for `member`: (inherit, set). PostgreSQL 16+
+/// records both per grant; before 16 the member's `rolinherit` decides
+/// inheritance and SET ROLE is always allowed.
+fn options(db: &PgDatabase, g: &crate::snapshot::PgMembership) -> (bool, bool) {
+    let inherit = g.inherit.unwrap_or_else(|| {
+        db.roles
+            .iter()
+            .find(|r| r.name == g.member)
+            .is_none_or(|r| r.inherit)
+    });
+    (inherit, g.set.unwrap_or(true))
+}
+
+/// Whose privileges `user` may use: role → the shortest chain that reaches
+/// it. As PostgreSQL decides it: the user may `SET ROLE` to every role a
+/// chain of grants with SET leads to (itself included), and each of those
+/// uses the privileges of every role a chain of grants with INHERIT leads
+/// to. So a chain may switch from SET hops to INHERIT hops, never back: an
+/// inherited role's own SET ROLE rights are not the user's.
 fn acts_as(db: &PgDatabase, user: &str) -> BTreeMap<String, Vec<String>> {
-    let inherits: BTreeMap<&str, bool> = db
-        .roles
-        .iter()
-        .map(|r| (r.name.as_str(), r.inherit))
-        .collect();
     let mut reached: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // (role, may still SET ROLE onwards): breadth first, so chains are
+    // shortest; a role reached by SET is visited again if first reached by
+    // inheritance only.
+    let mut seen: BTreeSet<(String, bool)> = BTreeSet::new();
     reached.insert(user.to_string(), vec![user.to_string()]);
-    let mut queue = VecDeque::from([user.to_string()]);
-    while let Some(m) = queue.pop_front() {
-        let chain = reached[&m].clone();
+    seen.insert((user.to_string(), true));
+    let mut queue = VecDeque::from([(user.to_string(), true, vec![user.to_string()])]);
+    while let Some((m, setting, chain)) = queue.pop_front() {
         for g in db.memberships.iter().filter(|g| g.member == m) {
-            let inherit = g
-                .inherit
-                .unwrap_or_else(|| inherits.get(m.as_str()).copied().unwrap_or(true));
-            let set = g.set.unwrap_or(true);
-            if (inherit || set) && !reached.contains_key(&g.role) {
+            let (inherit, set) = options(db, g);
+            for (ok, next) in [(setting && set, true), (inherit, false)] {
+                if !ok || !seen.insert((g.role.clone(), next)) {
+                    continue;
+                }
                 let mut c = chain.clone();
                 c.push(g.role.clone());
-                reached.insert(g.role.clone(), c);
-                queue.push_back(g.role.clone());
+                reached.entry(g.role.clone()).or_insert_with(|| c.clone());
+                queue.push_back((g.role.clone(), next, c));
             }
         }
     }
     reached
+}
+
+/// Whether `user` is a member of `role` through any chain of grants,
+/// whatever their options (`pg_has_role(user, role, 'MEMBER')`): RDS signs
+/// in members of `rds_iam` with IAM tokens, and membership of
+/// `rds_superuser` is treated as its powers (the conservative reading).
+fn member_of(db: &PgDatabase, user: &str, role: &str) -> bool {
+    membership_chain(db, user, role).is_some()
+}
+
+/// The shortest chain of grants, whatever their options, from `user` to
+/// `role`.
+fn membership_chain(db: &PgDatabase, user: &str, role: &str) -> Option<Vec<String>> {
+    let mut chains: BTreeMap<&str, Vec<String>> = BTreeMap::from([(user, vec![user.to_string()])]);
+    let mut queue = VecDeque::from([user]);
+    while let Some(m) = queue.pop_front() {
+        if m == role {
+            return chains.remove(m);
+        }
+        for g in db.memberships.iter().filter(|g| g.member == m) {
+            if !chains.contains_key(g.role.as_str()) {
+                let mut c = chains[m].clone();
+                c.push(g.role.clone());
+                chains.insert(g.role.as_str(), c);
+                queue.push_back(g.role.as_str());
+            }
+        }
+    }
+    None
 }
 
 /// What a role may change by itself (grants to it, ownership, default
@@ -291,6 +337,9 @@ fn writers(db: &PgDatabase) -> Vec<Write> {
     for user in db.roles.iter().filter(|r| r.login) {
         let mut reach = acts_as(db, &user.name);
         reach.insert("PUBLIC".into(), vec!["PUBLIC".into()]);
+        if let Some(chain) = membership_chain(db, &user.name, "rds_superuser") {
+            reach.entry("rds_superuser".into()).or_insert(chain);
+        }
         for (role, chain) in &reach {
             let via = chain.join(" → ");
             if superusers.contains(role.as_str()) || role == "rds_superuser" {
@@ -322,10 +371,10 @@ pub fn iam_writers_of(db: &PgDatabase, schema: &str) -> BTreeMap<String, BTreeSe
         if w.schema != schema {
             continue;
         }
-        let reach = acts_as(db, &w.user);
-        if !reach.contains_key("rds_iam") {
+        if !member_of(db, &w.user, "rds_iam") {
             continue;
         }
+        let reach = acts_as(db, &w.user);
         out.entry(w.user.clone()).or_insert_with(|| {
             reach
                 .keys()
@@ -616,7 +665,7 @@ pub fn pg_database_facts(
         .filter(|r| r.login)
         .map(|r| LoginRole {
             name: r.name.clone(),
-            rds_iam: acts_as(db, &r.name).contains_key("rds_iam"),
+            rds_iam: member_of(db, &r.name, "rds_iam"),
             superuser: superuser_roles.contains(r.name.as_str()),
             createrole: r.createrole,
             createdb: r.createdb,
@@ -812,6 +861,34 @@ mod tests {
         closed.memberships[1].set = Some(false);
         closed.memberships[1].inherit = Some(false);
         assert!(writers(&closed).is_empty());
+    }
+
+    /// SET hops may lead to INHERIT hops, not the other way: a role the
+    /// user only inherits may `SET ROLE` to a writer, the user may not
+    /// (PostgreSQL 16+ wants a chain of grants with SET). Membership of
+    /// `rds_iam` counts whatever the grant's options.
+    #[test]
+    fn an_inherited_role_s_set_role_is_not_the_user_s() {
+        let db = PgDatabase {
+            roles: vec![role("dev_ro", true), role("mid", false), role("app_rw", false)],
+            memberships: vec![
+                member("dev_ro", "mid", Some(true), Some(false)),
+                member("mid", "app_rw", Some(false), Some(true)),
+                member("dev_ro", "rds_iam", Some(false), Some(false)),
+            ],
+            grants: vec![insert_on("app_rw")],
+            ..Default::default()
+        };
+        assert!(writers(&db).is_empty(), "{:?}", writers(&db));
+        let reach = acts_as(&db, "dev_ro");
+        assert!(reach.contains_key("mid") && !reach.contains_key("app_rw"));
+        assert!(!reach.contains_key("rds_iam"));
+        assert!(member_of(&db, "dev_ro", "rds_iam"));
+        // A SET hop first, then INHERIT: reached.
+        let mut open = db.clone();
+        open.memberships[0] = member("dev_ro", "mid", Some(false), Some(true));
+        open.memberships[1] = member("mid", "app_rw", Some(true), Some(false));
+        assert_eq!(writers(&open)[0].via, "dev_ro → mid → app_rw");
     }
 
     /// Before 16 the member's `rolinherit` decides inheritance, and SET
