@@ -1035,3 +1035,52 @@ fn database_parts_are_read_where_reachable_and_attached_by_merge() {
         support::text(&o.stderr)
     );
 }
+
+/// Two more ways a database cannot be read, each its own recorded reason
+/// while the server's other databases are read: a catalog query that runs
+/// past the statement timeout (here `pg_default_acl`, locked by another
+/// session), and a catalog the audit user may not read (SELECT revoked
+/// from PUBLIC in that database). On the PostgreSQL 17 server, whose other
+/// tests look only at their own databases.
+#[test]
+fn a_statement_timeout_and_a_denied_catalog_are_recorded_reasons() {
+    let Some(s) = server_17("a_statement_timeout_and_a_denied_catalog_are_recorded_reasons") else {
+        return;
+    };
+    seed_rds_roles(&s);
+    set_audit_password(&s, &frozen_conf());
+    let pid = std::process::id();
+    let (locked, denied) = (format!("indb_locked_{pid}"), format!("indb_denied_{pid}"));
+    let mut a = admin(&s.url);
+    for db in [&locked, &denied] {
+        a.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+            .unwrap();
+        a.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    }
+    admin(&url_of(&s.url, &denied))
+        .batch_execute("REVOKE SELECT ON pg_catalog.pg_default_acl FROM PUBLIC")
+        .unwrap();
+    // Held until the end of the test: the lock lives in this transaction.
+    let mut holder = admin(&url_of(&s.url, &locked));
+    let mut lock = holder.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE pg_catalog.pg_default_acl IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+
+    let mut db = settings(&s, DbAuth::Iam);
+    db.statement_timeout_ms = 300;
+    let account = read(&s, &frozen_conf(), db, None);
+    let why = |name: &str| database(&account, name).unreadable.clone();
+    let timeout = why(&locked).expect("the locked catalog made the read time out");
+    assert!(timeout.contains("statement timeout"), "{timeout}");
+    let denied_why = why(&denied).expect("the revoked catalog made the read fail");
+    assert!(
+        denied_why.contains("permission denied") && denied_why.contains("pg_default_acl"),
+        "{denied_why}"
+    );
+    for reason in [&timeout, &denied_why] {
+        assert!(!reason.contains('\n'), "one line: {reason}");
+    }
+    // The server's other databases were read.
+    assert_eq!(database(&account, "postgres").unreadable, None);
+    lock.rollback().unwrap();
+}
