@@ -160,3 +160,71 @@ fn detection_findings_validate_with_compliance_unmapped() {
         }
     }
 }
+
+/// A second, independent check: every line of both formats and both golden
+/// estates validates against the JSON Schema compiled from the OCSF 1.5.0
+/// schema's own source files (tests/fixtures/ocsf/, made once by
+/// scripts/ocsf-json-schema; unknown attributes refused, closed enums,
+/// required attributes, a profile's required attributes when the event names
+/// it), with the jsonschema package of the emulator's Python environment.
+/// The check is not vacuous: an unknown attribute, an enum value OCSF does
+/// not define and a missing required attribute are each refused.
+#[test]
+fn every_line_validates_against_the_ocsf_json_schema() {
+    let python = support::moto_server_path().with_file_name("python");
+    let schema = root().join("tests/fixtures/ocsf/ocsf-1.5.0.schema.json");
+    let check = |events: &[Value]| -> (bool, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events.jsonl");
+        let text: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+        std::fs::write(&file, text.join("\n")).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg("-c")
+            .arg(
+                "import json,sys,jsonschema\n\
+                 schema=json.load(open(sys.argv[1]))\n\
+                 by_uid={d['properties']['class_uid']['const']: n for n, d in schema['$defs'].items() if n.startswith('class_')}\n\
+                 bad=0\n\
+                 for i, line in enumerate(open(sys.argv[2])):\n\
+                 \x20   doc=json.loads(line)\n\
+                 \x20   one=dict(schema); one.pop('oneOf'); one['$ref']='#/$defs/'+by_uid[doc['class_uid']]\n\
+                 \x20   for e in jsonschema.Draft202012Validator(one).iter_errors(doc):\n\
+                 \x20       bad+=1; print(i+1, e.json_path, e.message[:200])\n\
+                 sys.exit(1 if bad else 0)",
+            )
+            .arg(&schema)
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    for format in ["ocsf", "ocsf-detection"] {
+        for unhappy in [false, true] {
+            let events = lines(format, unhappy);
+            assert!(!events.is_empty());
+            let (ok, why) = check(&events);
+            assert!(
+                ok,
+                "{format} (unhappy: {unhappy}) does not validate:\n{why}"
+            );
+        }
+    }
+    let good = lines("ocsf", true)[0].clone();
+    let mut unknown = good.clone();
+    unknown["not_an_ocsf_attribute"] = Value::from(1);
+    let mut enum_value = good.clone();
+    enum_value["severity_id"] = Value::from(42);
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("metadata");
+    for (what, bad) in [
+        ("an unknown attribute", unknown),
+        ("severity_id 42", enum_value),
+        ("no metadata", missing),
+    ] {
+        assert!(!check(&[bad]).0, "the schema accepted {what}");
+    }
+}
