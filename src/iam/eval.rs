@@ -389,6 +389,16 @@ enum Substituted<'a> {
     Unknown(String),
 }
 
+/// `pattern` with its policy variables replaced from `ctx` (as a request
+/// would see them): `None` when one names a key the context lacks or does
+/// not know, or stands for a literal `*`/`?`.
+pub fn resolve_variables(pattern: &str, ctx: &Context) -> Option<String> {
+    match substitute(pattern, ctx) {
+        Substituted::Text(t) if !t.contains("[*]") && !t.contains("[?]") => Some(t.into_owned()),
+        _ => None,
+    }
+}
+
 /// Replaces `${...}` policy variables.
 fn substitute<'a>(pattern: &'a str, ctx: &Context) -> Substituted<'a> {
     if !pattern.contains("${") {

@@ -477,8 +477,9 @@ impl<'a> IamSide<'a> {
     }
 
     /// The DB users named outright (`dbuser:RESOURCE_ID/USER`, no
-    /// wildcard) in a statement that lets a principal connect to this
-    /// cluster, with whether the IAM engine allows it.
+    /// wildcard; policy variables resolved for the principal) in a
+    /// statement that lets a principal connect to this cluster, when the
+    /// IAM engine allows it.
     fn named_users(&self) -> Vec<(&Principal, String)> {
         let mut out = Vec::new();
         for p in self.principals {
@@ -491,12 +492,22 @@ impl<'a> IamSide<'a> {
                 else {
                     continue;
                 };
-                if id != self.resource_id || user.contains('$') {
+                if id != self.resource_id {
                     continue;
                 }
-                let answer = p.evaluate("rds-db:connect", &self.dbuser_arn(user), &p.base_context());
+                // `dbuser:ID/${aws:PrincipalTag/dbuser}` names a user per
+                // principal: resolved as a request from it would be.
+                let user = if user.contains("${") {
+                    match crate::iam::eval::resolve_variables(user, &p.base_context()) {
+                        Some(u) if !u.contains(['*', '?']) => u,
+                        _ => continue,
+                    }
+                } else {
+                    user.to_string()
+                };
+                let answer = p.evaluate("rds-db:connect", &self.dbuser_arn(&user), &p.base_context());
                 if matches!(answer.decision, Decision::Allow | Decision::Conditional) {
-                    out.push((p, user.to_string()));
+                    out.push((p, user));
                 }
             }
         }
