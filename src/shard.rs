@@ -277,7 +277,7 @@ fn attach_databases(
                         ),
                     ));
                 }
-                if !target.db_clusters.iter().any(|c| c.id == cluster) {
+                if !target.postgres_hosts().iter().any(|h| h.id == cluster) {
                     summary.unattached.push(format!(
                         "{}/{}/{cluster} (cluster not in the snapshot)",
                         info.account, region.name

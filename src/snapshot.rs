@@ -840,6 +840,28 @@ pub struct DbInstance {
     /// When the server certificate expires (`CertificateDetails.ValidTill`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_valid_till: Option<String>,
+    /// `Endpoint.Address`: where a standalone instance's databases are
+    /// read (the in-database collection). Minor 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `DbiResourceId` (`db-…`), the instance's part of an
+    /// `rds-db:connect` ARN. Minor 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// `MasterUsername`. Minor 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_username: Option<String>,
+}
+
+/// Where the in-database collection signs in: an Aurora PostgreSQL
+/// cluster's writer endpoint, or a standalone RDS for PostgreSQL instance
+/// (not a read replica: it mirrors its source's roles and grants).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgHost {
+    /// The cluster's or instance's identifier (`PgDatabase::cluster_id`).
+    pub id: String,
+    pub endpoint: Option<String>,
+    pub port: Option<i32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
@@ -1185,6 +1207,33 @@ fn strip_position(e: &serde_json::Error) -> String {
 }
 
 impl Region {
+    /// Every PostgreSQL server of the region whose databases the
+    /// in-database collection reads: Aurora PostgreSQL clusters, then
+    /// standalone RDS for PostgreSQL instances (no cluster, not a replica).
+    pub fn postgres_hosts(&self) -> Vec<PgHost> {
+        let clusters = self
+            .db_clusters
+            .iter()
+            .filter(|c| c.engine == "aurora-postgresql")
+            .map(|c| PgHost {
+                id: c.id.clone(),
+                endpoint: c.endpoint.clone(),
+                port: c.port,
+            });
+        let instances = self
+            .db_instances
+            .iter()
+            .filter(|i| {
+                i.engine == "postgres" && i.cluster_id.is_none() && i.read_replica_source.is_none()
+            })
+            .map(|i| PgHost {
+                id: i.id.clone(),
+                endpoint: i.endpoint.clone(),
+                port: i.port,
+            });
+        clusters.chain(instances).collect()
+    }
+
     fn normalize(&mut self) {
         self.vpcs.sort_by(|a, b| a.id.cmp(&b.id));
         self.subnets.sort_by(|a, b| a.id.cmp(&b.id));

@@ -1084,3 +1084,100 @@ fn a_statement_timeout_and_a_denied_catalog_are_recorded_reasons() {
     assert_eq!(database(&account, "postgres").unreadable, None);
     lock.rollback().unwrap();
 }
+
+/// A standalone RDS for PostgreSQL instance is read like a cluster's writer
+/// (its address, TLS verified against that name) and judged with its own
+/// ARN and `DbiResourceId`; a read replica (its source's roles) and an
+/// Aurora member instance (read through its cluster) are not read.
+#[test]
+fn a_standalone_instance_is_read_and_judged_like_a_cluster() {
+    const INSTANCE: &str = "prod-payments.dbaudit.eu-west-1.rds.amazonaws.com";
+    let Some(s) = server("a_standalone_instance_is_read_and_judged_like_a_cluster") else {
+        return;
+    };
+    let estate = seed(&s);
+    let p = format!("r{}_", std::process::id());
+    let port = i32::from(s.port);
+    let instance = |id: &str| dbaudit::snapshot::DbInstance {
+        id: id.into(),
+        arn: format!("arn:aws:rds:eu-west-1:222222222222:db:{id}"),
+        engine: "postgres".into(),
+        endpoint: Some(INSTANCE.into()),
+        port: Some(port),
+        resource_id: Some("db-PRODPAYMENTS".into()),
+        master_username: Some("postgres".into()),
+        ..Default::default()
+    };
+    let mut replica = instance("prod-payments-replica");
+    replica.read_replica_source = Some("prod-payments".into());
+    let mut member = instance("prod-orders-1");
+    member.engine = "aurora-postgresql".into();
+    member.cluster_id = Some("prod-orders".into());
+    let mut a = account(port);
+    a.regions[0].db_clusters.clear();
+    a.regions[0].db_instances = vec![instance("prod-payments"), replica, member];
+    let mut db = settings(&s, DbAuth::Password);
+    db.addresses = BTreeMap::from([(
+        INSTANCE.to_string(),
+        format!("127.0.0.1:{}", s.port).parse().unwrap(),
+    )]);
+    // The audit user's password is the cluster endpoint's token (seed).
+    let password = runtime()
+        .block_on(iam_token(
+            &frozen_conf(),
+            "eu-west-1",
+            ENDPOINT,
+            s.port,
+            "dbaudit_audit",
+        ))
+        .unwrap();
+    let settings = Settings {
+        databases: &db,
+        password: Some(password),
+    };
+    runtime().block_on(collect(&frozen_conf(), &mut a, &settings));
+    let read = a.regions[0].pg_databases.as_mut().unwrap();
+    assert!(
+        read.iter().all(|d| d.cluster_id == "prod-payments"),
+        "{read:?}"
+    );
+    read.retain(|d| d.database == estate.dirty || d.database == estate.clean);
+    assert_eq!(read.len(), 2, "{read:?}");
+    assert!(read.iter().all(|d| d.unreadable.is_none()), "{read:?}");
+
+    let mut snap = Snapshot::new("2026-12-01T00:00:00Z".into());
+    a.iam = Some(serde_json::from_value(serde_json::json!({
+        "users": [{"name": "alice", "arn": "arn:aws:iam::222222222222:user/alice", "groups": ["developers"]}],
+        "groups": [{"name": "developers", "arn": "arn:aws:iam::222222222222:group/developers",
+            "inline_policies": [{"name": "connect", "document": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "DevConnect", "Effect": "Allow", "Action": "rds-db:connect",
+                 "Resource": format!("arn:aws:rds-db:eu-west-1:222222222222:dbuser:db-PRODPAYMENTS/{p}dev_ro")}]}}]}]
+    })).unwrap());
+    snap.accounts = vec![a];
+    let config = Config::parse(
+        "[developers]\ngroups = [\"developers\"]\n",
+        std::path::Path::new("dbaudit.toml"),
+    )
+    .unwrap();
+    let findings = dbaudit::evaluate::evaluate(&snap, &RuleSet::load(&[], &[]).unwrap(), &config);
+    let dev = findings
+        .iter()
+        .find(|f| {
+            &*f.rule_id == "db.access.developers-read-only-in-prod"
+                && *f.resource_id == format!("prod-payments/{}", estate.dirty)
+        })
+        .expect("a finding on the instance's database");
+    assert_eq!(dev.outcome, Outcome::Fail, "{}", dev.message);
+    assert!(
+        dev.message.contains("user/alice may connect as"),
+        "{}",
+        dev.message
+    );
+    assert_eq!(
+        &*dev.resource_arn,
+        format!(
+            "arn:aws:rds:eu-west-1:222222222222:db:prod-payments/{}",
+            estate.dirty
+        )
+    );
+}

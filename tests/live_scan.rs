@@ -303,6 +303,22 @@ fn more_than_a_hundred_instances_are_paginated_to_the_end() {
             .len(),
         130
     );
+    // What the in-database collection needs of a standalone PostgreSQL
+    // instance: its address, DbiResourceId and master user.
+    let first = &s["accounts"][0]["regions"][0]["db_instances"][0];
+    assert!(
+        first["endpoint"]
+            .as_str()
+            .is_some_and(|e| e.contains("pg-0000")),
+        "{first}"
+    );
+    assert!(
+        first["resource_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("db-")),
+        "{first}"
+    );
+    assert_eq!(first["master_username"], "dbadmin");
 }
 
 #[test]

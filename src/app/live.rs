@@ -482,6 +482,7 @@ pub fn databases(args: crate::cli::DatabasesArgs, io: &mut Io) -> Result<i32, Er
             .map(|r| crate::snapshot::Region {
                 name: r.name.clone(),
                 db_clusters: r.db_clusters.clone(),
+                db_instances: r.db_instances.clone(),
                 ..Default::default()
             })
             .collect(),
@@ -496,6 +497,7 @@ pub fn databases(args: crate::cli::DatabasesArgs, io: &mut Io) -> Result<i32, Er
     // The part holds what was read inside the databases, nothing else.
     for r in &mut account.regions {
         r.db_clusters.clear();
+        r.db_instances.clear();
     }
     account
         .regions

@@ -492,7 +492,8 @@ async fn in_database(conf: &SdkConfig, account: &mut Account, db: &InDatabase) {
     postgres::collect(conf, account, &settings).await;
 }
 
-/// With `via = "parts"`: every Aurora PostgreSQL cluster is recorded as
+/// With `via = "parts"`: every Aurora PostgreSQL cluster (and standalone
+/// RDS for PostgreSQL instance) is recorded as
 /// awaiting the database part `dbaudit databases` reads in the cluster;
 /// `merge` replaces the entry with the part's, and a cluster whose part
 /// never comes stays unreadable (its rules are errors, never passes).
@@ -500,16 +501,16 @@ fn awaiting_parts(account: &mut Account) {
     every_cluster_unreadable(account, AWAITING_PART);
 }
 
-/// Each Aurora PostgreSQL cluster's databases as one unreadable entry.
+/// Each PostgreSQL cluster's or instance's databases as one unreadable
+/// entry.
 fn every_cluster_unreadable(account: &mut Account, why: &str) {
     for region in &mut account.regions {
         region.pg_databases = Some(
             region
-                .db_clusters
-                .iter()
-                .filter(|c| c.engine == "aurora-postgresql")
-                .map(|c| crate::snapshot::PgDatabase {
-                    cluster_id: c.id.clone(),
+                .postgres_hosts()
+                .into_iter()
+                .map(|h| crate::snapshot::PgDatabase {
+                    cluster_id: h.id,
                     database: "*".into(),
                     unreadable: Some(why.into()),
                     ..Default::default()

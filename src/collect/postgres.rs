@@ -1,6 +1,7 @@
 //! The in-database collection (opt-in: `[databases] connect = true`):
-//! for each Aurora PostgreSQL cluster of an account, sign in to its writer
-//! endpoint as the audit DB user and read the catalogs of every database
+//! for each Aurora PostgreSQL cluster of an account (and each standalone RDS
+//! for PostgreSQL instance), sign in to its writer endpoint (the
+//! instance's address) as the audit DB user and read the catalogs of every database
 //! into `Region::pg_databases` (docs/in-database.md).
 //!
 //! Read-only by construction: the session starts with
@@ -22,7 +23,7 @@ use tokio_postgres::Row;
 
 use crate::config::{DatabasesConfig, DbAuth};
 use crate::snapshot::{
-    Account, DbCluster, PgDatabase, PgDefaultPrivilege, PgGrant, PgMembership, PgRole, PgSchema,
+    Account, PgDatabase, PgDefaultPrivilege, PgGrant, PgHost, PgMembership, PgRole, PgSchema,
 };
 
 /// Every statement the collection may send. `Sql` cannot be built outside
@@ -125,20 +126,15 @@ pub struct Settings<'a> {
     pub password: Option<String>,
 }
 
-/// Reads the databases of every Aurora PostgreSQL cluster of `account`
-/// into its regions. `conf` carries the account's credentials.
+/// Reads the databases of every Aurora PostgreSQL cluster and standalone
+/// RDS for PostgreSQL instance of `account` into its regions. `conf`
+/// carries the account's credentials.
 pub async fn collect(conf: &SdkConfig, account: &mut Account, settings: &Settings<'_>) {
     let limit = Arc::new(Semaphore::new(settings.databases.concurrency.max(1)));
     for region in &mut account.regions {
-        let clusters: Vec<DbCluster> = region
-            .db_clusters
-            .iter()
-            .filter(|c| c.engine == "aurora-postgresql")
-            .cloned()
-            .collect();
         let mut out = Vec::new();
-        for c in &clusters {
-            out.extend(read_cluster(conf, &region.name, c, settings, &limit).await);
+        for host in region.postgres_hosts() {
+            out.extend(read_host(conf, &region.name, &host, settings, &limit).await);
         }
         region.pg_databases = Some(out);
     }
@@ -153,12 +149,12 @@ fn unreadable(cluster: &str, database: &str, why: String) -> PgDatabase {
     }
 }
 
-/// Every database of one cluster: listed from `postgres`, then each read
-/// over its own connection (grants are per database).
-async fn read_cluster(
+/// Every database of one cluster or instance: listed from `postgres`, then
+/// each read over its own connection (grants are per database).
+async fn read_host(
     conf: &SdkConfig,
     region: &str,
-    c: &DbCluster,
+    c: &PgHost,
     settings: &Settings<'_>,
     limit: &Arc<Semaphore>,
 ) -> Vec<PgDatabase> {
@@ -166,7 +162,8 @@ async fn read_cluster(
         return vec![unreadable(
             &c.id,
             "*",
-            "the snapshot has no writer endpoint for the cluster".into(),
+            "the snapshot has no endpoint for it (a cluster's writer endpoint, an instance's address)"
+                .into(),
         )];
     };
     let port = c.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(5432);

@@ -367,6 +367,9 @@ fn instance(i: &t::DbInstance) -> DbInstance {
             .certificate_details()
             .and_then(|d| d.valid_till())
             .map(|d| d.to_string()),
+        endpoint: i.endpoint().and_then(|e| e.address()).map(str::to_string),
+        resource_id: i.dbi_resource_id().map(str::to_string),
+        master_username: i.master_username().map(str::to_string),
     }
 }
 

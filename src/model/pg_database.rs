@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::{Kind, Place, RegionIndex, Resource, Scope};
 use crate::iam::{Decision, Principal};
-use crate::snapshot::{Account, DbCluster, PgDatabase};
+use crate::snapshot::{Account, PgDatabase};
 use crate::vocab::Service;
 
 /// The superuser RDS itself signs in as (managed by AWS, not a customer's).
@@ -399,6 +399,53 @@ pub fn writes_of(region: &crate::snapshot::Region, name: &str) -> Vec<(String, S
         .collect()
 }
 
+/// What a database lives in: an Aurora cluster, or a standalone RDS for
+/// PostgreSQL instance (`PgDatabase::cluster_id` names either).
+struct Host<'a> {
+    arn: String,
+    resource_id: Option<&'a str>,
+    master: Option<&'a str>,
+    instance: bool,
+}
+
+impl<'a> Host<'a> {
+    fn of(at: &Place<'_>, idx: &RegionIndex<'a>, id: &str) -> Host<'a> {
+        if let Some(c) = idx.clusters.get(id) {
+            return Host {
+                arn: c.arn.clone(),
+                resource_id: Some(c.resource_id.as_str()),
+                master: c.master_username.as_deref(),
+                instance: false,
+            };
+        }
+        if let Some(i) = idx
+            .region
+            .db_instances
+            .iter()
+            .find(|i| i.id == id && i.cluster_id.is_none())
+        {
+            return Host {
+                arn: i.arn.clone(),
+                resource_id: i.resource_id.as_deref(),
+                master: i.master_username.as_deref(),
+                instance: true,
+            };
+        }
+        // Neither is in the snapshot any more: the ARN a cluster would have.
+        Host {
+            arn: format!(
+                "arn:{}:rds:{}:{}:cluster:{id}",
+                super::kind::partition(at.account),
+                idx.region.name,
+                at.account.account_id,
+            ),
+            resource_id: None,
+            master: None,
+            instance: false,
+        }
+    }
+}
+
 /// The account's principals and the cluster's resource id: what the IAM
 /// half of every question needs, or why it cannot be asked.
 struct IamSide<'a> {
@@ -413,15 +460,16 @@ impl<'a> IamSide<'a> {
     fn new(
         at: &'a Place<'_>,
         principals: Option<&'a [Principal]>,
-        cluster: Option<&'a DbCluster>,
+        host: &Host<'a>,
         region: &'a str,
     ) -> Result<Self, String> {
         let principals =
             principals.ok_or("who may connect: the account's IAM was not collected")?;
-        let resource_id = cluster
-            .map(|c| c.resource_id.as_str())
-            .filter(|r| !r.is_empty())
-            .ok_or("who may connect: the cluster's resource id (DbClusterResourceId) is unknown")?;
+        let resource_id = host.resource_id.filter(|r| !r.is_empty()).ok_or(if host.instance {
+            "who may connect: the instance's resource id (DbiResourceId) is unknown"
+        } else {
+            "who may connect: the cluster's resource id (DbClusterResourceId) is unknown"
+        })?;
         Ok(IamSide {
             principals,
             resource_id,
@@ -628,23 +676,10 @@ pub fn pg_database_facts(
     principals: Option<&[Principal]>,
     db: &PgDatabase,
 ) -> PgDatabaseFacts {
-    let cluster = idx.clusters.get(db.cluster_id.as_str()).copied();
+    let host = Host::of(at, idx, &db.cluster_id);
     let mut f = PgDatabaseFacts {
         id: format!("{}/{}", db.cluster_id, db.database),
-        arn: format!(
-            "{}/{}",
-            cluster.map_or_else(
-                || format!(
-                    "arn:{}:rds:{}:{}:cluster:{}",
-                    super::kind::partition(at.account),
-                    idx.region.name,
-                    at.account.account_id,
-                    db.cluster_id
-                ),
-                |c| c.arn.clone()
-            ),
-            db.database
-        ),
+        arn: format!("{}/{}", host.arn, db.database),
         region: idx.region.name.clone(),
         cluster_id: db.cluster_id.clone(),
         database: db.database.clone(),
@@ -683,7 +718,7 @@ pub fn pg_database_facts(
             bypassrls: r.bypassrls,
         })
         .collect();
-    let master = cluster.and_then(|c| c.master_username.as_deref());
+    let master = host.master;
     f.superuser_logins = Some(
         login
             .iter()
@@ -711,7 +746,7 @@ pub fn pg_database_facts(
             .map(|r| r.name.clone())
             .collect(),
     );
-    match IamSide::new(at, principals, cluster, &idx.region.name) {
+    match IamSide::new(at, principals, &host, &idx.region.name) {
         Ok(iam) => {
             let d = &at.config.developers;
             if d.groups.is_empty() && d.users.is_empty() && d.role_globs.is_empty() {
