@@ -342,6 +342,23 @@ def instances(endpoint, account, count):
             PubliclyAccessible=False)
 
 
+def indb(endpoint, dev_user, app_user):
+    """The control-plane half of the in-database end-to-end test: prod's
+    orders cluster (master user `postgres`, as the test server's), developers
+    who may connect as `dev_user` and the orders app (IRSA) as `app_user`,
+    on any cluster (moto's resource ids are random)."""
+    a = Account(endpoint, "222222222222", "prod")
+    a.network()
+    a.developers()
+    connect = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "DevConnect", "Effect": "Allow", "Action": "rds-db:connect",
+        "Resource": f"arn:aws:rds-db:eu-west-1:{a.account}:dbuser:*/{dev_user}"}]}
+    a.iam.put_group_policy(GroupName="developers", PolicyName="connect", PolicyDocument=json.dumps(connect))
+    a.app_role("orders", "system:serviceaccount:orders:orders",
+               connect_resource=f"arn:aws:rds-db:eu-west-1:{a.account}:dbuser:*/{app_user}")
+    a.cluster("orders", ["orders"], AZS, master="postgres")
+
+
 def fleet(endpoint, count, first):
     """`count` accounts (ids from `first`; even ones test, odd ones prod),
     each with a private network (no EKS cluster) and one small cluster: the
@@ -411,6 +428,9 @@ def main():
     g = sub.add_parser("org")
     g.add_argument("--count", type=int, default=12)
     g.add_argument("--estate", action="store_true", help="a small estate in each workload account")
+    d = sub.add_parser("indb", help="prod's orders cluster and who may connect as which DB user")
+    d.add_argument("--dev-user", required=True)
+    d.add_argument("--app-user", required=True)
     f = sub.add_parser("fleet")
     f.add_argument("--count", type=int, required=True)
     f.add_argument("--first", type=int, default=600000000000)
@@ -421,6 +441,8 @@ def main():
         boto3.client("s3", endpoint_url=args.endpoint, region_name=REGION, aws_access_key_id="testing",
                      aws_secret_access_key="testing").create_bucket(
             Bucket=args.name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    elif args.cmd == "indb":
+        indb(args.endpoint, args.dev_user, args.app_user)
     elif args.cmd == "fleet":
         fleet(args.endpoint, args.count, args.first)
     elif args.cmd == "demo":

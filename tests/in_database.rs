@@ -1181,3 +1181,261 @@ fn a_standalone_instance_is_read_and_judged_like_a_cluster() {
         )
     );
 }
+
+/// A server of this test's own (PostgreSQL 17, TLS from its own CA),
+/// stopped when dropped.
+struct OwnServer {
+    server: Server,
+    stop: PathBuf,
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash").arg(&self.stop).output();
+        if let Some(base) = self.stop.parent() {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}
+
+/// scripts/setup-postgres17 under another name, its certificate also
+/// naming `extra_name`.
+fn own_server(name: &str, extra_name: &str) -> OwnServer {
+    let o = std::process::Command::new(support::root().join("scripts/setup-postgres17"))
+        .env("DBAUDIT_PG_NAME", name)
+        .env("DBAUDIT_PG_EXTRA_SAN", format!("DNS:{extra_name}"))
+        .output()
+        .unwrap();
+    let stderr = support::text(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let base = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("setup-postgres: server in "))
+        .and_then(|l| l.split(" on ").next())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("where the server is: {stderr}"));
+    let url = support::text(&o.stdout).trim().to_string();
+    let port = url
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    OwnServer {
+        server: Server {
+            url,
+            port,
+            ca: base.join("ca.pem"),
+        },
+        stop: base.join("stop"),
+    }
+}
+
+/// The acceptance run, end to end: the emulator holds prod's Aurora
+/// PostgreSQL cluster and who may connect as which DB user; `collect` (via
+/// = "parts") records the cluster as awaiting its part; a real PostgreSQL
+/// with the planted violations answers on the cluster's endpoint name (its
+/// certificate names it, TLS verifies it); `dbaudit databases` reads it,
+/// `merge` attaches the part and `evaluate` finds every planted violation in
+/// the dirty database with both hops (the IAM statement, the chain of
+/// roles), and nothing in the clean ones.
+#[test]
+fn the_emulator_and_a_real_server_end_to_end_find_every_planted_violation() {
+    if server_17("the_emulator_and_a_real_server_end_to_end").is_none() {
+        return;
+    }
+    let pid = std::process::id();
+    let p = format!("e{pid}_");
+    let (dev, app) = (format!("{p}dev_ro"), format!("{p}orders"));
+    let moto = support::Moto::start();
+    moto.seed(&["indb", "--dev-user", &dev, "--app-user", &app]);
+    let dir = support::tempdir("indb-e2e");
+    let collected = dir.join("collected");
+    std::fs::create_dir_all(&collected).unwrap();
+    let accounts = "regions = [\"eu-west-1\"]\n[[account]]\nname = \"prod\"\nenvironment = \"prod\"\naccount_id = \"222222222222\"\nrole_arn = \"arn:aws:iam::222222222222:role/dbaudit-audit\"\n[developers]\ngroups = [\"developers\"]\n";
+    let collect_cfg = dir.join("collect.toml");
+    std::fs::write(
+        &collect_cfg,
+        format!("{accounts}[databases]\nconnect = true\nvia = \"parts\"\n"),
+    )
+    .unwrap();
+    let snapshot = collected.join("snapshot.json");
+    let o = support::dbaudit(&[
+        "collect",
+        "--account",
+        "prod",
+        "--config",
+        collect_cfg.to_str().unwrap(),
+        "--endpoint-url",
+        &moto.endpoint(),
+        "-o",
+        snapshot.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        support::text(&o.stderr)
+    );
+    let snap = Snapshot::load(&snapshot).unwrap();
+    let region = &snap.accounts[0].regions[0];
+    let cluster = region
+        .db_clusters
+        .iter()
+        .find(|c| c.id == "prod-orders")
+        .unwrap();
+    let endpoint = cluster
+        .endpoint
+        .clone()
+        .expect("moto names the writer endpoint");
+    assert_eq!(
+        region.pg_databases.as_ref().unwrap()[0]
+            .unreadable
+            .as_deref(),
+        Some(dbaudit::collect::AWAITING_PART)
+    );
+
+    // The database side, on a server of this test's own.
+    let own = own_server(&format!("postgres-e2e-{pid}"), &endpoint);
+    let s = &own.server;
+    seed_rds_roles(s);
+    set_audit_password(s, &frozen_conf());
+    let mut a = admin(&s.url);
+    a.batch_execute(&format!(
+        "CREATE ROLE {dev} LOGIN IN ROLE rds_iam; CREATE ROLE {p}readers NOLOGIN;
+         CREATE ROLE {p}orders_rw NOLOGIN; CREATE ROLE {app} LOGIN IN ROLE rds_iam;
+         GRANT {p}readers TO {dev}; GRANT {p}orders_rw TO {p}readers;"
+    ))
+    .unwrap();
+    for db in ["orders_dirty", "orders_clean"] {
+        a.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    }
+    admin(&url_of(&s.url, "orders_dirty"))
+        .batch_execute(&format!(
+            "CREATE SCHEMA orders AUTHORIZATION {app};
+             CREATE TABLE orders.o1 (id int); CREATE TABLE orders.o2 (id int);
+             ALTER TABLE orders.o1 OWNER TO {app}; ALTER TABLE orders.o2 OWNER TO {app};
+             GRANT USAGE ON SCHEMA orders TO {p}readers;
+             GRANT SELECT ON ALL TABLES IN SCHEMA orders TO {p}readers;
+             GRANT INSERT ON ALL TABLES IN SCHEMA orders TO {p}orders_rw;
+             GRANT CREATE ON SCHEMA public TO PUBLIC;
+             CREATE SCHEMA billing; CREATE TABLE billing.b1 (id int);
+             GRANT USAGE ON SCHEMA billing TO {app}; GRANT INSERT ON billing.b1 TO {app};"
+        ))
+        .unwrap();
+    admin(&url_of(&s.url, "orders_clean"))
+        .batch_execute(&format!(
+            "CREATE SCHEMA orders AUTHORIZATION {app};
+             CREATE TABLE orders.o1 (id int); ALTER TABLE orders.o1 OWNER TO {app};
+             GRANT USAGE ON SCHEMA orders TO {dev}; GRANT SELECT ON orders.o1 TO {dev};"
+        ))
+        .unwrap();
+    let db_cfg = dir.join("dbaudit.toml");
+    std::fs::write(
+        &db_cfg,
+        format!(
+            "{accounts}[databases]\nconnect = true\nvia = \"parts\"\nauth = \"password\"\nsslrootcert = \"{}\"\n[databases.addresses]\n\"*.rds.amazonaws.com\" = \"127.0.0.1:{}\"\n",
+            s.ca.display(),
+            s.port
+        ),
+    )
+    .unwrap();
+    let token = runtime()
+        .block_on(iam_token(
+            &frozen_conf(),
+            "eu-west-1",
+            ENDPOINT,
+            s.port,
+            "dbaudit_audit",
+        ))
+        .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+    support::aws_env(&mut cmd);
+    let o = cmd
+        .env("DBAUDIT_DB_PASSWORD", &token)
+        .args(["databases", "--snapshot"])
+        .arg(&snapshot)
+        .args(["--account", "prod", "--config"])
+        .arg(&db_cfg)
+        .arg("-o")
+        .arg(collected.join("prod-databases.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o.stderr));
+    let merged = dir.join("merged.json");
+    let o = support::dbaudit(&[
+        "merge",
+        collected.to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        support::text(&o.stderr)
+    );
+    let o = support::dbaudit(&[
+        "evaluate",
+        merged.to_str().unwrap(),
+        "--config",
+        db_cfg.to_str().unwrap(),
+        "--format",
+        "json",
+        "--no-history",
+        "--rule",
+        "db.access.*",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", support::text(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let on = |rule: &str, db: &str| {
+        findings
+            .iter()
+            .find(|f| f["rule_id"] == rule && f["resource_id"] == format!("prod-orders/{db}"))
+            .unwrap_or_else(|| panic!("no {rule} on {db}: {findings:?}"))
+    };
+    let developers = on("db.access.developers-read-only-in-prod", "orders_dirty");
+    assert_eq!(developers["outcome"], "fail");
+    let message = developers["message"].as_str().unwrap();
+    for hop in [
+        format!("user/alice may connect as {dev}"),
+        "DevConnect".to_string(),
+        format!("INSERT on 2 tables of orders via {dev} → {p}readers → {p}orders_rw"),
+    ] {
+        assert!(message.contains(&hop), "lacks `{hop}`: {message}");
+    }
+    let apps = on("db.access.app-user-owns-its-schema", "orders_dirty");
+    assert_eq!(apps["outcome"], "fail", "{apps}");
+    assert!(
+        apps["message"].as_str().unwrap().contains(&format!(
+            "may connect as {app}, which may INSERT on 1 tables of billing outside schema orders"
+        )),
+        "{apps}"
+    );
+    assert_eq!(
+        on("db.access.public-schema-create", "orders_dirty")["outcome"],
+        "fail"
+    );
+    // Nothing else fails, nothing is an error: the clean databases pass
+    // every rule.
+    let failing: Vec<String> = findings
+        .iter()
+        .filter(|f| f["outcome"] != "pass")
+        .map(|f| format!("{} {} {}", f["rule_id"], f["resource_id"], f["outcome"]))
+        .collect();
+    assert_eq!(
+        failing,
+        [
+            "\"db.access.app-user-owns-its-schema\" \"prod-orders/orders_dirty\" \"fail\"",
+            "\"db.access.developers-read-only-in-prod\" \"prod-orders/orders_dirty\" \"fail\"",
+            "\"db.access.public-schema-create\" \"prod-orders/orders_dirty\" \"fail\"",
+        ],
+        "{findings:?}"
+    );
+    for db in ["orders_clean", "postgres"] {
+        assert_eq!(
+            on("db.access.developers-read-only-in-prod", db)["outcome"],
+            "pass"
+        );
+    }
+}
