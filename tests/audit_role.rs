@@ -231,3 +231,69 @@ fn the_action_catalogue_records_its_source_and_classifies_rds() {
     );
     assert!(cat.non_read("rds").len() > 100);
 }
+
+/// The opt-in statement for the in-database collection
+/// (docs/audit-role/in-database-connect-policy.json): by the IAM engine, it
+/// lets the role connect as the audit DB user (the default of `[databases]
+/// user`) to any cluster or standalone instance, as no other DB user, and
+/// allows nothing else of any catalogued service.
+#[test]
+fn the_in_database_statement_connects_as_the_audit_user_only() {
+    use dbaudit::iam::{Catalogue, Context, Decision, Policy, eval};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/audit-role/in-database-connect-policy.json"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let policy = Policy::parse("in-database", &doc).unwrap();
+    let ctx = Context::default();
+    let decide = |action: &str, resource: &str| {
+        eval::evaluate(
+            &[&policy],
+            None,
+            &eval::Request {
+                action,
+                resource,
+                context: &ctx,
+            },
+        )
+        .decision
+    };
+    let user = dbaudit::config::Config::parse(
+        "[databases]\nconnect = true\n",
+        std::path::Path::new("dbaudit.toml"),
+    )
+    .unwrap()
+    .databases
+    .unwrap()
+    .user;
+    for target in ["cluster-ABCDEFGHIJKL", "db-ABCDEFGHIJKL"] {
+        let arn = |u: &str| format!("arn:aws:rds-db:eu-west-1:222222222222:dbuser:{target}/{u}");
+        assert_eq!(decide("rds-db:connect", &arn(&user)), Decision::Allow);
+        for other in ["postgres", "orders", "dbaudit_audit2"] {
+            assert_ne!(
+                decide("rds-db:connect", &arn(other)),
+                Decision::Allow,
+                "{other}"
+            );
+        }
+    }
+    let cat = Catalogue::get();
+    for (svc, service) in &cat.services {
+        for name in service.actions.keys() {
+            let action = format!("{svc}:{name}");
+            if action == "rds-db:connect" {
+                continue;
+            }
+            assert_ne!(
+                decide(
+                    &action,
+                    "arn:aws:rds:eu-west-1:222222222222:cluster:prod-orders"
+                ),
+                Decision::Allow,
+                "{action}"
+            );
+        }
+    }
+}
