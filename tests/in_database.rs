@@ -141,12 +141,17 @@ fn seed_once(s: &Server) -> Estate {
     let mut a = admin(&s.url);
     let p = format!("r{pid}_");
     for stmt in [
-        format!("DROP ROLE IF EXISTS {p}dev_ro, {p}readers, {p}orders_rw, {p}orders, {p}billing"),
+        format!(
+            "DROP ROLE IF EXISTS {p}dev_ro, {p}legacy, {p}readers, {p}orders_rw, {p}orders, {p}billing"
+        ),
         format!("CREATE ROLE {p}dev_ro LOGIN IN ROLE rds_iam"),
         format!("CREATE ROLE {p}readers NOLOGIN"),
         format!("CREATE ROLE {p}orders_rw NOLOGIN"),
         format!("CREATE ROLE {p}orders LOGIN IN ROLE rds_iam"),
         format!("CREATE ROLE {p}billing LOGIN IN ROLE rds_iam"),
+        // Planted: a writer that signs in with a password, not IAM.
+        format!("CREATE ROLE {p}legacy LOGIN PASSWORD 'not-a-secret-1'"),
+        format!("GRANT {p}orders_rw TO {p}legacy"),
         format!("GRANT {p}readers TO {p}dev_ro"),
         // Planted: readers is a member of a writer (INSERT two hops away).
         format!("GRANT {p}orders_rw TO {p}readers"),
@@ -381,6 +386,13 @@ fn reads_roles_and_grants_over_iam_auth_and_the_rules_see_both_hops() {
         "{}",
         app.message
     );
+    let password = on("db.access.password-logins", &estate.dirty);
+    assert_eq!(password.outcome, Outcome::Fail);
+    assert!(
+        password.message.contains(&format!("{p}legacy")),
+        "{}",
+        password.message
+    );
     let su = on("db.access.rds-superuser-only-master", &estate.dirty);
     assert_eq!(su.outcome, Outcome::Fail);
     assert!(
@@ -449,6 +461,36 @@ fn every_failure_to_read_is_a_recorded_reason() {
 
     let why = only(&read(&s, &conf, settings(&s, DbAuth::Password), None));
     assert!(why.contains("DBAUDIT_DB_PASSWORD"), "{why}");
+}
+
+/// The AWS SDK for Rust's own published vector for RDS auth tokens
+/// (aws-sdk-rds `auth_token::tests::signing_works`: key `akid`/`secret`,
+/// 2024-08-26T22:00:00Z, us-east-1, port 3306, user `peccy`): our
+/// `iam_token` gives exactly that token.
+#[test]
+fn the_iam_token_matches_the_sdk_s_published_vector() {
+    let conf = SdkConfig::builder()
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "akid", "secret", None, None, "test",
+        )))
+        .time_source(StaticTimeSource::new(
+            UNIX_EPOCH + Duration::from_secs(1_724_709_600),
+        ))
+        .behavior_version(BehaviorVersion::latest())
+        .build();
+    let token = runtime()
+        .block_on(iam_token(
+            &conf,
+            "us-east-1",
+            "prod-instance.us-east-1.rds.amazonaws.com",
+            3306,
+            "peccy",
+        ))
+        .unwrap();
+    assert_eq!(
+        token,
+        "prod-instance.us-east-1.rds.amazonaws.com:3306/?Action=connect&DBUser=peccy&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=akid%2F20240826%2Fus-east-1%2Frds-db%2Faws4_request&X-Amz-Date=20240826T220000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=dd0cba843009474347af724090233265628ace491ea17ce3eb3da098b983ad89"
+    );
 }
 
 /// The token is what botocore's `generate_db_auth_token` makes from the
@@ -531,7 +573,7 @@ fn effective_writes_agree_with_has_table_privilege() {
         .retain(|d| d.database == estate.dirty || d.database == estate.clean);
     snap.accounts = vec![a];
     let p = format!("r{}_", std::process::id());
-    let logins = ["dev_ro", "orders", "billing"].map(|l| format!("{p}{l}"));
+    let logins = ["dev_ro", "orders", "billing", "legacy"].map(|l| format!("{p}{l}"));
     for db in [&estate.dirty, &estate.clean] {
         let facts = dbaudit::model::pg_database::writes_of(&snap.accounts[0].regions[0], db);
         let mut server = admin(&url_of(&s.url, db));
