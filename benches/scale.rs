@@ -3,9 +3,12 @@
 //! IAM principals per account) is split into SHARDS parts as `collect
 //! --shard K/N` would write them; then, timed: parsing the parts, `merge`,
 //! evaluating every built-in rule, and the JSON report.
-//! `cargo bench --bench scale [-- ACCOUNTS CLUSTERS PRINCIPALS SHARDS]`
-//! (default 1,000 × 20, 10 principals, 4 shards). Prints wall times and the
-//! peak RSS; figures go in docs/performance.md.
+//! `cargo bench --bench scale [-- ACCOUNTS CLUSTERS PRINCIPALS SHARDS]
+//! [--shared-services]` (default 1,000 × 20, 10 principals, 4 shards).
+//! Prints wall times and the peak RSS; figures go in docs/performance.md.
+//! With `--shared-services` every account serves the same service names,
+//! and the evaluation is timed again without the parity rules: parity's
+//! cost as a ratio of the same run with `--skip-rule 'parity.*'`.
 
 mod support;
 
@@ -28,9 +31,10 @@ fn main() {
     let arg = |i: usize, d: usize| args.get(i).copied().unwrap_or(d);
     let (accounts, clusters, principals, shards) =
         (arg(0, 1000), arg(1, 20), arg(2, 10), arg(3, 4));
+    let shared = std::env::args().any(|a| a == "--shared-services");
 
     let t = Instant::now();
-    let whole = dbaudit::synth::organization(accounts, clusters, principals);
+    let whole = dbaudit::synth::organization_with(accounts, clusters, principals, shared);
     let configs: Vec<AccountConfig> = whole
         .accounts
         .iter()
@@ -105,6 +109,35 @@ fn main() {
     let t_eval = t.elapsed();
     let (rss_eval, peak_eval) = (rss_mb(), peak_rss_mb());
     let n = findings.len();
+    if shared {
+        // The same evaluation without the parity rules, as
+        // `--skip-rule 'parity.*'` would run it; the longest parity
+        // message, which a summary keeps short.
+        let long = findings
+            .iter()
+            .filter(|f| f.rule_id.starts_with("parity."))
+            .max_by_key(|f| f.message.chars().count());
+        let longest = long.map_or(0, |f| f.message.chars().count());
+        if let Some(f) = long.filter(|_| std::env::var_os("DBAUDIT_BENCH_SHOW").is_some()) {
+            println!(
+                "{}: {}",
+                f.rule_id,
+                f.message.chars().take(600).collect::<String>()
+            );
+        }
+        let mut without = rules.clone();
+        without.rules.retain(|r| !r.id.starts_with("parity."));
+        let t = Instant::now();
+        let rest = dbaudit::evaluate::evaluate(&merged, &without, &config);
+        let t_rest = t.elapsed();
+        println!(
+            "evaluate without parity.*: {:.3} s ({} findings); with parity {:.3} s: ratio {:.2}; longest parity message {longest} characters",
+            t_rest.as_secs_f64(),
+            rest.len(),
+            t_eval.as_secs_f64(),
+            t_eval.as_secs_f64() / t_rest.as_secs_f64()
+        );
+    }
     let t = Instant::now();
     let g = dbaudit::report::gate::decide(
         &findings,

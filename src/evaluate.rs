@@ -799,6 +799,10 @@ impl<'a> AccountScope<'a> {
         };
         let evidence = match (&rule.evidence, outcome) {
             (Some(e), Outcome::Fail) => e.execute(ctx).ok().map(|v| Box::new(cel_to_json(&v))),
+            // The message summarised a long list: the whole of it here.
+            (_, Outcome::Error) if target.unknown.len() > MISSING_LISTED => {
+                Some(Box::new(serde_json::json!({ "missing": target.unknown })))
+            }
             _ => None,
         };
         Some(self.finding(
@@ -823,7 +827,7 @@ impl<'a> AccountScope<'a> {
         } else {
             format!(
                 "data needed by this rule is missing ({e}): {}",
-                target.unknown.join("; ")
+                missing_summary(target.unknown)
             )
         }
     }
@@ -936,10 +940,83 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// How many missing entries an error message lists in full.
+const MISSING_LISTED: usize = 3;
+
+/// What was missing, for an error message: every entry when there are a
+/// few; when there are many (one service over hundreds of accounts), the
+/// first reason with two of its subjects and counts, so that
+/// the message stays short. The finding's evidence then holds the whole
+/// list. An entry reads `subject: reason` (`acct-7/db-3: parameter groups:
+/// not collected`) or is a reason alone.
+fn missing_summary(unknown: &[String]) -> String {
+    if unknown.len() <= MISSING_LISTED {
+        return unknown.join("; ");
+    }
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for u in unknown {
+        let (subject, reason) = u.split_once(": ").unwrap_or(("", u.as_str()));
+        match groups.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, subjects)) => subjects.push(subject),
+            None => groups.push((reason, vec![subject])),
+        }
+    }
+    let shown: Vec<String> = groups
+        .iter()
+        .take(1)
+        .map(|(reason, subjects)| {
+            let named: Vec<&str> = subjects
+                .iter()
+                .copied()
+                .filter(|s| !s.is_empty())
+                .take(2)
+                .collect();
+            let more = subjects.len() - named.len();
+            match (named.is_empty(), more) {
+                (true, _) => (*reason).to_string(),
+                (false, 0) => format!("{reason}: {}", named.join(", ")),
+                (false, n) => format!("{reason}: {} and {n} more", named.join(", ")),
+            }
+        })
+        .collect();
+    let others = groups.len().saturating_sub(1);
+    format!(
+        "{} ({} entries{}; all in the evidence)",
+        shown.join("; "),
+        unknown.len(),
+        if others > 0 {
+            format!(", {others} other reason(s)")
+        } else {
+            String::new()
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    use super::missing_summary;
+
     /// Every permutation of five elements (and the empty one) is applied
     /// exactly: `v[i]` ends up as the element `order[i]` named.
+    /// A few missing entries are listed; many are grouped by reason, the
+    /// first with two subjects, with counts, and the message stays short.
+    #[test]
+    fn many_missing_entries_are_summarised() {
+        let few: Vec<String> = vec!["a: x".into(), "b: y".into()];
+        assert_eq!(missing_summary(&few), "a: x; b: y");
+        let mut many: Vec<String> = (0..400)
+            .map(|n| format!("acct-{n:04}/db-1: parameter groups: not collected"))
+            .collect();
+        many.push("who the developers are: not configured".into());
+        many.push("DB roles in prod: its databases were not read".into());
+        let m = missing_summary(&many);
+        assert_eq!(
+            m,
+            "parameter groups: not collected: acct-0000/db-1, acct-0001/db-1 and 398 more (402 entries, 2 other reason(s); all in the evidence)"
+        );
+        assert!(m.chars().count() <= 300);
+    }
+
     #[test]
     fn permute_applies_any_order() {
         fn all(n: usize) -> Vec<Vec<usize>> {

@@ -31,6 +31,18 @@ pub fn snapshot(
 /// prod, serving the same services), each with `clusters` clusters of three members and
 /// `principals` IAM principals; for the organization-scale benchmark.
 pub fn organization(accounts: usize, clusters: usize, principals: usize) -> Snapshot {
+    organization_with(accounts, clusters, principals, false)
+}
+
+/// [`organization`], or with `shared_services` every account serving the
+/// same service names (`svc-0` …): each service then has hundreds of
+/// databases per environment, the shape in which parity summarises.
+pub fn organization_with(
+    accounts: usize,
+    clusters: usize,
+    principals: usize,
+    shared_services: bool,
+) -> Snapshot {
     let mut s = Snapshot::new("2026-11-27T00:00:00Z".to_string());
     for n in 0..accounts {
         let env = if n % 2 == 1 { "prod" } else { "test" };
@@ -39,9 +51,11 @@ pub fn organization(accounts: usize, clusters: usize, principals: usize) -> Snap
         a.name = format!("acct-{n:04}");
         // One product line per test/prod pair of accounts, with services
         // of its own (as an organization's product lines have).
-        for c in a.regions.iter_mut().flat_map(|r| r.db_clusters.iter_mut()) {
-            if let Some(s) = c.tags.get_mut("service") {
-                *s = format!("line{}-{s}", n / 2);
+        if !shared_services {
+            for c in a.regions.iter_mut().flat_map(|r| r.db_clusters.iter_mut()) {
+                if let Some(s) = c.tags.get_mut("service") {
+                    *s = format!("line{}-{s}", n / 2);
+                }
             }
         }
         let ids: Vec<(String, String)> = a
