@@ -366,8 +366,19 @@ fn merge_shards(
         plan.iter().map(|p| (p.name.as_str(), p)).collect();
     let mut merged = Snapshot::new(String::new());
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    for (source, snap, part) in run.iter() {
-        for mut account in snap.accounts.clone() {
+    // Each part's accounts are moved into the merged snapshot, not copied:
+    // the merge holds the accounts once.
+    summary.parts = by_index.len();
+    summary.missing_parts = (1..=count).filter(|i| !by_index.contains_key(i)).collect();
+    drop(by_index);
+    let collected_at = run
+        .iter()
+        .map(|(_, s, _)| s.collected_at.clone())
+        .min()
+        .unwrap_or_default();
+    for (source, snap, part) in run {
+        let source = source.as_str();
+        for mut account in snap.accounts {
             match planned.get(account.name.as_str()) {
                 Some(p) if p.shard == part.index => {}
                 Some(p) => {
@@ -386,7 +397,7 @@ fn merge_shards(
                     ));
                 }
             }
-            if let Some(other) = seen.insert(account.name.clone(), source.clone()) {
+            if let Some(other) = seen.insert(account.name.clone(), source.to_string()) {
                 return Err(refuse(
                     source,
                     format!("account `{}` is also in {other}", account.name),
@@ -401,8 +412,6 @@ fn merge_shards(
             merged.accounts.push(account);
         }
     }
-    summary.parts = by_index.len();
-    summary.missing_parts = (1..=count).filter(|i| !by_index.contains_key(i)).collect();
     let missing: BTreeSet<usize> = summary.missing_parts.iter().copied().collect();
     for p in &plan {
         if seen.contains_key(&p.name) {
@@ -441,11 +450,7 @@ fn merge_shards(
         });
     }
     merged.plan = Some(plan.clone());
-    merged.collected_at = run
-        .iter()
-        .map(|(_, s, _)| s.collected_at.clone())
-        .min()
-        .unwrap_or_default();
+    merged.collected_at = collected_at;
     merged.normalize();
     Ok((merged, summary))
 }
