@@ -173,19 +173,79 @@ pub fn merge(
     parts: Vec<(String, Snapshot)>,
     run_id: Option<&str>,
 ) -> Result<(Snapshot, MergeSummary), Error> {
-    let (databases, parts): (Vec<_>, Vec<_>) = parts
-        .into_iter()
-        .partition(|(_, s)| s.databases_part.is_some());
-    let (mut merged, mut summary) = match &parts[..] {
-        [(_, whole)] if whole.shard.is_none() && !databases.is_empty() => {
+    merge_each(parts.into_iter().map(Ok), run_id)
+}
+
+/// [`merge`], reading the parts one at a time: each shard part is checked,
+/// its accounts moved into the merged snapshot and the part dropped before
+/// the next is read, so the merge holds one part besides what it merged
+/// (parts of other runs are read and dropped). A part that cannot be read
+/// stops the merge with its error.
+pub fn merge_each<I>(parts: I, run_id: Option<&str>) -> Result<(Snapshot, MergeSummary), Error>
+where
+    I: IntoIterator<Item = Result<(String, Snapshot), Error>>,
+{
+    let mut databases = Vec::new();
+    let mut whole: Option<(String, Snapshot)> = None;
+    let mut run: Option<Run> = None;
+    let mut other_runs: BTreeMap<String, usize> = BTreeMap::new();
+    for item in parts {
+        let (source, mut snap) = item?;
+        if snap.databases_part.is_some() {
+            databases.push((source, snap));
+            continue;
+        }
+        let Some(part) = snap.shard.take() else {
+            if whole.is_some() || run.is_some() {
+                return Err(refuse(&source, NOT_A_PART.into()));
+            }
+            whole = Some((source, snap));
+            continue;
+        };
+        if let Some((whole_source, _)) = &whole {
+            return Err(refuse(whole_source, NOT_A_PART.into()));
+        }
+        if run_id.is_some_and(|id| id != part.run_id) {
+            *other_runs.entry(part.run_id).or_default() += 1;
+            continue;
+        }
+        match &run {
+            Some(r) if r.run_id != part.run_id => {
+                return Err(Error::Usage(format!(
+                    "parts of several runs ({}, {}); choose one with --run-id",
+                    r.run_id, part.run_id
+                )));
+            }
+            Some(_) => {}
+            None => run = Some(Run::new(&source, &part)),
+        }
+        if let Some(r) = run.as_mut() {
+            r.add(source, snap, part)?;
+        }
+    }
+    let (mut merged, mut summary) = match (whole, run) {
+        (Some((source, w)), None) => {
+            if databases.is_empty() {
+                return Err(refuse(&source, NOT_A_PART.into()));
+            }
             let summary = MergeSummary {
                 whole: true,
                 ..MergeSummary::default()
             };
-            (whole.clone(), summary)
+            (w, summary)
         }
-        _ => merge_shards(parts, run_id)?,
+        (_, Some(r)) => r.finish(),
+        (None, None) => {
+            return Err(Error::Usage(match run_id {
+                Some(id) => format!(
+                    "no part of run `{id}`; runs found: {}",
+                    other_runs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                None => "no shard part found (files ending in .json)".into(),
+            }));
+        }
     };
+    summary.other_runs = other_runs.values().sum();
     // A database part of another run is not this run's reading.
     let (databases, other): (Vec<_>, Vec<_>) = databases.into_iter().partition(|(_, s)| {
         summary.whole
@@ -197,6 +257,169 @@ pub fn merge(
     summary.other_runs += other.len();
     attach_databases(&mut merged, databases, &mut summary)?;
     Ok((merged, summary))
+}
+
+const NOT_A_PART: &str = "not a shard part (written without `collect --shard K/N`); evaluate it directly, or merge only parts";
+
+/// One sharded run being merged: its plan (from its first part), the parts
+/// and accounts seen so far, and what was merged.
+struct Run {
+    run_id: String,
+    count: usize,
+    plan: Vec<PlannedAccount>,
+    first_source: String,
+    /// Account name → the shard the plan assigns it.
+    planned: BTreeMap<String, usize>,
+    by_index: BTreeMap<usize, String>,
+    seen: BTreeMap<String, String>,
+    merged: Snapshot,
+    collected_at: Option<String>,
+}
+
+impl Run {
+    fn new(source: &str, first: &ShardPart) -> Run {
+        Run {
+            run_id: first.run_id.clone(),
+            count: first.count,
+            plan: first.plan.clone(),
+            first_source: source.to_string(),
+            planned: first
+                .plan
+                .iter()
+                .map(|p| (p.name.clone(), p.shard))
+                .collect(),
+            by_index: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            merged: Snapshot::new(String::new()),
+            collected_at: None,
+        }
+    }
+
+    /// Checks one part against the run and moves its accounts in.
+    fn add(&mut self, source: String, snap: Snapshot, part: ShardPart) -> Result<(), Error> {
+        let count = self.count;
+        if part.count != count || part.plan != self.plan {
+            return Err(refuse(
+                &source,
+                format!(
+                    "part {} of {} of run `{}` was planned differently from {} (another account list or shard count); parts of one run share one plan",
+                    part.index, part.count, part.run_id, self.first_source
+                ),
+            ));
+        }
+        if let Some(other) = self.by_index.insert(part.index, source.clone()) {
+            return Err(refuse(
+                &source,
+                format!(
+                    "part {} of {count} of run `{}` is also in {other}: keep one",
+                    part.index, part.run_id
+                ),
+            ));
+        }
+        if self
+            .collected_at
+            .as_ref()
+            .is_none_or(|c| snap.collected_at < *c)
+        {
+            self.collected_at = Some(snap.collected_at.clone());
+        }
+        for mut account in snap.accounts {
+            match self.planned.get(account.name.as_str()) {
+                Some(shard) if *shard == part.index => {}
+                Some(shard) => {
+                    return Err(refuse(
+                        &source,
+                        format!(
+                            "account `{}` is in part {} but planned for part {shard}",
+                            account.name, part.index
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(refuse(
+                        &source,
+                        format!("account `{}` is not in the run's plan", account.name),
+                    ));
+                }
+            }
+            if let Some(other) = self.seen.insert(account.name.clone(), source.clone()) {
+                return Err(refuse(
+                    &source,
+                    format!("account `{}` is also in {other}", account.name),
+                ));
+            }
+            if account.collected_at.is_none() {
+                account.collected_at = Some(snap.collected_at.clone());
+            }
+            if account.tool_version.is_none() {
+                account.tool_version = Some(snap.tool_version.clone());
+            }
+            self.merged.accounts.push(account);
+        }
+        Ok(())
+    }
+
+    /// Missing parts and accounts become gaps; the merged snapshot.
+    fn finish(self) -> (Snapshot, MergeSummary) {
+        let Run {
+            run_id,
+            count,
+            plan,
+            by_index,
+            seen,
+            mut merged,
+            collected_at,
+            ..
+        } = self;
+        let mut summary = MergeSummary {
+            run_id,
+            count,
+            parts: by_index.len(),
+            missing_parts: (1..=count).filter(|i| !by_index.contains_key(i)).collect(),
+            ..MergeSummary::default()
+        };
+        let missing: BTreeSet<usize> = summary.missing_parts.iter().copied().collect();
+        for p in &plan {
+            if seen.contains_key(&p.name) {
+                continue;
+            }
+            let (code, message) = if missing.contains(&p.shard) {
+                (
+                    "ShardMissing",
+                    format!(
+                        "part {} of {count} of run `{}` is missing: the account was not collected",
+                        p.shard, summary.run_id
+                    ),
+                )
+            } else {
+                (
+                    "AccountMissing",
+                    format!(
+                        "part {} of {count} of run `{}` does not have this account",
+                        p.shard, summary.run_id
+                    ),
+                )
+            };
+            summary.missing_accounts.push(p.name.clone());
+            merged.accounts.push(Account {
+                name: p.name.clone(),
+                environment: p.environment.clone(),
+                account_id: p.account_id.clone(),
+                gaps: vec![Gap {
+                    service: Service::Sts,
+                    region: None,
+                    operation: "Shard".into(),
+                    code: code.into(),
+                    message,
+                }],
+                ..Account::default()
+            });
+        }
+        merged.plan = Some(plan);
+        merged.collected_at = collected_at.unwrap_or_default();
+        merged.normalize();
+        (merged, summary)
+    }
 }
 
 fn refuse(source: &str, message: String) -> Error {
@@ -293,166 +516,6 @@ fn attach_databases(
     }
     merged.normalize();
     Ok(())
-}
-
-fn merge_shards(
-    parts: Vec<(String, Snapshot)>,
-    run_id: Option<&str>,
-) -> Result<(Snapshot, MergeSummary), Error> {
-    let mut summary = MergeSummary::default();
-    let mut runs: BTreeMap<String, Vec<(String, Snapshot, ShardPart)>> = BTreeMap::new();
-    for (source, mut snap) in parts {
-        let Some(part) = snap.shard.take() else {
-            return Err(refuse(
-                &source,
-                "not a shard part (written without `collect --shard K/N`); evaluate it directly, or merge only parts".into(),
-            ));
-        };
-        runs.entry(part.run_id.clone())
-            .or_default()
-            .push((source, snap, part));
-    }
-    let run = match run_id {
-        Some(id) => {
-            summary.other_runs = runs
-                .iter()
-                .filter(|(r, _)| *r != id)
-                .map(|(_, p)| p.len())
-                .sum();
-            runs.remove(id).ok_or_else(|| {
-                Error::Usage(format!(
-                    "no part of run `{id}`; runs found: {}",
-                    runs.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))
-            })?
-        }
-        None if runs.len() > 1 => {
-            return Err(Error::Usage(format!(
-                "parts of several runs ({}); choose one with --run-id",
-                runs.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        None => runs
-            .into_values()
-            .next()
-            .ok_or_else(|| Error::Usage("no shard part found (files ending in .json)".into()))?,
-    };
-    let (first_source, _, first) = &run[0];
-    let (count, plan) = (first.count, first.plan.clone());
-    summary.run_id = first.run_id.clone();
-    summary.count = count;
-    let mut by_index: BTreeMap<usize, &str> = BTreeMap::new();
-    for (source, _, part) in &run {
-        if part.count != count || part.plan != plan {
-            return Err(refuse(
-                source,
-                format!(
-                    "part {} of {} of run `{}` was planned differently from {first_source} (another account list or shard count); parts of one run share one plan",
-                    part.index, part.count, part.run_id
-                ),
-            ));
-        }
-        if let Some(other) = by_index.insert(part.index, source) {
-            return Err(refuse(
-                source,
-                format!(
-                    "part {} of {count} of run `{}` is also in {other}: keep one",
-                    part.index, part.run_id
-                ),
-            ));
-        }
-    }
-    let planned: BTreeMap<&str, &PlannedAccount> =
-        plan.iter().map(|p| (p.name.as_str(), p)).collect();
-    let mut merged = Snapshot::new(String::new());
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    // Each part's accounts are moved into the merged snapshot, not copied:
-    // the merge holds the accounts once.
-    summary.parts = by_index.len();
-    summary.missing_parts = (1..=count).filter(|i| !by_index.contains_key(i)).collect();
-    drop(by_index);
-    let collected_at = run
-        .iter()
-        .map(|(_, s, _)| s.collected_at.clone())
-        .min()
-        .unwrap_or_default();
-    for (source, snap, part) in run {
-        let source = source.as_str();
-        for mut account in snap.accounts {
-            match planned.get(account.name.as_str()) {
-                Some(p) if p.shard == part.index => {}
-                Some(p) => {
-                    return Err(refuse(
-                        source,
-                        format!(
-                            "account `{}` is in part {} but planned for part {}",
-                            account.name, part.index, p.shard
-                        ),
-                    ));
-                }
-                None => {
-                    return Err(refuse(
-                        source,
-                        format!("account `{}` is not in the run's plan", account.name),
-                    ));
-                }
-            }
-            if let Some(other) = seen.insert(account.name.clone(), source.to_string()) {
-                return Err(refuse(
-                    source,
-                    format!("account `{}` is also in {other}", account.name),
-                ));
-            }
-            if account.collected_at.is_none() {
-                account.collected_at = Some(snap.collected_at.clone());
-            }
-            if account.tool_version.is_none() {
-                account.tool_version = Some(snap.tool_version.clone());
-            }
-            merged.accounts.push(account);
-        }
-    }
-    let missing: BTreeSet<usize> = summary.missing_parts.iter().copied().collect();
-    for p in &plan {
-        if seen.contains_key(&p.name) {
-            continue;
-        }
-        let (code, message) = if missing.contains(&p.shard) {
-            (
-                "ShardMissing",
-                format!(
-                    "part {} of {count} of run `{}` is missing: the account was not collected",
-                    p.shard, summary.run_id
-                ),
-            )
-        } else {
-            (
-                "AccountMissing",
-                format!(
-                    "part {} of {count} of run `{}` does not have this account",
-                    p.shard, summary.run_id
-                ),
-            )
-        };
-        summary.missing_accounts.push(p.name.clone());
-        merged.accounts.push(Account {
-            name: p.name.clone(),
-            environment: p.environment.clone(),
-            account_id: p.account_id.clone(),
-            gaps: vec![Gap {
-                service: Service::Sts,
-                region: None,
-                operation: "Shard".into(),
-                code: code.into(),
-                message,
-            }],
-            ..Account::default()
-        });
-    }
-    merged.plan = Some(plan.clone());
-    merged.collected_at = collected_at;
-    merged.normalize();
-    Ok((merged, summary))
 }
 
 #[cfg(test)]
@@ -558,6 +621,49 @@ mod tests {
             completed: s.accounts.iter().map(|a| a.name.clone()).collect(),
         });
         (format!("part-{index}.json"), s)
+    }
+
+    /// The merge takes one part at a time: it stops at the first part that
+    /// cannot be read without pulling the next, and with several runs
+    /// (no --run-id) as soon as the second run shows.
+    #[test]
+    fn parts_are_taken_one_at_a_time() {
+        let accounts: Vec<AccountConfig> = (0..8)
+            .map(|i| account(&format!("a{i}"), &format!("{:012}", 300_000_000_000u64 + i)))
+            .collect();
+        let plan = plan(&accounts, 4, &[]);
+        let pulled = std::cell::Cell::new(0);
+        let parts = (1..=4).map(|k| {
+            pulled.set(pulled.get() + 1);
+            if k == 2 {
+                Err(Error::Usage("part 2 is unreadable".into()))
+            } else {
+                Ok(part(k, 4, &plan, "r1"))
+            }
+        });
+        let e = merge_each(parts, None).unwrap_err();
+        assert!(e.to_string().contains("part 2 is unreadable"), "{e}");
+        assert_eq!(
+            pulled.get(),
+            2,
+            "the parts after the failing one were not read"
+        );
+        let runs = [
+            part(1, 4, &plan, "r1"),
+            part(2, 4, &plan, "r2"),
+            part(3, 4, &plan, "r1"),
+        ];
+        let e = merge_each(runs.into_iter().map(Ok), None).unwrap_err();
+        assert!(
+            e.to_string().contains("parts of several runs (r1, r2)"),
+            "{e}"
+        );
+        // With --run-id, the other run's parts are read and left out.
+        let runs = [part(1, 4, &plan, "r1"), part(2, 4, &plan, "r2")];
+        let (m, summary) = merge_each(runs.into_iter().map(Ok), Some("r2")).unwrap();
+        assert_eq!(summary.other_runs, 1);
+        assert_eq!(summary.missing_parts, vec![1, 3, 4]);
+        assert_eq!(m.accounts.len(), 8);
     }
 
     #[test]

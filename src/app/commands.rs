@@ -97,7 +97,7 @@ pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
     let parts = read_parts(&source, &access)?;
     let run_id = args.run_id.as_deref().map(crate::shard::expand);
     let args = crate::cli::MergeArgs { run_id, ..args };
-    let (merged, summary) = crate::shard::merge(parts, args.run_id.as_deref())?;
+    let (merged, summary) = crate::shard::merge_each(parts, args.run_id.as_deref())?;
     crate::error::write_atomic(&args.output, merged.to_json().as_bytes())?;
     if !args.quiet && summary.whole {
         let _ = writeln!(
@@ -194,35 +194,35 @@ pub(crate) fn is_parts_source(source: &std::path::Path) -> bool {
     source.is_dir() || source.to_str().is_some_and(|s| s.starts_with("s3://"))
 }
 
-/// The parts under a directory (every `*.json` file in it and below) or an
-/// `s3://BUCKET/PREFIX` (every `*.json` object under it), parsed.
-pub(crate) fn read_parts(
-    source: &std::path::Path,
-    access: &StoreAccess,
-) -> Result<Vec<(String, Snapshot)>, Error> {
+/// The parts under a directory or `s3://` prefix, each parsed only when
+/// the merge takes it (one part in memory at a time; an S3 prefix's
+/// objects are fetched first, as text).
+pub(crate) type Parts = Box<dyn Iterator<Item = Result<(String, Snapshot), Error>>>;
+
+pub(crate) fn read_parts(source: &std::path::Path, access: &StoreAccess) -> Result<Parts, Error> {
     if let Some(url) = source.to_str().filter(|s| s.starts_with("s3://")) {
-        return store_parts(url, access);
+        let texts = store_parts(url, access)?;
+        return Ok(Box::new(texts.into_iter().map(|(name, text)| {
+            Snapshot::parse(&text, std::path::Path::new(&name)).map(|s| (name, s))
+        })));
     }
     let mut files = Vec::new();
     json_files(source, &mut files)?;
     files.sort();
-    let mut parts = Vec::with_capacity(files.len());
-    for f in files {
-        let snapshot = Snapshot::load(&f)?;
-        parts.push((f.display().to_string(), snapshot));
-    }
-    Ok(parts)
+    Ok(Box::new(files.into_iter().map(|f| {
+        Snapshot::load(&f).map(|snapshot| (f.display().to_string(), snapshot))
+    })))
 }
 
 #[cfg(feature = "aws")]
-fn store_parts(url: &str, access: &StoreAccess) -> Result<Vec<(String, Snapshot)>, Error> {
+fn store_parts(url: &str, access: &StoreAccess) -> Result<Vec<(String, String)>, Error> {
     let url = crate::collect::store::S3Url::parse(url)
         .ok_or_else(|| Error::Usage(format!("`{url}` is not s3://BUCKET/PREFIX")))?;
     super::live::store_parts(access, &url)
 }
 
 #[cfg(not(feature = "aws"))]
-fn store_parts(_: &str, _: &StoreAccess) -> Result<Vec<(String, Snapshot)>, Error> {
+fn store_parts(_: &str, _: &StoreAccess) -> Result<Vec<(String, String)>, Error> {
     Err(Error::Usage(
         "this dbaudit was built without the `aws` feature: it cannot read s3:// parts".into(),
     ))

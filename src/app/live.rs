@@ -146,16 +146,13 @@ fn collect_to_store(
     })
 }
 
-/// The parts under `s3://BUCKET/PREFIX`, parsed (for `dbaudit merge`).
+/// The parts under `s3://BUCKET/PREFIX`, as text (parsed one at a time by
+/// the merge).
 pub fn store_parts(
     access: &crate::cli::AwsArgs,
     url: &crate::collect::store::S3Url,
-) -> Result<Vec<(String, Snapshot)>, Error> {
-    let opts = aws_options(access);
-    crate::collect::store::get_all(&opts, url)?
-        .into_iter()
-        .map(|(name, text)| Snapshot::parse(&text, std::path::Path::new(&name)).map(|s| (name, s)))
-        .collect()
+) -> Result<Vec<(String, String)>, Error> {
+    crate::collect::store::get_all(&aws_options(access), url)
 }
 
 pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {

@@ -145,7 +145,7 @@ pub fn load_snapshots(
         let source = PathBuf::from(crate::shard::expand(&one.to_string_lossy()));
         if commands::is_parts_source(&source) {
             let parts = commands::read_parts(&source, access)?;
-            return Ok(crate::shard::merge(parts, None)?.0);
+            return Ok(crate::shard::merge_each(parts, None)?.0);
         }
     }
     let mut merged: Option<Snapshot> = None;
