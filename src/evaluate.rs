@@ -767,11 +767,13 @@ impl<'a> AccountScope<'a> {
                     ));
                 }
                 Err(e) => {
-                    return Some(self.error_finding(
+                    return Some(self.finding(
                         rule,
                         region,
                         self.clone_ref(target),
-                        self.explain(&e, target),
+                        Outcome::Error,
+                        self.explain(&e, target).into(),
+                        missing_evidence(target.unknown),
                     ));
                 }
             }
@@ -784,9 +786,9 @@ impl<'a> AccountScope<'a> {
                 gap_message(gap),
             ));
         }
-        let (outcome, message) = match rule.condition.execute(ctx) {
-            Ok(Value::Bool(true)) => (Outcome::Pass, self.title(rule)),
-            Ok(Value::Bool(false)) => (Outcome::Fail, rule.message.render(ctx).into()),
+        let (outcome, message, explained) = match rule.condition.execute(ctx) {
+            Ok(Value::Bool(true)) => (Outcome::Pass, self.title(rule), false),
+            Ok(Value::Bool(false)) => (Outcome::Fail, rule.message.render(ctx).into(), false),
             Ok(other) => (
                 Outcome::Error,
                 format!(
@@ -794,15 +796,13 @@ impl<'a> AccountScope<'a> {
                     type_name(&other)
                 )
                 .into(),
+                false,
             ),
-            Err(e) => (Outcome::Error, self.explain(&e, target).into()),
+            Err(e) => (Outcome::Error, self.explain(&e, target).into(), true),
         };
         let evidence = match (&rule.evidence, outcome) {
             (Some(e), Outcome::Fail) => e.execute(ctx).ok().map(|v| Box::new(cel_to_json(&v))),
-            // The message summarised a long list: the whole of it here.
-            (_, Outcome::Error) if target.unknown.len() > MISSING_LISTED => {
-                Some(Box::new(serde_json::json!({ "missing": target.unknown })))
-            }
+            _ if explained => missing_evidence(target.unknown),
             _ => None,
         };
         Some(self.finding(
@@ -943,6 +943,12 @@ fn type_name(v: &Value) -> &'static str {
 /// How many missing entries an error message lists in full.
 const MISSING_LISTED: usize = 3;
 
+/// The whole list of missing inputs, as the evidence of an error whose
+/// message summarised it ([`missing_summary`]).
+fn missing_evidence(unknown: &[String]) -> Option<Box<serde_json::Value>> {
+    (unknown.len() > MISSING_LISTED).then(|| Box::new(serde_json::json!({ "missing": unknown })))
+}
+
 /// What was missing, for an error message: every entry when there are a
 /// few; when there are many (one service over hundreds of accounts), the
 /// first reason with two of its subjects and counts, so that
@@ -961,28 +967,22 @@ fn missing_summary(unknown: &[String]) -> String {
             None => groups.push((reason, vec![subject])),
         }
     }
-    let shown: Vec<String> = groups
+    // Not empty: there are more entries than MISSING_LISTED.
+    let (reason, subjects) = &groups[0];
+    let named: Vec<&str> = subjects
         .iter()
-        .take(1)
-        .map(|(reason, subjects)| {
-            let named: Vec<&str> = subjects
-                .iter()
-                .copied()
-                .filter(|s| !s.is_empty())
-                .take(2)
-                .collect();
-            let more = subjects.len() - named.len();
-            match (named.is_empty(), more) {
-                (true, _) => (*reason).to_string(),
-                (false, 0) => format!("{reason}: {}", named.join(", ")),
-                (false, n) => format!("{reason}: {} and {n} more", named.join(", ")),
-            }
-        })
+        .copied()
+        .filter(|s| !s.is_empty())
+        .take(2)
         .collect();
-    let others = groups.len().saturating_sub(1);
+    let first = match subjects.len() - named.len() {
+        _ if named.is_empty() => (*reason).to_string(),
+        0 => format!("{reason}: {}", named.join(", ")),
+        more => format!("{reason}: {} and {more} more", named.join(", ")),
+    };
+    let others = groups.len() - 1;
     format!(
-        "{} ({} entries{}; all in the evidence)",
-        shown.join("; "),
+        "{first} ({} entries{}; all in the evidence)",
         unknown.len(),
         if others > 0 {
             format!(", {others} other reason(s)")

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::AccountConfig;
 use crate::error::{Error, Location};
-use crate::snapshot::{Account, Gap, PlannedAccount, ShardPart, Snapshot};
+use crate::snapshot::{Account, DatabasesPart, Gap, PlannedAccount, ShardPart, Snapshot};
 use crate::vocab::Service;
 
 /// The environment variables an orchestrator sets to a 0-based index:
@@ -191,8 +191,8 @@ where
     let mut other_runs: BTreeMap<String, usize> = BTreeMap::new();
     for item in parts {
         let (source, mut snap) = item?;
-        if snap.databases_part.is_some() {
-            databases.push((source, snap));
+        if let Some(info) = snap.databases_part.take() {
+            databases.push((source, info, snap));
             continue;
         }
         let Some(part) = snap.shard.take() else {
@@ -247,12 +247,8 @@ where
     };
     summary.other_runs = other_runs.values().sum();
     // A database part of another run is not this run's reading.
-    let (databases, other): (Vec<_>, Vec<_>) = databases.into_iter().partition(|(_, s)| {
-        summary.whole
-            || s.databases_part
-                .as_ref()
-                .and_then(|p| p.run_id.as_deref())
-                .is_none_or(|r| r == summary.run_id)
+    let (databases, other): (Vec<_>, Vec<_>) = databases.into_iter().partition(|(_, info, _)| {
+        summary.whole || info.run_id.as_deref().is_none_or(|r| r == summary.run_id)
     });
     summary.other_runs += other.len();
     attach_databases(&mut merged, databases, &mut summary)?;
@@ -437,15 +433,12 @@ fn refuse(source: &str, message: String) -> Error {
 /// out and named in the summary.
 fn attach_databases(
     merged: &mut Snapshot,
-    parts: Vec<(String, Snapshot)>,
+    parts: Vec<(String, DatabasesPart, Snapshot)>,
     summary: &mut MergeSummary,
 ) -> Result<(), Error> {
     let mut read_by: BTreeMap<(String, String, String), String> = BTreeMap::new();
-    for (source, part) in parts {
+    for (source, info, part) in parts {
         summary.database_parts += 1;
-        let Some(info) = part.databases_part else {
-            continue;
-        };
         let [from] = &part.accounts[..] else {
             return Err(refuse(
                 &source,

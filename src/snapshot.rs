@@ -1015,6 +1015,16 @@ impl Snapshot {
         }
     }
 
+    /// The accounts' names, comma-separated: for messages that say which
+    /// accounts a snapshot has.
+    pub fn account_names(&self) -> String {
+        self.accounts
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Sorts every collection so that serialisation is deterministic.
     pub fn normalize(&mut self) {
         self.accounts.sort_by(|a, b| a.name.cmp(&b.name));

@@ -1173,17 +1173,20 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
         shard_args.join(" ").contains(&format!("--shard auto/{n}")),
         "{shard_args:?}"
     );
-    let eval_args = args_of(
-        evaluate
-            .spec
-            .unwrap()
-            .job_template
-            .spec
-            .unwrap()
-            .template
-            .spec
-            .unwrap(),
-    );
+    // A CronJob's container arguments.
+    let cron_args = |c: CronJob| {
+        args_of(
+            c.spec
+                .unwrap()
+                .job_template
+                .spec
+                .unwrap()
+                .template
+                .spec
+                .unwrap(),
+        )
+    };
+    let eval_args = cron_args(evaluate);
 
     // The Batch calls, checked by botocore against the API model.
     let batch: Value =
@@ -1239,17 +1242,7 @@ fn sharded_recipes_are_valid_and_their_commands_run() {
     let _: ServiceAccount = serde_json::from_value(db_docs[0].clone()).unwrap();
     let db_config: ConfigMap = serde_json::from_value(db_docs[1].clone()).unwrap();
     let db_cron: CronJob = serde_json::from_value(db_docs[2].clone()).unwrap();
-    let db_args = args_of(
-        db_cron
-            .spec
-            .unwrap()
-            .job_template
-            .spec
-            .unwrap()
-            .template
-            .spec
-            .unwrap(),
-    );
+    let db_args = cron_args(db_cron);
     let db_toml = db_config.data.as_ref().unwrap()["dbaudit.toml"].clone();
     let policy: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("k8s-databases-role-policy.json")).unwrap(),

@@ -126,7 +126,7 @@ fn seed(s: &Server) -> &'static Estate {
     static ESTATE: std::sync::OnceLock<Estate> = std::sync::OnceLock::new();
     ESTATE.get_or_init(|| {
         let estate = seed_once(s);
-        set_audit_password(s, &frozen_conf());
+        set_audit_password(s);
         estate
     })
 }
@@ -232,20 +232,47 @@ fn account(port: i32) -> Account {
     }
 }
 
-fn set_audit_password(s: &Server, conf: &SdkConfig) {
-    let token = runtime()
+/// The audit user's password on a test server: the IAM token for
+/// ENDPOINT at the server's port, signed with the frozen credentials and
+/// clock ([`set_audit_password`] sets it).
+fn audit_password(port: u16) -> String {
+    runtime()
         .block_on(iam_token(
-            conf,
+            &frozen_conf(),
             "eu-west-1",
             ENDPOINT,
-            s.port,
+            port,
             "dbaudit_audit",
         ))
-        .unwrap();
+        .unwrap()
+}
+
+/// `dbaudit databases --snapshot S --account prod --config C -o OUT`, with
+/// the audit user's password in DBAUDIT_DB_PASSWORD.
+fn run_databases(
+    snapshot: &std::path::Path,
+    config: &std::path::Path,
+    out: &std::path::Path,
+    password: &str,
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
+    support::aws_env(&mut cmd);
+    cmd.env("DBAUDIT_DB_PASSWORD", password)
+        .args(["databases", "--snapshot"])
+        .arg(snapshot)
+        .args(["--account", "prod", "--config"])
+        .arg(config)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn set_audit_password(s: &Server) {
     admin(&s.url)
         .batch_execute(&format!(
             "ALTER ROLE dbaudit_audit PASSWORD '{}'",
-            token.replace('\'', "''")
+            audit_password(s.port).replace('\'', "''")
         ))
         .unwrap();
 }
@@ -763,7 +790,7 @@ fn acting_as_roles_agrees_with_the_server_on_15_and_17() {
             seed(s);
         } else {
             seed_rds_roles(s);
-            set_audit_password(s, &frozen_conf());
+            set_audit_password(s);
         }
         options_agree_with_the_server(s);
     }
@@ -946,28 +973,9 @@ fn database_parts_are_read_where_reachable_and_attached_by_merge() {
     .unwrap();
     // The audit user's password is the frozen token (seed): the part's
     // sign-in takes it from DBAUDIT_DB_PASSWORD, as a non-IAM setup would.
-    let token = runtime()
-        .block_on(iam_token(
-            &frozen_conf(),
-            "eu-west-1",
-            ENDPOINT,
-            s.port,
-            "dbaudit_audit",
-        ))
-        .unwrap();
+    let token = audit_password(s.port);
     let part = collected.join("prod-databases.json");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
-    support::aws_env(&mut cmd);
-    let o = cmd
-        .env("DBAUDIT_DB_PASSWORD", &token)
-        .args(["databases", "--snapshot"])
-        .arg(&snap_path)
-        .args(["--account", "prod", "--config"])
-        .arg(&cfg)
-        .arg("-o")
-        .arg(&part)
-        .output()
-        .unwrap();
+    let o = run_databases(&snap_path, &cfg, &part, &token);
     let stderr = support::text(&o.stderr);
     assert!(
         o.status.code() == Some(0),
@@ -1090,7 +1098,7 @@ fn a_statement_timeout_and_a_denied_catalog_are_recorded_reasons() {
         return;
     };
     seed_rds_roles(&s);
-    set_audit_password(&s, &frozen_conf());
+    set_audit_password(&s);
     let pid = std::process::id();
     let (locked, denied) = (format!("indb_locked_{pid}"), format!("indb_denied_{pid}"));
     let mut a = admin(&s.url);
@@ -1164,15 +1172,7 @@ fn a_standalone_instance_is_read_and_judged_like_a_cluster() {
         format!("127.0.0.1:{}", s.port).parse().unwrap(),
     )]);
     // The audit user's password is the cluster endpoint's token (seed).
-    let password = runtime()
-        .block_on(iam_token(
-            &frozen_conf(),
-            "eu-west-1",
-            ENDPOINT,
-            s.port,
-            "dbaudit_audit",
-        ))
-        .unwrap();
+    let password = audit_password(s.port);
     let settings = Settings {
         databases: &db,
         password: Some(password),
@@ -1341,7 +1341,7 @@ fn the_emulator_and_a_real_server_end_to_end_find_every_planted_violation() {
     let own = own_server(&format!("postgres-e2e-{pid}"), &endpoint);
     let s = &own.server;
     seed_rds_roles(s);
-    set_audit_password(s, &frozen_conf());
+    set_audit_password(s);
     let mut a = admin(&s.url);
     a.batch_execute(&format!(
         "CREATE ROLE {dev} LOGIN IN ROLE rds_iam; CREATE ROLE {p}readers NOLOGIN;
@@ -1382,27 +1382,13 @@ fn the_emulator_and_a_real_server_end_to_end_find_every_planted_violation() {
         ),
     )
     .unwrap();
-    let token = runtime()
-        .block_on(iam_token(
-            &frozen_conf(),
-            "eu-west-1",
-            ENDPOINT,
-            s.port,
-            "dbaudit_audit",
-        ))
-        .unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbaudit"));
-    support::aws_env(&mut cmd);
-    let o = cmd
-        .env("DBAUDIT_DB_PASSWORD", &token)
-        .args(["databases", "--snapshot"])
-        .arg(&snapshot)
-        .args(["--account", "prod", "--config"])
-        .arg(&db_cfg)
-        .arg("-o")
-        .arg(collected.join("prod-databases.json"))
-        .output()
-        .unwrap();
+    let token = audit_password(s.port);
+    let o = run_databases(
+        &snapshot,
+        &db_cfg,
+        &collected.join("prod-databases.json"),
+        &token,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o.stderr));
     let merged = dir.join("merged.json");
     let o = support::dbaudit(&[

@@ -460,12 +460,7 @@ pub fn databases(args: crate::cli::DatabasesArgs, io: &mut Io) -> Result<i32, Er
             "no account `{}` in {}; it has: {}",
             args.account,
             args.snapshot.display(),
-            snapshot
-                .accounts
-                .iter()
-                .map(|a| a.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            snapshot.account_names()
         )));
     };
     let mut account = crate::snapshot::Account {

@@ -470,8 +470,8 @@ async fn collect_account(
     account
 }
 
-/// Reads the databases of every Aurora PostgreSQL cluster of `account`
-/// (its regions' `db_clusters`) with `settings`, signing IAM tokens with
+/// Reads the databases of every PostgreSQL host of `account` (its regions'
+/// [`Region::postgres_hosts`](crate::snapshot::Region::postgres_hosts)) with `settings`, signing IAM tokens with
 /// `conf`'s credentials: `dbaudit databases`, where the endpoints are
 /// reachable.
 pub async fn read_databases(

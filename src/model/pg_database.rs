@@ -418,12 +418,7 @@ impl<'a> Host<'a> {
                 instance: false,
             };
         }
-        if let Some(i) = idx
-            .region
-            .db_instances
-            .iter()
-            .find(|i| i.id == id && i.cluster_id.is_none())
-        {
+        if let Some(i) = idx.instances.get(id).filter(|i| i.cluster_id.is_none()) {
             return Host {
                 arn: i.arn.clone(),
                 resource_id: i.resource_id.as_deref(),

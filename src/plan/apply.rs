@@ -370,7 +370,7 @@ fn choose_account(
             .ok_or_else(|| {
                 Error::Usage(format!(
                     "--account {name}: the snapshot has no such account (it has: {})",
-                    names(snapshot)
+                    snapshot.account_names()
                 ))
             });
     }
@@ -433,7 +433,7 @@ fn choose_account(
         [one] => Ok(*one),
         _ => Err(Error::Usage(format!(
             "which account does the plan change? Name it with --account (the snapshot has: {}); the plan's values name resources of {}",
-            names(snapshot),
+            snapshot.account_names(),
             if hits.is_empty() {
                 "none of them".to_string()
             } else {
@@ -444,15 +444,6 @@ fn choose_account(
             }
         ))),
     }
-}
-
-fn names(snapshot: &Snapshot) -> String {
-    snapshot
-        .accounts
-        .iter()
-        .map(|a| a.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn choose_region(
