@@ -39,6 +39,7 @@ fn main() {
         baseline: None,
         as_of: dbaudit::waivers::Date::parse("2026-11-30").unwrap(),
         selection: Default::default(),
+        spool: false,
     };
     let t = Instant::now();
     let report = audit(&snapshot, &rules, &config, &opts).unwrap();
@@ -96,6 +97,8 @@ fn main() {
         report.findings.len(),
         report
             .findings
+            .load()
+            .unwrap()
             .iter()
             .filter(|f| f.outcome != dbaudit::finding::Outcome::Pass)
             .count()

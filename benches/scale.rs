@@ -71,6 +71,28 @@ fn main() {
         .collect();
     drop(whole);
     let bytes: usize = parts.iter().map(String::len).sum();
+    // The same parts as files, for the command run at the end.
+    let part_files = tempfile::tempdir().unwrap();
+    for (i, text) in parts.iter().enumerate() {
+        std::fs::write(part_files.path().join(format!("part-{}.json", i + 1)), text).unwrap();
+    }
+    // `--keep-parts DIR`: a copy of the parts and the configuration, to run
+    // the command by hand.
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--keep-parts") {
+        let keep = std::path::Path::new(&argv[i + 1]);
+        std::fs::create_dir_all(keep.join("parts")).unwrap();
+        for (i, text) in parts.iter().enumerate() {
+            std::fs::write(keep.join(format!("parts/part-{}.json", i + 1)), text).unwrap();
+        }
+    }
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("dbaudit.toml");
+    std::fs::write(
+        &cfg,
+        "service_tag = \"service\"\n\n[developers]\ngroups = [\"developers\"]\n",
+    )
+    .unwrap();
     println!(
         "organization: {accounts} accounts × {clusters} clusters (3 members), {principals} principals each; {shards} parts, {:.1} MB of JSON (generated in {:.2} s)",
         bytes as f64 / 1e6,
@@ -201,4 +223,80 @@ fn main() {
         );
     }
     println!("peak RSS with every format: {:.0} MB", peak_rss_mb());
+    drop((report, merged));
+    command(&part_files, &cfg, accounts);
+}
+
+/// `dbaudit evaluate DIR` on the parts as files, as users run it:
+/// merge + evaluate + JSON report + SARIF directory + JUnit, timed with
+/// its peak RSS read by GNU time (`/usr/bin/time`). With `--bin PATH`,
+/// another build's binary runs the same command after this one (the build
+/// before a change, in the same sitting).
+#[allow(clippy::print_stdout)]
+fn command(parts: &tempfile::TempDir, cfg: &std::path::Path, accounts: usize) {
+    let args: Vec<String> = std::env::args().collect();
+    let mut bins = vec![(
+        "this build".to_string(),
+        env!("CARGO_BIN_EXE_dbaudit").to_string(),
+    )];
+    if let Some(i) = args.iter().position(|a| a == "--bin") {
+        bins.push(("--bin".to_string(), args[i + 1].clone()));
+    }
+    for (label, bin) in bins {
+        let out = tempfile::tempdir().unwrap();
+        let o = std::process::Command::new("/usr/bin/time")
+            .args(["-f", "%e s %M KB"])
+            .arg(&bin)
+            .args(["evaluate"])
+            .arg(parts.path())
+            .arg("--config")
+            .arg(cfg)
+            .arg("--no-history")
+            .arg("--report")
+            .arg(format!("json={}", out.path().join("report.json").display()))
+            .arg("--report")
+            .arg(format!("junit={}", out.path().join("report.xml").display()))
+            .arg("--sarif-dir")
+            .arg(out.path().join("sarif"))
+            .arg("--report")
+            .arg("table")
+            .stdout(std::process::Stdio::null())
+            .output()
+            .expect("/usr/bin/time (GNU time) runs the command");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let figures = stderr.lines().last().unwrap_or_default();
+        let (secs, kb) = figures
+            .split_once(" s ")
+            .map(|(s, k)| {
+                (
+                    s.to_string(),
+                    k.trim_end_matches(" KB").parse::<f64>().unwrap_or(f64::NAN),
+                )
+            })
+            .unwrap_or_default();
+        assert!(matches!(o.status.code(), Some(0..=3)), "{label}: {stderr}");
+        let size: u64 = walk(out.path());
+        println!(
+            "dbaudit evaluate of the {accounts} accounts' parts ({label}): {secs} s, peak RSS {:.0} MB, {:.0} MB written (JSON + JUnit + SARIF dir)",
+            kb / 1024.0,
+            size as f64 / 1e6
+        );
+    }
+}
+
+/// Bytes under a directory.
+fn walk(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p)
+            } else {
+                e.metadata().map_or(0, |m| m.len())
+            }
+        })
+        .sum()
 }

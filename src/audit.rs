@@ -3,11 +3,13 @@
 //! the baseline and the gate, in that order. Commands load the inputs, call
 //! [`audit`] and render; nothing here reads a file or prints.
 
+use crate::baseline::Annotator;
 use crate::config::Config;
 use crate::error::Error;
-use crate::finding::Outcome;
-use crate::report::gate::{self, OnIncomplete};
-use crate::report::{FindingSummary, Report};
+use crate::finding::{Finding, Outcome};
+use crate::findings::{Findings, SpoolWriter, spool_error};
+use crate::report::gate::{GateTally, OnIncomplete};
+use crate::report::{FindingSummary, Report, Tally};
 use crate::rules::{RuleSet, Severity};
 use crate::selection::Selection;
 use crate::snapshot::Snapshot;
@@ -29,6 +31,10 @@ pub struct AuditOptions {
     /// Which rules and accounts to evaluate (the config's `[rules] disable`
     /// included).
     pub selection: Selection,
+    /// Spool the findings to a temporary file an account at a time instead
+    /// of holding them (`crate::findings`): what `evaluate` and `scan` do
+    /// unless an output needs every finding at once.
+    pub spool: bool,
 }
 
 /// A baseline: its failing (and waived) findings, and what it is (named in
@@ -46,20 +52,33 @@ pub fn audit(
     config: &Config,
     opts: &AuditOptions,
 ) -> Result<Report, Error> {
-    audit_with(snapshot, rules, config, opts, &mut |_, _| {})
+    run(snapshot, rules, config, opts, None)
 }
+
+/// The step of [`audit_with`].
+pub type Adjust<'a> = dyn FnMut(&Snapshot, &mut Vec<crate::finding::Finding>) + 'a;
 
 /// As [`audit`], with a step between evaluation and everything after it
 /// (locations, waivers, gate): `dbaudit plan` marks outcomes unknown
 /// until apply and gives planned resources their Terraform identity there.
 /// The step sees the snapshot as evaluated (with the gaps of what it
-/// was meant to hold).
+/// was meant to hold) and every finding at once: nothing is spooled.
 pub fn audit_with(
     snapshot: &Snapshot,
     rules: &RuleSet,
     config: &Config,
     opts: &AuditOptions,
-    adjust: &mut dyn FnMut(&Snapshot, &mut Vec<crate::finding::Finding>),
+    adjust: &mut Adjust<'_>,
+) -> Result<Report, Error> {
+    run(snapshot, rules, config, opts, Some(adjust))
+}
+
+fn run(
+    snapshot: &Snapshot,
+    rules: &RuleSet,
+    config: &Config,
+    opts: &AuditOptions,
+    adjust: Option<&mut Adjust<'_>>,
 ) -> Result<Report, Error> {
     let (rules, mut not_evaluated) = opts.selection.rules(rules)?;
     let narrowed = opts.selection.accounts(snapshot)?;
@@ -72,26 +91,64 @@ pub fn audit_with(
     let (rules, pairs_left_out) = crate::selection::pairs_in_run(rules, snapshot);
     not_evaluated.extend(pairs_left_out);
 
-    let mut findings = crate::evaluate::evaluate(snapshot, &rules, config);
-    adjust(snapshot, &mut findings);
+    // Everything after evaluation is done an account's findings at a time
+    // (all of them at once when they are held), counted as it goes, so
+    // that spooled findings are written once and not read again here.
     let tags = crate::waivers::tags_by_arn(snapshot);
     let config_path = config.repository_path();
-    for f in &mut findings {
-        if let Some(t) = tags.get(&*f.resource_arn) {
-            f.source = t.get(&config.sarif.source_tag).cloned();
+    let mut waiving = crate::waivers::Waiving::new(&opts.waivers, opts.as_of);
+    let mut annotator = (opts.baseline.as_ref()).map(|b| Annotator::new(&b.findings));
+    let mut tally = Tally::default();
+    let mut gated = GateTally::new(opts.fail_on);
+    let mut finish = |chunk: &mut [Finding]| {
+        for f in chunk.iter_mut() {
+            if let Some(t) = tags.get(&*f.resource_arn) {
+                f.source = t.get(&config.sarif.source_tag).cloned();
+            }
+            if f.outcome != Outcome::Pass && f.location.is_none() {
+                f.location = Some(config.locate(f, &config_path));
+            }
         }
-        if f.outcome != Outcome::Pass && f.location.is_none() {
-            f.location = Some(config.locate(f, &config_path));
+        waiving.apply(chunk, &tags);
+        if let Some(a) = annotator.as_mut() {
+            a.annotate(chunk);
         }
+        for f in chunk.iter() {
+            tally.add(f);
+            gated.add(f);
+        }
+    };
+    let findings = match adjust {
+        None if opts.spool => {
+            let mut spool = SpoolWriter::new().map_err(spool_error)?;
+            crate::evaluate::evaluate_each(snapshot, &rules, config, &mut |mut chunk| {
+                finish(&mut chunk);
+                spool.push(&chunk)
+            })
+            .map_err(spool_error)?;
+            Findings::Spooled(spool.finish().map_err(spool_error)?)
+        }
+        adjust => {
+            let mut findings = crate::evaluate::evaluate(snapshot, &rules, config);
+            if let Some(adjust) = adjust {
+                adjust(snapshot, &mut findings);
+            }
+            finish(&mut findings);
+            Findings::Memory(findings)
+        }
+    };
+    let mut gate = gated.decide(opts.on_incomplete, None);
+    let fixed = annotator.map(Annotator::fixed);
+    if let Some(b) = &opts.baseline {
+        gate.reason.push_str(&format!("; baseline: {}", b.basis));
     }
-    let waiver_status = crate::waivers::apply(&mut findings, &opts.waivers, opts.as_of, &tags);
-    let gate = gate::decide(&findings, opts.fail_on, opts.on_incomplete);
-    let mut report = Report::build(snapshot, &rules, findings, gate);
-    report.waivers = waiver_status;
+    let mut report = Report::build_counted(snapshot, &rules, findings, &tally, gate);
+    report.waivers = waiving.status();
     report.not_evaluated = not_evaluated;
     report.completeness = completeness.noteworthy().then_some(completeness);
-    if let Some(b) = &opts.baseline {
-        rebaseline(&mut report, &b.findings, opts, Some(&b.basis));
+    if let Some(fixed) = fixed {
+        report.baseline = Some(tally.baseline_summary(fixed.len()));
+        report.fixed = Some(fixed);
     }
     Ok(report)
 }
@@ -106,14 +163,28 @@ pub fn rebaseline(
     baseline: &[FindingSummary],
     opts: &AuditOptions,
     basis: Option<&str>,
-) {
-    report.fixed = Some(crate::baseline::annotate(&mut report.findings, baseline));
-    report.baseline = None;
-    report.baseline = report.baseline_summary();
-    report.gate = gate::decide(&report.findings, opts.fail_on, opts.on_incomplete);
+) -> Result<(), Error> {
+    let mut annotator = Annotator::new(baseline);
+    let mut tally = Tally::default();
+    let mut gated = GateTally::new(opts.fail_on);
+    report
+        .findings
+        .map_chunks(|chunk| {
+            annotator.annotate(chunk);
+            for f in chunk.iter() {
+                tally.add(f);
+                gated.add(f);
+            }
+        })
+        .map_err(spool_error)?;
+    let fixed = annotator.fixed();
+    report.baseline = Some(tally.baseline_summary(fixed.len()));
+    report.fixed = Some(fixed);
+    report.gate = gated.decide(opts.on_incomplete, None);
     if let Some(basis) = basis {
         report.gate.reason.push_str(&format!("; baseline: {basis}"));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,6 +207,7 @@ mod tests {
             baseline: None,
             as_of: Date::parse("2026-11-30").unwrap(),
             selection,
+            spool: false,
         }
     }
 

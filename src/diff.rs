@@ -93,7 +93,9 @@ pub fn load(old: &Path, new: &Path) -> Result<Diff, Error> {
         )));
     }
     match ko.as_str() {
-        crate::report::SCHEMA => Ok(reports(&Report::load(old)?, &Report::load(new)?)),
+        crate::report::SCHEMA => {
+            reports(&Report::load(old)?, &Report::load(new)?).map_err(crate::findings::spool_error)
+        }
         crate::snapshot::SCHEMA => Ok(snapshots(&Snapshot::load(old)?, &Snapshot::load(new)?)),
         other => Err(Error::Input {
             location: Location::new(old, 1, 1),
@@ -106,15 +108,19 @@ pub fn load(old: &Path, new: &Path) -> Result<Diff, Error> {
     }
 }
 
-fn reports(old: &Report, new: &Report) -> Diff {
-    let failing = |r: &Report| -> BTreeMap<String, FindingSummary> {
-        r.findings
-            .iter()
-            .filter(|f| f.outcome.is_failing())
-            .map(|f| (f.fingerprint.clone(), FindingSummary::of(f)))
-            .collect()
+fn reports(old: &Report, new: &Report) -> std::io::Result<Diff> {
+    let failing = |r: &Report| -> std::io::Result<BTreeMap<String, FindingSummary>> {
+        let mut out = BTreeMap::new();
+        for chunk in r.findings.chunks() {
+            out.extend(
+                (chunk?.iter())
+                    .filter(|f| f.outcome.is_failing())
+                    .map(|f| (f.fingerprint.clone(), FindingSummary::of(f))),
+            );
+        }
+        Ok(out)
     };
-    let (o, n) = (failing(old), failing(new));
+    let (o, n) = (failing(old)?, failing(new)?);
     // Most severe first, then by rule and resource: what matters on top.
     let sorted = |mut v: Vec<FindingSummary>| {
         v.sort_by(|a, b| {
@@ -126,7 +132,7 @@ fn reports(old: &Report, new: &Report) -> Diff {
         });
         v
     };
-    Diff::Report {
+    Ok(Diff::Report {
         new: sorted(
             n.iter()
                 .filter(|(k, _)| !o.contains_key(*k))
@@ -145,7 +151,7 @@ fn reports(old: &Report, new: &Report) -> Diff {
                 .map(|(_, f)| f.clone())
                 .collect(),
         ),
-    }
+    })
 }
 
 /// Every identifiable object of a snapshot, keyed by account/region/collection/id.

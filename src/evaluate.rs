@@ -22,52 +22,104 @@ use crate::rules::{ResourceKind, Rule, RuleSet};
 use crate::snapshot::{Account, Gap, Snapshot};
 use crate::vocab::Service;
 
-/// Evaluates every rule against every resource of every account. Accounts
-/// are independent: they are evaluated on up to one thread per core (their
-/// findings joined in account order), then the parity rules, which see
-/// several accounts, on the joined whole.
+/// Evaluates every rule against every resource of every account, all
+/// findings at once in report order. [`evaluate_each`] gives them an
+/// account at a time.
 pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let done: Result<(), std::convert::Infallible> =
+        evaluate_each(snapshot, rules, config, &mut |chunk| {
+            findings.extend(chunk);
+            Ok(())
+        });
+    if let Err(never) = done {
+        match never {}
+    }
+    findings
+}
+
+/// Evaluates every rule against every resource of every account and hands
+/// the findings to `sink` one account at a time, in report order (accounts
+/// by name; within one, account-wide findings, then regions by name, each
+/// by rule and resource), so that a caller can write them out and drop them.
+/// Accounts are independent: they are evaluated on up to one thread per
+/// core and handed over in order as their predecessors are. The parity
+/// rules, which see several accounts, are evaluated first; their findings
+/// join their anchor account's. A sink's error stops the evaluation.
+pub fn evaluate_each<E>(
+    snapshot: &Snapshot,
+    rules: &RuleSet,
+    config: &Config,
+    sink: &mut dyn FnMut(Vec<Finding>) -> Result<(), E>,
+) -> Result<(), E> {
     let names = rule_names(rules);
     // The facts each kind's rules read depend on the rules only: once per run.
     let fields: KindFields = ResourceKind::ALL
         .into_iter()
         .map(|k| (k, wanted_fields(rules, k)))
         .collect();
-    // Accounts by name, then the account-wide findings, then regions by name,
-    // each chunk's findings by rule id: the report's order, produced directly.
+    let directory = model::AccountDirectory::new(snapshot, config);
+    let ctx = RunContext {
+        snapshot,
+        directory: &directory,
+        rules,
+        config,
+        names: &names,
+        fields: &fields,
+    };
     let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    // Parity first: its findings are few (a handful per service) and belong
+    // in their anchor account's block.
+    let mut pairs = Vec::new();
+    evaluate_pairs(&ctx, &mut Chunk::new(rules), &mut pairs);
+    let mut parity: std::collections::BTreeMap<Arc<str>, Vec<Finding>> = Default::default();
+    for f in pairs {
+        parity.entry(f.account.clone()).or_default().push(f);
+    }
+    let mut emit = |account: &str, mut findings: Vec<Finding>| -> Result<(), E> {
+        // Parity findings of accounts before this one that has none of its
+        // own (never in practice: an anchor is an evaluated account).
+        while let Some(entry) = parity.first_entry() {
+            if &**entry.key() >= account {
+                break;
+            }
+            let mut orphans = entry.remove();
+            sort_findings(&mut orphans);
+            sink(orphans)?;
+        }
+        if let Some(p) = parity.remove(account) {
+            findings.extend(p);
+        }
+        sort_findings(&mut findings);
+        sink(findings)
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .min(accounts.len())
         .max(1);
-    let mut findings: Vec<Finding> = Vec::new();
     if threads == 1 {
         for account in &accounts {
-            findings.extend(evaluate_account(
-                snapshot, account, rules, config, &names, &fields,
-            ));
+            emit(&account.name, evaluate_account(&ctx, account))?;
         }
     } else {
         // Accounts are dealt out one at a time (a big account does not hold
-        // up a whole slice of others). Each account's findings are appended
-        // in account order as soon as its predecessors are in, and its own
-        // buffer freed then: the next accounts reuse that memory, so the
-        // peak is the joined findings plus a few accounts', not twice the
-        // findings.
+        // up a whole slice of others). Each account's findings are handed
+        // on as soon as its predecessors are: at most a few accounts'
+        // findings wait here at any time.
         let next = std::sync::atomic::AtomicUsize::new(0);
         let (done, results) = std::sync::mpsc::channel::<(usize, Vec<Finding>)>();
-        std::thread::scope(|scope| {
+        std::thread::scope(|scope| -> Result<(), E> {
             for _ in 0..threads {
                 let done = done.clone();
-                let (next, accounts, names, fields) = (&next, &accounts, &names, &fields);
+                let (next, accounts, ctx) = (&next, &accounts, &ctx);
                 scope.spawn(move || {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(account) = accounts.get(i) else {
                             break;
                         };
-                        let f = evaluate_account(snapshot, account, rules, config, names, fields);
+                        let f = evaluate_account(ctx, account);
                         if done.send((i, f)).is_err() {
                             break;
                         }
@@ -80,27 +132,36 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
             for (i, f) in results {
                 waiting.insert(i, f);
                 while let Some(f) = waiting.remove(&wanted) {
-                    findings.extend(f);
+                    if let Err(e) = emit(&accounts[wanted].name, f) {
+                        // Stop the workers: no account is taken after this.
+                        next.store(accounts.len(), std::sync::atomic::Ordering::Relaxed);
+                        return Err(e);
+                    }
                     wanted += 1;
                 }
             }
-        });
+            Ok(())
+        })?;
     }
-    let mut chunk = Chunk::new(rules);
-    evaluate_pairs(snapshot, rules, config, &names, &mut chunk, &mut findings);
-    // The order above is already the report's order except where ARNs do not
-    // follow the snapshot's id order and for the account-wide errors of
-    // selections that matched nothing (made last). In order, nothing is
-    // done; otherwise a stable sort (a near-linear pass on nearly sorted
-    // input) keeps the order exact whatever the input.
+    for (_, mut rest) in parity {
+        sort_findings(&mut rest);
+        sink(rest)?;
+    }
+    Ok(())
+}
+
+/// Puts one account's findings in report order. They are produced in it
+/// except where ARNs do not follow the snapshot's id order, for the
+/// account-wide errors of selections that matched nothing (made last) and
+/// for the parity findings joined to the account. In order, nothing is
+/// done; otherwise a stable sort through an index (a scratch copy of the
+/// findings themselves would double them).
+fn sort_findings(findings: &mut [Finding]) {
     if !findings.is_sorted_by(|a, b| key(a) <= key(b)) {
-        // Sorted through an index: a stable sort of the findings themselves
-        // takes a scratch copy of half of them (125 MB at 800,000).
         let mut order: Vec<usize> = (0..findings.len()).collect();
         order.sort_by(|&a, &b| key(&findings[a]).cmp(&key(&findings[b])));
-        permute(&mut findings, order);
+        permute(findings, order);
     }
-    findings
 }
 
 /// Account, region, rule, resource ARN.
@@ -137,18 +198,29 @@ fn permute<T>(v: &mut [T], mut order: Vec<usize>) {
 type KindFields = HashMap<ResourceKind, Option<Vec<String>>>;
 
 /// Every rule but the parity rules on one account's resources.
-fn evaluate_account(
-    snapshot: &Snapshot,
-    account: &Account,
-    rules: &RuleSet,
-    config: &Config,
-    names: &RuleNames,
-    fields: &KindFields,
-) -> Vec<Finding> {
+/// What every account's evaluation shares.
+struct RunContext<'a> {
+    snapshot: &'a Snapshot,
+    directory: &'a model::AccountDirectory,
+    rules: &'a RuleSet,
+    config: &'a Config,
+    names: &'a RuleNames<'a>,
+    fields: &'a KindFields,
+}
+
+fn evaluate_account(ctx: &RunContext<'_>, account: &Account) -> Vec<Finding> {
+    let RunContext {
+        snapshot,
+        directory,
+        rules,
+        config,
+        names,
+        fields,
+    } = *ctx;
     let mut findings = Vec::new();
     let mut chunk = Chunk::new(rules);
     let params = config.params_for(&account.environment, &rules.params);
-    let facts = model::account_facts(snapshot, account, config);
+    let facts = model::account_facts(directory, account, config);
     let scope = AccountScope::new(account, &facts, &params, names);
     chunk.start_account();
     // Parity rules see two environments at once: evaluated below.
@@ -292,14 +364,15 @@ fn evaluate_account(
 /// account in every report. A pair whose environments are not both in the
 /// snapshot is skipped here (the audit lists the rule as not evaluated); a
 /// pair whose accounts were not fully collected is one `error` per rule.
-fn evaluate_pairs(
-    snapshot: &Snapshot,
-    rules: &RuleSet,
-    config: &Config,
-    names: &RuleNames,
-    chunk: &mut Chunk,
-    findings: &mut Vec<Finding>,
-) {
+fn evaluate_pairs(ctx: &RunContext<'_>, chunk: &mut Chunk, findings: &mut Vec<Finding>) {
+    let RunContext {
+        snapshot,
+        directory,
+        rules,
+        config,
+        names,
+        ..
+    } = *ctx;
     let fields = wanted_fields(rules, ResourceKind::ServicePair);
     let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
@@ -354,7 +427,7 @@ fn evaluate_pairs(
         let missing: Vec<String> = unseen_left.iter().chain(&unseen_right).cloned().collect();
         let scope_of = |account: &'_ Account| {
             let params = config.params_for(&account.environment, &rules.params);
-            let facts = model::account_facts(snapshot, account, config);
+            let facts = model::account_facts(directory, account, config);
             (params, facts)
         };
         if !missing.is_empty() {

@@ -108,8 +108,39 @@ pub fn check(
         }
     }
 
-    let mut augmented = snapshot.clone();
-    for planned in reference.iter().filter(|p| selected(&p.environment)) {
+    // What is missing is found first: the snapshot is copied (to add the
+    // gaps) only when something is, never for a complete one (a copy of
+    // an organization's snapshot is hundreds of megabytes).
+    let by_name: std::collections::HashMap<&str, &Account> = snapshot
+        .accounts
+        .iter()
+        .map(|a| (a.name.as_str(), a))
+        .collect();
+    let complete =
+        reference
+            .iter()
+            .filter(|p| selected(&p.environment))
+            .all(|planned| match by_name.get(planned.name.as_str()) {
+                None => false,
+                Some(account) => {
+                    Gap::unreached(&account.gaps)
+                        || planned.regions.iter().all(|region| {
+                            account.regions.iter().any(|r| &r.name == region)
+                                || (account.gaps.iter())
+                                    .any(|g| g.region.as_deref() == Some(region.as_str()))
+                        })
+                }
+            });
+    drop(by_name);
+    let mut augmented = if complete {
+        Snapshot::new(String::new())
+    } else {
+        snapshot.clone()
+    };
+    for planned in reference
+        .iter()
+        .filter(|p| selected(&p.environment) && !complete)
+    {
         match augmented
             .accounts
             .iter_mut()

@@ -14,6 +14,7 @@ pub mod evaluate;
 pub mod expected;
 pub mod facts;
 pub mod finding;
+pub mod findings;
 pub mod model;
 pub(crate) mod names;
 pub mod org;

@@ -285,44 +285,72 @@ pub fn apply(
     as_of: Date,
     tags: &HashMap<&str, &Tags>,
 ) -> Vec<WaiverStatus> {
-    let mut waived = vec![0usize; waivers.len()];
-    for f in findings.iter_mut().filter(|f| f.outcome == Outcome::Fail) {
-        let hit = waivers.iter().enumerate().find(|(_, w)| {
-            w.expires.is_none_or(|e| as_of <= e)
-                && crate::glob::matches(&w.rule, &f.rule_id)
-                && w.account.as_ref().is_none_or(|a| **a == *f.account)
-                && w.resource
-                    .as_ref()
-                    .is_none_or(|g| crate::glob::matches(g, &f.resource_arn))
-                && (w.tags.is_empty()
-                    || tags
-                        .get(&*f.resource_arn)
-                        .is_some_and(|t| w.tags.iter().all(|(k, v)| t.get(k) == Some(v))))
-        });
-        if let Some((i, w)) = hit {
-            waived[i] += 1;
-            f.outcome = Outcome::Waived;
-            f.waiver = Some(Box::new(w.as_ref()));
+    let mut w = Waiving::new(waivers, as_of);
+    w.apply(findings, tags);
+    w.status()
+}
+
+/// [`apply`] a chunk of findings at a time (an account's, as they are
+/// spooled); what became of each waiver once every chunk was seen.
+pub struct Waiving<'a> {
+    waivers: &'a [Waiver],
+    as_of: Date,
+    waived: Vec<usize>,
+}
+
+impl<'a> Waiving<'a> {
+    pub fn new(waivers: &'a [Waiver], as_of: Date) -> Waiving<'a> {
+        Waiving {
+            waivers,
+            as_of,
+            waived: vec![0; waivers.len()],
         }
     }
-    waivers
-        .iter()
-        .zip(waived)
-        .map(|(w, n)| WaiverStatus {
-            rule: w.rule.clone(),
-            resource: w.resource.clone(),
-            account: w.account.clone(),
-            waiver: w.as_ref(),
-            status: if w.expires.is_some_and(|e| as_of > e) {
-                WaiverState::Expired
-            } else if n == 0 {
-                WaiverState::Unused
-            } else {
-                WaiverState::Applied
-            },
-            waived: n,
-        })
-        .collect()
+
+    pub fn apply(&mut self, findings: &mut [Finding], tags: &HashMap<&str, &Tags>) {
+        let (waivers, as_of, waived) = (self.waivers, self.as_of, &mut self.waived);
+        for f in findings.iter_mut().filter(|f| f.outcome == Outcome::Fail) {
+            let hit = waivers.iter().enumerate().find(|(_, w)| {
+                w.expires.is_none_or(|e| as_of <= e)
+                    && crate::glob::matches(&w.rule, &f.rule_id)
+                    && w.account.as_ref().is_none_or(|a| **a == *f.account)
+                    && w.resource
+                        .as_ref()
+                        .is_none_or(|g| crate::glob::matches(g, &f.resource_arn))
+                    && (w.tags.is_empty()
+                        || tags
+                            .get(&*f.resource_arn)
+                            .is_some_and(|t| w.tags.iter().all(|(k, v)| t.get(k) == Some(v))))
+            });
+            if let Some((i, w)) = hit {
+                waived[i] += 1;
+                f.outcome = Outcome::Waived;
+                f.waiver = Some(Box::new(w.as_ref()));
+            }
+        }
+    }
+
+    pub fn status(self) -> Vec<WaiverStatus> {
+        let (waivers, as_of) = (self.waivers, self.as_of);
+        waivers
+            .iter()
+            .zip(self.waived)
+            .map(|(w, n)| WaiverStatus {
+                rule: w.rule.clone(),
+                resource: w.resource.clone(),
+                account: w.account.clone(),
+                waiver: w.as_ref(),
+                status: if w.expires.is_some_and(|e| as_of > e) {
+                    WaiverState::Expired
+                } else if n == 0 {
+                    WaiverState::Unused
+                } else {
+                    WaiverState::Applied
+                },
+                waived: n,
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

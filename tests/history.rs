@@ -97,6 +97,7 @@ fn options(selection: Selection, waivers: Vec<dbaudit::waivers::Waiver>) -> Audi
         baseline: None,
         as_of: Date::parse("2026-12-01").unwrap(),
         selection,
+        spool: false,
     }
 }
 
@@ -152,8 +153,8 @@ fn periods_follow_what_runs_covered(spec: &str) {
     let mut v = demo();
     let r1 = report(&v, "2026-11-27T02:00:00Z", &all());
     let run1 = h.record(&r1, "2026-11-27T03:00:00Z").unwrap();
-    let failing: std::collections::BTreeSet<&str> = r1
-        .findings
+    let r1_findings = r1.findings.load().unwrap();
+    let failing: std::collections::BTreeSet<&str> = r1_findings
         .iter()
         .filter(|f| f.outcome.is_failing())
         .map(|f| f.fingerprint.as_str())
@@ -329,6 +330,8 @@ fn periods_follow_what_runs_covered(spec: &str) {
     assert_eq!(
         choice.findings.len(),
         r6.findings
+            .load()
+            .unwrap()
             .iter()
             .filter(|f| f.outcome.is_failing())
             .count()
@@ -398,6 +401,8 @@ fn concurrent_writers_lose_nothing(spec: &str) {
     let opened: usize = runs.iter().map(|r| r.opened).sum();
     let failing = reports[0]
         .findings
+        .load()
+        .unwrap()
         .iter()
         .filter(|f| f.outcome.is_failing())
         .map(|f| &f.fingerprint)

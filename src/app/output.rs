@@ -29,9 +29,13 @@ pub fn report_snapshot(
     io: &mut Io,
 ) -> Result<i32, Error> {
     // Every input is read and checked before anything is evaluated or written.
-    let opts = audit_options(config, args)?;
+    let mut opts = audit_options(config, args)?;
     let outputs = outputs(args)?;
     let mut history = open_history(config, args)?;
+    // The findings are spooled an account at a time unless something needs
+    // them all at once: the history (a run's rows, `--baseline last`) and
+    // the HTML report (its sections are chosen from every finding).
+    opts.spool = history.is_none() && outputs.iter().all(|(f, _)| *f != Format::Html);
     let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
     // Whether this run is recorded, and the digest of what it evaluates.
     let mut record: Option<String> = None;
@@ -54,7 +58,7 @@ pub fn report_snapshot(
     let mut report = audit(snapshot, rules, config, &opts)?;
     if let (true, Some(h)) = (baseline_last, history.as_mut()) {
         let choice = h.baseline_for(&report)?;
-        crate::audit::rebaseline(&mut report, &choice.findings, &opts, Some(&choice.why));
+        crate::audit::rebaseline(&mut report, &choice.findings, &opts, Some(&choice.why))?;
         writeln!(io.stderr, "baseline: {}", choice.why).map_err(write_err)?;
     }
     report.frameworks = report.scorecards(rules, &args.framework)?;
@@ -345,6 +349,7 @@ pub fn evidence(
         waivers,
         baseline: None,
         as_of,
+        spool: false,
         selection: Selection {
             disabled: config.disabled_rules.clone(),
             ..Selection::default()
@@ -391,7 +396,8 @@ pub fn evidence(
         };
         let lookup = std::cell::RefCell::new(lookup);
         let files =
-            crate::report::evidence::files(&report, card, &id, &|r| (lookup.borrow_mut())(r));
+            crate::report::evidence::files(&report, card, &id, &|r| (lookup.borrow_mut())(r))
+                .map_err(crate::findings::spool_error)?;
         for (rel, text) in files {
             let path = tmp.path().join(&rel);
             if let Some(p) = path.parent() {
@@ -450,7 +456,8 @@ fn audit_options(config: &Config, args: &ReportArgs) -> Result<AuditOptions, Err
         Some(path) => {
             let previous = Report::load(path)?;
             Some(crate::audit::Baseline {
-                findings: crate::baseline::failing_in(&previous),
+                findings: crate::baseline::failing_in(&previous)
+                    .map_err(crate::findings::spool_error)?,
                 basis: format!(
                     "report {} (collected {})",
                     path.display(),
@@ -479,6 +486,7 @@ fn audit_options(config: &Config, args: &ReportArgs) -> Result<AuditOptions, Err
             environments: args.environment.clone(),
             disabled: config.disabled_rules.clone(),
         },
+        spool: false,
     })
 }
 

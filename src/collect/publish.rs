@@ -40,7 +40,15 @@ pub struct Published {
 /// Imports `report`'s findings into the Security Hub of each of its
 /// accounts.
 pub async fn securityhub(report: &Report, config: &Config, base: &SdkConfig) -> Published {
-    let (findings, left_out) = crate::report::asff::findings(report);
+    let (findings, left_out) = match crate::report::asff::findings(report) {
+        Ok(f) => f,
+        Err(e) => {
+            return Published {
+                failures: vec![format!("reading the report's findings: {e}")],
+                ..Published::default()
+            };
+        }
+    };
     let mut out = Published {
         left_out,
         ..Published::default()

@@ -18,7 +18,7 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    pub fn of(report: &Report) -> Coverage {
+    pub fn of(report: &Report) -> std::io::Result<Coverage> {
         let rules = report.rules.iter().map(|r| r.doc.id.clone()).collect();
         // An account that could not be reached covers nothing, whatever
         // else its findings say.
@@ -33,23 +33,26 @@ impl Coverage {
                 )
             })
             .collect();
-        let errors = report
-            .findings
-            .iter()
-            .filter(|f| f.outcome == Outcome::Error)
-            .map(|f| {
-                (
-                    f.rule_id.to_string(),
-                    f.account.to_string(),
-                    f.region.as_deref().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        Coverage {
+        let mut errors = HashSet::new();
+        for chunk in report.findings.chunks() {
+            errors.extend(
+                chunk?
+                    .iter()
+                    .filter(|f| f.outcome == Outcome::Error)
+                    .map(|f| {
+                        (
+                            f.rule_id.to_string(),
+                            f.account.to_string(),
+                            f.region.as_deref().unwrap_or_default().to_string(),
+                        )
+                    }),
+            );
+        }
+        Ok(Coverage {
             rules,
             accounts,
             errors,
-        }
+        })
     }
 
     /// The coverage of a recorded run, from what the store keeps of it:

@@ -161,6 +161,14 @@ impl History {
         self.db.describe()
     }
 
+    /// The run's spooled findings could not be read back.
+    fn unreadable(&self, e: std::io::Error) -> HistoryError {
+        HistoryError::Database {
+            store: self.describe(),
+            message: format!("reading the run's findings: {e}"),
+        }
+    }
+
     /// What the HTML report shows of the history: the trend over the last
     /// `runs` runs, open ages, and when each open finding opened.
     pub fn view(
@@ -323,9 +331,11 @@ impl History {
                 .filter(|c| c.is_ascii_alphanumeric())
                 .collect::<String>()
         );
-        let coverage = Coverage::of(report);
+        let coverage = Coverage::of(report).map_err(|e| self.unreadable(e))?;
         let open = self.open_periods_raw()?;
-        let now = representatives(&report.findings);
+        // The history needs every finding of the run (one row each).
+        let findings = report.findings.load().map_err(|e| self.unreadable(e))?;
+        let now = representatives(&findings);
         let plan = plan(&open, &now, &coverage);
 
         let run = RunRecord {
@@ -676,7 +686,7 @@ impl History {
                 }
             ));
         }
-        let coverage = Coverage::of(report);
+        let coverage = Coverage::of(report).map_err(|e| self.unreadable(e))?;
         let rows = self.db.query(
             "SELECT k.fingerprint, k.rule_id, f.severity, f.outcome, k.account, k.resource_arn, m.message, k.region FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id LEFT JOIN dbaudit_messages m ON m.message_id = f.message_id WHERE f.seq = ? AND f.outcome IN ('fail', 'waived') ORDER BY k.fingerprint",
             &[run.seq.into()],

@@ -59,7 +59,7 @@ fn coverage(findings: Vec<Finding>) -> Coverage {
         doc,
         counts: Default::default(),
     });
-    Coverage::of(&report)
+    Coverage::of(&report).unwrap()
 }
 
 #[test]

@@ -145,29 +145,65 @@ fn snapshot_facts(
     complete.then_some(out)
 }
 
-pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) -> AccountFacts {
-    // Other accounts: those in this snapshot and those declared in the config.
-    let mut others: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for a in &snapshot.accounts {
-        others.insert(
-            a.name.clone(),
-            (a.environment.clone(), a.account_id.clone()),
-        );
+/// Every account dbaudit knows of (the snapshot's, then those declared in
+/// the configuration), built once per run: each account's facts look up the
+/// others here (a scan of every account per account is quadratic: 100
+/// million steps at 10,000 accounts).
+#[derive(Debug, Default)]
+pub struct AccountDirectory {
+    /// Account name → (environment, account id); the snapshot's first.
+    by_name: BTreeMap<String, (String, String)>,
+    /// Account id → (name, environment) of the first account with it.
+    by_id: BTreeMap<String, (String, String)>,
+    /// Account id → the names with it (from `by_name`).
+    names_of_id: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl AccountDirectory {
+    pub fn new(snapshot: &Snapshot, config: &Config) -> AccountDirectory {
+        let listed = || {
+            (snapshot.accounts.iter())
+                .map(|a| (&a.name, &a.environment, &a.account_id))
+                .chain(
+                    (config.accounts.iter()).map(|a| (&a.name, &a.environment, &a.account_id)),
+                )
+        };
+        let mut d = AccountDirectory::default();
+        for (name, env, id) in listed() {
+            d.by_name
+                .entry(name.clone())
+                .or_insert((env.clone(), id.clone()));
+            if !id.is_empty() {
+                d.by_id
+                    .entry(id.clone())
+                    .or_insert((name.clone(), env.clone()));
+            }
+        }
+        for (name, (_, id)) in &d.by_name {
+            if !id.is_empty() {
+                d.names_of_id.entry(id.clone()).or_default().push(name.clone());
+            }
+        }
+        d
     }
-    for a in &config.accounts {
-        others
-            .entry(a.name.clone())
-            .or_insert((a.environment.clone(), a.account_id.clone()));
-    }
-    let shared_with = others
-        .into_iter()
-        .filter(|(name, (env, id))| {
-            name != &account.name
-                && !id.is_empty()
-                && id == &account.account_id
-                && env != &account.environment
+}
+
+pub fn account_facts(
+    directory: &AccountDirectory,
+    account: &Account,
+    config: &Config,
+) -> AccountFacts {
+    // Other accounts with this one's id in another environment, by name.
+    let shared_with = (directory.names_of_id.get(&account.account_id).into_iter())
+        .flatten()
+        .filter(|name| **name != account.name)
+        .filter_map(|name| {
+            let (env, _) = &directory.by_name[name];
+            (*env != account.environment).then(|| AccountRef {
+                name: name.clone(),
+                environment: env.clone(),
+            })
         })
-        .map(|(name, (environment, _))| AccountRef { name, environment })
         .collect();
     let mut clusters_per_service = BTreeMap::new();
     for r in &account.regions {
@@ -185,25 +221,7 @@ pub fn account_facts(snapshot: &Snapshot, account: &Account, config: &Config) ->
         .sum();
     let databases_expected = config.databases_expected(&account.name, &account.environment);
     let mut unknown = Vec::new();
-    let mut by_id: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for (name, environment, id) in snapshot
-        .accounts
-        .iter()
-        .map(|a| (&a.name, &a.environment, &a.account_id))
-        .chain(
-            config
-                .accounts
-                .iter()
-                .map(|a| (&a.name, &a.environment, &a.account_id)),
-        )
-    {
-        if !id.is_empty() {
-            by_id
-                .entry(id.clone())
-                .or_insert((name.clone(), environment.clone()));
-        }
-    }
-    let manual_snapshots = snapshot_facts(account, &by_id, &mut unknown);
+    let manual_snapshots = snapshot_facts(account, &directory.by_id, &mut unknown);
     let databases = if count == 0 && databases_expected {
         let failed: Vec<String> = account
             .gaps

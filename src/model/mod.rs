@@ -31,7 +31,7 @@ use crate::facts::FieldSchema;
 use crate::facts::ResourceKind;
 use crate::snapshot::{Account, DbCluster, DbInstance, Snapshot, Tags};
 use crate::vocab::Service;
-pub use account::{AccountFacts, AccountRef, SnapshotFacts, account_facts};
+pub use account::{AccountDirectory, AccountFacts, AccountRef, SnapshotFacts, account_facts};
 pub use cluster::{ClusterFacts, MemberFacts, cluster_facts, cluster_parameters};
 pub use instance::{InstanceFacts, instance_facts};
 pub use kind::{Facts, Kind, Place, Resource, Scope, gap_message, kind};
@@ -343,8 +343,9 @@ mod tests {
     fn serves_every_field(snap: &Snapshot, seen: &mut BTreeSet<ResourceKind>) {
         let mut config = Config::default();
         config.developers.groups = vec!["developers".into()];
+        let directory = AccountDirectory::new(snap, &config);
         for a in &snap.accounts {
-            let facts = account_facts(snap, a, &config);
+            let facts = account_facts(&directory, a, &config);
             let place = Place {
                 account: a,
                 account_facts: &facts,

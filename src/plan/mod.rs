@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::facts::ResourceKind;
 use crate::finding::{Finding, Outcome, RepoLocation};
+use crate::findings::spool_error;
 use crate::report::gate::{self, OnIncomplete};
 use crate::report::{FindingSummary, PlanChange, PlanSummary, Report};
 use crate::rules::RuleSet;
@@ -94,8 +95,9 @@ pub fn audit_plan(
             )
         })
         .collect();
-    let live_errors: BTreeSet<(String, ResourceKind, String)> = live
-        .findings
+    // A plan is one account's: its findings are held.
+    let live_findings = live.findings.load().map_err(spool_error)?;
+    let live_errors: BTreeSet<(String, ResourceKind, String)> = live_findings
         .iter()
         .filter(|f| f.outcome == Outcome::Error)
         .map(|f| {
@@ -169,8 +171,7 @@ pub fn audit_plan(
         }
     };
     let mut report = audit_with(&prediction.snapshot, rules, config, opts, &mut adjust)?;
-    let baseline: Vec<FindingSummary> = live
-        .findings
+    let baseline: Vec<FindingSummary> = live_findings
         .iter()
         .filter(|f| f.outcome.is_failing())
         .map(FindingSummary::of)
@@ -183,7 +184,7 @@ pub fn audit_plan(
             "the live snapshot (collected {}) without the plan",
             snapshot.collected_at
         )),
-    );
+    )?;
     let reason_suffix = report
         .gate
         .reason
@@ -191,7 +192,7 @@ pub fn audit_plan(
         .map(|(_, b)| format!("; baseline: {b}"))
         .unwrap_or_default();
     report.gate = if popts.gate_existing {
-        let mut all = report.findings.clone();
+        let mut all = report.findings.load().map_err(spool_error)?.into_owned();
         for f in &mut all {
             f.baseline = None;
         }
@@ -203,7 +204,7 @@ pub fn audit_plan(
         )
     } else {
         let mut g = gate::decide_with(
-            &report.findings,
+            &report.findings.load().map_err(spool_error)?,
             opts.fail_on,
             opts.on_incomplete,
             Some(popts.on_unknown),

@@ -30,7 +30,7 @@ pub const SCHEMA_VERSION: &str = "2018-10-08";
 const FALLBACK_REGION: &str = "us-east-1";
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
-    let (findings, warnings) = findings(report);
+    let (findings, warnings) = findings(report)?;
     serde_json::to_writer_pretty(&mut *out, &findings)?;
     out.write_all(b"\n")?;
     Ok(warnings)
@@ -38,16 +38,18 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
 
 /// Every finding as ASFF, and what was left out (findings of accounts
 /// whose id is not known: ASFF needs the 12-digit id).
-pub fn findings(report: &Report) -> (Vec<Value>, Vec<String>) {
+pub fn findings(report: &Report) -> io::Result<(Vec<Value>, Vec<String>)> {
     let docs = report.rule_docs();
     let mut out = Vec::new();
     let mut skipped = std::collections::BTreeSet::new();
-    for f in &report.findings {
-        if !is_account_id(&f.account_id) {
-            skipped.insert(f.account.to_string());
-            continue;
+    for chunk in report.findings.chunks() {
+        for f in chunk?.iter() {
+            if !is_account_id(&f.account_id) {
+                skipped.insert(f.account.to_string());
+                continue;
+            }
+            out.push(finding(report, &docs, f));
         }
-        out.push(finding(report, &docs, f));
     }
     for fixed in report.fixed.iter().flatten() {
         if let Some(v) = archived(report, &docs, fixed) {
@@ -62,7 +64,7 @@ pub fn findings(report: &Report) -> (Vec<Value>, Vec<String>) {
             )
         })
         .collect();
-    (out, warnings)
+    Ok((out, warnings))
 }
 
 fn is_account_id(s: &str) -> bool {

@@ -42,7 +42,8 @@ pub fn files(
     card: &Scorecard,
     id: &RunIdentity,
     history: &dyn Fn(&[String]) -> Option<Vec<RuleRun>>,
-) -> Vec<(String, String)> {
+) -> std::io::Result<Vec<(String, String)>> {
+    let findings = report.findings.load()?;
     let mut out = Vec::new();
     let mut index = format!(
         "# Evidence: {} {}\n\n{}\n\n| control | title | coverage | status | rules |\n|---|---|---|---|---|\n",
@@ -63,7 +64,10 @@ pub fn files(
             c.rules.join(", ")
         ));
         let runs = history(&c.rules);
-        out.push((file, control_page(report, card, c, id, runs.as_deref())));
+        out.push((
+            file,
+            control_page(report, &findings, card, c, id, runs.as_deref()),
+        ));
         all.push(json!({
             "control": c,
             "history": runs,
@@ -85,7 +89,7 @@ pub fn files(
         format!("{0}/{0}.json", card.framework),
         serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
     ));
-    out
+    Ok(out)
 }
 
 /// A control id as a file name (`AC-6(5)` → `AC-6_5_`).
@@ -122,6 +126,7 @@ fn cell(s: &str) -> String {
 
 fn control_page(
     report: &Report,
+    findings: &[crate::finding::Finding],
     card: &Scorecard,
     c: &ControlScore,
     id: &RunIdentity,
@@ -147,8 +152,7 @@ fn control_page(
         },
         run_lines(report, id)
     );
-    let findings: Vec<_> = report
-        .findings
+    let findings: Vec<_> = findings
         .iter()
         .filter(|f| c.rules.iter().any(|r| **r == *f.rule_id))
         .collect();

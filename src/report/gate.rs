@@ -84,108 +84,145 @@ pub fn decide_with(
     on_incomplete: OnIncomplete,
     on_unknown: Option<OnIncomplete>,
 ) -> Gate {
-    let gated = |o: Outcome| {
-        findings
-            .iter()
-            .filter(|f| f.outcome == o && f.severity >= fail_on)
-            .filter(|f| {
-                f.outcome != Outcome::Fail
-                    || f.baseline != Some(crate::finding::BaselineState::Existing)
-            })
-            .count()
-    };
-    let failing = gated(Outcome::Fail);
-    let errors = gated(Outcome::Error);
-    let unknown = gated(Outcome::Unknown);
-    let unknown_gates = unknown > 0 && on_unknown.unwrap_or(on_incomplete) == OnIncomplete::Fail;
-    // Failures at or above the threshold that the baseline already had.
-    let carried = findings
-        .iter()
-        .filter(|f| {
-            f.outcome == Outcome::Fail
-                && f.severity >= fail_on
-                && f.baseline == Some(crate::finding::BaselineState::Existing)
-        })
-        .count();
-    let baseline = findings.iter().any(|f| f.baseline.is_some());
-    let new = if baseline { "new " } else { "" };
-    let carried_note = if carried > 0 {
-        format!("; {carried} existing failure(s) carried by the baseline")
-    } else {
-        String::new()
-    };
-    let evaluated = findings
-        .iter()
-        .any(|f| !matches!(f.outcome, Outcome::Error | Outcome::Unknown));
-    let (status, exit_code, reason) = if failing > 0 {
-        (
-            GateStatus::Fail,
-            EXIT_FAILED,
-            format!("{failing} {new}failing finding(s) at or above {fail_on}{carried_note}"),
-        )
-    } else if !evaluated {
-        (
-            GateStatus::Incomplete,
-            EXIT_INCOMPLETE,
-            if findings.is_empty() {
-                "nothing was evaluated: no finding at all".to_string()
-            } else {
-                format!(
-                    "nothing was evaluated: all {} outcome(s) are errors (no account's data could be read); exit 3 whatever --on-incomplete says",
-                    findings.len()
-                )
-            },
-        )
-    } else if unknown_gates {
-        (
-            GateStatus::Incomplete,
-            EXIT_INCOMPLETE,
-            format!(
-                "{unknown} finding(s) at or above {fail_on} are unknown until apply (the plan leaves facts they read unknown){}{carried_note}",
-                if errors > 0 {
-                    format!("; {errors} could not be evaluated")
+    let mut tally = GateTally::new(fail_on);
+    findings.iter().for_each(|f| tally.add(f));
+    tally.decide(on_incomplete, on_unknown)
+}
+
+/// What the gate counts, added a finding at a time (an account's findings
+/// are counted as they are written, then dropped).
+#[derive(Debug, Clone, Copy)]
+pub struct GateTally {
+    fail_on: Severity,
+    /// Findings at all.
+    findings: usize,
+    failing: usize,
+    errors: usize,
+    unknown: usize,
+    /// Failures at or above the threshold that the baseline already had.
+    carried: usize,
+    /// Whether any finding has a baseline state.
+    baseline: bool,
+    /// Whether any outcome is neither an error nor unknown.
+    evaluated: bool,
+}
+
+impl GateTally {
+    pub fn new(fail_on: Severity) -> GateTally {
+        GateTally {
+            fail_on,
+            findings: 0,
+            failing: 0,
+            errors: 0,
+            unknown: 0,
+            carried: 0,
+            baseline: false,
+            evaluated: false,
+        }
+    }
+
+    pub fn add(&mut self, f: &Finding) {
+        self.findings += 1;
+        self.baseline |= f.baseline.is_some();
+        self.evaluated |= !matches!(f.outcome, Outcome::Error | Outcome::Unknown);
+        if f.severity < self.fail_on {
+            return;
+        }
+        let existing = f.baseline == Some(crate::finding::BaselineState::Existing);
+        match f.outcome {
+            Outcome::Fail if existing => self.carried += 1,
+            Outcome::Fail => self.failing += 1,
+            Outcome::Error => self.errors += 1,
+            Outcome::Unknown => self.unknown += 1,
+            Outcome::Pass | Outcome::Waived => {}
+        }
+    }
+
+    /// The verdict on what was counted.
+    pub fn decide(&self, on_incomplete: OnIncomplete, on_unknown: Option<OnIncomplete>) -> Gate {
+        let fail_on = self.fail_on;
+        let (failing, errors, unknown, carried) =
+            (self.failing, self.errors, self.unknown, self.carried);
+        let baseline = self.baseline;
+        let evaluated = self.evaluated;
+        let unknown_gates =
+            unknown > 0 && on_unknown.unwrap_or(on_incomplete) == OnIncomplete::Fail;
+        let new = if baseline { "new " } else { "" };
+        let carried_note = if carried > 0 {
+            format!("; {carried} existing failure(s) carried by the baseline")
+        } else {
+            String::new()
+        };
+        let (status, exit_code, reason) = if failing > 0 {
+            (
+                GateStatus::Fail,
+                EXIT_FAILED,
+                format!("{failing} {new}failing finding(s) at or above {fail_on}{carried_note}"),
+            )
+        } else if !evaluated {
+            (
+                GateStatus::Incomplete,
+                EXIT_INCOMPLETE,
+                if self.findings == 0 {
+                    "nothing was evaluated: no finding at all".to_string()
                 } else {
-                    String::new()
-                }
-            ),
-        )
-    } else if errors > 0 && on_incomplete == OnIncomplete::Fail {
-        (
-            GateStatus::Incomplete,
-            EXIT_INCOMPLETE,
-            format!(
-                "{errors} finding(s) at or above {fail_on} could not be evaluated (data missing or rule error){carried_note}"
-            ),
-        )
-    } else if errors > 0 {
-        (
-            GateStatus::Pass,
-            EXIT_OK,
-            format!(
-                "no {new}failing findings at or above {fail_on}{carried_note}; {errors} error(s) ignored (--on-incomplete warn)"
-            ),
-        )
-    } else {
-        (
-            GateStatus::Pass,
-            EXIT_OK,
-            format!("no {new}failing findings at or above {fail_on}{carried_note}"),
-        )
-    };
-    let reason = if unknown > 0 && !unknown_gates {
-        format!("{reason}; {unknown} unknown until apply ignored (--on-unknown warn)")
-    } else {
-        reason
-    };
-    Gate {
-        status,
-        exit_code,
-        fail_on,
-        on_incomplete,
-        failing,
-        errors,
-        unknown,
-        on_unknown,
-        reason,
+                    format!(
+                        "nothing was evaluated: all {} outcome(s) are errors (no account's data could be read); exit 3 whatever --on-incomplete says",
+                        self.findings
+                    )
+                },
+            )
+        } else if unknown_gates {
+            (
+                GateStatus::Incomplete,
+                EXIT_INCOMPLETE,
+                format!(
+                    "{unknown} finding(s) at or above {fail_on} are unknown until apply (the plan leaves facts they read unknown){}{carried_note}",
+                    if errors > 0 {
+                        format!("; {errors} could not be evaluated")
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+        } else if errors > 0 && on_incomplete == OnIncomplete::Fail {
+            (
+                GateStatus::Incomplete,
+                EXIT_INCOMPLETE,
+                format!(
+                    "{errors} finding(s) at or above {fail_on} could not be evaluated (data missing or rule error){carried_note}"
+                ),
+            )
+        } else if errors > 0 {
+            (
+                GateStatus::Pass,
+                EXIT_OK,
+                format!(
+                    "no {new}failing findings at or above {fail_on}{carried_note}; {errors} error(s) ignored (--on-incomplete warn)"
+                ),
+            )
+        } else {
+            (
+                GateStatus::Pass,
+                EXIT_OK,
+                format!("no {new}failing findings at or above {fail_on}{carried_note}"),
+            )
+        };
+        let reason = if unknown > 0 && !unknown_gates {
+            format!("{reason}; {unknown} unknown until apply ignored (--on-unknown warn)")
+        } else {
+            reason
+        };
+        Gate {
+            status,
+            exit_code,
+            fail_on,
+            on_incomplete,
+            failing,
+            errors,
+            unknown,
+            on_unknown,
+            reason,
+        }
     }
 }

@@ -50,7 +50,10 @@ fn template() -> &'static minijinja::Environment<'static> {
 }
 
 pub fn render(report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
-    let page = Page::build(report, ctx);
+    // The page's sections are capped (rows per rule, diagrams) but chosen
+    // from every finding: they are read at once.
+    let findings = report.findings.load()?;
+    let page = Page::build(report, &findings, ctx)?;
     let tmpl = template()
         .get_template("report.html")
         .map_err(io::Error::other)?;
@@ -172,7 +175,7 @@ struct WaiverView {
 }
 
 impl Page {
-    fn build(report: &Report, ctx: &RenderContext) -> Page {
+    fn build(report: &Report, findings: &[Finding], ctx: &RenderContext) -> io::Result<Page> {
         let gate = &report.gate;
         let (status, label) = match gate.status {
             super::gate::GateStatus::Pass => ("pass", "PASS"),
@@ -189,7 +192,7 @@ impl Page {
             });
             e.accounts += 1;
         }
-        for f in &report.findings {
+        for f in findings {
             if let Some(e) = envs.get_mut(&*f.environment) {
                 e.counts.add(f.outcome);
                 if f.outcome == Outcome::Fail
@@ -204,7 +207,7 @@ impl Page {
         let (topology, topology_note) = match ctx.snapshot {
             Some(s) => {
                 let (mut drawn, rest): (Vec<Diagram>, Vec<Diagram>) = {
-                    let mut all = diagrams(s, report);
+                    let mut all = diagrams(s, report, findings);
                     all.sort_by(|a, b| {
                         (b.violations.len(), b.failing_dbs)
                             .cmp(&(a.violations.len(), a.failing_dbs))
@@ -240,7 +243,7 @@ impl Page {
             ),
         };
         let open_since = ctx.history.as_ref().map(|h| &h.open_since);
-        Page {
+        Ok(Page {
             collected_at: report.collected_at.clone(),
             tool: format!(
                 "dbaudit {} (commit {}, rule pack {})",
@@ -269,7 +272,7 @@ impl Page {
             plot_note,
             topology,
             topology_note,
-            rules: rules(report, open_since),
+            rules: rules(report, findings, open_since),
             passed_rules: report
                 .rules
                 .iter()
@@ -292,24 +295,24 @@ impl Page {
                     waived: w.waived,
                 })
                 .collect(),
-            baseline: report.baseline_summary().map(|b| {
+            baseline: report.baseline_summary()?.map(|b| {
                 format!(
                     "{} new, {} existing, {} fixed since the baseline",
                     b.new, b.existing, b.fixed
                 )
             }),
             history: ctx.history.as_ref().map(|h| h.store.clone()),
-        }
+        })
     }
 }
 
-fn rules(report: &Report, open_since: Option<&HashMap<String, (String, f64)>>) -> Vec<RuleView> {
-    let mut by_rule: HashMap<&str, Vec<&Finding>> = HashMap::new();
-    for f in report
-        .findings
-        .iter()
-        .filter(|f| f.outcome != Outcome::Pass)
-    {
+fn rules<'a>(
+    report: &Report,
+    findings: &'a [Finding],
+    open_since: Option<&HashMap<String, (String, f64)>>,
+) -> Vec<RuleView> {
+    let mut by_rule: HashMap<&'a str, Vec<&'a Finding>> = HashMap::new();
+    for f in findings.iter().filter(|f| f.outcome != Outcome::Pass) {
         by_rule.entry(&f.rule_id).or_default().push(f);
     }
     let mut out: Vec<RuleView> = report
@@ -521,14 +524,10 @@ fn plots(envs: &[EnvView], ctx: &RenderContext) -> (Vec<Plot>, String) {
 /// One diagram per account and region: subnets (grouped by VPC) → DB
 /// clusters and instances → security groups → who they admit (the EKS
 /// cluster's group, other groups, address ranges).
-fn diagrams(snapshot: &Snapshot, report: &Report) -> Vec<Diagram> {
+fn diagrams(snapshot: &Snapshot, report: &Report, findings: &[Finding]) -> Vec<Diagram> {
     // Failing rules per resource ARN.
     let mut failing: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-    for f in report
-        .findings
-        .iter()
-        .filter(|f| f.outcome == Outcome::Fail)
-    {
+    for f in findings.iter().filter(|f| f.outcome == Outcome::Fail) {
         failing
             .entry(&f.resource_arn)
             .or_default()

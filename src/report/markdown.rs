@@ -10,34 +10,38 @@ use crate::rules::Severity;
 /// Failing resources shown per rule before "and N more".
 const RESOURCES_SHOWN: usize = 5;
 
-/// `account/resource` of a rule's failures, the first few, each marked
-/// **NEW** or existing when there is a baseline.
-fn failing_resources(report: &Report, rule: &str) -> String {
-    let failed: Vec<&super::Finding> = report
-        .findings
-        .iter()
-        .filter(|f| *f.rule_id == *rule && f.outcome == Outcome::Fail)
-        .collect();
-    let mut names: Vec<String> = failed
-        .iter()
-        .take(RESOURCES_SHOWN)
-        .map(|f| {
+/// A rule's failures: the first few as `account/resource`, each marked
+/// **NEW** or existing when there is a baseline, and how many in all.
+#[derive(Default)]
+struct Failing {
+    shown: Vec<String>,
+    count: usize,
+}
+
+impl Failing {
+    fn add(&mut self, f: &Finding) {
+        self.count += 1;
+        if self.shown.len() < RESOURCES_SHOWN {
             let mark = match f.baseline {
                 Some(crate::finding::BaselineState::New) => " **NEW**",
                 Some(crate::finding::BaselineState::Existing) => " (existing)",
                 None => "",
             };
-            format!(
+            self.shown.push(format!(
                 "`{}/{}`{mark}",
                 f.account,
                 f.resource_id.replace('|', "\\|")
-            )
-        })
-        .collect();
-    if failed.len() > RESOURCES_SHOWN {
-        names.push(format!("and {} more", failed.len() - RESOURCES_SHOWN));
+            ));
+        }
     }
-    names.join(", ")
+
+    fn describe(&self) -> String {
+        let mut names = self.shown.clone();
+        if self.count > RESOURCES_SHOWN {
+            names.push(format!("and {} more", self.count - RESOURCES_SHOWN));
+        }
+        names.join(", ")
+    }
 }
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -58,17 +62,33 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     // Totals per environment and severity (failing findings).
     let mut envs: BTreeMap<&str, BTreeMap<Severity, usize>> = BTreeMap::new();
     let mut other: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
-    for f in &report.findings {
-        let e = &*f.environment;
-        envs.entry(e).or_default();
-        let o = other.entry(e).or_default();
-        match f.outcome {
-            Outcome::Fail => *envs.get_mut(e).unwrap().entry(f.severity).or_default() += 1,
-            // `dbaudit plan`'s unknown-until-apply counts with errors
-            // here; the plan section lists them.
-            Outcome::Error | Outcome::Unknown => o[0] += 1,
-            Outcome::Waived => o[1] += 1,
-            Outcome::Pass => o[2] += 1,
+    // One pass over the findings (an account at a time when spooled).
+    let mut failing_of: std::collections::HashMap<String, Failing> = Default::default();
+    let env_names: std::collections::BTreeSet<&str> = report
+        .accounts
+        .iter()
+        .map(|a| a.environment.as_str())
+        .collect();
+    for chunk in report.findings.chunks() {
+        for f in chunk?.iter() {
+            if f.outcome == Outcome::Fail {
+                failing_of.entry(f.rule_id.to_string()).or_default().add(f);
+            }
+            // The environment as the report's accounts spell it (a finding's
+            // own string does not outlive its chunk).
+            let Some(e) = env_names.get(&*f.environment).copied() else {
+                continue;
+            };
+            envs.entry(e).or_default();
+            let o = other.entry(e).or_default();
+            match f.outcome {
+                Outcome::Fail => *envs.get_mut(e).unwrap().entry(f.severity).or_default() += 1,
+                // `dbaudit plan`'s unknown-until-apply counts with errors
+                // here; the plan section lists them.
+                Outcome::Error | Outcome::Unknown => o[0] += 1,
+                Outcome::Waived => o[1] += 1,
+                Outcome::Pass => o[2] += 1,
+            }
         }
     }
     writeln!(
@@ -117,7 +137,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 r.doc.anchor(),
                 r.doc.severity,
                 r.counts.fail,
-                failing_resources(report, &r.doc.id),
+                failing_of
+                    .get(r.doc.id.as_str())
+                    .map(Failing::describe)
+                    .unwrap_or_default(),
                 r.doc.title
             )?;
         }
@@ -201,7 +224,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
-    if let Some(b) = report.baseline_summary() {
+    if let Some(b) = report.baseline_summary()? {
         writeln!(
             out,
             "\n### Against the baseline\n\n{} new, {} existing, {} fixed.",
@@ -252,8 +275,8 @@ fn plan_section(
             cell(&note)
         )?;
     }
-    let shown: Vec<&Finding> = report
-        .findings
+    let findings = report.findings.load()?;
+    let shown: Vec<&Finding> = findings
         .iter()
         .filter(|f| {
             f.outcome == Outcome::Unknown

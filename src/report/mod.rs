@@ -18,8 +18,10 @@ pub mod sarif;
 pub mod svg;
 pub mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +80,9 @@ pub struct Report {
     pub collected_at: String,
     pub accounts: Vec<AccountSummary>,
     pub rules: Vec<RuleSummary>,
-    pub findings: Vec<Finding>,
+    /// In report order; spooled to a temporary file when the command
+    /// streams (`crate::findings`).
+    pub findings: crate::findings::Findings,
     pub summary: Summary,
     pub gate: Gate,
     /// What became of each waiver (applied, expired, unused).
@@ -181,6 +185,19 @@ impl Report {
                 ))
             })?;
             let mut controls = Vec::new();
+            // Counted in one pass over the findings (a spooled store is read
+            // once, not once per control).
+            let mut by_rule: HashMap<Arc<str>, (Counts, std::collections::BTreeSet<Arc<str>>)> =
+                HashMap::new();
+            for chunk in self.findings.chunks() {
+                for f in chunk.map_err(crate::findings::spool_error)?.iter() {
+                    let (counts, failing) = by_rule.entry(f.rule_id.clone()).or_default();
+                    counts.add(f.outcome);
+                    if f.outcome == Outcome::Fail {
+                        failing.insert(f.account.clone());
+                    }
+                }
+            }
             for c in &catalogue.controls {
                 let rules: Vec<&str> = pack
                     .rules
@@ -190,14 +207,14 @@ impl Report {
                     .collect();
                 let mut counts = Counts::default();
                 let mut failing = std::collections::BTreeSet::new();
-                for f in self
-                    .findings
-                    .iter()
-                    .filter(|f| rules.contains(&&*f.rule_id))
-                {
-                    counts.add(f.outcome);
-                    if f.outcome == Outcome::Fail {
-                        failing.insert(f.account.to_string());
+                for r in &rules {
+                    if let Some((c, accounts)) = by_rule.get(*r) {
+                        counts.pass += c.pass;
+                        counts.fail += c.fail;
+                        counts.error += c.error;
+                        counts.waived += c.waived;
+                        counts.unknown += c.unknown;
+                        failing.extend(accounts.iter().map(|a| a.to_string()));
                     }
                 }
                 let status = if rules.is_empty() {
@@ -377,6 +394,54 @@ pub struct Summary {
     pub by_severity: BTreeMap<Severity, Counts>,
 }
 
+/// The report's counts (total, per severity, rule and account) and the
+/// baseline states, added a finding at a time.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub total: Counts,
+    pub by_severity: BTreeMap<Severity, Counts>,
+    pub per_rule: HashMap<Arc<str>, Counts>,
+    pub per_account: HashMap<Arc<str>, Counts>,
+    /// Failing findings new and existing since the baseline.
+    pub new: usize,
+    pub existing: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, f: &Finding) {
+        self.total.add(f.outcome);
+        self.by_severity
+            .entry(f.severity)
+            .or_default()
+            .add(f.outcome);
+        match self.per_rule.get_mut(&f.rule_id) {
+            Some(c) => c.add(f.outcome),
+            None => self
+                .per_rule
+                .entry(f.rule_id.clone())
+                .or_default()
+                .add(f.outcome),
+        }
+        match self.per_account.get_mut(&f.account) {
+            Some(c) => c.add(f.outcome),
+            None => (self.per_account.entry(f.account.clone()).or_default()).add(f.outcome),
+        }
+        match f.baseline {
+            Some(crate::finding::BaselineState::New) => self.new += 1,
+            Some(crate::finding::BaselineState::Existing) => self.existing += 1,
+            None => {}
+        }
+    }
+
+    pub fn baseline_summary(&self, fixed: usize) -> BaselineSummary {
+        BaselineSummary {
+            new: self.new,
+            existing: self.existing,
+            fixed,
+        }
+    }
+}
+
 impl Report {
     /// Reads a JSON report (`--baseline`, `dbaudit diff`): any report this
     /// schema version wrote, including those from before fields were added.
@@ -400,42 +465,20 @@ impl Report {
         })
     }
 
-    /// The findings of each account, in report order: one pass over the
-    /// findings for a renderer that groups them (a filter per account is
-    /// accounts × findings: 200 million comparisons at 1,000 accounts).
-    pub fn by_account(&self) -> std::collections::HashMap<&str, Vec<&Finding>> {
-        let mut m: std::collections::HashMap<&str, Vec<&Finding>> = Default::default();
-        for f in &self.findings {
-            m.entry(&*f.account).or_default().push(f);
-        }
-        m
-    }
-
-    /// The findings of each rule, in report order.
-    pub fn by_rule(&self) -> std::collections::HashMap<&str, Vec<&Finding>> {
-        let mut m: std::collections::HashMap<&str, Vec<&Finding>> = Default::default();
-        for f in &self.findings {
-            m.entry(&*f.rule_id).or_default().push(f);
-        }
-        m
-    }
-
     /// The baseline summary: as recorded, or counted from the findings for
     /// a report that predates the field.
-    pub fn baseline_summary(&self) -> Option<BaselineSummary> {
-        let fixed = self.fixed.as_ref()?;
-        Some(self.baseline.unwrap_or_else(|| {
-            let count = |s| {
-                (self.findings.iter())
-                    .filter(|f| f.baseline == Some(s))
-                    .count()
-            };
-            BaselineSummary {
-                new: count(crate::finding::BaselineState::New),
-                existing: count(crate::finding::BaselineState::Existing),
-                fixed: fixed.len(),
-            }
-        }))
+    pub fn baseline_summary(&self) -> io::Result<Option<BaselineSummary>> {
+        let Some(fixed) = self.fixed.as_ref() else {
+            return Ok(None);
+        };
+        if let Some(b) = self.baseline {
+            return Ok(Some(b));
+        }
+        let mut tally = Tally::default();
+        for c in self.findings.chunks() {
+            c?.iter().for_each(|f| tally.add(f));
+        }
+        Ok(Some(tally.baseline_summary(fixed.len())))
     }
 
     pub fn build(
@@ -444,16 +487,28 @@ impl Report {
         findings: Vec<Finding>,
         gate: Gate,
     ) -> Report {
-        let mut total = Counts::default();
-        let mut by_severity: BTreeMap<Severity, Counts> = BTreeMap::new();
-        let mut per_rule: BTreeMap<&str, Counts> = BTreeMap::new();
-        let mut per_account: BTreeMap<&str, Counts> = BTreeMap::new();
-        for f in &findings {
-            total.add(f.outcome);
-            by_severity.entry(f.severity).or_default().add(f.outcome);
-            per_rule.entry(&f.rule_id).or_default().add(f.outcome);
-            per_account.entry(&f.account).or_default().add(f.outcome);
-        }
+        let mut tally = Tally::default();
+        findings.iter().for_each(|f| tally.add(f));
+        Report::build_counted(snapshot, rules, findings.into(), &tally, gate)
+    }
+
+    /// As [`Report::build`], from findings already counted as they were
+    /// made (spooled ones are not read again).
+    pub fn build_counted(
+        snapshot: &Snapshot,
+        rules: &RuleSet,
+        findings: crate::findings::Findings,
+        tally: &Tally,
+        gate: Gate,
+    ) -> Report {
+        let Tally {
+            total,
+            by_severity,
+            per_rule,
+            per_account,
+            ..
+        } = tally;
+        let (total, by_severity) = (*total, by_severity.clone());
         let accounts = snapshot
             .accounts
             .iter()

@@ -55,9 +55,11 @@ impl Class {
 pub fn render(report: &Report, class: Class, out: &mut dyn Write) -> io::Result<()> {
     let time = millis(&report.collected_at);
     let docs = report.rule_docs();
-    for f in &report.findings {
-        serde_json::to_writer(&mut *out, &event(report, &docs, class, f, time))?;
-        out.write_all(b"\n")?;
+    for chunk in report.findings.chunks() {
+        for f in chunk?.iter() {
+            serde_json::to_writer(&mut *out, &event(report, &docs, class, f, time))?;
+            out.write_all(b"\n")?;
+        }
     }
     for fixed in report.fixed.iter().flatten() {
         serde_json::to_writer(&mut *out, &closed(report, &docs, class, fixed, time))?;

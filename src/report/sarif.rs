@@ -91,13 +91,15 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
     let mut accounts: Vec<&super::AccountSummary> = report.accounts.iter().collect();
     if accounts.len() > MAX_RUNS {
         // Keep the accounts with the most severe failures.
-        let by_account = report.by_account();
-        let worst = |name: &str| {
-            (by_account.get(name).into_iter().flatten())
-                .filter(|f| f.outcome == Outcome::Fail)
-                .map(|f| f.severity)
-                .max()
-        };
+        let mut worst_of: std::collections::HashMap<std::sync::Arc<str>, Severity> =
+            Default::default();
+        for chunk in report.findings.chunks() {
+            for f in chunk?.iter().filter(|f| f.outcome == Outcome::Fail) {
+                let w = worst_of.entry(f.account.clone()).or_insert(f.severity);
+                *w = (*w).max(f.severity);
+            }
+        }
+        let worst = |name: &str| worst_of.get(name).copied();
         accounts.sort_by(|a, b| {
             worst(&b.name)
                 .cmp(&worst(&a.name))
@@ -126,11 +128,11 @@ pub fn render_accounts(
     mut warnings: Vec<String>,
 ) -> io::Result<Vec<String>> {
     let mut runs = Vec::new();
-    let by_account = report.by_account();
+    let by_account = report.findings.by_account();
     for account in accounts {
-        let mut results: Vec<&Finding> = (by_account.get(account.name.as_str()).into_iter())
-            .flatten()
-            .copied()
+        let findings = by_account.get(account.name.as_str())?;
+        let mut results: Vec<&Finding> = findings
+            .iter()
             .filter(|f| f.outcome != Outcome::Pass)
             .collect();
         let mut notifications = Vec::new();

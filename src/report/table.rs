@@ -99,19 +99,26 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
     } else {
         table.set_header(["Severity", "Rule", "Failed", "Errors", "Examples"]);
     }
-    let by_rule = report.by_rule();
-    for r in rules {
-        let bad: Vec<&Finding> = (by_rule.get(r.doc.id.as_str()).into_iter().flatten())
-            .copied()
-            .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Error | Outcome::Unknown))
-            .collect();
-        let mut examples: Vec<String> = bad
+    // The first few failing or erroring resources of each rule and how
+    // many: one pass over the findings (an account at a time when spooled).
+    let mut bad: std::collections::HashMap<std::sync::Arc<str>, (Vec<String>, usize)> =
+        Default::default();
+    for chunk in report.findings.chunks() {
+        for f in chunk?
             .iter()
-            .take(EXAMPLES)
-            .map(|f| format!("{}/{}", f.account, f.resource_id))
-            .collect();
-        if bad.len() > EXAMPLES {
-            examples.push(format!("and {} more", bad.len() - EXAMPLES));
+            .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Error | Outcome::Unknown))
+        {
+            let (shown, n) = bad.entry(f.rule_id.clone()).or_default();
+            *n += 1;
+            if shown.len() < EXAMPLES {
+                shown.push(format!("{}/{}", f.account, f.resource_id));
+            }
+        }
+    }
+    for r in rules {
+        let (mut examples, n) = bad.remove(r.doc.id.as_str()).unwrap_or_default();
+        if n > EXAMPLES {
+            examples.push(format!("and {} more", n - EXAMPLES));
         }
         if narrow {
             table.add_row(vec![
@@ -136,7 +143,7 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
 
 pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<()> {
     rule_summary(report, out, &style)?;
-    let by_account = report.by_account();
+    let by_account = report.findings.by_account();
     for account in &report.accounts {
         let c = account.counts;
         let id = if account.account_id.is_empty() {
@@ -173,9 +180,9 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             "  ",
             &format!("audited: {}", account.inventory.describe()),
         )?;
-        let mut rows: Vec<&Finding> = (by_account.get(account.name.as_str()).into_iter())
-            .flatten()
-            .copied()
+        let findings = by_account.get(account.name.as_str())?;
+        let mut rows: Vec<&Finding> = findings
+            .iter()
             .filter(|f| style.show_passed || f.outcome != Outcome::Pass)
             .collect();
         rows.sort_by(|a, b| {
@@ -295,7 +302,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
     for card in &report.frameworks {
         scorecard(out, &style, card)?;
     }
-    if let Some(b) = report.baseline_summary() {
+    if let Some(b) = report.baseline_summary()? {
         writeln!(
             out,
             "baseline: {} new failing finding(s), {} fixed since the baseline",
