@@ -73,6 +73,118 @@ pub fn audit_with(
     run(snapshot, rules, config, opts, Some(adjust))
 }
 
+/// The run's rules and snapshot once the selection and the completeness
+/// check are applied.
+struct Prepared<'s> {
+    snapshot: std::borrow::Cow<'s, Snapshot>,
+    rules: RuleSet,
+    not_evaluated: Vec<crate::selection::NotEvaluated>,
+    completeness: crate::expected::Completeness,
+}
+
+fn prepare<'s>(
+    snapshot: &'s Snapshot,
+    rules: &RuleSet,
+    config: &Config,
+    opts: &AuditOptions,
+) -> Result<Prepared<'s>, Error> {
+    let (rules, mut not_evaluated) = opts.selection.rules(rules)?;
+    let mut snapshot = match opts.selection.accounts(snapshot)? {
+        Some(narrowed) => std::borrow::Cow::Owned(narrowed),
+        None => std::borrow::Cow::Borrowed(snapshot),
+    };
+    // What the snapshot was meant to hold and does not: gaps, before
+    // anything is evaluated.
+    let (completed, completeness) =
+        crate::expected::check(&snapshot, config, &opts.selection.environments)?;
+    if let Some(completed) = completed {
+        snapshot = std::borrow::Cow::Owned(completed);
+    }
+    let (rules, pairs_left_out) = crate::selection::pairs_in_run(rules, &snapshot);
+    not_evaluated.extend(pairs_left_out);
+    Ok(Prepared {
+        snapshot,
+        rules,
+        not_evaluated,
+        completeness,
+    })
+}
+
+/// Everything after evaluation, done an account's findings at a time (all
+/// of them at once when they are held) and counted as it goes, so that
+/// spooled findings are written once and not read again here.
+struct Finisher<'o> {
+    config: &'o Config,
+    config_path: String,
+    waiving: crate::waivers::Waiving<'o>,
+    annotator: Option<Annotator<'o>>,
+    tally: Tally,
+    gated: GateTally,
+}
+
+impl<'o> Finisher<'o> {
+    fn new(config: &'o Config, opts: &'o AuditOptions) -> Finisher<'o> {
+        Finisher {
+            config,
+            config_path: config.repository_path(),
+            waiving: crate::waivers::Waiving::new(&opts.waivers, opts.as_of),
+            annotator: (opts.baseline.as_ref()).map(|b| Annotator::new(&b.findings)),
+            tally: Tally::default(),
+            gated: GateTally::new(opts.fail_on),
+        }
+    }
+
+    /// Source tags and repository locations, waivers, baseline states,
+    /// counts. `tags`: the resources' tags by ARN (of the accounts whose
+    /// findings these are, at least).
+    fn chunk(&mut self, chunk: &mut [Finding], tags: &crate::waivers::TagsByArn<'_>) {
+        let config = self.config;
+        for f in chunk.iter_mut() {
+            if let Some(t) = tags.get(&*f.resource_arn) {
+                f.source = t.get(&config.sarif.source_tag).cloned();
+            }
+            if f.outcome != Outcome::Pass && f.location.is_none() {
+                f.location = Some(config.locate(f, &self.config_path));
+            }
+        }
+        self.waiving.apply(chunk, tags);
+        if let Some(a) = self.annotator.as_mut() {
+            a.annotate(chunk);
+        }
+        for f in chunk.iter() {
+            self.tally.add(f);
+            self.gated.add(f);
+        }
+    }
+
+    /// The report of what was finished.
+    fn report(self, prepared: Prepared<'_>, findings: Findings, opts: &AuditOptions) -> Report {
+        let Finisher {
+            waiving,
+            annotator,
+            tally,
+            gated,
+            ..
+        } = self;
+        let mut gate = gated.decide(opts.on_incomplete, None);
+        let fixed = annotator.map(Annotator::fixed);
+        if let Some(b) = &opts.baseline {
+            gate.reason.push_str(&format!("; baseline: {}", b.basis));
+        }
+        let mut report =
+            Report::build_counted(&prepared.snapshot, &prepared.rules, findings, &tally, gate);
+        report.waivers = waiving.status();
+        report.not_evaluated = prepared.not_evaluated;
+        let completeness = prepared.completeness;
+        report.completeness = completeness.noteworthy().then_some(completeness);
+        if let Some(fixed) = fixed {
+            report.baseline = Some(tally.baseline_summary(fixed.len()));
+            report.fixed = Some(fixed);
+        }
+        report
+    }
+}
+
 fn run(
     snapshot: &Snapshot,
     rules: &RuleSet,
@@ -80,77 +192,178 @@ fn run(
     opts: &AuditOptions,
     adjust: Option<&mut Adjust<'_>>,
 ) -> Result<Report, Error> {
-    let (rules, mut not_evaluated) = opts.selection.rules(rules)?;
-    let narrowed = opts.selection.accounts(snapshot)?;
-    let snapshot = narrowed.as_ref().unwrap_or(snapshot);
-    // What the snapshot was meant to hold and does not: gaps, before
-    // anything is evaluated.
-    let (completed, completeness) =
-        crate::expected::check(snapshot, config, &opts.selection.environments)?;
-    let snapshot = completed.as_ref().unwrap_or(snapshot);
-    let (rules, pairs_left_out) = crate::selection::pairs_in_run(rules, snapshot);
-    not_evaluated.extend(pairs_left_out);
-
-    // Everything after evaluation is done an account's findings at a time
-    // (all of them at once when they are held), counted as it goes, so
-    // that spooled findings are written once and not read again here.
+    let prepared = prepare(snapshot, rules, config, opts)?;
+    let (snapshot, rules) = (&*prepared.snapshot, &prepared.rules);
     let tags = crate::waivers::tags_by_arn(snapshot);
-    let config_path = config.repository_path();
-    let mut waiving = crate::waivers::Waiving::new(&opts.waivers, opts.as_of);
-    let mut annotator = (opts.baseline.as_ref()).map(|b| Annotator::new(&b.findings));
-    let mut tally = Tally::default();
-    let mut gated = GateTally::new(opts.fail_on);
-    let mut finish = |chunk: &mut [Finding]| {
-        for f in chunk.iter_mut() {
-            if let Some(t) = tags.get(&*f.resource_arn) {
-                f.source = t.get(&config.sarif.source_tag).cloned();
-            }
-            if f.outcome != Outcome::Pass && f.location.is_none() {
-                f.location = Some(config.locate(f, &config_path));
-            }
-        }
-        waiving.apply(chunk, &tags);
-        if let Some(a) = annotator.as_mut() {
-            a.annotate(chunk);
-        }
-        for f in chunk.iter() {
-            tally.add(f);
-            gated.add(f);
-        }
-    };
+    let mut finisher = Finisher::new(config, opts);
     let findings = match adjust {
         None if opts.spool => {
             let mut spool = SpoolWriter::new().map_err(spool_error)?;
-            crate::evaluate::evaluate_each(snapshot, &rules, config, &mut |mut chunk| {
-                finish(&mut chunk);
+            crate::evaluate::evaluate_each(snapshot, rules, config, &mut |mut chunk| {
+                finisher.chunk(&mut chunk, &tags);
                 spool.push(&chunk)
             })
             .map_err(spool_error)?;
             Findings::Spooled(spool.finish().map_err(spool_error)?)
         }
         adjust => {
-            let mut findings = crate::evaluate::evaluate(snapshot, &rules, config);
+            let mut findings = crate::evaluate::evaluate(snapshot, rules, config);
             if let Some(adjust) = adjust {
                 adjust(snapshot, &mut findings);
             }
-            finish(&mut findings);
+            finisher.chunk(&mut findings, &tags);
             Findings::Memory(findings)
         }
     };
-    let mut gate = gated.decide(opts.on_incomplete, None);
-    let fixed = annotator.map(Annotator::fixed);
-    if let Some(b) = &opts.baseline {
-        gate.reason.push_str(&format!("; baseline: {}", b.basis));
+    drop(tags);
+    Ok(finisher.report(prepared, findings, opts))
+}
+
+/// Reads a sharded run's parts (or a snapshot with database parts), as
+/// `parts` yields them: called twice, each call reading the parts again one
+/// at a time.
+pub type PartReader<'a> = dyn FnMut() -> Result<Parts, Error> + 'a;
+
+/// The parts of one reading, each `(source, snapshot)` parsed when reached.
+pub type Parts = Box<dyn Iterator<Item = Result<(String, Snapshot), Error>>>;
+
+/// As [`audit`] of what `dbaudit merge` would make of `parts`, without
+/// holding the merged snapshot: the parts are read twice, one at a time.
+/// The first pass merges every account's *parity view*
+/// (`Account::take_body`: identity, gaps, DB clusters, their parameter
+/// groups, what was read inside the databases), which the selection, the
+/// completeness check, the directory of accounts and the parity rules'
+/// plan need; the second puts each account's body back, evaluates it and
+/// spools its findings, a part at a time. The findings are always spooled.
+/// An account the second pass does not find again (a part removed or
+/// rewritten in between) is an error, as is a second copy of one.
+pub fn audit_parts(
+    parts: &mut PartReader<'_>,
+    run_id: Option<&str>,
+    rules: &RuleSet,
+    config: &Config,
+    opts: &AuditOptions,
+) -> Result<(Report, crate::shard::MergeSummary), Error> {
+    let views = parts()?.map(|p| {
+        p.map(|(source, mut s)| {
+            for a in &mut s.accounts {
+                a.take_body();
+            }
+            (source, s)
+        })
+    });
+    let (view, summary) = crate::shard::merge_each(views, run_id)?;
+    let prepared = prepare(&view, rules, config, opts)?;
+    let (view, rules) = (&*prepared.snapshot, &prepared.rules);
+    // The accounts whose bodies are in the parts: the merged ones but those
+    // merge or the completeness check made up for what is missing (their
+    // gaps say so; they have no body).
+    let stubs: std::collections::BTreeSet<&str> = summary
+        .missing_accounts
+        .iter()
+        .map(String::as_str)
+        .chain(prepared.completeness.missing.iter().map(String::as_str))
+        .collect();
+    let index: std::collections::HashMap<&str, &crate::snapshot::Account> = (view.accounts.iter())
+        .map(|a| (a.name.as_str(), a))
+        .collect();
+    let mut pending: std::collections::BTreeSet<&str> = (index.keys().copied())
+        .filter(|name| !stubs.contains(name))
+        .collect();
+    let evaluation = crate::evaluate::Evaluation::new(view, rules, config);
+    let mut finisher = Finisher::new(config, opts);
+    let mut spool = SpoolWriter::new().map_err(spool_error)?;
+    let mut inventories = std::collections::HashMap::new();
+    let mut evaluate = |accounts: Vec<crate::snapshot::Account>,
+                        finisher: &mut Finisher<'_>,
+                        spool: &mut SpoolWriter|
+     -> Result<(), Error> {
+        for a in &accounts {
+            inventories.insert(a.name.clone(), crate::report::Inventory::of(a));
+        }
+        let tags = crate::waivers::tags_of(&accounts);
+        let refs: Vec<&crate::snapshot::Account> = accounts.iter().collect();
+        evaluation
+            .accounts(&refs, &mut |mut chunk| {
+                finisher.chunk(&mut chunk, &tags);
+                spool.push(&chunk)
+            })
+            .map_err(spool_error)
+    };
+    for item in parts()? {
+        let (source, part) = item?;
+        // The parts merged above: of the run merged (not database parts,
+        // not other runs'), or the one whole snapshot.
+        let ours = match &part.shard {
+            _ if part.databases_part.is_some() => false,
+            Some(s) => !summary.whole && s.run_id == summary.run_id,
+            None => summary.whole,
+        };
+        if !ours {
+            continue;
+        }
+        let mut accounts = Vec::new();
+        for mut raw in part.accounts {
+            let Some(view_account) = index.get(raw.name.as_str()) else {
+                // Left out by the selection (--environment).
+                continue;
+            };
+            if !pending.remove(raw.name.as_str()) {
+                return Err(changed(
+                    &source,
+                    &raw.name,
+                    "read twice or not in the first pass",
+                ));
+            }
+            raw.normalize();
+            let mut full = (*view_account).clone();
+            full.normalize();
+            if full
+                .regions
+                .iter()
+                .map(|r| &r.db_clusters)
+                .ne(raw.regions.iter().map(|r| &r.db_clusters))
+            {
+                return Err(changed(
+                    &source,
+                    &raw.name,
+                    "its DB clusters differ between the two passes",
+                ));
+            }
+            full.put_body(raw.take_body());
+            accounts.push(full);
+        }
+        evaluate(accounts, &mut finisher, &mut spool)?;
     }
-    let mut report = Report::build_counted(snapshot, &rules, findings, &tally, gate);
-    report.waivers = waiving.status();
-    report.not_evaluated = not_evaluated;
-    report.completeness = completeness.noteworthy().then_some(completeness);
-    if let Some(fixed) = fixed {
-        report.baseline = Some(tally.baseline_summary(fixed.len()));
-        report.fixed = Some(fixed);
+    if let Some(name) = pending.first() {
+        return Err(Error::Usage(format!(
+            "account `{name}` was in the parts when they were first read and is not any more: the parts changed while being evaluated (evaluate again, or merge them first with `dbaudit merge`)"
+        )));
     }
-    Ok(report)
+    // The accounts without a body: their gaps are all there is.
+    let stubs: Vec<crate::snapshot::Account> = (view.accounts.iter())
+        .filter(|a| stubs.contains(a.name.as_str()))
+        .cloned()
+        .collect();
+    evaluate(stubs, &mut finisher, &mut spool)?;
+    let findings = Findings::Spooled(spool.finish().map_err(spool_error)?);
+    let mut report = finisher.report(prepared, findings, opts);
+    for a in &mut report.accounts {
+        if let Some(inv) = inventories.remove(&a.name) {
+            a.inventory = inv;
+        }
+    }
+    Ok((report, summary))
+}
+
+/// A part that is not what the first pass read.
+fn changed(source: &str, account: &str, what: &str) -> Error {
+    Error::Input {
+        location: crate::error::Location::new(std::path::Path::new(source), 1, 1),
+        message: format!(
+            "account `{account}`: {what}: the parts changed while being evaluated (evaluate again, or merge them first with `dbaudit merge`)"
+        ),
+    }
 }
 
 /// Judges a report against a baseline: failing findings are marked new or
@@ -239,5 +452,114 @@ mod tests {
         assert_eq!(a.not_evaluated.len(), rules.rules.len() - a.rules.len());
         // test-shared is unencrypted: a high failure, so the gate fails.
         assert_eq!(a.gate.exit_code, 1);
+    }
+}
+
+#[cfg(test)]
+mod parts_tests {
+    use super::*;
+    use crate::snapshot::ShardPart;
+
+    /// The demo as two shard parts (one account in the first, the others
+    /// in the second).
+    fn parts() -> (Vec<(String, Snapshot)>, Config) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let whole = Snapshot::load(&root.join("fixtures/demo/snapshot.json")).unwrap();
+        let config = Config::load(&root.join("fixtures/demo/dbaudit.toml")).unwrap();
+        let plan: Vec<crate::snapshot::PlannedAccount> = whole
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| crate::snapshot::PlannedAccount {
+                name: a.name.clone(),
+                environment: a.environment.clone(),
+                account_id: a.account_id.clone(),
+                regions: Vec::new(),
+                shard: if i == 0 { 1 } else { 2 },
+            })
+            .collect();
+        let out = (1..=2)
+            .map(|k| {
+                let mut p = Snapshot::new(whole.collected_at.clone());
+                p.accounts = (whole.accounts.iter().enumerate())
+                    .filter(|(i, _)| (*i == 0) == (k == 1))
+                    .map(|(_, a)| a.clone())
+                    .collect();
+                p.shard = Some(ShardPart {
+                    run_id: "t".into(),
+                    index: k,
+                    count: 2,
+                    plan: plan.clone(),
+                    completed: p.accounts.iter().map(|a| a.name.clone()).collect(),
+                });
+                (format!("part-{k}.json"), p)
+            })
+            .collect();
+        (out, config)
+    }
+
+    fn options() -> AuditOptions {
+        AuditOptions {
+            fail_on: Severity::High,
+            on_incomplete: OnIncomplete::Fail,
+            waivers: vec![],
+            baseline: None,
+            as_of: Date::parse("2026-11-30").unwrap(),
+            selection: Selection::default(),
+            spool: true,
+        }
+    }
+
+    /// Runs `audit_parts` with a second pass that `change` may alter.
+    fn run(change: impl Fn(&mut Vec<(String, Snapshot)>)) -> Result<Report, Error> {
+        let (first, config) = parts();
+        let rules = RuleSet::load(&[], &[]).unwrap();
+        let mut calls = 0;
+        let mut reader = || -> Result<Parts, Error> {
+            calls += 1;
+            let mut p = first.clone();
+            if calls == 2 {
+                change(&mut p);
+            }
+            Ok(Box::new(p.into_iter().map(Ok)))
+        };
+        audit_parts(&mut reader, None, &rules, &config, &options()).map(|(r, _)| r)
+    }
+
+    #[test]
+    fn parts_read_twice_give_the_merged_snapshots_report() {
+        let report = run(|_| {}).unwrap();
+        let (p, config) = parts();
+        let (merged, _) = crate::shard::merge_each(p.into_iter().map(Ok), None).unwrap();
+        let rules = RuleSet::load(&[], &[]).unwrap();
+        let whole = audit(&merged, &rules, &config, &options()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&report).unwrap(),
+            serde_json::to_string(&whole).unwrap()
+        );
+    }
+
+    #[test]
+    fn parts_that_change_between_the_passes_are_refused() {
+        // An account gone.
+        let e = run(|p| p[1].1.accounts.clear()).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("the parts changed"), "{e}");
+        // A cluster changed.
+        let e = run(|p| {
+            let a = &mut p[1].1.accounts[0];
+            let c = a.regions.iter_mut().find_map(|r| r.db_clusters.first_mut());
+            c.unwrap().engine_version.push_str(".1");
+        })
+        .map(|_| ())
+        .unwrap_err();
+        assert!(e.to_string().contains("DB clusters differ"), "{e}");
+        // An account twice.
+        let e = run(|p| {
+            let again = p[1].1.accounts[0].clone();
+            p[1].1.accounts.push(again);
+        })
+        .map(|_| ())
+        .unwrap_err();
+        assert!(e.to_string().contains("read twice"), "{e}");
     }
 }

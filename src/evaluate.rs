@@ -58,39 +58,22 @@ pub fn evaluate_each<E>(
         .into_iter()
         .map(|k| (k, wanted_fields(rules, k)))
         .collect();
-    let directory = model::AccountDirectory::new(snapshot, config);
-    let ctx = RunContext {
-        snapshot,
-        directory: &directory,
-        rules,
-        config,
-        names: &names,
-        fields: &fields,
-    };
+    let ev = Evaluation::new(snapshot, rules, config);
+    let ctx = ev.context(&names, &fields);
     let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
-    // Parity first: its findings are few (a handful per service) and belong
-    // in their anchor account's block.
-    let mut pairs = Vec::new();
-    evaluate_pairs(&ctx, &mut Chunk::new(rules), &mut pairs);
-    let mut parity: std::collections::BTreeMap<Arc<str>, Vec<Finding>> = Default::default();
-    for f in pairs {
-        parity.entry(f.account.clone()).or_default().push(f);
-    }
-    let mut emit = |account: &str, mut findings: Vec<Finding>| -> Result<(), E> {
-        // Parity findings of accounts before this one that has none of its
-        // own (never in practice: an anchor is an evaluated account).
-        while let Some(entry) = parity.first_entry() {
-            if &**entry.key() >= account {
-                break;
-            }
-            let mut orphans = entry.remove();
-            sort_findings(&mut orphans);
-            sink(orphans)?;
-        }
-        if let Some(p) = parity.remove(account) {
-            findings.extend(p);
-        }
+    in_parallel(&ctx, &accounts, sink)
+}
+
+/// Evaluates `accounts` on up to one thread per core; their findings go to
+/// `sink` in the order of `accounts`, each account's as soon as its
+/// predecessors' are.
+fn in_parallel<E>(
+    ctx: &RunContext<'_>,
+    accounts: &[&Account],
+    sink: &mut dyn FnMut(Vec<Finding>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut emit = |_: &str, mut findings: Vec<Finding>| {
         sort_findings(&mut findings);
         sink(findings)
     };
@@ -99,8 +82,8 @@ pub fn evaluate_each<E>(
         .min(accounts.len())
         .max(1);
     if threads == 1 {
-        for account in &accounts {
-            emit(&account.name, evaluate_account(&ctx, account))?;
+        for account in accounts {
+            emit(&account.name, evaluate_account(ctx, account))?;
         }
     } else {
         // Accounts are dealt out one at a time (a big account does not hold
@@ -112,7 +95,7 @@ pub fn evaluate_each<E>(
         std::thread::scope(|scope| -> Result<(), E> {
             for _ in 0..threads {
                 let done = done.clone();
-                let (next, accounts, ctx) = (&next, &accounts, &ctx);
+                let (next, accounts) = (&next, &accounts);
                 scope.spawn(move || {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -143,11 +126,62 @@ pub fn evaluate_each<E>(
             Ok(())
         })?;
     }
-    for (_, mut rest) in parity {
-        sort_findings(&mut rest);
-        sink(rest)?;
-    }
     Ok(())
+}
+
+/// What evaluating an organization's accounts one at a time needs of all of
+/// them: the directory of accounts and the parity rules' plan, made from a
+/// snapshot of every account (whole, or their parity views). The accounts
+/// themselves are then evaluated one by one ([`Evaluation::account`]), in
+/// any order, each with its parity findings.
+pub struct Evaluation<'a> {
+    snapshot: &'a Snapshot,
+    rules: &'a RuleSet,
+    config: &'a Config,
+    directory: model::AccountDirectory,
+    pairs: PairPlan<'a>,
+}
+
+impl<'a> Evaluation<'a> {
+    pub fn new(snapshot: &'a Snapshot, rules: &'a RuleSet, config: &'a Config) -> Evaluation<'a> {
+        Evaluation {
+            snapshot,
+            rules,
+            config,
+            directory: model::AccountDirectory::new(snapshot, config),
+            pairs: PairPlan::new(snapshot, rules, config),
+        }
+    }
+
+    fn context<'c>(&'c self, names: &'c RuleNames<'c>, fields: &'c KindFields) -> RunContext<'c> {
+        RunContext {
+            snapshot: self.snapshot,
+            directory: &self.directory,
+            pairs: &self.pairs,
+            rules: self.rules,
+            config: self.config,
+            names,
+            fields,
+        }
+    }
+
+    /// Every rule on `account` (the whole account, with the gaps and
+    /// identity the snapshot given to [`Evaluation::new`] has for it), and
+    /// the parity findings it anchors, in report order. Accounts are
+    /// evaluated on up to one thread per core by [`Evaluation::accounts`].
+    pub fn accounts<E>(
+        &self,
+        accounts: &[&Account],
+        sink: &mut dyn FnMut(Vec<Finding>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let names = rule_names(self.rules);
+        let fields: KindFields = ResourceKind::ALL
+            .into_iter()
+            .map(|k| (k, wanted_fields(self.rules, k)))
+            .collect();
+        let ctx = self.context(&names, &fields);
+        in_parallel(&ctx, accounts, sink)
+    }
 }
 
 /// Puts one account's findings in report order. They are produced in it
@@ -202,6 +236,7 @@ type KindFields = HashMap<ResourceKind, Option<Vec<String>>>;
 struct RunContext<'a> {
     snapshot: &'a Snapshot,
     directory: &'a model::AccountDirectory,
+    pairs: &'a PairPlan<'a>,
     rules: &'a RuleSet,
     config: &'a Config,
     names: &'a RuleNames<'a>,
@@ -212,6 +247,7 @@ fn evaluate_account(ctx: &RunContext<'_>, account: &Account) -> Vec<Finding> {
     let RunContext {
         snapshot,
         directory,
+        pairs,
         rules,
         config,
         names,
@@ -241,6 +277,9 @@ fn evaluate_account(ctx: &RunContext<'_>, account: &Account) -> Vec<Finding> {
             ));
         }
         chunk.drain_into(&mut findings);
+        let root = scope.root_context();
+        let pair_fields = fields[&ResourceKind::ServicePair].as_deref();
+        pairs.run(&scope, &root, pair_fields, &mut chunk, &mut findings);
         return findings;
     }
 
@@ -355,145 +394,204 @@ fn evaluate_account(ctx: &RunContext<'_>, account: &Account) -> Vec<Finding> {
         }
     }
     chunk.drain_into(&mut findings);
+    // The parity findings this account anchors.
+    let pair_fields = fields[&ResourceKind::ServicePair].as_deref();
+    pairs.run(&scope, &root, pair_fields, &mut chunk, &mut findings);
     findings
 }
 
 /// Test ↔ prod parity: each `service_pair` rule on every service of its two
-/// environments. Findings belong to the right-hand side's account of the
-/// service's first database there (else the left's), so they sit with that
-/// account in every report. A pair whose environments are not both in the
-/// snapshot is skipped here (the audit lists the rule as not evaluated); a
-/// pair whose accounts were not fully collected is one `error` per rule.
-fn evaluate_pairs(ctx: &RunContext<'_>, chunk: &mut Chunk, findings: &mut Vec<Finding>) {
-    let RunContext {
-        snapshot,
-        directory,
-        rules,
-        config,
-        names,
-        ..
-    } = *ctx;
-    let fields = wanted_fields(rules, ResourceKind::ServicePair);
-    let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
-    accounts.sort_by(|a, b| a.name.cmp(&b.name));
-    let in_env = |env: &str| -> Vec<&Account> {
-        accounts
-            .iter()
-            .copied()
-            .filter(|a| a.environment == env)
-            .collect()
-    };
-    let pair_rules: Vec<&Rule> = rules.rules.iter().filter(|r| r.pair.is_some()).collect();
-    let mut pairs: Vec<(&str, &str)> = pair_rules
-        .iter()
-        .filter_map(|r| r.pair.as_ref())
-        .map(|p| (p.left.as_str(), p.right.as_str()))
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    for (left_env, right_env) in pairs {
-        let (left, right) = (in_env(left_env), in_env(right_env));
-        let (Some(first), false) = (
-            right.first().or(left.first()),
-            left.is_empty() || right.is_empty(),
-        ) else {
-            continue;
-        };
-        let these: Vec<&Rule> = pair_rules
-            .iter()
-            .copied()
-            .filter(|r| {
-                r.pair
-                    .as_ref()
-                    .is_some_and(|p| p.left == left_env && p.right == right_env)
-            })
-            .collect();
-        // Databases the snapshot may lack, per side: an account that was
-        // not reached, or whose RDS listing failed somewhere.
-        let unseen = |side: &[&Account]| -> Vec<String> {
-            side.iter()
-                .flat_map(|a| {
-                    a.gaps
-                        .iter()
-                        .filter(|g| {
-                            (g.service == Service::Sts || g.service == Service::Rds)
-                                && !model::is_fact_level(g)
-                        })
-                        .map(move |g| format!("account {}: {g}", a.name))
-                })
-                .collect()
-        };
-        let (unseen_left, unseen_right) = (unseen(&left), unseen(&right));
-        let missing: Vec<String> = unseen_left.iter().chain(&unseen_right).cloned().collect();
-        let scope_of = |account: &'_ Account| {
-            let params = config.params_for(&account.environment, &rules.params);
-            let facts = model::account_facts(directory, account, config);
-            (params, facts)
-        };
-        if !missing.is_empty() {
-            // Services whose databases are all in what was not collected
-            // are not seen at all: one error per rule says so.
-            let (params, facts) = scope_of(first);
-            let scope = AccountScope::new(first, &facts, &params, names);
-            let target = ResourceRef::every(first, ResourceKind::ServicePair, "*");
-            for rule in &these {
-                let message = format!(
-                    "data not collected, so services whose databases are not in the snapshot cannot be compared between {left_env} and {right_env}: {}",
-                    first_few(&missing)
-                );
-                chunk.push(scope.error_finding(rule, None, scope.clone_ref(&target), message));
-            }
-            chunk.drain_into(findings);
-        }
-        let judged_from = findings.len();
-        let services = model::parity::service_pairs(
-            (left_env, &left),
-            (right_env, &right),
-            &config.service_tag,
-            &config.databases_schemas,
-        );
-        // Each service's findings belong to its anchor account; that
-        // account's facts and context are built once for all its services.
-        let mut by_anchor: std::collections::BTreeMap<&str, Vec<&model::parity::PairFacts>> =
-            Default::default();
-        for pair in &services {
-            let anchor = pair.right.first().or(pair.left.first());
-            let name = anchor.map_or(first.name.as_str(), |d| d.account.as_str());
-            by_anchor.entry(name).or_default().push(pair);
-        }
-        for (name, pairs) in by_anchor {
-            let anchor = accounts
+/// environments, planned once from every account's databases (an
+/// account's parity view is enough: `snapshot::Account::take_body` keeps
+/// what it reads) and evaluated with the account each service's findings
+/// belong to, its *anchor* (the right-hand side's account of the service's
+/// first database there, else the left's), when that account is: so they
+/// sit with that account in every report, and a run that reads the full
+/// accounts one at a time needs only the anchor's. A pair whose
+/// environments are not both in the snapshot is skipped here (the audit
+/// lists the rule as not evaluated); a pair whose accounts were not fully
+/// collected is one `error` per rule, and its other results stand only
+/// where nothing unseen could change them.
+struct PairPlan<'a> {
+    groups: Vec<PairGroup<'a>>,
+    /// Anchor account → (group, item) in the order they are evaluated.
+    by_anchor: HashMap<String, Vec<(usize, PairItem)>>,
+}
+
+/// One pair of environments.
+struct PairGroup<'a> {
+    left_env: String,
+    right_env: String,
+    rules: Vec<&'a Rule>,
+    services: Vec<model::parity::PairFacts>,
+    /// Databases the snapshot may lack: whether on each side, and why.
+    unseen: Option<((bool, bool), Vec<String>)>,
+}
+
+#[derive(Clone, Copy)]
+enum PairItem {
+    /// One `error` per rule: services whose databases are all in what was
+    /// not collected are not seen at all.
+    Missing,
+    /// A service (index into the group's services).
+    Service(usize),
+}
+
+impl<'a> PairPlan<'a> {
+    fn new(snapshot: &Snapshot, rules: &'a RuleSet, config: &Config) -> PairPlan<'a> {
+        let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
+        accounts.sort_by(|a, b| a.name.cmp(&b.name));
+        let in_env = |env: &str| -> Vec<&Account> {
+            accounts
                 .iter()
                 .copied()
-                .find(|a| a.name == name)
-                .unwrap_or(first);
-            let (params, facts) = scope_of(anchor);
-            let scope = AccountScope::new(anchor, &facts, &params, names);
-            let root = scope.root_context();
-            for pair in pairs {
-                let anchor_db = pair.right.first().or(pair.left.first());
-                let region: Option<Arc<str>> = anchor_db.map(|d| Arc::from(d.region.as_str()));
-                // The finding points at the service's first database on the
-                // right (else left) side, by ARN: a real resource to click.
-                let target = ResourceRef {
-                    kind: ResourceKind::ServicePair,
-                    id: pair.service.clone().into(),
-                    arn: anchor_db.map(|d| d.arn.clone()).unwrap_or_default().into(),
-                    unknown: &pair.unknown,
-                    // Stable whichever database is first: baselines and
-                    // code-scanning alerts follow the service.
-                    identity: Some(format!("parity:{left_env}/{right_env}:{}", pair.service)),
-                };
-                let set = (&these[..], fields.as_deref());
-                scope.resource(&root, pair, &target, set, region.as_ref(), chunk);
-                chunk.drain_into(findings);
+                .filter(|a| a.environment == env)
+                .collect()
+        };
+        let pair_rules: Vec<&Rule> = rules.rules.iter().filter(|r| r.pair.is_some()).collect();
+        let mut pairs: Vec<(&str, &str)> = pair_rules
+            .iter()
+            .filter_map(|r| r.pair.as_ref())
+            .map(|p| (p.left.as_str(), p.right.as_str()))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut plan = PairPlan {
+            groups: Vec::new(),
+            by_anchor: HashMap::new(),
+        };
+        for (left_env, right_env) in pairs {
+            let (left, right) = (in_env(left_env), in_env(right_env));
+            let (Some(first), false) = (
+                right.first().or(left.first()),
+                left.is_empty() || right.is_empty(),
+            ) else {
+                continue;
+            };
+            let these: Vec<&Rule> = pair_rules
+                .iter()
+                .copied()
+                .filter(|r| {
+                    r.pair
+                        .as_ref()
+                        .is_some_and(|p| p.left == left_env && p.right == right_env)
+                })
+                .collect();
+            // Databases the snapshot may lack, per side: an account that
+            // was not reached, or whose RDS listing failed somewhere.
+            let unseen = |side: &[&Account]| -> Vec<String> {
+                side.iter()
+                    .flat_map(|a| {
+                        a.gaps
+                            .iter()
+                            .filter(|g| {
+                                (g.service == Service::Sts || g.service == Service::Rds)
+                                    && !model::is_fact_level(g)
+                            })
+                            .map(move |g| format!("account {}: {g}", a.name))
+                    })
+                    .collect()
+            };
+            let (unseen_left, unseen_right) = (unseen(&left), unseen(&right));
+            let missing: Vec<String> = unseen_left.iter().chain(&unseen_right).cloned().collect();
+            let g = plan.groups.len();
+            if !missing.is_empty() {
+                plan.by_anchor
+                    .entry(first.name.clone())
+                    .or_default()
+                    .push((g, PairItem::Missing));
             }
+            let services = model::parity::service_pairs(
+                (left_env, &left),
+                (right_env, &right),
+                &config.service_tag,
+                &config.databases_schemas,
+            );
+            for (i, pair) in services.iter().enumerate() {
+                let anchor = pair.right.first().or(pair.left.first());
+                let name = anchor.map_or(first.name.as_str(), |d| d.account.as_str());
+                plan.by_anchor
+                    .entry(name.to_string())
+                    .or_default()
+                    .push((g, PairItem::Service(i)));
+            }
+            plan.groups.push(PairGroup {
+                left_env: left_env.to_string(),
+                right_env: right_env.to_string(),
+                rules: these,
+                services,
+                unseen: (!missing.is_empty())
+                    .then_some(((!unseen_left.is_empty(), !unseen_right.is_empty()), missing)),
+            });
         }
-        if !missing.is_empty() {
-            let sides = (!unseen_left.is_empty(), !unseen_right.is_empty());
-            for f in &mut findings[judged_from..] {
-                let rule = these.iter().find(|r| r.id.as_str() == &*f.rule_id);
-                stand_or_unknown(f, rule.and_then(|r| r.pair.as_ref()), sides, &missing);
+        plan
+    }
+
+    /// The parity findings `account` is the anchor of, evaluated in its
+    /// scope.
+    fn run(
+        &self,
+        scope: &AccountScope,
+        root: &Context<'static, 'static>,
+        fields: Option<&[String]>,
+        chunk: &mut Chunk,
+        findings: &mut Vec<Finding>,
+    ) {
+        let account = scope.account;
+        for &(g, item) in self.by_anchor.get(&account.name).into_iter().flatten() {
+            let group = &self.groups[g];
+            let (left_env, right_env) = (&group.left_env, &group.right_env);
+            let from = findings.len();
+            match item {
+                PairItem::Missing => {
+                    let missing = group
+                        .unseen
+                        .as_ref()
+                        .map(|(_, m)| &m[..])
+                        .unwrap_or_default();
+                    let target = ResourceRef::every(account, ResourceKind::ServicePair, "*");
+                    for rule in &group.rules {
+                        let message = format!(
+                            "data not collected, so services whose databases are not in the snapshot cannot be compared between {left_env} and {right_env}: {}",
+                            first_few(missing)
+                        );
+                        chunk.push(scope.error_finding(
+                            rule,
+                            None,
+                            scope.clone_ref(&target),
+                            message,
+                        ));
+                    }
+                    chunk.drain_into(findings);
+                    // Not judged: it says what is missing.
+                    continue;
+                }
+                PairItem::Service(i) => {
+                    let pair = &group.services[i];
+                    let anchor_db = pair.right.first().or(pair.left.first());
+                    let region: Option<Arc<str>> = anchor_db.map(|d| Arc::from(d.region.as_str()));
+                    // The finding points at the service's first database on
+                    // the right (else left) side, by ARN: a real resource to
+                    // click.
+                    let target = ResourceRef {
+                        kind: ResourceKind::ServicePair,
+                        id: pair.service.clone().into(),
+                        arn: anchor_db.map(|d| d.arn.clone()).unwrap_or_default().into(),
+                        unknown: &pair.unknown,
+                        // Stable whichever database is first: baselines and
+                        // code-scanning alerts follow the service.
+                        identity: Some(format!("parity:{left_env}/{right_env}:{}", pair.service)),
+                    };
+                    let set = (&group.rules[..], fields);
+                    scope.resource(root, pair, &target, set, region.as_ref(), chunk);
+                    chunk.drain_into(findings);
+                }
+            }
+            if let Some((sides, missing)) = &group.unseen {
+                for f in &mut findings[from..] {
+                    let rule = group.rules.iter().find(|r| r.id.as_str() == &*f.rule_id);
+                    stand_or_unknown(f, rule.and_then(|r| r.pair.as_ref()), *sides, missing);
+                }
             }
         }
     }

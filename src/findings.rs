@@ -300,7 +300,10 @@ impl SpoolWriter {
         Ok(())
     }
 
-    pub fn finish(self) -> io::Result<Spool> {
+    /// The spool, its chunks in report order: by account (an account's in
+    /// the order they were pushed), whatever order the accounts came in.
+    pub fn finish(mut self) -> io::Result<Spool> {
+        self.chunks.sort_by(|a, b| a.account.cmp(&b.account));
         let file = self.file.into_inner().map_err(|e| e.into_error())?;
         Ok(Spool {
             file: Arc::new(Mutex::new(file)),

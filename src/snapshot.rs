@@ -1002,6 +1002,153 @@ pub struct ManagedPolicy {
     pub document: PolicyDocument,
 }
 
+impl Account {
+    /// Sorts every collection of the account (see [`Snapshot::normalize`]).
+    pub fn normalize(&mut self) {
+        self.regions.sort_by(|a, b| a.name.cmp(&b.name));
+        self.gaps.sort();
+        self.gaps.dedup();
+        for region in &mut self.regions {
+            region.normalize();
+        }
+        if let Some(iam) = &mut self.iam {
+            iam.normalize();
+        }
+    }
+
+    /// Takes out what only the account's own rules read, leaving its
+    /// *parity view*: identity, gaps, times, and per region its DB
+    /// clusters, their parameter groups and what the in-database collection
+    /// read (what the parity rules compare across accounts, and the
+    /// directory of accounts). An organization's evaluation keeps every
+    /// account's view and reads the bodies back one account at a time
+    /// ([`Account::put_body`]). Every field is named here, so that a field
+    /// added to the snapshot must be placed on one side.
+    pub fn take_body(&mut self) -> AccountBody {
+        let Account {
+            name: _,
+            environment: _,
+            account_id: _,
+            partition: _,
+            regions,
+            iam,
+            gaps: _,
+            scps,
+            collected_at: _,
+            tool_version: _,
+        } = self;
+        let regions = regions
+            .iter_mut()
+            .map(|r| {
+                let Region {
+                    name,
+                    vpcs,
+                    subnets,
+                    route_tables,
+                    internet_gateways,
+                    nat_gateways,
+                    egress_only_internet_gateways,
+                    security_groups,
+                    db_subnet_groups,
+                    db_clusters: _,
+                    db_instances,
+                    global_clusters,
+                    eks_clusters,
+                    db_cluster_snapshots,
+                    db_cluster_parameter_groups: _,
+                    certificates,
+                    db_proxies,
+                    pg_databases: _,
+                } = r;
+                RegionBody {
+                    name: name.clone(),
+                    vpcs: std::mem::take(vpcs),
+                    subnets: std::mem::take(subnets),
+                    route_tables: std::mem::take(route_tables),
+                    internet_gateways: std::mem::take(internet_gateways),
+                    nat_gateways: std::mem::take(nat_gateways),
+                    egress_only_internet_gateways: std::mem::take(egress_only_internet_gateways),
+                    security_groups: std::mem::take(security_groups),
+                    db_subnet_groups: std::mem::take(db_subnet_groups),
+                    db_instances: std::mem::take(db_instances),
+                    global_clusters: std::mem::take(global_clusters),
+                    eks_clusters: std::mem::take(eks_clusters),
+                    db_cluster_snapshots: db_cluster_snapshots.take(),
+                    certificates: certificates.take(),
+                    db_proxies: db_proxies.take(),
+                }
+            })
+            .collect();
+        AccountBody {
+            iam: iam.take(),
+            scps: scps.take(),
+            regions,
+        }
+    }
+
+    /// Puts back a body [`Account::take_body`] took (of this account, or of
+    /// another copy of it), region by region by name.
+    pub fn put_body(&mut self, body: AccountBody) {
+        self.iam = body.iam;
+        self.scps = body.scps;
+        for b in body.regions {
+            let at = match self.regions.iter().position(|r| r.name == b.name) {
+                Some(at) => at,
+                None => {
+                    self.regions.push(Region {
+                        name: b.name.clone(),
+                        ..Region::default()
+                    });
+                    self.regions.len() - 1
+                }
+            };
+            let r = &mut self.regions[at];
+            r.vpcs = b.vpcs;
+            r.subnets = b.subnets;
+            r.route_tables = b.route_tables;
+            r.internet_gateways = b.internet_gateways;
+            r.nat_gateways = b.nat_gateways;
+            r.egress_only_internet_gateways = b.egress_only_internet_gateways;
+            r.security_groups = b.security_groups;
+            r.db_subnet_groups = b.db_subnet_groups;
+            r.db_instances = b.db_instances;
+            r.global_clusters = b.global_clusters;
+            r.eks_clusters = b.eks_clusters;
+            r.db_cluster_snapshots = b.db_cluster_snapshots;
+            r.certificates = b.certificates;
+            r.db_proxies = b.db_proxies;
+        }
+        self.regions.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}
+
+/// What [`Account::take_body`] takes out of an account.
+#[derive(Debug, Default)]
+pub struct AccountBody {
+    iam: Option<Iam>,
+    scps: Option<Vec<ScpLevel>>,
+    regions: Vec<RegionBody>,
+}
+
+#[derive(Debug, Default)]
+struct RegionBody {
+    name: String,
+    vpcs: Vec<Vpc>,
+    subnets: Vec<Subnet>,
+    route_tables: Vec<RouteTable>,
+    internet_gateways: Vec<InternetGateway>,
+    nat_gateways: Vec<NatGateway>,
+    egress_only_internet_gateways: Vec<EgressOnlyInternetGateway>,
+    security_groups: Vec<SecurityGroup>,
+    db_subnet_groups: Vec<DbSubnetGroup>,
+    db_instances: Vec<DbInstance>,
+    global_clusters: Vec<GlobalCluster>,
+    eks_clusters: Vec<EksCluster>,
+    db_cluster_snapshots: Option<Vec<DbClusterSnapshot>>,
+    certificates: Option<Vec<CaCertificate>>,
+    db_proxies: Option<Vec<DbProxy>>,
+}
+
 impl Snapshot {
     pub fn new(collected_at: String) -> Self {
         Snapshot {
@@ -1036,15 +1183,7 @@ impl Snapshot {
             plan.sort();
         }
         for account in &mut self.accounts {
-            account.regions.sort_by(|a, b| a.name.cmp(&b.name));
-            account.gaps.sort();
-            account.gaps.dedup();
-            for region in &mut account.regions {
-                region.normalize();
-            }
-            if let Some(iam) = &mut account.iam {
-                iam.normalize();
-            }
+            account.normalize();
         }
     }
 
@@ -1404,5 +1543,40 @@ fn resolve<'a>(
             .map(|p| p.split('/').fold(root, |node, key| &node[key]))
             .unwrap_or(schema),
         None => schema,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An account's body taken out and put back (into the account, or into
+    /// a copy of its parity view) is the account again.
+    #[test]
+    fn a_body_taken_out_and_put_back_is_the_account() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for estate in ["demo", "unhappy"] {
+            let s = Snapshot::load(&root.join(format!("fixtures/{estate}/snapshot.json"))).unwrap();
+            for a in &s.accounts {
+                let mut view = a.clone();
+                let body = view.take_body();
+                assert!(view.iam.is_none());
+                assert!(
+                    view.regions
+                        .iter()
+                        .all(|r| r.db_instances.is_empty() && r.security_groups.is_empty())
+                );
+                assert_eq!(
+                    view.regions
+                        .iter()
+                        .map(|r| &r.db_clusters)
+                        .collect::<Vec<_>>(),
+                    a.regions.iter().map(|r| &r.db_clusters).collect::<Vec<_>>()
+                );
+                let mut again = view.clone();
+                again.put_body(body);
+                assert_eq!(&again, a, "{estate}/{}", a.name);
+            }
+        }
     }
 }

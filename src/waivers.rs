@@ -262,10 +262,18 @@ pub fn load_file(path: &Path) -> Result<Vec<Waiver>, Error> {
     Ok(w)
 }
 
+/// Resource ARN → tags.
+pub type TagsByArn<'a> = HashMap<&'a str, &'a Tags>;
+
 /// Resource ARN → tags, for tag selectors and SARIF source tags.
-pub fn tags_by_arn(snapshot: &Snapshot) -> HashMap<&str, &Tags> {
+pub fn tags_by_arn(snapshot: &Snapshot) -> TagsByArn<'_> {
+    tags_of(&snapshot.accounts)
+}
+
+/// [`tags_by_arn`] of some accounts.
+pub fn tags_of(accounts: &[crate::snapshot::Account]) -> TagsByArn<'_> {
     let mut out = HashMap::new();
-    for a in &snapshot.accounts {
+    for a in accounts {
         for r in &a.regions {
             for c in &r.db_clusters {
                 out.insert(c.arn.as_str(), &c.tags);

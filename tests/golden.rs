@@ -332,3 +332,111 @@ fn held_findings_render_the_goldens_too() {
         }
     }
 }
+
+/// Shard parts of an estate's snapshot, as `collect --shard K/N` writes
+/// them, into `dir` (every part but `leave_out`).
+fn write_parts(estate: &str, dir: &std::path::Path, count: usize, leave_out: Option<usize>) {
+    use dbaudit::config::AccountConfig;
+    use dbaudit::shard::{plan, shard_of};
+    use dbaudit::snapshot::{ShardPart, Snapshot};
+    let whole = Snapshot::load(&root().join(format!("fixtures/{estate}/snapshot.json"))).unwrap();
+    let configs: Vec<AccountConfig> = whole
+        .accounts
+        .iter()
+        .map(|a| AccountConfig {
+            name: a.name.clone(),
+            environment: a.environment.clone(),
+            account_id: a.account_id.clone(),
+            ..AccountConfig::default()
+        })
+        .collect();
+    let the_plan = plan(&configs, count, &[]);
+    for k in (1..=count).filter(|k| Some(*k) != leave_out) {
+        let mut p = Snapshot::new(whole.collected_at.clone());
+        p.accounts = whole
+            .accounts
+            .iter()
+            .filter(|a| shard_of(&a.name, &a.account_id, count) == k)
+            .cloned()
+            .collect();
+        p.shard = Some(ShardPart {
+            run_id: "golden".into(),
+            index: k,
+            count,
+            plan: the_plan.clone(),
+            completed: p.accounts.iter().map(|a| a.name.clone()).collect(),
+        });
+        std::fs::write(dir.join(format!("part-{k}.json")), p.to_json()).unwrap();
+    }
+}
+
+/// `evaluate DIR` reads a sharded run's parts twice, one at a time, never
+/// holding the merged snapshot (docs/performance.md); it must write what
+/// evaluating their merge writes, byte for byte, in every format it
+/// streams, with every part and with one missing (its accounts are gaps).
+#[test]
+fn parts_evaluated_one_at_a_time_write_what_their_merge_does() {
+    let demo: Vec<&str> = DEMO
+        .iter()
+        .copied()
+        .chain(["--as-of", "2026-11-30"])
+        .collect();
+    for (estate, args) in [("demo", demo), ("unhappy", UNHAPPY.to_vec())] {
+        for leave_out in [None, Some(2)] {
+            let parts = tempfile::tempdir().unwrap();
+            write_parts(estate, parts.path(), 3, leave_out);
+            let merged = tempfile::tempdir().unwrap();
+            let merged = merged.path().join("merged.json");
+            let o = Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+                .args(["merge"])
+                .arg(parts.path())
+                .arg("-o")
+                .arg(&merged)
+                .output()
+                .unwrap();
+            // A missing part (or an account not reached) is a gap: merge
+            // says so with exit 3.
+            let code = o.status.code();
+            assert!(
+                code == Some(3) || (code == Some(0) && leave_out.is_none()),
+                "{code:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let (dir, file) = (
+                parts.path().display().to_string(),
+                merged.display().to_string(),
+            );
+            // The directory takes the part-at-a-time path.
+            let mut a = args.clone();
+            a[1] = &dir;
+            let o = Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+                .args(&a)
+                .current_dir(root())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert!(stderr.contains("a part at a time"), "{stderr}");
+            for format in [
+                "table", "json", "sarif", "junit", "markdown", "asff", "ocsf",
+            ] {
+                let with = |snapshot: &str| {
+                    let mut a = args.clone();
+                    a[1] = snapshot;
+                    a.extend(["--format", format]);
+                    output(&a)
+                };
+                let (streamed, whole) = (with(&dir), with(&file));
+                assert!(
+                    streamed == whole,
+                    "{estate} ({leave_out:?} left out), {format}: the parts' output differs from the merge's at line {}",
+                    streamed
+                        .lines()
+                        .zip(whole.lines())
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(0)
+                        + 1
+                );
+            }
+        }
+    }
+}

@@ -131,6 +131,53 @@ pub fn report_snapshot(
     Ok(report.gate.exit_code)
 }
 
+/// `dbaudit evaluate DIR`: a sharded run's parts evaluated without holding
+/// the merged snapshot (`audit::audit_parts`: read twice, one part at a
+/// time, findings spooled), when nothing the run writes needs every finding
+/// or the whole snapshot at once; otherwise merged and evaluated as one
+/// snapshot (`None`: the caller does that).
+pub fn report_parts(
+    parts: &mut crate::audit::PartReader<'_>,
+    config: &Config,
+    rules: &RuleSet,
+    args: &ReportArgs,
+    io: &mut Io,
+) -> Result<Option<i32>, Error> {
+    let mut opts = audit_options(config, args)?;
+    let outputs = outputs(args)?;
+    if open_history(config, args)?.is_some() || outputs.iter().any(|(f, _)| *f == Format::Html) {
+        return Ok(None);
+    }
+    opts.spool = true;
+    let (mut report, summary) = crate::audit::audit_parts(parts, None, rules, config, &opts)?;
+    writeln!(
+        io.stderr,
+        "evaluated {} a part at a time ({} part(s) read twice, {} account(s); the merged snapshot was not built)",
+        if summary.whole {
+            "the snapshot and its database parts".to_string()
+        } else {
+            format!("run `{}`", summary.run_id)
+        },
+        summary.parts.max(1),
+        report.accounts.len()
+    )
+    .map_err(write_err)?;
+    report.frameworks = report.scorecards(rules, &args.framework)?;
+    let ctx = RenderContext::new(None);
+    let (files, stdout) = render_outputs(&report, &outputs, args, &ctx, io)?;
+    for file in files {
+        file.commit()?;
+    }
+    if let Some(buf) = stdout {
+        io.stdout.write_all(&buf).map_err(write_err)?;
+    }
+    for w in ctx.warnings.borrow().iter() {
+        writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
+    }
+    waiver_warnings(&report, io)?;
+    Ok(Some(report.gate.exit_code))
+}
+
 /// `dbaudit plan` (and `scan --plan`): the plan evaluated on the snapshot,
 /// the reports written; never recorded in the history.
 pub fn report_plan(
