@@ -219,24 +219,18 @@ fn run(
     Ok(finisher.report(prepared, findings, opts))
 }
 
-/// Reads a sharded run's parts (or a snapshot with database parts), as
-/// `parts` yields them: called twice, each call reading the parts again one
-/// at a time.
-pub type PartReader<'a> = dyn FnMut() -> Result<Parts, Error> + 'a;
-
-/// The parts of one reading, each `(source, snapshot)` parsed when reached.
-pub type Parts = Box<dyn Iterator<Item = Result<(String, Snapshot), Error>>>;
+pub use crate::shard::{PartReader, Parts};
 
 /// As [`audit`] of what `dbaudit merge` would make of `parts`, without
-/// holding the merged snapshot: the parts are read twice, one at a time.
-/// The first pass merges every account's *parity view*
-/// (`Account::take_body`: identity, gaps, DB clusters, their parameter
-/// groups, what was read inside the databases), which the selection, the
-/// completeness check, the directory of accounts and the parity rules'
-/// plan need; the second puts each account's body back, evaluates it and
-/// spools its findings, a part at a time. The findings are always spooled.
-/// An account the second pass does not find again (a part removed or
-/// rewritten in between) is an error, as is a second copy of one.
+/// holding the merged snapshot: the parts are read twice, one at a time
+/// (`shard::merge_views`, `shard::bodies`). The first pass merges every
+/// account's *parity view* (`Account::take_body`: identity, gaps, DB
+/// clusters, their parameter groups, what was read inside the databases),
+/// which the selection, the completeness check, the directory of accounts
+/// and the parity rules' plan need; the second puts each account's body
+/// back, evaluates it and spools its findings, a part at a time. The
+/// findings are always spooled. Parts that change between the passes are
+/// refused.
 pub fn audit_parts(
     parts: &mut PartReader<'_>,
     run_id: Option<&str>,
@@ -244,40 +238,21 @@ pub fn audit_parts(
     config: &Config,
     opts: &AuditOptions,
 ) -> Result<(Report, crate::shard::MergeSummary), Error> {
-    let views = parts()?.map(|p| {
-        p.map(|(source, mut s)| {
-            for a in &mut s.accounts {
-                a.take_body();
-            }
-            (source, s)
-        })
-    });
-    let (view, summary) = crate::shard::merge_each(views, run_id)?;
+    let (view, summary) = crate::shard::merge_views(parts, run_id)?;
     let prepared = prepare(&view, rules, config, opts)?;
     let (view, rules) = (&*prepared.snapshot, &prepared.rules);
-    // The accounts whose bodies are in the parts: the merged ones but those
-    // merge or the completeness check made up for what is missing (their
-    // gaps say so; they have no body).
-    let stubs: std::collections::BTreeSet<&str> = summary
-        .missing_accounts
+    // Accounts the completeness check made up are stubs too (only gaps).
+    let made_up: std::collections::BTreeSet<&str> = prepared
+        .completeness
+        .missing
         .iter()
         .map(String::as_str)
-        .chain(prepared.completeness.missing.iter().map(String::as_str))
-        .collect();
-    let index: std::collections::HashMap<&str, &crate::snapshot::Account> = (view.accounts.iter())
-        .map(|a| (a.name.as_str(), a))
-        .collect();
-    let mut pending: std::collections::BTreeSet<&str> = (index.keys().copied())
-        .filter(|name| !stubs.contains(name))
         .collect();
     let evaluation = crate::evaluate::Evaluation::new(view, rules, config);
     let mut finisher = Finisher::new(config, opts);
     let mut spool = SpoolWriter::new().map_err(spool_error)?;
     let mut inventories = std::collections::HashMap::new();
-    let mut evaluate = |accounts: Vec<crate::snapshot::Account>,
-                        finisher: &mut Finisher<'_>,
-                        spool: &mut SpoolWriter|
-     -> Result<(), Error> {
+    crate::shard::bodies(parts, view, &summary, &made_up, &mut |accounts| {
         for a in &accounts {
             inventories.insert(a.name.clone(), crate::report::Inventory::of(a));
         }
@@ -289,63 +264,7 @@ pub fn audit_parts(
                 spool.push(&chunk)
             })
             .map_err(spool_error)
-    };
-    for item in parts()? {
-        let (source, part) = item?;
-        // The parts merged above: of the run merged (not database parts,
-        // not other runs'), or the one whole snapshot.
-        let ours = match &part.shard {
-            _ if part.databases_part.is_some() => false,
-            Some(s) => !summary.whole && s.run_id == summary.run_id,
-            None => summary.whole,
-        };
-        if !ours {
-            continue;
-        }
-        let mut accounts = Vec::new();
-        for mut raw in part.accounts {
-            let Some(view_account) = index.get(raw.name.as_str()) else {
-                // Left out by the selection (--environment).
-                continue;
-            };
-            if !pending.remove(raw.name.as_str()) {
-                return Err(changed(
-                    &source,
-                    &raw.name,
-                    "read twice or not in the first pass",
-                ));
-            }
-            raw.normalize();
-            let mut full = (*view_account).clone();
-            full.normalize();
-            if full
-                .regions
-                .iter()
-                .map(|r| &r.db_clusters)
-                .ne(raw.regions.iter().map(|r| &r.db_clusters))
-            {
-                return Err(changed(
-                    &source,
-                    &raw.name,
-                    "its DB clusters differ between the two passes",
-                ));
-            }
-            full.put_body(raw.take_body());
-            accounts.push(full);
-        }
-        evaluate(accounts, &mut finisher, &mut spool)?;
-    }
-    if let Some(name) = pending.first() {
-        return Err(Error::Usage(format!(
-            "account `{name}` was in the parts when they were first read and is not any more: the parts changed while being evaluated (evaluate again, or merge them first with `dbaudit merge`)"
-        )));
-    }
-    // The accounts without a body: their gaps are all there is.
-    let stubs: Vec<crate::snapshot::Account> = (view.accounts.iter())
-        .filter(|a| stubs.contains(a.name.as_str()))
-        .cloned()
-        .collect();
-    evaluate(stubs, &mut finisher, &mut spool)?;
+    })?;
     let findings = Findings::Spooled(spool.finish().map_err(spool_error)?);
     let mut report = finisher.report(prepared, findings, opts);
     for a in &mut report.accounts {
@@ -354,16 +273,6 @@ pub fn audit_parts(
         }
     }
     Ok((report, summary))
-}
-
-/// A part that is not what the first pass read.
-fn changed(source: &str, account: &str, what: &str) -> Error {
-    Error::Input {
-        location: crate::error::Location::new(std::path::Path::new(source), 1, 1),
-        message: format!(
-            "account `{account}`: {what}: the parts changed while being evaluated (evaluate again, or merge them first with `dbaudit merge`)"
-        ),
-    }
 }
 
 /// Judges a report against a baseline: failing findings are marked new or

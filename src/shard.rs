@@ -255,6 +255,227 @@ where
     Ok((merged, summary))
 }
 
+/// Reads a sharded run's parts (or a snapshot with database parts): called
+/// once per reading, each call reading the parts again one at a time.
+pub type PartReader<'a> = dyn FnMut() -> Result<Parts, Error> + 'a;
+
+/// The parts of one reading, each `(source, snapshot)` parsed when reached.
+pub type Parts = Box<dyn Iterator<Item = Result<(String, Snapshot), Error>>>;
+
+/// The first of two readings of a run's parts: [`merge_each`] of every
+/// account's parity view (`Account::take_body`), the merged snapshot
+/// without the accounts' bodies. [`bodies`] is the second.
+pub fn merge_views(
+    parts: &mut PartReader<'_>,
+    run_id: Option<&str>,
+) -> Result<(Snapshot, MergeSummary), Error> {
+    let views = parts()?.map(|p| {
+        p.map(|(source, mut s)| {
+            for a in &mut s.accounts {
+                a.take_body();
+            }
+            (source, s)
+        })
+    });
+    merge_each(views, run_id)
+}
+
+/// The second reading: each part's accounts of `view` (as [`merge_views`]
+/// left them, possibly narrowed or given gaps since) made whole again,
+/// handed to `f` a part at a time; then the accounts that have no body
+/// (those merge made up for a missing part or account, and `made_up`), as
+/// they are. An account of the first reading that is not found again, is
+/// found twice, or has other DB clusters, is refused: the parts changed in
+/// between.
+pub fn bodies(
+    parts: &mut PartReader<'_>,
+    view: &Snapshot,
+    summary: &MergeSummary,
+    made_up: &BTreeSet<&str>,
+    f: &mut dyn FnMut(Vec<Account>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let stubs: BTreeSet<&str> = (summary.missing_accounts.iter())
+        .map(String::as_str)
+        .chain(made_up.iter().copied())
+        .collect();
+    let index: std::collections::HashMap<&str, &Account> = (view.accounts.iter())
+        .map(|a| (a.name.as_str(), a))
+        .collect();
+    let mut pending: BTreeSet<&str> = (index.keys().copied())
+        .filter(|name| !stubs.contains(name))
+        .collect();
+    for item in parts()? {
+        let (source, part) = item?;
+        // The parts the first reading merged: of the run merged (not
+        // database parts, not other runs'), or the one whole snapshot.
+        let ours = match &part.shard {
+            _ if part.databases_part.is_some() => false,
+            Some(s) => !summary.whole && s.run_id == summary.run_id,
+            None => summary.whole,
+        };
+        if !ours {
+            continue;
+        }
+        let mut accounts = Vec::new();
+        for mut raw in part.accounts {
+            let Some(view_account) = index.get(raw.name.as_str()) else {
+                // Left out since (a selection of environments).
+                continue;
+            };
+            if !pending.remove(raw.name.as_str()) {
+                return Err(changed(
+                    &source,
+                    &raw.name,
+                    "read twice or not in the first reading",
+                ));
+            }
+            raw.normalize();
+            let mut full = (*view_account).clone();
+            full.normalize();
+            let clusters = |a: &Account| -> Vec<(String, Vec<crate::snapshot::DbCluster>)> {
+                (a.regions.iter())
+                    .filter(|r| !r.db_clusters.is_empty())
+                    .map(|r| (r.name.clone(), r.db_clusters.clone()))
+                    .collect()
+            };
+            if clusters(&full) != clusters(&raw) {
+                return Err(changed(
+                    &source,
+                    &raw.name,
+                    "its DB clusters differ between the two readings",
+                ));
+            }
+            full.put_body(raw.take_body());
+            accounts.push(full);
+        }
+        f(accounts)?;
+    }
+    if let Some(name) = pending.first() {
+        return Err(Error::Usage(format!(
+            "account `{name}` was in the parts when they were first read and is not any more: the parts changed while being read (read them again, or merge them first with `dbaudit merge`)"
+        )));
+    }
+    let stubs: Vec<Account> = (view.accounts.iter())
+        .filter(|a| stubs.contains(a.name.as_str()))
+        .cloned()
+        .collect();
+    f(stubs)
+}
+
+/// A part that is not what the first reading read.
+fn changed(source: &str, account: &str, what: &str) -> Error {
+    Error::Input {
+        location: Location::new(std::path::Path::new(source), 1, 1),
+        message: format!(
+            "account `{account}`: {what}: the parts changed while being read (read them again, or merge them first with `dbaudit merge`)"
+        ),
+    }
+}
+
+/// `dbaudit merge` of a run's parts into `out` without holding the merged
+/// snapshot: the parts are read twice ([`merge_views`], [`bodies`]), each
+/// account's whole JSON spooled to a temporary file as its part is read,
+/// and the snapshot written from the spool one account at a time, in the
+/// order [`merge`] gives them: the same bytes as [`Snapshot::to_json`] of
+/// [`merge_each`]'s snapshot (tested).
+/// `out_path` names the output in errors. Returns the merged snapshot
+/// without the accounts' bodies (what the merge's summary reads).
+pub fn merge_streamed(
+    parts: &mut PartReader<'_>,
+    run_id: Option<&str>,
+    out: &mut dyn std::io::Write,
+    out_path: &std::path::Path,
+) -> Result<(Snapshot, MergeSummary), Error> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let (view, summary) = merge_views(parts, run_id)?;
+    let io = |error: std::io::Error| Error::Io {
+        path: std::env::temp_dir(),
+        error: std::io::Error::new(error.kind(), format!("the merge's spool: {error}")),
+    };
+    let mut spool = std::io::BufWriter::new(tempfile::tempfile().map_err(io)?);
+    let mut at: std::collections::HashMap<String, (u64, usize)> = Default::default();
+    let mut offset = 0u64;
+    bodies(parts, &view, &summary, &BTreeSet::new(), &mut |accounts| {
+        for a in accounts {
+            let bytes = serde_json::to_vec(&a).map_err(|e| io(std::io::Error::other(e)))?;
+            spool.write_all(&bytes).map_err(io)?;
+            at.insert(a.name.clone(), (offset, bytes.len()));
+            offset += bytes.len() as u64;
+        }
+        Ok(())
+    })?;
+    let file = std::cell::RefCell::new(spool.into_inner().map_err(|e| io(e.into_error()))?);
+    let read = |name: &str| -> std::io::Result<Account> {
+        let (offset, len) = at[name];
+        let mut buf = vec![0; len];
+        let mut f = file.borrow_mut();
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_exact(&mut buf)?;
+        serde_json::from_slice(&buf).map_err(std::io::Error::other)
+    };
+    let streamed = Streamed {
+        head: &view,
+        account: &read,
+    };
+    let written = |error: std::io::Error| Error::Io {
+        path: out_path.to_path_buf(),
+        error,
+    };
+    serde_json::to_writer_pretty(&mut *out, &streamed).map_err(|e| written(e.into()))?;
+    out.write_all(b"\n").map_err(written)?;
+    Ok((view, summary))
+}
+
+/// A snapshot serialised as [`Snapshot`] is, its accounts read one at a
+/// time (`head`'s accounts give the order; their bodies are elsewhere).
+struct Streamed<'a> {
+    head: &'a Snapshot,
+    account: &'a dyn Fn(&str) -> std::io::Result<Account>,
+}
+
+impl serde::Serialize for Streamed<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
+        struct Accounts<'b>(&'b Streamed<'b>);
+        impl serde::Serialize for Accounts<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let accounts = &self.0.head.accounts;
+                let mut seq = serializer.serialize_seq(Some(accounts.len()))?;
+                for a in accounts {
+                    let whole = (self.0.account)(&a.name).map_err(S::Error::custom)?;
+                    seq.serialize_element(&whole)?;
+                }
+                seq.end()
+            }
+        }
+        // Snapshot's fields, in its order, with its omissions.
+        let Snapshot {
+            schema,
+            collected_at,
+            tool_version,
+            accounts: _,
+            shard,
+            plan,
+            databases_part,
+        } = self.head;
+        let mut st = serializer.serialize_struct("Snapshot", 7)?;
+        st.serialize_field("schema", schema)?;
+        st.serialize_field("collected_at", collected_at)?;
+        st.serialize_field("tool_version", tool_version)?;
+        st.serialize_field("accounts", &Accounts(self))?;
+        if shard.is_some() {
+            st.serialize_field("shard", shard)?;
+        }
+        if plan.is_some() {
+            st.serialize_field("plan", plan)?;
+        }
+        if databases_part.is_some() {
+            st.serialize_field("databases_part", databases_part)?;
+        }
+        st.end()
+    }
+}
+
 const NOT_A_PART: &str = "not a shard part (written without `collect --shard K/N`); evaluate it directly, or merge only parts";
 
 /// One sharded run being merged: its plan (from its first part), the parts
@@ -828,5 +1049,116 @@ mod database_parts {
         assert!(twice.to_string().contains("is also read by"), "{twice}");
         // Without a database part, a whole snapshot is not a shard part.
         assert!(merge(vec![base()], None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod streamed {
+    use super::*;
+
+    /// An estate's snapshot as shard parts of run `r`, every part but
+    /// `leave_out`.
+    fn parts_of(estate: &str, count: usize, leave_out: Option<usize>) -> Vec<(String, Snapshot)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let whole = Snapshot::load(&root.join(format!("fixtures/{estate}/snapshot.json"))).unwrap();
+        let configs: Vec<AccountConfig> = (whole.accounts.iter())
+            .map(|a| AccountConfig {
+                name: a.name.clone(),
+                environment: a.environment.clone(),
+                account_id: a.account_id.clone(),
+                ..AccountConfig::default()
+            })
+            .collect();
+        let the_plan = plan(&configs, count, &[]);
+        (1..=count)
+            .filter(|k| Some(*k) != leave_out)
+            .map(|k| {
+                let mut p = Snapshot::new(whole.collected_at.clone());
+                p.accounts = (whole.accounts.iter())
+                    .filter(|a| shard_of(&a.name, &a.account_id, count) == k)
+                    .cloned()
+                    .collect();
+                p.shard = Some(ShardPart {
+                    run_id: "r".into(),
+                    index: k,
+                    count,
+                    plan: the_plan.clone(),
+                    completed: p.accounts.iter().map(|a| a.name.clone()).collect(),
+                });
+                (format!("part-{k}.json"), p)
+            })
+            .collect()
+    }
+
+    fn streamed(parts: &[(String, Snapshot)]) -> String {
+        let mut reader = || -> Result<Parts, Error> {
+            // Owned: a reading outlives the borrow of the test's parts.
+            let owned: Vec<(String, Snapshot)> = parts.to_vec();
+            Ok(Box::new(owned.into_iter().map(Ok)))
+        };
+        let mut out = Vec::new();
+        merge_streamed(
+            &mut reader,
+            None,
+            &mut out,
+            std::path::Path::new("out.json"),
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The merge written a part at a time is the merge, byte for byte.
+    #[test]
+    fn a_streamed_merge_writes_what_the_merge_does() {
+        for estate in ["demo", "unhappy"] {
+            for leave_out in [None, Some(1)] {
+                let parts = parts_of(estate, 3, leave_out);
+                let (whole, _) = merge_each(parts.clone().into_iter().map(Ok), None).unwrap();
+                assert_eq!(
+                    streamed(&parts),
+                    whole.to_json(),
+                    "{estate}, part {leave_out:?} left out"
+                );
+            }
+        }
+        // A whole snapshot with a database part attached to it.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut whole = Snapshot::load(&root.join("fixtures/demo/snapshot.json")).unwrap();
+        let prod = whole
+            .accounts
+            .iter_mut()
+            .find(|a| a.name == "prod")
+            .unwrap();
+        let cluster = prod.regions[0].db_clusters[0].id.clone();
+        prod.regions[0].pg_databases = Some(vec![crate::snapshot::PgDatabase {
+            cluster_id: cluster.clone(),
+            database: "*".into(),
+            unreadable: Some("awaiting its part".into()),
+            ..Default::default()
+        }]);
+        let mut part = Snapshot::new(whole.collected_at.clone());
+        part.databases_part = Some(DatabasesPart {
+            account: "prod".into(),
+            snapshot_collected_at: whole.collected_at.clone(),
+            run_id: None,
+        });
+        part.accounts = vec![Account {
+            name: "prod".into(),
+            account_id: prod.account_id.clone(),
+            regions: vec![crate::snapshot::Region {
+                name: prod.regions[0].name.clone(),
+                pg_databases: Some(vec![crate::snapshot::PgDatabase {
+                    cluster_id: cluster,
+                    database: "app".into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let parts = vec![("s.json".to_string(), whole), ("db.json".to_string(), part)];
+        let (merged, summary) = merge_each(parts.clone().into_iter().map(Ok), None).unwrap();
+        assert_eq!(summary.attached, 1);
+        assert_eq!(streamed(&parts), merged.to_json());
     }
 }

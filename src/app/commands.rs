@@ -94,11 +94,28 @@ pub fn access(args: AccessArgs, verbose: bool, io: &mut Io) -> Result<i32, Error
 pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
     let access = args.aws.clone();
     let source = std::path::PathBuf::from(crate::shard::expand(&args.source.to_string_lossy()));
-    let parts = read_parts(&source, &access)?;
     let run_id = args.run_id.as_deref().map(crate::shard::expand);
     let args = crate::cli::MergeArgs { run_id, ..args };
-    let (merged, summary) = crate::shard::merge_each(parts, args.run_id.as_deref())?;
-    crate::error::write_atomic(&args.output, merged.to_json().as_bytes())?;
+    // A directory is read twice, one part at a time, and written as it is
+    // read (the merged snapshot is never held); an S3 prefix's parts are
+    // fetched at once, then merged.
+    let (merged, summary) = if source.is_dir() {
+        let mut file = crate::error::AtomicFile::create(&args.output)?;
+        let mut reader = || read_parts(&source, &access);
+        let merged = crate::shard::merge_streamed(
+            &mut reader,
+            args.run_id.as_deref(),
+            &mut file,
+            &args.output,
+        )?;
+        file.commit()?;
+        merged
+    } else {
+        let parts = read_parts(&source, &access)?;
+        let (merged, summary) = crate::shard::merge_each(parts, args.run_id.as_deref())?;
+        crate::error::write_atomic(&args.output, merged.to_json().as_bytes())?;
+        (merged, summary)
+    };
     if !args.quiet && summary.whole {
         let _ = writeln!(
             io.stderr,

@@ -208,22 +208,16 @@ fn database(
 /// summarised (how many, in how many accounts, a few named).
 const LISTED: usize = 3;
 
-/// `n databases (a, b and n-2 more)`.
+/// `n databases (a, …)`.
 fn some_of(ids: &[&str]) -> String {
-    // One named: a message summarising both sides of hundreds of accounts
-    // stays within 300 characters.
-    let named: Vec<&str> = ids.iter().take(1).copied().collect();
-    let more = ids.len() - named.len();
-    let tail = if more > 0 {
-        format!(" and {more} more")
-    } else {
-        String::new()
-    };
+    // One named, the count said once: a message summarising both sides of
+    // thousands of accounts stays within 300 characters.
+    let first = ids.first().copied().unwrap_or_default();
+    let more = if ids.len() > 1 { ", …" } else { "" };
     format!(
-        "{} database{} ({}{tail})",
+        "{} database{} ({first}{more})",
         ids.len(),
         if ids.len() == 1 { "" } else { "s" },
-        named.join(", ")
     )
 }
 
@@ -242,9 +236,10 @@ fn summary(dbs: &[PairDatabase]) -> String {
             versions.insert(format!("{} {}", d.engine, d.engine_major));
         }
         return format!(
-            "{} in {} account(s), {}; IAM auth off on {iam_off}{}",
+            "{} in {} account{}, {}; IAM auth off on {iam_off}{}",
             some_of(&ids),
             accounts.len(),
+            if accounts.len() == 1 { "" } else { "s" },
             versions.into_iter().collect::<Vec<_>>().join(", "),
             if iam_unknown > 0 {
                 format!(", unknown on {iam_unknown}")
@@ -424,7 +419,34 @@ pub fn service_pairs(
 
 #[cfg(test)]
 mod tests {
-    use super::engine_major;
+    use super::{PairDatabase, engine_major, summary};
+
+    /// A side of one service across many accounts is summarised in a
+    /// bounded length whatever the count (a parity message holds two).
+    #[test]
+    fn a_side_of_thousands_of_databases_stays_short() {
+        for n in [4, 5_000, 50_000] {
+            let dbs: Vec<PairDatabase> = (0..n)
+                .map(|i| PairDatabase {
+                    id: format!("prod-db-{i:06}"),
+                    arn: format!("arn:aws:rds:eu-west-1:1:cluster:prod-db-{i:06}"),
+                    account: format!("acct-{i:05}"),
+                    region: "eu-west-1".into(),
+                    engine: "aurora-postgresql".into(),
+                    engine_version: "16.4".into(),
+                    engine_major: "16".into(),
+                    iam_auth: Some(false),
+                    storage_encrypted: Some(true),
+                    serverless_v2: true,
+                    services: vec!["svc".into()],
+                    parameters: Default::default(),
+                })
+                .collect();
+            let s = summary(&dbs);
+            assert!(s.chars().count() <= 100, "{} chars: {s}", s.chars().count());
+            assert!(s.starts_with(&format!("{n} databases (prod-db-000000, …) in {n} accounts")));
+        }
+    }
 
     #[test]
     fn major_versions() {
