@@ -21,10 +21,9 @@ use std::time::Instant;
 
 use support::{Counter, peak_rss_mb, rss_mb};
 
-use dbaudit::config::{AccountConfig, Config};
+use dbaudit::config::Config;
 use dbaudit::rules::RuleSet;
-use dbaudit::shard::{ShardSpec, plan, shard_of};
-use dbaudit::snapshot::{ShardPart, Snapshot};
+use dbaudit::snapshot::Snapshot;
 
 // A benchmark's output is its figures, on stdout.
 #[allow(clippy::print_stdout)]
@@ -40,39 +39,9 @@ fn main() {
 
     let t = Instant::now();
     let whole = dbaudit::synth::organization_with(accounts, clusters, principals, shared);
-    let configs: Vec<AccountConfig> = whole
-        .accounts
+    let parts: Vec<String> = dbaudit::shard::parts_of(&whole, shards, "bench")
         .iter()
-        .map(|a| AccountConfig {
-            name: a.name.clone(),
-            environment: a.environment.clone(),
-            account_id: a.account_id.clone(),
-            ..AccountConfig::default()
-        })
-        .collect();
-    let the_plan = plan(&configs, shards, &[]);
-    let parts: Vec<String> = (1..=shards)
-        .map(|k| {
-            let mut p = Snapshot::new(whole.collected_at.clone());
-            p.accounts = whole
-                .accounts
-                .iter()
-                .filter(|a| shard_of(&a.name, &a.account_id, shards) == k)
-                .cloned()
-                .collect();
-            p.shard = Some(ShardPart {
-                run_id: "bench".into(),
-                index: ShardSpec {
-                    index: k,
-                    count: shards,
-                }
-                .index,
-                count: shards,
-                plan: the_plan.clone(),
-                completed: p.accounts.iter().map(|a| a.name.clone()).collect(),
-            });
-            p.to_json()
-        })
+        .map(Snapshot::to_json)
         .collect();
     drop(whole);
     let bytes: usize = parts.iter().map(String::len).sum();

@@ -321,7 +321,7 @@ mod tests {
         )
     }
 
-    fn options(selection: Selection) -> AuditOptions {
+    pub(super) fn options(selection: Selection) -> AuditOptions {
         AuditOptions {
             fail_on: Severity::High,
             on_incomplete: OnIncomplete::Fail,
@@ -409,13 +409,8 @@ mod parts_tests {
 
     fn options() -> AuditOptions {
         AuditOptions {
-            fail_on: Severity::High,
-            on_incomplete: OnIncomplete::Fail,
-            waivers: vec![],
-            baseline: None,
-            as_of: Date::parse("2026-11-30").unwrap(),
-            selection: Selection::default(),
             spool: true,
+            ..super::tests::options(Selection::default())
         }
     }
 

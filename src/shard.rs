@@ -255,6 +255,38 @@ where
     Ok((merged, summary))
 }
 
+/// The parts `collect --shard K/N` would write for `whole`'s accounts, K
+/// from 1 to `count`, of run `run_id` (every account collected): for the
+/// benchmarks and the tests of what reads parts.
+pub fn parts_of(whole: &Snapshot, count: usize, run_id: &str) -> Vec<Snapshot> {
+    let configs: Vec<AccountConfig> = (whole.accounts.iter())
+        .map(|a| AccountConfig {
+            name: a.name.clone(),
+            environment: a.environment.clone(),
+            account_id: a.account_id.clone(),
+            ..AccountConfig::default()
+        })
+        .collect();
+    let the_plan = plan(&configs, count, &[]);
+    (1..=count)
+        .map(|k| {
+            let mut p = Snapshot::new(whole.collected_at.clone());
+            p.accounts = (whole.accounts.iter())
+                .filter(|a| shard_of(&a.name, &a.account_id, count) == k)
+                .cloned()
+                .collect();
+            p.shard = Some(ShardPart {
+                run_id: run_id.to_string(),
+                index: k,
+                count,
+                plan: the_plan.clone(),
+                completed: p.accounts.iter().map(|a| a.name.clone()).collect(),
+            });
+            p
+        })
+        .collect()
+}
+
 /// Reads a sharded run's parts (or a snapshot with database parts): called
 /// once per reading, each call reading the parts again one at a time.
 pub type PartReader<'a> = dyn FnMut() -> Result<Parts, Error> + 'a;
@@ -1061,32 +1093,9 @@ mod streamed {
     fn parts_of(estate: &str, count: usize, leave_out: Option<usize>) -> Vec<(String, Snapshot)> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let whole = Snapshot::load(&root.join(format!("fixtures/{estate}/snapshot.json"))).unwrap();
-        let configs: Vec<AccountConfig> = (whole.accounts.iter())
-            .map(|a| AccountConfig {
-                name: a.name.clone(),
-                environment: a.environment.clone(),
-                account_id: a.account_id.clone(),
-                ..AccountConfig::default()
-            })
-            .collect();
-        let the_plan = plan(&configs, count, &[]);
-        (1..=count)
-            .filter(|k| Some(*k) != leave_out)
-            .map(|k| {
-                let mut p = Snapshot::new(whole.collected_at.clone());
-                p.accounts = (whole.accounts.iter())
-                    .filter(|a| shard_of(&a.name, &a.account_id, count) == k)
-                    .cloned()
-                    .collect();
-                p.shard = Some(ShardPart {
-                    run_id: "r".into(),
-                    index: k,
-                    count,
-                    plan: the_plan.clone(),
-                    completed: p.accounts.iter().map(|a| a.name.clone()).collect(),
-                });
-                (format!("part-{k}.json"), p)
-            })
+        (super::parts_of(&whole, count, "r").into_iter().enumerate())
+            .filter(|(i, _)| Some(i + 1) != leave_out)
+            .map(|(i, p)| (format!("part-{}.json", i + 1), p))
             .collect()
     }
 

@@ -336,37 +336,14 @@ fn held_findings_render_the_goldens_too() {
 /// Shard parts of an estate's snapshot, as `collect --shard K/N` writes
 /// them, into `dir` (every part but `leave_out`).
 fn write_parts(estate: &str, dir: &std::path::Path, count: usize, leave_out: Option<usize>) {
-    use dbaudit::config::AccountConfig;
-    use dbaudit::shard::{plan, shard_of};
-    use dbaudit::snapshot::{ShardPart, Snapshot};
-    let whole = Snapshot::load(&root().join(format!("fixtures/{estate}/snapshot.json"))).unwrap();
-    let configs: Vec<AccountConfig> = whole
-        .accounts
-        .iter()
-        .map(|a| AccountConfig {
-            name: a.name.clone(),
-            environment: a.environment.clone(),
-            account_id: a.account_id.clone(),
-            ..AccountConfig::default()
-        })
-        .collect();
-    let the_plan = plan(&configs, count, &[]);
-    for k in (1..=count).filter(|k| Some(*k) != leave_out) {
-        let mut p = Snapshot::new(whole.collected_at.clone());
-        p.accounts = whole
-            .accounts
-            .iter()
-            .filter(|a| shard_of(&a.name, &a.account_id, count) == k)
-            .cloned()
-            .collect();
-        p.shard = Some(ShardPart {
-            run_id: "golden".into(),
-            index: k,
-            count,
-            plan: the_plan.clone(),
-            completed: p.accounts.iter().map(|a| a.name.clone()).collect(),
-        });
-        std::fs::write(dir.join(format!("part-{k}.json")), p.to_json()).unwrap();
+    let path = root().join(format!("fixtures/{estate}/snapshot.json"));
+    let whole = dbaudit::snapshot::Snapshot::load(&path).unwrap();
+    for (i, p) in dbaudit::shard::parts_of(&whole, count, "golden")
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| Some(i + 1) != leave_out)
+    {
+        std::fs::write(dir.join(format!("part-{}.json", i + 1)), p.to_json()).unwrap();
     }
 }
 

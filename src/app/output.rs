@@ -34,8 +34,12 @@ pub fn report_snapshot(
     let mut history = open_history(config, args)?;
     // The findings are spooled an account at a time unless something needs
     // them all at once: the history (a run's rows, `--baseline last`) and
-    // the HTML report (its sections are chosen from every finding).
-    opts.spool = history.is_none() && outputs.iter().all(|(f, _)| *f != Format::Html);
+    // the HTML report (its sections are chosen from every finding). One
+    // account's findings are one chunk, held while spooled: spooling them
+    // saves nothing (`scan --account prod`).
+    opts.spool = history.is_none()
+        && outputs.iter().all(|(f, _)| *f != Format::Html)
+        && snapshot.accounts.len() > 1;
     let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
     // Whether this run is recorded, and the digest of what it evaluates.
     let mut record: Option<String> = None;
@@ -118,15 +122,7 @@ pub fn report_snapshot(
         }
         .map_err(write_err)?;
     }
-    for file in files {
-        file.commit()?;
-    }
-    if let Some(buf) = stdout {
-        io.stdout.write_all(&buf).map_err(write_err)?;
-    }
-    for w in ctx.warnings.borrow().iter() {
-        writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
-    }
+    put_in_place(files, stdout, &ctx, io)?;
     waiver_warnings(&report, io)?;
     Ok(report.gate.exit_code)
 }
@@ -165,15 +161,7 @@ pub fn report_parts(
     report.frameworks = report.scorecards(rules, &args.framework)?;
     let ctx = RenderContext::new(None);
     let (files, stdout) = render_outputs(&report, &outputs, args, &ctx, io)?;
-    for file in files {
-        file.commit()?;
-    }
-    if let Some(buf) = stdout {
-        io.stdout.write_all(&buf).map_err(write_err)?;
-    }
-    for w in ctx.warnings.borrow().iter() {
-        writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
-    }
+    put_in_place(files, stdout, &ctx, io)?;
     waiver_warnings(&report, io)?;
     Ok(Some(report.gate.exit_code))
 }
@@ -204,15 +192,7 @@ pub fn report_plan(
     report.frameworks = report.scorecards(rules, &args.framework)?;
     let ctx = RenderContext::new(Some(snapshot));
     let (files, stdout) = render_outputs(&report, &outputs, args, &ctx, io)?;
-    for file in files {
-        file.commit()?;
-    }
-    if let Some(buf) = stdout {
-        io.stdout.write_all(&buf).map_err(write_err)?;
-    }
-    for w in ctx.warnings.borrow().iter() {
-        writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
-    }
+    put_in_place(files, stdout, &ctx, io)?;
     if args.history.is_some() || config.history.is_some() {
         writeln!(
             io.stderr,
@@ -237,6 +217,26 @@ pub fn check_plan_args(args: &ReportArgs) -> Result<(), Error> {
             "--backfill does not apply to a plan: a plan is never recorded in the history"
                 .to_string(),
         ));
+    }
+    Ok(())
+}
+
+/// The rendered outputs put in place (files renamed, stdout written), then
+/// the renderers' warnings on stderr.
+fn put_in_place(
+    files: Vec<AtomicFile>,
+    stdout: Option<Vec<u8>>,
+    ctx: &RenderContext,
+    io: &mut Io,
+) -> Result<(), Error> {
+    for file in files {
+        file.commit()?;
+    }
+    if let Some(buf) = stdout {
+        io.stdout.write_all(&buf).map_err(write_err)?;
+    }
+    for w in ctx.warnings.borrow().iter() {
+        writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
     }
     Ok(())
 }
