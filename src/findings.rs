@@ -82,7 +82,7 @@ impl Findings {
     }
 
     /// Every finding at once: for the readers that still need them all
-    /// (the history, the HTML report, `dbaudit plan`). Of a spooled store,
+    /// (the history, `dbaudit plan`, the evidence pack). Of a spooled store,
     /// a copy read back.
     pub fn load(&self) -> io::Result<Cow<'_, [Finding]>> {
         match self {

@@ -290,9 +290,10 @@ fn plan_outputs_are_pinned() {
 }
 
 /// Each format alone streams its findings through a spool an account at a
-/// time (the goldens above); asked together with the HTML report, which
-/// needs every finding at once, they are all held in memory. Both ways
-/// must write the same bytes: the goldens.
+/// time (the goldens above); with a history to record into, which needs
+/// every finding at once, they are all held in memory. Both ways must write
+/// the same bytes: the goldens (the HTML report, which shows the history,
+/// is compared below).
 #[test]
 fn held_findings_render_the_goldens_too() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,10 +308,11 @@ fn held_findings_render_the_goldens_too() {
             ("sarif", "sarif"),
             ("junit", "junit.xml"),
             ("markdown", "md"),
-            ("html", "html"),
             ("asff", "asff.json"),
             ("ocsf", "ocsf.jsonl"),
         ];
+        let history = dir.path().join(format!("{estate}.sqlite"));
+        args.extend(["--history".into(), history.display().to_string()]);
         for (format, ext) in formats {
             let path = dir.path().join(format!("{estate}.{ext}"));
             args.extend(["--report".into(), format!("{format}={}", path.display())]);
@@ -416,4 +418,45 @@ fn parts_evaluated_one_at_a_time_write_what_their_merge_does() {
             }
         }
     }
+}
+
+/// The HTML report chooses its capped sections in one pass over the
+/// findings: from spooled findings it is the page held ones give.
+#[test]
+fn the_html_report_is_the_same_from_spooled_findings() {
+    use dbaudit::audit::{AuditOptions, audit};
+    use dbaudit::report::render::{Format, RenderContext, renderer};
+    let snapshot =
+        dbaudit::snapshot::Snapshot::load(&root().join("fixtures/unhappy/snapshot.json")).unwrap();
+    let config =
+        dbaudit::config::Config::load(&root().join("fixtures/unhappy/dbaudit.toml")).unwrap();
+    let rules = dbaudit::rules::RuleSet::load(&[], &[]).unwrap();
+    let page = |spool: bool| {
+        let opts = AuditOptions {
+            fail_on: dbaudit::rules::Severity::High,
+            on_incomplete: dbaudit::report::OnIncomplete::Fail,
+            waivers: config.waivers.clone(),
+            baseline: None,
+            as_of: dbaudit::waivers::Date::parse("2026-11-30").unwrap(),
+            selection: Default::default(),
+            spool,
+        };
+        let report = audit(&snapshot, &rules, &config, &opts).unwrap();
+        let ctx = RenderContext::new(Some(&snapshot));
+        let style = dbaudit::report::table::Style {
+            color: false,
+            show_passed: false,
+            width: Some(120),
+            tty: false,
+            compact: true,
+        };
+        let mut out = Vec::new();
+        renderer(Format::Html, style)
+            .render(&report, &ctx, &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let held = page(false);
+    assert!(held.contains("<html"), "a page");
+    assert_eq!(page(true), held);
 }

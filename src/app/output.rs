@@ -33,13 +33,10 @@ pub fn report_snapshot(
     let outputs = outputs(args)?;
     let mut history = open_history(config, args)?;
     // The findings are spooled an account at a time unless something needs
-    // them all at once: the history (a run's rows, `--baseline last`) and
-    // the HTML report (its sections are chosen from every finding). One
+    // them all at once: the history (a run's rows, `--baseline last`). One
     // account's findings are one chunk, held while spooled: spooling them
     // saves nothing (`scan --account prod`).
-    opts.spool = history.is_none()
-        && outputs.iter().all(|(f, _)| *f != Format::Html)
-        && snapshot.accounts.len() > 1;
+    opts.spool = history.is_none() && snapshot.accounts.len() > 1;
     let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
     // Whether this run is recorded, and the digest of what it evaluates.
     let mut record: Option<String> = None;
@@ -129,8 +126,9 @@ pub fn report_snapshot(
 
 /// `dbaudit evaluate DIR`: a sharded run's parts evaluated without holding
 /// the merged snapshot (`audit::audit_parts`: read twice, one part at a
-/// time, findings spooled), when nothing the run writes needs every finding
-/// or the whole snapshot at once; otherwise merged and evaluated as one
+/// time, findings spooled), unless the run records into the history (which
+/// needs every finding at once) or writes the HTML report (whose topology
+/// is drawn from the whole snapshot): then merged and evaluated as one
 /// snapshot (`None`: the caller does that).
 pub fn report_parts(
     parts: &mut crate::audit::PartReader<'_>,

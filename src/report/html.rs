@@ -50,10 +50,10 @@ fn template() -> &'static minijinja::Environment<'static> {
 }
 
 pub fn render(report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::Result<()> {
-    // The page's sections are capped (rows per rule, diagrams) but chosen
-    // from every finding: they are read at once.
-    let findings = report.findings.load()?;
-    let page = Page::build(report, &findings, ctx)?;
+    // The page's sections are capped (rows per rule, diagrams): one pass
+    // over the findings, an account at a time, keeps what they show.
+    let seen = Seen::of(report)?;
+    let page = Page::build(report, &seen, ctx)?;
     let tmpl = template()
         .get_template("report.html")
         .map_err(io::Error::other)?;
@@ -61,6 +61,68 @@ pub fn render(report: &Report, ctx: &RenderContext, out: &mut dyn Write) -> io::
     tmpl.render_captured_to(&page, &mut w)
         .map_err(io::Error::other)?;
     w.flush()
+}
+
+/// What the page shows of the findings, gathered in one pass: each
+/// environment's counts, each rule's first rows in the page's order (at
+/// most [`MAX_ROWS_PER_RULE`], chosen as a stable sort of every finding
+/// would) and how many, and the failing rules of each resource for the
+/// diagrams.
+#[derive(Default)]
+struct Seen {
+    /// Environment → outcome counts and failing findings per severity.
+    envs: HashMap<String, (Counts, BTreeMap<Severity, usize>)>,
+    /// Rule → its non-passing findings kept (with their order in the
+    /// report) and how many there are.
+    rows: HashMap<String, (Vec<(usize, Finding)>, usize)>,
+    /// Resource ARN → its failing rules.
+    failing: HashMap<String, BTreeSet<String>>,
+}
+
+impl Seen {
+    fn of(report: &Report) -> io::Result<Seen> {
+        let mut seen = Seen::default();
+        let key = |(i, f): &(usize, Finding)| {
+            (
+                outcome_rank(f.outcome),
+                f.account.clone(),
+                f.resource_id.clone(),
+                *i,
+            )
+        };
+        let mut at = 0;
+        for chunk in report.findings.chunks() {
+            for f in chunk?.iter() {
+                at += 1;
+                let (counts, failing) = seen.envs.entry(f.environment.to_string()).or_default();
+                counts.add(f.outcome);
+                if f.outcome == Outcome::Fail {
+                    *failing.entry(f.severity).or_default() += 1;
+                    seen.failing
+                        .entry(f.resource_arn.to_string())
+                        .or_default()
+                        .insert(f.rule_id.to_string());
+                }
+                if f.outcome == Outcome::Pass {
+                    continue;
+                }
+                let (kept, n) = seen.rows.entry(f.rule_id.to_string()).or_default();
+                *n += 1;
+                kept.push((at, f.clone()));
+                // Keep the first rows only: trimmed now and then, so that
+                // a rule failing everywhere does not hold every finding.
+                if kept.len() >= 2 * MAX_ROWS_PER_RULE {
+                    kept.sort_by_key(key);
+                    kept.truncate(MAX_ROWS_PER_RULE);
+                }
+            }
+        }
+        for (kept, _) in seen.rows.values_mut() {
+            kept.sort_by_key(key);
+            kept.truncate(MAX_ROWS_PER_RULE);
+        }
+        Ok(seen)
+    }
 }
 
 #[derive(Serialize)]
@@ -175,7 +237,7 @@ struct WaiverView {
 }
 
 impl Page {
-    fn build(report: &Report, findings: &[Finding], ctx: &RenderContext) -> io::Result<Page> {
+    fn build(report: &Report, seen: &Seen, ctx: &RenderContext) -> io::Result<Page> {
         let gate = &report.gate;
         let (status, label) = match gate.status {
             super::gate::GateStatus::Pass => ("pass", "PASS"),
@@ -192,13 +254,13 @@ impl Page {
             });
             e.accounts += 1;
         }
-        for f in findings {
-            if let Some(e) = envs.get_mut(&*f.environment) {
-                e.counts.add(f.outcome);
-                if f.outcome == Outcome::Fail
-                    && let Some(slot) = e.failing.iter_mut().find(|(s, _)| s == f.severity.as_str())
-                {
-                    slot.1 += 1;
+        for (env, (counts, failing)) in &seen.envs {
+            if let Some(e) = envs.get_mut(env.as_str()) {
+                e.counts = *counts;
+                for (severity, n) in failing {
+                    if let Some(slot) = e.failing.iter_mut().find(|(s, _)| s == severity.as_str()) {
+                        slot.1 += n;
+                    }
                 }
             }
         }
@@ -207,7 +269,7 @@ impl Page {
         let (topology, topology_note) = match ctx.snapshot {
             Some(s) => {
                 let (mut drawn, rest): (Vec<Diagram>, Vec<Diagram>) = {
-                    let mut all = diagrams(s, report, findings);
+                    let mut all = diagrams(s, report, &seen.failing);
                     all.sort_by(|a, b| {
                         (b.violations.len(), b.failing_dbs)
                             .cmp(&(a.violations.len(), a.failing_dbs))
@@ -272,7 +334,7 @@ impl Page {
             plot_note,
             topology,
             topology_note,
-            rules: rules(report, findings, open_since),
+            rules: rules(report, seen, open_since),
             passed_rules: report
                 .rules
                 .iter()
@@ -306,23 +368,19 @@ impl Page {
     }
 }
 
-fn rules<'a>(
+fn rules(
     report: &Report,
-    findings: &'a [Finding],
+    seen: &Seen,
     open_since: Option<&HashMap<String, (String, f64)>>,
 ) -> Vec<RuleView> {
-    let mut by_rule: HashMap<&'a str, Vec<&'a Finding>> = HashMap::new();
-    for f in findings.iter().filter(|f| f.outcome != Outcome::Pass) {
-        by_rule.entry(&f.rule_id).or_default().push(f);
-    }
+    let none = (Vec::new(), 0);
     let mut out: Vec<RuleView> = report
         .rules
         .iter()
         .filter(|r| r.counts.fail + r.counts.error + r.counts.waived > 0)
         .map(|r| {
-            let mut fs = by_rule.remove(r.doc.id.as_str()).unwrap_or_default();
-            fs.sort_by_key(|f| (outcome_rank(f.outcome), &*f.account, &f.resource_id));
-            let more = fs.len().saturating_sub(MAX_ROWS_PER_RULE);
+            let (fs, n) = seen.rows.get(r.doc.id.as_str()).unwrap_or(&none);
+            let more = n.saturating_sub(MAX_ROWS_PER_RULE);
             RuleView {
                 id: r.doc.id.clone(),
                 title: r.doc.title.clone(),
@@ -332,11 +390,7 @@ fn rules<'a>(
                 remediation: r.doc.remediation.clone(),
                 references: r.doc.references.clone(),
                 open: r.doc.severity >= Severity::High && r.counts.fail > 0,
-                findings: fs
-                    .into_iter()
-                    .take(MAX_ROWS_PER_RULE)
-                    .map(|f| finding(f, open_since))
-                    .collect(),
+                findings: fs.iter().map(|(_, f)| finding(f, open_since)).collect(),
                 more,
             }
         })
@@ -524,15 +578,16 @@ fn plots(envs: &[EnvView], ctx: &RenderContext) -> (Vec<Plot>, String) {
 /// One diagram per account and region: subnets (grouped by VPC) → DB
 /// clusters and instances → security groups → who they admit (the EKS
 /// cluster's group, other groups, address ranges).
-fn diagrams(snapshot: &Snapshot, report: &Report, findings: &[Finding]) -> Vec<Diagram> {
+fn diagrams(
+    snapshot: &Snapshot,
+    report: &Report,
+    failing: &HashMap<String, BTreeSet<String>>,
+) -> Vec<Diagram> {
     // Failing rules per resource ARN.
-    let mut failing: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-    for f in findings.iter().filter(|f| f.outcome == Outcome::Fail) {
-        failing
-            .entry(&f.resource_arn)
-            .or_default()
-            .insert(&f.rule_id);
-    }
+    let failing: HashMap<&str, BTreeSet<&str>> = failing
+        .iter()
+        .map(|(arn, rules)| (arn.as_str(), rules.iter().map(String::as_str).collect()))
+        .collect();
     let accounts: BTreeSet<&str> = report.accounts.iter().map(|a| a.name.as_str()).collect();
     let mut out = Vec::new();
     for account in snapshot
@@ -834,5 +889,67 @@ fn diagram(
         violations: violations.into_iter().collect(),
         note,
         failing_dbs: dbs.iter().filter(|d| failing.contains_key(d.arn)).count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule failing far more often than the page shows keeps the rows a
+    /// stable sort of all its findings would put first, and counts the
+    /// rest.
+    #[test]
+    fn the_first_rows_of_a_rule_are_those_of_a_sort_of_all() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let snapshot = Snapshot::load(&root.join("fixtures/demo/snapshot.json")).unwrap();
+        let config = crate::config::Config::load(&root.join("fixtures/demo/dbaudit.toml")).unwrap();
+        let rules = crate::rules::RuleSet::load(&[], &[]).unwrap();
+        let base = crate::evaluate::evaluate(&snapshot, &rules, &config)
+            .into_iter()
+            .find(|f| f.outcome == Outcome::Fail)
+            .unwrap();
+        // 2,000 findings of one rule: outcomes and resources shuffled by a
+        // fixed stride, several accounts, ties in the page's order.
+        let outcomes = [
+            Outcome::Fail,
+            Outcome::Error,
+            Outcome::Waived,
+            Outcome::Pass,
+        ];
+        let mut findings: Vec<Finding> = (0..2000usize)
+            .map(|i| {
+                let mut f = base.clone();
+                f.account = format!("acct-{}", i % 7).into();
+                f.resource_id = format!("db-{}", (i * 7919) % 300).into();
+                f.outcome = outcomes[(i * 31) % 4];
+                f.message = format!("m{i}").into();
+                f
+            })
+            .collect();
+        findings.sort_by(|a, b| a.account.cmp(&b.account));
+        let gate = crate::report::gate::decide(
+            &findings,
+            Severity::High,
+            crate::report::gate::OnIncomplete::Fail,
+        );
+        let report = Report::build(&snapshot, &rules, findings.clone(), gate);
+        let seen = Seen::of(&report).unwrap();
+        let mut all: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.outcome != Outcome::Pass)
+            .collect();
+        let n = all.len();
+        all.sort_by_key(|f| (outcome_rank(f.outcome), &*f.account, &f.resource_id));
+        let (kept, count) = &seen.rows[&*base.rule_id];
+        assert_eq!(*count, n);
+        assert_eq!(kept.len(), MAX_ROWS_PER_RULE);
+        let kept: Vec<&str> = kept.iter().map(|(_, f)| &*f.message).collect();
+        let expected: Vec<&str> = all
+            .iter()
+            .take(MAX_ROWS_PER_RULE)
+            .map(|f| &*f.message)
+            .collect();
+        assert_eq!(kept, expected);
     }
 }
