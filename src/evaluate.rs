@@ -44,25 +44,18 @@ pub fn evaluate(snapshot: &Snapshot, rules: &RuleSet, config: &Config) -> Vec<Fi
 /// by rule and resource), so that a caller can write them out and drop them.
 /// Accounts are independent: they are evaluated on up to one thread per
 /// core and handed over in order as their predecessors are. The parity
-/// rules, which see several accounts, are evaluated first; their findings
-/// join their anchor account's. A sink's error stops the evaluation.
+/// rules, which see several accounts, are planned first; each service's
+/// findings come with its anchor account's. A sink's error stops the
+/// evaluation.
 pub fn evaluate_each<E>(
     snapshot: &Snapshot,
     rules: &RuleSet,
     config: &Config,
     sink: &mut dyn FnMut(Vec<Finding>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let names = rule_names(rules);
-    // The facts each kind's rules read depend on the rules only: once per run.
-    let fields: KindFields = ResourceKind::ALL
-        .into_iter()
-        .map(|k| (k, wanted_fields(rules, k)))
-        .collect();
-    let ev = Evaluation::new(snapshot, rules, config);
-    let ctx = ev.context(&names, &fields);
     let mut accounts: Vec<&Account> = snapshot.accounts.iter().collect();
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
-    in_parallel(&ctx, &accounts, sink)
+    Evaluation::new(snapshot, rules, config).accounts(&accounts, sink)
 }
 
 /// Evaluates `accounts` on up to one thread per core; their findings go to
@@ -73,7 +66,7 @@ fn in_parallel<E>(
     accounts: &[&Account],
     sink: &mut dyn FnMut(Vec<Finding>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut emit = |_: &str, mut findings: Vec<Finding>| {
+    let mut emit = |mut findings: Vec<Finding>| {
         sort_findings(&mut findings);
         sink(findings)
     };
@@ -83,7 +76,7 @@ fn in_parallel<E>(
         .max(1);
     if threads == 1 {
         for account in accounts {
-            emit(&account.name, evaluate_account(ctx, account))?;
+            emit(evaluate_account(ctx, account))?;
         }
     } else {
         // Accounts are dealt out one at a time (a big account does not hold
@@ -115,7 +108,7 @@ fn in_parallel<E>(
             for (i, f) in results {
                 waiting.insert(i, f);
                 while let Some(f) = waiting.remove(&wanted) {
-                    if let Err(e) = emit(&accounts[wanted].name, f) {
+                    if let Err(e) = emit(f) {
                         // Stop the workers: no account is taken after this.
                         next.store(accounts.len(), std::sync::atomic::Ordering::Relaxed);
                         return Err(e);
@@ -129,17 +122,20 @@ fn in_parallel<E>(
     Ok(())
 }
 
-/// What evaluating an organization's accounts one at a time needs of all of
-/// them: the directory of accounts and the parity rules' plan, made from a
-/// snapshot of every account (whole, or their parity views). The accounts
-/// themselves are then evaluated one by one ([`Evaluation::account`]), in
-/// any order, each with its parity findings.
+/// What evaluating an organization's accounts needs of all of them, made
+/// once per run from a snapshot of every account (whole, or their parity
+/// views): the directory of accounts, the parity rules' plan, the rules'
+/// names and the facts each kind's rules read. The accounts themselves are
+/// then evaluated a batch at a time ([`Evaluation::accounts`]), in any
+/// order, each with the parity findings it anchors.
 pub struct Evaluation<'a> {
     snapshot: &'a Snapshot,
     rules: &'a RuleSet,
     config: &'a Config,
     directory: model::AccountDirectory,
     pairs: PairPlan<'a>,
+    names: RuleNames<'a>,
+    fields: KindFields,
 }
 
 impl<'a> Evaluation<'a> {
@@ -150,36 +146,34 @@ impl<'a> Evaluation<'a> {
             config,
             directory: model::AccountDirectory::new(snapshot, config),
             pairs: PairPlan::new(snapshot, rules, config),
+            names: rule_names(rules),
+            // The facts each kind's rules read depend on the rules only.
+            fields: ResourceKind::ALL
+                .into_iter()
+                .map(|k| (k, wanted_fields(rules, k)))
+                .collect(),
         }
     }
 
-    fn context<'c>(&'c self, names: &'c RuleNames<'c>, fields: &'c KindFields) -> RunContext<'c> {
-        RunContext {
-            snapshot: self.snapshot,
-            directory: &self.directory,
-            pairs: &self.pairs,
-            rules: self.rules,
-            config: self.config,
-            names,
-            fields,
-        }
-    }
-
-    /// Every rule on `account` (the whole account, with the gaps and
-    /// identity the snapshot given to [`Evaluation::new`] has for it), and
-    /// the parity findings it anchors, in report order. Accounts are
-    /// evaluated on up to one thread per core by [`Evaluation::accounts`].
+    /// Every rule on each of `accounts` (whole, with the gaps and identity
+    /// the snapshot given to [`Evaluation::new`] has for them) and the
+    /// parity findings each anchors, handed to `sink` an account at a time
+    /// in report order and in the order of `accounts`; evaluated on up to
+    /// one thread per core.
     pub fn accounts<E>(
         &self,
         accounts: &[&Account],
         sink: &mut dyn FnMut(Vec<Finding>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let names = rule_names(self.rules);
-        let fields: KindFields = ResourceKind::ALL
-            .into_iter()
-            .map(|k| (k, wanted_fields(self.rules, k)))
-            .collect();
-        let ctx = self.context(&names, &fields);
+        let ctx = RunContext {
+            snapshot: self.snapshot,
+            directory: &self.directory,
+            pairs: &self.pairs,
+            rules: self.rules,
+            config: self.config,
+            names: &self.names,
+            fields: &self.fields,
+        };
         in_parallel(&ctx, accounts, sink)
     }
 }
@@ -550,16 +544,16 @@ impl<'a> PairPlan<'a> {
                         .map(|(_, m)| &m[..])
                         .unwrap_or_default();
                     let target = ResourceRef::every(account, ResourceKind::ServicePair, "*");
+                    let message = format!(
+                        "data not collected, so services whose databases are not in the snapshot cannot be compared between {left_env} and {right_env}: {}",
+                        first_few(missing)
+                    );
                     for rule in &group.rules {
-                        let message = format!(
-                            "data not collected, so services whose databases are not in the snapshot cannot be compared between {left_env} and {right_env}: {}",
-                            first_few(missing)
-                        );
                         chunk.push(scope.error_finding(
                             rule,
                             None,
                             scope.clone_ref(&target),
-                            message,
+                            message.clone(),
                         ));
                     }
                     chunk.drain_into(findings);

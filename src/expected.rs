@@ -110,43 +110,41 @@ pub fn check(
 
     // What is missing is found first: the snapshot is copied (to add the
     // gaps) only when something is, never for a complete one (a copy of
-    // an organization's snapshot is hundreds of megabytes).
-    let by_name: std::collections::HashMap<&str, &Account> = snapshot
-        .accounts
-        .iter()
-        .map(|a| (a.name.as_str(), a))
+    // an organization's snapshot is hundreds of megabytes). `None`: the
+    // whole account.
+    let by_name: std::collections::HashMap<&str, usize> = (snapshot.accounts.iter())
+        .enumerate()
+        .map(|(i, a)| (a.name.as_str(), i))
         .collect();
-    let complete =
-        reference
-            .iter()
-            .filter(|p| selected(&p.environment))
-            .all(|planned| match by_name.get(planned.name.as_str()) {
-                None => false,
-                Some(account) => {
-                    Gap::unreached(&account.gaps)
-                        || planned.regions.iter().all(|region| {
-                            account.regions.iter().any(|r| &r.name == region)
-                                || (account.gaps.iter())
-                                    .any(|g| g.region.as_deref() == Some(region.as_str()))
-                        })
-                }
-            });
-    drop(by_name);
-    let mut augmented = if complete {
-        Snapshot::new(String::new())
-    } else {
-        snapshot.clone()
-    };
-    for planned in reference
-        .iter()
-        .filter(|p| selected(&p.environment) && !complete)
-    {
-        match augmented
-            .accounts
-            .iter_mut()
-            .find(|a| a.name == planned.name)
+    let mut lacking: Vec<(&PlannedAccount, Option<&String>)> = Vec::new();
+    for planned in reference.iter().filter(|p| selected(&p.environment)) {
+        match by_name
+            .get(planned.name.as_str())
+            .map(|&i| &snapshot.accounts[i])
         {
-            None => {
+            None => lacking.push((planned, None)),
+            // An unreached account is already an error everywhere.
+            Some(account) if Gap::unreached(&account.gaps) => {}
+            Some(account) => {
+                let present = |region: &String| {
+                    account.regions.iter().any(|r| &r.name == region)
+                        || (account.gaps.iter())
+                            .any(|g| g.region.as_deref() == Some(region.as_str()))
+                };
+                lacking.extend(
+                    (planned.regions.iter())
+                        .filter(|r| !present(r))
+                        .map(|r| (planned, Some(r))),
+                );
+            }
+        }
+    }
+    let augmented = if lacking.is_empty() {
+        None
+    } else {
+        let mut augmented = snapshot.clone();
+        for (planned, region) in lacking {
+            let Some(region) = region else {
                 out.missing.push(planned.name.clone());
                 augmented.accounts.push(Account {
                     name: planned.name.clone(),
@@ -166,40 +164,30 @@ pub fn check(
                     }],
                     ..Account::default()
                 });
-            }
-            // An unreached account is already an error everywhere.
-            Some(account) if Gap::unreached(&account.gaps) => {}
-            Some(account) => {
-                for region in &planned.regions {
-                    let present = account.regions.iter().any(|r| &r.name == region)
-                        || account
-                            .gaps
-                            .iter()
-                            .any(|g| g.region.as_deref() == Some(region.as_str()));
-                    if present {
-                        continue;
-                    }
-                    out.missing.push(format!("{}/{region}", account.name));
-                    for service in Service::ALL
-                        .into_iter()
-                        .filter(|s| s.scope() == Scope::Regional)
-                    {
-                        account.gaps.push(Gap {
-                            service,
-                            region: Some(region.clone()),
-                            operation: "(snapshot)".to_string(),
-                            code: NOT_IN_SNAPSHOT.to_string(),
-                            message: format!(
-                                "region {region} of account `{}` was meant to be in the snapshot ({}) but has no data in it",
-                                account.name,
-                                source_of(&out.against)
-                            ),
-                        });
-                    }
-                }
+                continue;
+            };
+            out.missing.push(format!("{}/{region}", planned.name));
+            let account = &mut augmented.accounts[by_name[planned.name.as_str()]];
+            for service in Service::ALL
+                .into_iter()
+                .filter(|s| s.scope() == Scope::Regional)
+            {
+                account.gaps.push(Gap {
+                    service,
+                    region: Some(region.clone()),
+                    operation: "(snapshot)".to_string(),
+                    code: NOT_IN_SNAPSHOT.to_string(),
+                    message: format!(
+                        "region {region} of account `{}` was meant to be in the snapshot ({}) but has no data in it",
+                        planned.name,
+                        source_of(&out.against)
+                    ),
+                });
             }
         }
-    }
+        augmented.normalize();
+        Some(augmented)
+    };
     let mut parts = Vec::new();
     if !out.missing.is_empty() {
         parts.push(format!(
@@ -232,11 +220,7 @@ pub fn check(
     } else {
         parts.join("; ")
     };
-    if out.missing.is_empty() {
-        return Ok((None, out));
-    }
-    augmented.normalize();
-    Ok((Some(augmented), out))
+    Ok((augmented, out))
 }
 
 fn source_of(against: &str) -> &'static str {

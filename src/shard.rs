@@ -364,13 +364,7 @@ pub fn bodies(
             raw.normalize();
             let mut full = (*view_account).clone();
             full.normalize();
-            let clusters = |a: &Account| -> Vec<(String, Vec<crate::snapshot::DbCluster>)> {
-                (a.regions.iter())
-                    .filter(|r| !r.db_clusters.is_empty())
-                    .map(|r| (r.name.clone(), r.db_clusters.clone()))
-                    .collect()
-            };
-            if clusters(&full) != clusters(&raw) {
+            if clusters_of(&full) != clusters_of(&raw) {
                 return Err(changed(
                     &source,
                     &raw.name,
@@ -392,6 +386,14 @@ pub fn bodies(
         .cloned()
         .collect();
     f(stubs)
+}
+
+/// An account's DB clusters by region (regions without any left out).
+fn clusters_of(a: &Account) -> Vec<(&str, &Vec<crate::snapshot::DbCluster>)> {
+    (a.regions.iter())
+        .filter(|r| !r.db_clusters.is_empty())
+        .map(|r| (r.name.as_str(), &r.db_clusters))
+        .collect()
 }
 
 /// A part that is not what the first reading read.

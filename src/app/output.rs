@@ -137,11 +137,16 @@ pub fn report_parts(
     args: &ReportArgs,
     io: &mut Io,
 ) -> Result<Option<i32>, Error> {
-    let mut opts = audit_options(config, args)?;
+    // Whether the history is used is decided without opening it (the
+    // merged path opens it, once): a store to record into, or `--baseline
+    // last` (which the merged path refuses without one).
+    let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
+    let records = !args.no_history && (args.history.is_some() || config.history.is_some());
     let outputs = outputs(args)?;
-    if open_history(config, args)?.is_some() || outputs.iter().any(|(f, _)| *f == Format::Html) {
+    if baseline_last || records || outputs.iter().any(|(f, _)| *f == Format::Html) {
         return Ok(None);
     }
+    let mut opts = audit_options(config, args)?;
     opts.spool = true;
     let (mut report, summary) = crate::audit::audit_parts(parts, None, rules, config, &opts)?;
     writeln!(

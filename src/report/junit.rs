@@ -22,11 +22,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     // account's).
     let mut total = Counts::default();
     for a in &report.accounts {
-        total.pass += a.counts.pass;
-        total.fail += a.counts.fail;
-        total.error += a.counts.error;
-        total.waived += a.counts.waived;
-        total.unknown += a.counts.unknown;
+        total.absorb(a.counts);
     }
     let mut suites = BytesStart::new("testsuites");
     suites.extend_attributes([

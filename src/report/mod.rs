@@ -209,11 +209,7 @@ impl Report {
                 let mut failing = std::collections::BTreeSet::new();
                 for r in &rules {
                     if let Some((c, accounts)) = by_rule.get(*r) {
-                        counts.pass += c.pass;
-                        counts.fail += c.fail;
-                        counts.error += c.error;
-                        counts.waived += c.waived;
-                        counts.unknown += c.unknown;
+                        counts.absorb(*c);
                         failing.extend(accounts.iter().map(|a| a.to_string()));
                     }
                 }
@@ -376,6 +372,22 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl Counts {
+    /// Adds another set of counts to these.
+    fn absorb(&mut self, other: Counts) {
+        let Counts {
+            pass,
+            fail,
+            error,
+            waived,
+            unknown,
+        } = other;
+        self.pass += pass;
+        self.fail += fail;
+        self.error += error;
+        self.waived += waived;
+        self.unknown += unknown;
+    }
+
     fn add(&mut self, o: Outcome) {
         match o {
             Outcome::Pass => self.pass += 1,
