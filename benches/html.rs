@@ -40,6 +40,7 @@ fn main() {
         as_of: dbaudit::waivers::Date::parse("2026-11-30").unwrap(),
         selection: Default::default(),
         spool: false,
+        digest: false,
     };
     let t = Instant::now();
     let report = audit(&snapshot, &rules, &config, &opts).unwrap();

@@ -33,8 +33,11 @@ pub struct AuditOptions {
     pub selection: Selection,
     /// Spool the findings to a temporary file an account at a time instead
     /// of holding them (`crate::findings`): what `evaluate` and `scan` do
-    /// unless an output needs every finding at once.
+    /// for more than one account.
     pub spool: bool,
+    /// Compute [`Report::input_digest`]: a digest of the snapshot as
+    /// evaluated, for the history (which records an input once).
+    pub digest: bool,
 }
 
 /// A baseline: its failing (and waived) findings, and what it is (named in
@@ -194,6 +197,10 @@ fn run(
 ) -> Result<Report, Error> {
     let prepared = prepare(snapshot, rules, config, opts)?;
     let (snapshot, rules) = (&*prepared.snapshot, &prepared.rules);
+    let digest = opts
+        .digest
+        .then(|| evaluated_digest(snapshot, &mut |a| Ok(account_digest(a, snapshot))))
+        .transpose()?;
     let tags = crate::waivers::tags_by_arn(snapshot);
     let mut finisher = Finisher::new(config, opts);
     let findings = match adjust {
@@ -216,7 +223,72 @@ fn run(
         }
     };
     drop(tags);
-    Ok(finisher.report(prepared, findings, opts))
+    let mut report = finisher.report(prepared, findings, opts);
+    report.input_digest = digest;
+    Ok(report)
+}
+
+/// What a run evaluated, as one digest: the snapshot's head and each
+/// account as evaluated (after the selection and the completeness check),
+/// in the snapshot's order. `account` gives each account's
+/// [`account_digest`]: computed here, or while the parts were read
+/// ([`audit_parts`]), so that a merged snapshot and its parts evaluated a
+/// part at a time give the same digest (tested).
+fn evaluated_digest(
+    snapshot: &Snapshot,
+    account: &mut dyn FnMut(&crate::snapshot::Account) -> Result<[u8; 32], Error>,
+) -> Result<String, Error> {
+    use sha2::Digest;
+    // Every field of the head, by an exhaustive pattern: a new field is
+    // part of the digest or says why not.
+    let Snapshot {
+        schema,
+        collected_at,
+        tool_version,
+        accounts,
+        shard,
+        plan,
+        databases_part,
+    } = snapshot;
+    let mut h = sha2::Sha256::new();
+    let head = (
+        schema,
+        collected_at,
+        tool_version,
+        shard,
+        plan,
+        databases_part,
+    );
+    let _ = serde_json::to_writer(&mut h, &head);
+    for a in accounts {
+        h.update(account(a)?);
+    }
+    Ok(h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// One account as evaluated, digested (its JSON streamed into the hash).
+/// An account without its own `collected_at` or `tool_version` has the
+/// snapshot's (as a merge spells out): digested as if it said so, since a
+/// merged file read back and the parts it came from differ only there.
+fn account_digest(a: &crate::snapshot::Account, snapshot: &Snapshot) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    if a.collected_at.is_some() && a.tool_version.is_some() {
+        let _ = serde_json::to_writer(&mut h, a);
+    } else {
+        let mut whole = a.clone();
+        whole
+            .collected_at
+            .get_or_insert_with(|| snapshot.collected_at.clone());
+        whole
+            .tool_version
+            .get_or_insert_with(|| snapshot.tool_version.clone());
+        let _ = serde_json::to_writer(&mut h, &whole);
+    }
+    h.finalize().into()
 }
 
 pub use crate::shard::{PartReader, Parts};
@@ -252,9 +324,13 @@ pub fn audit_parts(
     let mut finisher = Finisher::new(config, opts);
     let mut spool = SpoolWriter::new().map_err(spool_error)?;
     let mut inventories = std::collections::HashMap::new();
+    let mut digests = std::collections::HashMap::new();
     crate::shard::bodies(parts, view, &summary, &made_up, &mut |accounts| {
         for a in &accounts {
             inventories.insert(a.name.clone(), crate::report::Inventory::of(a));
+            if opts.digest {
+                digests.insert(a.name.clone(), account_digest(a, view));
+            }
         }
         let tags = crate::waivers::tags_of(&accounts);
         let refs: Vec<&crate::snapshot::Account> = accounts.iter().collect();
@@ -266,7 +342,22 @@ pub fn audit_parts(
             .map_err(spool_error)
     })?;
     let findings = Findings::Spooled(spool.finish().map_err(spool_error)?);
+    // Every account of the view went through the second reading once.
+    let digest = opts
+        .digest
+        .then(|| {
+            evaluated_digest(view, &mut |a| {
+                digests.get(&a.name).copied().ok_or_else(|| {
+                    Error::Usage(format!(
+                        "account `{}` was not read again: the parts changed while being read",
+                        a.name
+                    ))
+                })
+            })
+        })
+        .transpose()?;
     let mut report = finisher.report(prepared, findings, opts);
+    report.input_digest = digest;
     for a in &mut report.accounts {
         if let Some(inv) = inventories.remove(&a.name) {
             a.inventory = inv;
@@ -330,6 +421,7 @@ mod tests {
             as_of: Date::parse("2026-11-30").unwrap(),
             selection,
             spool: false,
+            digest: false,
         }
     }
 
@@ -410,6 +502,7 @@ mod parts_tests {
     fn options() -> AuditOptions {
         AuditOptions {
             spool: true,
+            digest: false,
             ..super::tests::options(Selection::default())
         }
     }

@@ -289,13 +289,11 @@ fn plan_outputs_are_pinned() {
     }
 }
 
-/// Each format alone streams its findings through a spool an account at a
-/// time (the goldens above); with a history to record into, which needs
-/// every finding at once, they are all held in memory. Both ways must write
-/// the same bytes: the goldens (the HTML report, which shows the history,
-/// is compared below).
+/// A run that records into a history reads the spooled findings once more
+/// (an account at a time, into the store) and writes the same bytes: the
+/// goldens (the HTML report, which shows the history, is compared below).
 #[test]
-fn held_findings_render_the_goldens_too() {
+fn a_recorded_run_renders_the_goldens_too() {
     let dir = tempfile::tempdir().unwrap();
     for (estate, args) in [("demo", &DEMO[..]), ("unhappy", &UNHAPPY[..])] {
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -395,6 +393,7 @@ fn parts_evaluated_one_at_a_time_write_what_their_merge_does() {
                 .unwrap();
             let stderr = String::from_utf8_lossy(&o.stderr);
             assert!(stderr.contains("a part at a time"), "{stderr}");
+            recorded_as_their_merge(&args, &dir, &file);
             for format in [
                 "table", "json", "sarif", "junit", "markdown", "asff", "ocsf",
             ] {
@@ -420,10 +419,45 @@ fn parts_evaluated_one_at_a_time_write_what_their_merge_does() {
     }
 }
 
-/// The HTML report chooses its capped sections in one pass over the
-/// findings: from spooled findings it is the page held ones give.
+/// Parts recorded into the history a part at a time are the run their merge
+/// records: the same input (recording the merge next is refused as already
+/// held) and the same periods open.
+fn recorded_as_their_merge(args: &[&str], dir: &str, merged: &str) {
+    let stores = tempfile::tempdir().unwrap();
+    let store = |name: &str| stores.path().join(name).display().to_string();
+    let record = |snapshot: &str, history: &str| {
+        let mut a = args.to_vec();
+        a[1] = snapshot;
+        a.extend(["--history", history, "--format", "json"]);
+        let o = Command::new(env!("CARGO_BIN_EXE_dbaudit"))
+            .args(&a)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(matches!(o.status.code(), Some(0..=3)));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let (parts_store, merged_store) = (store("parts.db"), store("merged.db"));
+    let err = record(dir, &parts_store);
+    assert!(
+        err.contains("a part at a time") && err.contains("history: recorded run"),
+        "{err}"
+    );
+    let err = record(merged, &parts_store);
+    assert!(err.contains("already holds this snapshot"), "{err}");
+    let err = record(merged, &merged_store);
+    assert!(err.contains("history: recorded run"), "{err}");
+    let open = |history: &str| output(&["history", "open", "--history", history]);
+    let open_parts = open(&parts_store);
+    assert!(open_parts.lines().count() > 3, "{open_parts}");
+    assert_eq!(open_parts, open(&merged_store));
+}
+
+/// Every format is the same from spooled findings as from findings held in
+/// memory (what a library caller gets with `spool: false`). The HTML report
+/// chooses its capped sections in one pass over the findings.
 #[test]
-fn the_html_report_is_the_same_from_spooled_findings() {
+fn every_format_is_the_same_from_spooled_and_held_findings() {
     use dbaudit::audit::{AuditOptions, audit};
     use dbaudit::report::render::{Format, RenderContext, renderer};
     let snapshot =
@@ -431,7 +465,7 @@ fn the_html_report_is_the_same_from_spooled_findings() {
     let config =
         dbaudit::config::Config::load(&root().join("fixtures/unhappy/dbaudit.toml")).unwrap();
     let rules = dbaudit::rules::RuleSet::load(&[], &[]).unwrap();
-    let page = |spool: bool| {
+    let page = |spool: bool, format: Format| {
         let opts = AuditOptions {
             fail_on: dbaudit::rules::Severity::High,
             on_incomplete: dbaudit::report::OnIncomplete::Fail,
@@ -440,6 +474,7 @@ fn the_html_report_is_the_same_from_spooled_findings() {
             as_of: dbaudit::waivers::Date::parse("2026-11-30").unwrap(),
             selection: Default::default(),
             spool,
+            digest: false,
         };
         let report = audit(&snapshot, &rules, &config, &opts).unwrap();
         let ctx = RenderContext::new(Some(&snapshot));
@@ -451,12 +486,17 @@ fn the_html_report_is_the_same_from_spooled_findings() {
             compact: true,
         };
         let mut out = Vec::new();
-        renderer(Format::Html, style)
+        renderer(format, style)
             .render(&report, &ctx, &mut out)
             .unwrap();
         String::from_utf8(out).unwrap()
     };
-    let held = page(false);
+    let held = page(false, Format::Html);
     assert!(held.contains("<html"), "a page");
-    assert_eq!(page(true), held);
+    assert_eq!(page(true, Format::Html), held);
+    for format in Format::ALL {
+        let held = page(false, format);
+        assert!(held.len() > 1000, "{format:?}: findings rendered");
+        assert_eq!(page(true, format), held, "{format:?}");
+    }
 }

@@ -98,6 +98,7 @@ fn options(selection: Selection, waivers: Vec<dbaudit::waivers::Waiver>) -> Audi
         as_of: Date::parse("2026-12-01").unwrap(),
         selection,
         spool: false,
+        digest: false,
     }
 }
 
@@ -145,8 +146,15 @@ fn waivers() -> Vec<dbaudit::waivers::Waiver> {
 }
 
 /// The scenario, on one store.
-fn periods_follow_what_runs_covered(spec: &str) {
+/// `spool`: the findings spooled an account at a time (as `evaluate` and
+/// `scan` of several accounts do) or held; the store records either the
+/// same way.
+fn periods_follow_what_runs_covered(spec: &str, spool: bool) {
     let mut h = History::open(spec).unwrap();
+    let options = |selection, waivers| AuditOptions {
+        spool,
+        ..options(selection, waivers)
+    };
     let all = || options(Selection::default(), vec![]);
 
     // Run 1: the demo as it is: every failure opens a period.
@@ -357,14 +365,16 @@ fn periods_follow_what_runs_covered(spec: &str) {
 
 #[test]
 fn sqlite_periods_follow_what_runs_covered() {
-    let s = sqlite();
-    periods_follow_what_runs_covered(&s.spec);
+    for spool in [false, true] {
+        let s = sqlite();
+        periods_follow_what_runs_covered(&s.spec, spool);
+    }
 }
 
 #[test]
 fn postgres_periods_follow_what_runs_covered() {
     if let Some(s) = postgres("periods") {
-        periods_follow_what_runs_covered(&s.spec);
+        periods_follow_what_runs_covered(&s.spec, true);
     }
 }
 
@@ -1198,5 +1208,44 @@ fn sqlite_backfill_replays_in_time_order() {
 fn postgres_backfill_replays_in_time_order() {
     if let (Some(a), Some(b)) = (postgres("backfill"), postgres("backfill_in_order")) {
         backfill_replays_in_time_order(&a.spec, &b.spec);
+    }
+}
+
+/// Two account names for one account id: a fingerprint names the account
+/// by its id, so their findings share fingerprints. Recorded from spooled
+/// findings, the run is then planned whole (not an account at a time) and
+/// keeps one row per fingerprint, as a held run does.
+#[test]
+fn accounts_sharing_an_id_are_recorded_once_per_fingerprint() {
+    let mut v = demo();
+    let mut again = account(&mut v, "prod").clone();
+    again["name"] = json!("prod-again");
+    v["accounts"].as_array_mut().unwrap().push(again);
+    for spool in [true, false] {
+        let opts = AuditOptions {
+            spool,
+            ..options(Selection::default(), vec![])
+        };
+        let r = report(&v, "2026-11-27T02:00:00Z", &opts);
+        let s = sqlite();
+        let mut h = History::open(&s.spec).unwrap();
+        let run = h.record(&r, "2026-11-27T03:00:00Z").unwrap();
+        let findings = r.findings.load().unwrap();
+        let distinct: std::collections::BTreeSet<&str> =
+            findings.iter().map(|f| f.fingerprint.as_str()).collect();
+        assert!(
+            distinct.len() < findings.len(),
+            "the names share fingerprints"
+        );
+        drop(h);
+        let db = rusqlite::Connection::open(&s.spec).unwrap();
+        let rows: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM dbaudit_findings WHERE seq = ?",
+                [run.seq],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rows as usize, distinct.len(), "spool {spool}");
     }
 }

@@ -31,105 +31,31 @@ pub fn report_snapshot(
     // Every input is read and checked before anything is evaluated or written.
     let mut opts = audit_options(config, args)?;
     let outputs = outputs(args)?;
-    let mut history = open_history(config, args)?;
-    // The findings are spooled an account at a time unless something needs
-    // them all at once: the history (a run's rows, `--baseline last`). One
-    // account's findings are one chunk, held while spooled: spooling them
-    // saves nothing (`scan --account prod`).
-    opts.spool = history.is_none() && snapshot.accounts.len() > 1;
-    let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
-    // Whether this run is recorded, and the digest of what it evaluates.
-    let mut record: Option<String> = None;
-    let mut backfill = false;
-    if let Some(h) = history.as_mut().filter(|_| !args.no_history) {
-        let digest = input_digest(snapshot, rules, config, &opts);
-        match h.recorded_input(&digest)? {
-            Some(run) => writeln!(
-                io.stderr,
-                "history: run {} already holds this snapshot, rule set and configuration: evaluated and reported, not recorded again",
-                run.run_id
-            )
-            .map_err(write_err)?,
-            None => {
-                backfill = check_time_order(h, snapshot, args.backfill)?;
-                record = Some(digest);
-            }
-        }
-    }
-    let mut report = audit(snapshot, rules, config, &opts)?;
-    if let (true, Some(h)) = (baseline_last, history.as_mut()) {
-        let choice = h.baseline_for(&report)?;
-        crate::audit::rebaseline(&mut report, &choice.findings, &opts, Some(&choice.why))?;
-        writeln!(io.stderr, "baseline: {}", choice.why).map_err(write_err)?;
-    }
-    report.frameworks = report.scorecards(rules, &args.framework)?;
-
-    // The run is recorded in a transaction left open while the outputs are
-    // rendered (the HTML report's trend includes it), and committed only
-    // once every output is written.
-    let mut ctx = RenderContext::new(Some(snapshot));
-    let mut recorded = None;
-    if let (Some(h), Some(digest)) = (history.as_mut(), &record) {
-        let run = h.begin_record(&report, &crate::history::now(), digest)?;
-        if backfill && let Err(e) = h.rebuild_periods() {
-            h.rollback();
-            return Err(e.into());
-        }
-        recorded = Some(run);
-    }
-    let written = (|| {
-        if let Some(h) = history.as_mut()
-            && outputs.iter().any(|(f, _)| *f == Format::Html)
-        {
-            ctx.history = Some(h.view(crate::report::html::TREND_RUNS)?);
-        }
-        render_outputs(&report, &outputs, args, &ctx, io)
-    })();
-    let (files, stdout) = match written {
-        Ok(w) => w,
-        Err(e) => {
-            if let (Some(h), Some(_)) = (history.as_mut(), &recorded) {
-                h.rollback();
-            }
-            return Err(e);
-        }
+    let history = open_history(config, args)?;
+    // The findings are spooled an account at a time (the history records
+    // them an account at a time too). One account's findings are one
+    // chunk, held while spooled: spooling them saves nothing (`scan
+    // --account prod`).
+    opts.spool = snapshot.accounts.len() > 1;
+    opts.digest = history.is_some() && !args.no_history;
+    let report = audit(snapshot, rules, config, &opts)?;
+    let run = Run {
+        snapshot: Some(snapshot),
+        config,
+        rules,
+        opts: &opts,
+        args,
+        outputs: &outputs,
     };
-    if let (Some(h), Some(run)) = (history.as_mut(), &recorded) {
-        h.commit()?;
-        if let Some(keep) = config.history_keep_runs {
-            h.prune(keep)?;
-        }
-        if backfill {
-            writeln!(
-                io.stderr,
-                "history: inserted run {} in {} in time order (collected {}); every period was replayed",
-                run.run_id,
-                h.describe(),
-                run.at
-            )
-        } else {
-            writeln!(
-                io.stderr,
-                "history: recorded run {} in {} ({} period(s) opened, {} closed)",
-                run.run_id,
-                h.describe(),
-                run.opened,
-                run.closed
-            )
-        }
-        .map_err(write_err)?;
-    }
-    put_in_place(files, stdout, &ctx, io)?;
-    waiver_warnings(&report, io)?;
-    Ok(report.gate.exit_code)
+    run.finish(report, history, io)
 }
 
 /// `dbaudit evaluate DIR`: a sharded run's parts evaluated without holding
 /// the merged snapshot (`audit::audit_parts`: read twice, one part at a
-/// time, findings spooled), unless the run records into the history (which
-/// needs every finding at once) or writes the HTML report (whose topology
-/// is drawn from the whole snapshot): then merged and evaluated as one
-/// snapshot (`None`: the caller does that).
+/// time, findings spooled), recorded into the history an account at a
+/// time, unless the run writes the HTML report (whose topology is drawn
+/// from the whole snapshot): then merged and evaluated as one snapshot
+/// (`None`: the caller does that).
 pub fn report_parts(
     parts: &mut crate::audit::PartReader<'_>,
     config: &Config,
@@ -137,18 +63,15 @@ pub fn report_parts(
     args: &ReportArgs,
     io: &mut Io,
 ) -> Result<Option<i32>, Error> {
-    // Whether the history is used is decided without opening it (the
-    // merged path opens it, once): a store to record into, or `--baseline
-    // last` (which the merged path refuses without one).
-    let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
-    let records = !args.no_history && (args.history.is_some() || config.history.is_some());
     let outputs = outputs(args)?;
-    if baseline_last || records || outputs.iter().any(|(f, _)| *f == Format::Html) {
+    if outputs.iter().any(|(f, _)| *f == Format::Html) {
         return Ok(None);
     }
     let mut opts = audit_options(config, args)?;
+    let history = open_history(config, args)?;
     opts.spool = true;
-    let (mut report, summary) = crate::audit::audit_parts(parts, None, rules, config, &opts)?;
+    opts.digest = history.is_some() && !args.no_history;
+    let (report, summary) = crate::audit::audit_parts(parts, None, rules, config, &opts)?;
     writeln!(
         io.stderr,
         "evaluated {} a part at a time ({} part(s) read twice, {} account(s); the merged snapshot was not built)",
@@ -161,12 +84,124 @@ pub fn report_parts(
         report.accounts.len()
     )
     .map_err(write_err)?;
-    report.frameworks = report.scorecards(rules, &args.framework)?;
-    let ctx = RenderContext::new(None);
-    let (files, stdout) = render_outputs(&report, &outputs, args, &ctx, io)?;
-    put_in_place(files, stdout, &ctx, io)?;
-    waiver_warnings(&report, io)?;
-    Ok(Some(report.gate.exit_code))
+    let run = Run {
+        snapshot: None,
+        config,
+        rules,
+        opts: &opts,
+        args,
+        outputs: &outputs,
+    };
+    run.finish(report, history, io).map(Some)
+}
+
+/// What a run reports with, once evaluated: the snapshot (`None` when its
+/// parts were evaluated one at a time), the inputs and the outputs asked.
+struct Run<'a> {
+    snapshot: Option<&'a Snapshot>,
+    config: &'a Config,
+    rules: &'a RuleSet,
+    opts: &'a AuditOptions,
+    args: &'a ReportArgs,
+    outputs: &'a [(Format, Option<PathBuf>)],
+}
+
+impl Run<'_> {
+    /// The evaluated report compared with `--baseline last`, recorded into
+    /// the history (unless it holds this input already), written; returns
+    /// the gate's exit code.
+    fn finish(
+        &self,
+        mut report: Report,
+        mut history: Option<History>,
+        io: &mut Io,
+    ) -> Result<i32, Error> {
+        let (config, args) = (self.config, self.args);
+        // Whether this run is recorded, and the digest of what it evaluated.
+        let mut record: Option<String> = None;
+        let mut backfill = false;
+        if let Some(h) = history.as_mut().filter(|_| !args.no_history) {
+            let digest = input_digest(&report, self.rules, config, self.opts);
+            match h.recorded_input(&digest)? {
+                Some(run) => writeln!(
+                    io.stderr,
+                    "history: run {} already holds this snapshot, rule set and configuration: evaluated and reported, not recorded again",
+                    run.run_id
+                )
+                .map_err(write_err)?,
+                None => {
+                    backfill = check_time_order(h, &report.collected_at, args.backfill)?;
+                    record = Some(digest);
+                }
+            }
+        }
+        let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
+        if let (true, Some(h)) = (baseline_last, history.as_mut()) {
+            let choice = h.baseline_for(&report)?;
+            crate::audit::rebaseline(&mut report, &choice.findings, self.opts, Some(&choice.why))?;
+            writeln!(io.stderr, "baseline: {}", choice.why).map_err(write_err)?;
+        }
+        report.frameworks = report.scorecards(self.rules, &args.framework)?;
+
+        // The run is recorded in a transaction left open while the outputs
+        // are rendered (the HTML report's trend includes it), and committed
+        // only once every output is written.
+        let mut ctx = RenderContext::new(self.snapshot);
+        let mut recorded = None;
+        if let (Some(h), Some(digest)) = (history.as_mut(), &record) {
+            let run = h.begin_record(&report, &crate::history::now(), digest)?;
+            if backfill && let Err(e) = h.rebuild_periods() {
+                h.rollback();
+                return Err(e.into());
+            }
+            recorded = Some(run);
+        }
+        let written = (|| {
+            if let Some(h) = history.as_mut()
+                && self.outputs.iter().any(|(f, _)| *f == Format::Html)
+            {
+                ctx.history = Some(h.view(crate::report::html::TREND_RUNS)?);
+            }
+            render_outputs(&report, self.outputs, args, &ctx, io)
+        })();
+        let (files, stdout) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                if let (Some(h), Some(_)) = (history.as_mut(), &recorded) {
+                    h.rollback();
+                }
+                return Err(e);
+            }
+        };
+        if let (Some(h), Some(run)) = (history.as_mut(), &recorded) {
+            h.commit()?;
+            if let Some(keep) = config.history_keep_runs {
+                h.prune(keep)?;
+            }
+            if backfill {
+                writeln!(
+                    io.stderr,
+                    "history: inserted run {} in {} in time order (collected {}); every period was replayed",
+                    run.run_id,
+                    h.describe(),
+                    run.at
+                )
+            } else {
+                writeln!(
+                    io.stderr,
+                    "history: recorded run {} in {} ({} period(s) opened, {} closed)",
+                    run.run_id,
+                    h.describe(),
+                    run.opened,
+                    run.closed
+                )
+            }
+            .map_err(write_err)?;
+        }
+        put_in_place(files, stdout, &ctx, io)?;
+        waiver_warnings(&report, io)?;
+        Ok(report.gate.exit_code)
+    }
 }
 
 /// `dbaudit plan` (and `scan --plan`): the plan evaluated on the snapshot,
@@ -301,37 +336,39 @@ fn render_outputs(
 /// end, would reopen what later runs closed and reset ages: refused (it can
 /// still be evaluated with `--no-history`), unless `--backfill` asks to
 /// insert it in time order. Returns whether it is such a backfill.
-fn check_time_order(h: &mut History, snapshot: &Snapshot, backfill: bool) -> Result<bool, Error> {
+fn check_time_order(h: &mut History, collected_at: &str, backfill: bool) -> Result<bool, Error> {
     use crate::model::lifecycle::epoch;
     let Some(latest) = h.latest_run()? else {
         return Ok(false);
     };
     let older = matches!(
-        (epoch(&snapshot.collected_at), epoch(&latest.at)),
+        (epoch(collected_at), epoch(&latest.at)),
         (Some(this), Some(last)) if this < last
     );
     if older && !backfill {
         return Err(Error::Usage(format!(
-            "the snapshot was collected at {}, before the history's latest run {} (collected at {}): recording it at the end would reopen findings that later runs closed and reset their ages; insert it in time order with --backfill, or evaluate it with --no-history",
-            snapshot.collected_at, latest.run_id, latest.at
+            "the snapshot was collected at {collected_at}, before the history's latest run {} (collected at {}): recording it at the end would reopen findings that later runs closed and reset their ages; insert it in time order with --backfill, or evaluate it with --no-history",
+            latest.run_id, latest.at
         )));
     }
     Ok(older)
 }
 
-/// What a recorded run evaluated, as one digest: the snapshot, the rules
-/// (built-in pack and user rules as loaded, with the selection) and the
-/// configuration. The same digest is not recorded twice.
-fn input_digest(
-    snapshot: &Snapshot,
-    rules: &RuleSet,
-    config: &Config,
-    opts: &AuditOptions,
-) -> String {
+/// What a recorded run evaluated, as one digest: the snapshot as evaluated
+/// (`Report::input_digest`: the same whether it was merged or evaluated a
+/// part at a time), the rules (built-in pack and user rules as loaded, with
+/// the selection) and the configuration. The same digest is not recorded
+/// twice.
+fn input_digest(report: &Report, rules: &RuleSet, config: &Config, opts: &AuditOptions) -> String {
     use sha2::Digest;
-    // The snapshot streamed into the hash (never a JSON copy in memory).
     let mut h = sha2::Sha256::new();
-    let _ = serde_json::to_writer(&mut h, snapshot);
+    h.update(
+        report
+            .input_digest
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     h.update([0]);
     h.update(crate::rules::pack_digest().as_bytes());
     for r in &rules.rules {
@@ -400,6 +437,7 @@ pub fn evidence(
         baseline: None,
         as_of,
         spool: false,
+        digest: true,
         selection: Selection {
             disabled: config.disabled_rules.clone(),
             ..Selection::default()
@@ -415,7 +453,7 @@ pub fn evidence(
             let _ = serde_json::to_writer(&mut h, snapshot);
             h.finalize().iter().map(|b| format!("{b:02x}")).collect()
         },
-        input_digest: input_digest(snapshot, rules, config, &opts),
+        input_digest: input_digest(&report, rules, config, &opts),
     };
     let parent = dir
         .parent()
@@ -537,6 +575,7 @@ fn audit_options(config: &Config, args: &ReportArgs) -> Result<AuditOptions, Err
             disabled: config.disabled_rules.clone(),
         },
         spool: false,
+        digest: false,
     })
 }
 

@@ -333,12 +333,7 @@ impl History {
         );
         let coverage = Coverage::of(report).map_err(|e| self.unreadable(e))?;
         let open = self.open_periods_raw()?;
-        // The history needs every finding of the run (one row each).
-        let findings = report.findings.load().map_err(|e| self.unreadable(e))?;
-        let now = representatives(&findings);
-        let plan = plan(&open, &now, &coverage);
-
-        let run = RunRecord {
+        let mut run = RunRecord {
             seq,
             run_id,
             at: at.clone(),
@@ -349,14 +344,16 @@ impl History {
             rules: report.rules.len(),
             counts: report.summary.total,
             exit_code: report.gate.exit_code,
-            opened: plan.open.len(),
-            closed: plan.close.len(),
+            opened: 0,
+            closed: 0,
             fail_on: Some(report.gate.fail_on.as_str().to_string()),
             gate: Some(report.gate.status.as_str().to_string()),
             accepted: None,
         };
+        // The periods opened and closed are counted as the findings are
+        // written, and set at the end.
         self.db.execute(
-            "INSERT INTO dbaudit_runs (seq, run_id, at, recorded_at, tool_version, rule_pack, scope_key, accounts, rules, exit_code, pass, fail, error, waived, opened, closed, findings_kept, fail_on, gate_status, input_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            "INSERT INTO dbaudit_runs (seq, run_id, at, recorded_at, tool_version, rule_pack, scope_key, accounts, rules, exit_code, pass, fail, error, waived, opened, closed, findings_kept, fail_on, gate_status, input_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 1, ?, ?, ?)",
             &[
                 seq.into(),
                 run.run_id.as_str().into(),
@@ -374,18 +371,93 @@ impl History {
                 run.counts.fail.into(),
                 run.counts.error.into(),
                 run.counts.waived.into(),
-                run.opened.into(),
-                run.closed.into(),
                 run.fail_on.clone().into(),
                 run.gate.clone().into(),
                 (!input_digest.is_empty()).then(|| input_digest.to_string()).into(),
             ],
         )?;
-        self.insert_findings(seq, &now)?;
+        // The findings are read and written an account at a time (a
+        // spooled run's are never all in memory). A fingerprint names the
+        // account by its id, so an account's findings are planned alone
+        // unless two accounts of the run share an id (then all at once).
+        let mut recording = Recording::new(seq, &at, &open);
+        recording.next_key = self.max_id("key_id", "dbaudit_keys")? + 1;
+        recording.next_message = self.max_id("message_id", "dbaudit_messages")? + 1;
+        let mut ids = BTreeSet::new();
+        let shared_id = !report.accounts.iter().all(|a| ids.insert(&a.account_id));
+        if shared_id {
+            let all = report.findings.load().map_err(|e| self.unreadable(e))?;
+            self.record_findings(&mut recording, &all, &coverage)?;
+        } else {
+            for chunk in report.findings.chunks() {
+                let chunk = chunk.map_err(|e| self.unreadable(e))?;
+                self.record_findings(&mut recording, &chunk, &coverage)?;
+            }
+        }
+        // The open periods of identities this run had no finding for: gone
+        // where it evaluated with data, else still open.
+        let unseen: Vec<OpenPeriod> = (open.iter().zip(&recording.seen))
+            .filter(|(_, seen)| !**seen)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let gone = plan(&unseen, &BTreeMap::new(), &coverage);
+        self.apply_plan(&recording, &gone)?;
+        run.opened = recording.opened;
+        run.closed = recording.closed + gone.close.len();
+        self.db.execute(
+            "UPDATE dbaudit_runs SET opened = ?, closed = ? WHERE seq = ?",
+            &[run.opened.into(), run.closed.into(), seq.into()],
+        )?;
+        Ok(run)
+    }
+
+    /// The largest id of `column` in `table` (0 when empty).
+    fn max_id(&mut self, column: &str, table: &str) -> Result<i64, HistoryError> {
+        Ok(self
+            .db
+            .query(&format!("SELECT MAX({column}) FROM {table}"), &[])?
+            .first()
+            .and_then(|r| r[0].int())
+            .unwrap_or(0))
+    }
+
+    /// One account's findings (or all of them) recorded: one row per
+    /// fingerprint, the periods their open periods and failures change.
+    fn record_findings(
+        &mut self,
+        recording: &mut Recording<'_>,
+        findings: &[Finding],
+        coverage: &Coverage,
+    ) -> Result<(), HistoryError> {
+        let now = representatives(findings);
+        let mut mine = Vec::new();
+        for fp in now.keys() {
+            for &i in recording.by_fingerprint.get(fp).into_iter().flatten() {
+                recording.seen[i] = true;
+                mine.push(recording.open[i].clone());
+            }
+        }
+        // Every open period of these fingerprints is in `mine`: the plan
+        // never finds one gone here (that is decided once, at the end).
+        let plan = plan(&mine, &now, coverage);
+        self.insert_findings(recording, &now)?;
+        self.apply_plan(recording, &plan)?;
+        recording.opened += plan.open.len();
+        recording.closed += plan.close.len();
+        Ok(())
+    }
+
+    /// A plan's closings, waiver changes and openings written.
+    fn apply_plan(
+        &mut self,
+        recording: &Recording<'_>,
+        plan: &Plan<'_>,
+    ) -> Result<(), HistoryError> {
+        let (seq, at) = (recording.seq, recording.at);
         for (key, by) in &plan.close {
             self.db.execute(
                 "UPDATE dbaudit_periods SET closed_seq = ?, closed_at = ?, closed_by = ? WHERE fingerprint = ? AND opened_seq = ?",
-                &[seq.into(), at.as_str().into(), (*by).into(), key.0.as_str().into(), key.1.into()],
+                &[seq.into(), at.into(), (*by).into(), key.0.as_str().into(), key.1.into()],
             )?;
         }
         for (key, waiver) in &plan.waiver {
@@ -402,7 +474,7 @@ impl History {
                 row.extend([
                     f.severity.as_str().into(),
                     seq.into(),
-                    at.as_str().into(),
+                    at.into(),
                     waiver_of(f).into(),
                 ]);
                 row
@@ -412,32 +484,29 @@ impl History {
             "dbaudit_periods",
             &format!("{IDENTITY_COLUMNS}, severity, opened_seq, opened_at, waiver"),
             &rows,
-        )?;
-        Ok(run)
+        )
     }
 
     /// One row per fingerprint of the run; a fingerprint seen for the
     /// first time gets its key (identity) row.
     fn insert_findings(
         &mut self,
-        seq: i64,
+        recording: &mut Recording<'_>,
         now: &BTreeMap<&str, &Finding>,
     ) -> Result<(), HistoryError> {
-        let mut keys: HashMap<String, i64> = self
-            .db
-            .query("SELECT fingerprint, key_id FROM dbaudit_keys", &[])?
-            .into_iter()
-            .map(|r| (r[0].str(), r[1].int().unwrap_or_default()))
-            .collect();
-        let mut next = keys.values().copied().max().unwrap_or(0) + 1;
+        let fingerprints: Vec<&str> = now.keys().copied().collect();
+        let mut keys = self.ids_of(
+            "SELECT fingerprint, key_id FROM dbaudit_keys WHERE fingerprint IN",
+            &fingerprints,
+        )?;
         let mut new_keys: Vec<Vec<Value>> = Vec::new();
         for (fp, f) in now {
             if !keys.contains_key(*fp) {
-                keys.insert(fp.to_string(), next);
-                let mut row = vec![next.into()];
+                keys.insert(fp.to_string(), recording.next_key);
+                let mut row = vec![recording.next_key.into()];
                 row.extend(identity(f));
                 new_keys.push(row);
-                next += 1;
+                recording.next_key += 1;
             }
         }
         self.insert_rows(
@@ -445,12 +514,15 @@ impl History {
             &format!("key_id, {IDENTITY_COLUMNS}"),
             &new_keys,
         )?;
-        let messages = self.message_ids(now.values().filter(|f| f.outcome != Outcome::Pass))?;
+        let messages = self.message_ids(
+            recording,
+            now.values().filter(|f| f.outcome != Outcome::Pass),
+        )?;
         let rows: Vec<Vec<Value>> = now
             .iter()
             .map(|(fp, f)| {
                 vec![
-                    seq.into(),
+                    recording.seq.into(),
                     keys[*fp].into(),
                     f.outcome.as_str().into(),
                     f.severity.as_str().into(),
@@ -466,32 +538,53 @@ impl History {
         )
     }
 
+    /// `(text, id)` rows of `select … IN` for these values, asked a batch
+    /// at a time (only the ids a chunk needs are read, never a whole table).
+    fn ids_of(
+        &mut self,
+        select_in: &str,
+        values: &[&str],
+    ) -> Result<HashMap<String, i64>, HistoryError> {
+        let mut out = HashMap::new();
+        for batch in values.chunks(INSERT_BATCH) {
+            let marks = vec!["?"; batch.len()].join(", ");
+            let params: Vec<Value> = batch.iter().map(|v| (*v).into()).collect();
+            for r in self.db.query(&format!("{select_in} ({marks})"), &params)? {
+                out.insert(r[0].str(), r[1].int().unwrap_or_default());
+            }
+        }
+        Ok(out)
+    }
+
     /// The id of each message, stored once: text → id.
     fn message_ids<'f>(
         &mut self,
+        recording: &mut Recording<'_>,
         findings: impl Iterator<Item = &'f &'f Finding>,
     ) -> Result<HashMap<&'f str, i64>, HistoryError> {
-        let known: HashMap<String, i64> = self
-            .db
-            .query("SELECT digest, message_id FROM dbaudit_messages", &[])?
-            .into_iter()
-            .map(|r| (r[0].str(), r[1].int().unwrap_or_default()))
-            .collect();
-        let mut next = known.values().copied().max().unwrap_or(0) + 1;
+        let mut digests: HashMap<&str, String> = HashMap::new();
+        for f in findings {
+            digests
+                .entry(&*f.message)
+                .or_insert_with(|| message_digest(&f.message));
+        }
+        let asked: Vec<&str> = digests.values().map(String::as_str).collect();
+        let known = self.ids_of(
+            "SELECT digest, message_id FROM dbaudit_messages WHERE digest IN",
+            &asked,
+        )?;
         let mut ids: HashMap<&str, i64> = HashMap::new();
         let mut new_rows: Vec<Vec<Value>> = Vec::new();
-        for f in findings {
-            let text: &str = &f.message;
-            if ids.contains_key(text) {
-                continue;
-            }
-            let digest = message_digest(text);
-            let id = match known.get(&digest) {
+        let mut new_ids: HashMap<&str, i64> = HashMap::new();
+        for (text, digest) in &digests {
+            let id = match known.get(digest).or_else(|| new_ids.get(digest.as_str())) {
                 Some(id) => *id,
                 None => {
-                    new_rows.push(vec![next.into(), digest.into(), text.into()]);
-                    next += 1;
-                    next - 1
+                    let id = recording.next_message;
+                    recording.next_message += 1;
+                    new_rows.push(vec![id.into(), digest.as_str().into(), (*text).into()]);
+                    new_ids.insert(digest, id);
+                    id
                 }
             };
             ids.insert(text, id);
@@ -958,6 +1051,41 @@ fn waiver_of(f: &Finding) -> Option<String> {
         }
         s
     })
+}
+
+/// A run being recorded an account at a time: the open periods before it
+/// (by fingerprint, and which of them the run had a finding for), the next
+/// free ids and the periods opened and closed so far.
+struct Recording<'o> {
+    seq: i64,
+    at: &'o str,
+    open: &'o [OpenPeriod],
+    by_fingerprint: HashMap<&'o str, Vec<usize>>,
+    seen: Vec<bool>,
+    next_key: i64,
+    next_message: i64,
+    opened: usize,
+    closed: usize,
+}
+
+impl<'o> Recording<'o> {
+    fn new(seq: i64, at: &'o str, open: &'o [OpenPeriod]) -> Self {
+        let mut by_fingerprint: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, p) in open.iter().enumerate() {
+            by_fingerprint.entry(&p.fingerprint).or_default().push(i);
+        }
+        Recording {
+            seq,
+            at,
+            open,
+            by_fingerprint,
+            seen: vec![false; open.len()],
+            next_key: 1,
+            next_message: 1,
+            opened: 0,
+            closed: 0,
+        }
+    }
 }
 
 /// An open period as the planner needs it.

@@ -110,6 +110,11 @@ pub struct Report {
     /// each change and what became of it (docs/plan.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanSummary>,
+    /// A digest of the snapshot as evaluated, when asked for
+    /// (`AuditOptions::digest`): the history records an input once. Not
+    /// part of the report's JSON.
+    #[serde(skip)]
+    pub input_digest: Option<String>,
 }
 
 /// A Terraform plan as `dbaudit plan` applied it.
@@ -565,6 +570,7 @@ impl Report {
             completeness: None,
             frameworks: Vec::new(),
             plan: None,
+            input_digest: None,
         }
     }
 }
