@@ -311,36 +311,52 @@ pub fn audit_parts(
     opts: &AuditOptions,
 ) -> Result<(Report, crate::shard::MergeSummary), Error> {
     let (view, summary) = crate::shard::merge_views(parts, run_id)?;
-    let prepared = prepare(&view, rules, config, opts)?;
-    let (view, rules) = (&*prepared.snapshot, &prepared.rules);
+    let Prepared {
+        snapshot,
+        rules: selected,
+        not_evaluated,
+        completeness,
+    } = prepare(&view, rules, config, opts)?;
+    // The view as prepared, owned (the merged view itself unless the
+    // selection or the completeness check made another).
+    let mut view = match snapshot {
+        std::borrow::Cow::Owned(prepared) => prepared,
+        std::borrow::Cow::Borrowed(_) => view,
+    };
+    let evaluation = crate::evaluate::Evaluation::new(&view, &selected, config);
+    // The plan is made: the DB clusters are read again with each part.
+    let thinned = crate::shard::thin(&mut view);
+    let view = &view;
     // Accounts the completeness check made up are stubs too (only gaps).
-    let made_up: std::collections::BTreeSet<&str> = prepared
-        .completeness
-        .missing
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let evaluation = crate::evaluate::Evaluation::new(view, rules, config);
+    let made_up: std::collections::BTreeSet<&str> =
+        completeness.missing.iter().map(String::as_str).collect();
     let mut finisher = Finisher::new(config, opts);
     let mut spool = SpoolWriter::new().map_err(spool_error)?;
     let mut inventories = std::collections::HashMap::new();
     let mut digests = std::collections::HashMap::new();
-    crate::shard::bodies(parts, view, &summary, &made_up, &mut |accounts| {
-        for a in &accounts {
-            inventories.insert(a.name.clone(), crate::report::Inventory::of(a));
-            if opts.digest {
-                digests.insert(a.name.clone(), account_digest(a, view));
+    crate::shard::bodies(
+        parts,
+        view,
+        &summary,
+        &made_up,
+        Some(&thinned),
+        &mut |accounts| {
+            for a in &accounts {
+                inventories.insert(a.name.clone(), crate::report::Inventory::of(a));
+                if opts.digest {
+                    digests.insert(a.name.clone(), account_digest(a, view));
+                }
             }
-        }
-        let tags = crate::waivers::tags_of(&accounts);
-        let refs: Vec<&crate::snapshot::Account> = accounts.iter().collect();
-        evaluation
-            .accounts(&refs, &mut |mut chunk| {
-                finisher.chunk(&mut chunk, &tags);
-                spool.push(&chunk)
-            })
-            .map_err(spool_error)
-    })?;
+            let tags = crate::waivers::tags_of(&accounts);
+            let refs: Vec<&crate::snapshot::Account> = accounts.iter().collect();
+            evaluation
+                .accounts(&refs, &mut |mut chunk| {
+                    finisher.chunk(&mut chunk, &tags);
+                    spool.push(&chunk)
+                })
+                .map_err(spool_error)
+        },
+    )?;
     let findings = Findings::Spooled(spool.finish().map_err(spool_error)?);
     // Every account of the view went through the second reading once.
     let digest = opts
@@ -356,6 +372,13 @@ pub fn audit_parts(
             })
         })
         .transpose()?;
+    drop(evaluation);
+    let prepared = Prepared {
+        snapshot: std::borrow::Cow::Borrowed(view),
+        rules: selected,
+        not_evaluated,
+        completeness,
+    };
     let mut report = finisher.report(prepared, findings, opts);
     report.input_digest = digest;
     for a in &mut report.accounts {

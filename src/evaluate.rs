@@ -129,7 +129,10 @@ fn in_parallel<E>(
 /// then evaluated a batch at a time ([`Evaluation::accounts`]), in any
 /// order, each with the parity findings it anchors.
 pub struct Evaluation<'a> {
-    snapshot: &'a Snapshot,
+    /// The snapshot's `collected_at` (what an account without its own
+    /// has): all the evaluation keeps of the snapshot itself, so that a
+    /// caller may thin it once the plan is made (`audit::audit_parts`).
+    collected_at: String,
     rules: &'a RuleSet,
     config: &'a Config,
     directory: model::AccountDirectory,
@@ -139,9 +142,9 @@ pub struct Evaluation<'a> {
 }
 
 impl<'a> Evaluation<'a> {
-    pub fn new(snapshot: &'a Snapshot, rules: &'a RuleSet, config: &'a Config) -> Evaluation<'a> {
+    pub fn new(snapshot: &Snapshot, rules: &'a RuleSet, config: &'a Config) -> Evaluation<'a> {
         Evaluation {
-            snapshot,
+            collected_at: snapshot.collected_at.clone(),
             rules,
             config,
             directory: model::AccountDirectory::new(snapshot, config),
@@ -166,7 +169,7 @@ impl<'a> Evaluation<'a> {
         sink: &mut dyn FnMut(Vec<Finding>) -> Result<(), E>,
     ) -> Result<(), E> {
         let ctx = RunContext {
-            snapshot: self.snapshot,
+            collected_at: &self.collected_at,
             directory: &self.directory,
             pairs: &self.pairs,
             rules: self.rules,
@@ -228,7 +231,7 @@ type KindFields = HashMap<ResourceKind, Option<Vec<String>>>;
 /// Every rule but the parity rules on one account's resources.
 /// What every account's evaluation shares.
 struct RunContext<'a> {
-    snapshot: &'a Snapshot,
+    collected_at: &'a str,
     directory: &'a model::AccountDirectory,
     pairs: &'a PairPlan<'a>,
     rules: &'a RuleSet,
@@ -239,7 +242,7 @@ struct RunContext<'a> {
 
 fn evaluate_account(ctx: &RunContext<'_>, account: &Account) -> Vec<Finding> {
     let RunContext {
-        snapshot,
+        collected_at,
         directory,
         pairs,
         rules,
@@ -331,10 +334,7 @@ fn evaluate_account(ctx: &RunContext<'_>, account: &Account) -> Vec<Finding> {
         };
         let eks = config.eks_for(&account.name, &account.environment);
         let idx = RegionIndex::new(data)
-            .at(account
-                .collected_at
-                .as_deref()
-                .unwrap_or(&snapshot.collected_at))
+            .at(account.collected_at.as_deref().unwrap_or(collected_at))
             .with_gaps(&account.gaps)
             .with_configured_eks(
                 eks.map(|e| &e.security_groups[..]).unwrap_or_default(),

@@ -1086,6 +1086,26 @@ impl Account {
         }
     }
 
+    /// Moves `from`'s DB clusters into this account's regions of the same
+    /// names (a region this account lacks is added): what a thinned view
+    /// (`shard::thin`) gets back from the account's part.
+    pub fn put_clusters(&mut self, from: &mut Account) {
+        for r in &mut from.regions {
+            if r.db_clusters.is_empty() {
+                continue;
+            }
+            let clusters = std::mem::take(&mut r.db_clusters);
+            match self.regions.iter_mut().find(|own| own.name == r.name) {
+                Some(own) => own.db_clusters = clusters,
+                None => self.regions.push(Region {
+                    name: r.name.clone(),
+                    db_clusters: clusters,
+                    ..Region::default()
+                }),
+            }
+        }
+    }
+
     /// Puts back a body [`Account::take_body`] took (of this account, or of
     /// another copy of it), region by region by name.
     pub fn put_body(&mut self, body: AccountBody) {
