@@ -120,108 +120,159 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
 }
 
 /// Renders one SARIF log with a run for each of `accounts` (at most
-/// [`MAX_RUNS`]).
+/// [`MAX_RUNS`]). Each run is built from its account's findings as it is
+/// written, then dropped: a file's runs are never all in memory.
 pub fn render_accounts(
     report: &Report,
     accounts: &[&super::AccountSummary],
     out: &mut dyn Write,
-    mut warnings: Vec<String>,
+    warnings: Vec<String>,
 ) -> io::Result<Vec<String>> {
-    let mut runs = Vec::new();
-    let by_account = report.findings.by_account();
-    for account in accounts {
-        let findings = by_account.get(account.name.as_str())?;
-        let mut results: Vec<&Finding> = findings
-            .iter()
-            .filter(|f| f.outcome != Outcome::Pass)
-            .collect();
-        let mut notifications = Vec::new();
-        for g in &account.gaps {
-            notifications.push(
-                sarif::Notification::builder()
-                    .level(serde_json::json!("warning"))
-                    .message(text(&format!("data not collected: {g}")))
-                    .build(),
-            );
-        }
-        if results.len() > MAX_RESULTS_PER_RUN {
-            results.sort_by(|a, b| {
-                b.severity
-                    .cmp(&a.severity)
-                    .then(outcome_rank(a).cmp(&outcome_rank(b)))
-            });
-            let n = results.len();
-            results.truncate(MAX_RESULTS_PER_RUN);
-            let msg = format!(
-                "SARIF: account {} has {n} results; GitHub accepts {MAX_RESULTS_PER_RUN} per run, so the {} least severe were left out",
-                account.name,
-                n - MAX_RESULTS_PER_RUN
-            );
-            notifications.push(
-                sarif::Notification::builder()
-                    .level(serde_json::json!("warning"))
-                    .message(text(&msg))
-                    .build(),
-            );
-            warnings.push(msg);
-            results
-                .sort_by(|a, b| (&a.rule_id, &a.resource_arn).cmp(&(&b.rule_id, &b.resource_arn)));
-        }
-        let used: BTreeSet<&str> = results.iter().map(|f| &*f.rule_id).collect();
-        let rules: Vec<sarif::ReportingDescriptor> = report
-            .rules
-            .iter()
-            .filter(|r| used.contains(r.doc.id.as_str()))
-            .map(|r| descriptor(&r.doc))
-            .collect();
-        let results: Vec<sarif::Result> = results.iter().map(|f| result(f)).collect();
-        let driver = sarif::ToolComponent::builder()
-            .name("dbaudit")
-            .version(crate::VERSION)
-            .semantic_version(crate::VERSION)
-            .information_uri(INFORMATION_URI)
-            .rules(rules)
-            .build();
-        // The gate's verdict and reason (which baseline, and why), as every
-        // other format carries it; code scanning ignores the bag.
-        let gate = &report.gate;
-        let invocation = sarif::Invocation::builder()
-            .execution_successful(true)
-            .tool_execution_notifications(notifications)
-            .properties(
-                sarif::PropertyBag::builder()
-                    .additional_properties(std::collections::BTreeMap::from([(
-                        "dbaudit/gate".to_string(),
-                        serde_json::json!({
-                            "status": gate.status.as_str(),
-                            "exitCode": gate.exit_code,
-                            "reason": gate.reason,
-                        }),
-                    )]))
-                    .build(),
+    let log = Log {
+        runs: Runs {
+            report,
+            accounts,
+            by_account: report.findings.by_account(),
+            warnings: std::cell::RefCell::new(warnings),
+        },
+    };
+    serde_json::to_writer_pretty(&mut *out, &log)?;
+    out.write_all(b"\n")?;
+    Ok(log.runs.warnings.into_inner())
+}
+
+/// A SARIF log as `serde_sarif`'s `Sarif` serialises it (its fields in its
+/// order; the optional ones it leaves out are absent), each run built while
+/// the log is written (the same bytes: the goldens).
+struct Log<'a> {
+    runs: Runs<'a>,
+}
+
+impl serde::Serialize for Log<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("Sarif", 3)?;
+        st.serialize_field("$schema", sarif::SCHEMA_URL)?;
+        st.serialize_field("runs", &self.runs)?;
+        st.serialize_field("version", "2.1.0")?;
+        st.end()
+    }
+}
+
+/// The runs of a [`Log`]: each account's, built when it is reached.
+struct Runs<'a> {
+    report: &'a Report,
+    accounts: &'a [&'a super::AccountSummary],
+    by_account: crate::findings::ByAccount<'a>,
+    warnings: std::cell::RefCell<Vec<String>>,
+}
+
+impl serde::Serialize for Runs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.accounts.len()))?;
+        for account in self.accounts {
+            let run = run_of(
+                self.report,
+                &self.by_account,
+                account,
+                &mut self.warnings.borrow_mut(),
             )
-            .build();
-        runs.push(
-            sarif::Run::builder()
-                .tool(sarif::Tool::builder().driver(driver).build())
-                .automation_details(
-                    sarif::RunAutomationDetails::builder()
-                        .id(format!("dbaudit/{}/{}/", account.environment, account.name))
-                        .build(),
-                )
-                .invocations(vec![invocation])
-                .results(results)
+            .map_err(|e| S::Error::custom(format!("reading the findings: {e}")))?;
+            seq.serialize_element(&run)?;
+        }
+        seq.end()
+    }
+}
+
+/// One account's run: its results (the most severe [`MAX_RESULTS_PER_RUN`]
+/// when there are more) and its gaps as notifications.
+fn run_of(
+    report: &Report,
+    by_account: &crate::findings::ByAccount<'_>,
+    account: &super::AccountSummary,
+    warnings: &mut Vec<String>,
+) -> io::Result<sarif::Run> {
+    let findings = by_account.get(account.name.as_str())?;
+    let mut results: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.outcome != Outcome::Pass)
+        .collect();
+    let mut notifications = Vec::new();
+    for g in &account.gaps {
+        notifications.push(
+            sarif::Notification::builder()
+                .level(serde_json::json!("warning"))
+                .message(text(&format!("data not collected: {g}")))
                 .build(),
         );
     }
-    let log = sarif::Sarif::builder()
-        .schema(sarif::SCHEMA_URL)
-        .version(serde_json::json!("2.1.0"))
-        .runs(runs)
+    if results.len() > MAX_RESULTS_PER_RUN {
+        results.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(outcome_rank(a).cmp(&outcome_rank(b)))
+        });
+        let n = results.len();
+        results.truncate(MAX_RESULTS_PER_RUN);
+        let msg = format!(
+            "SARIF: account {} has {n} results; GitHub accepts {MAX_RESULTS_PER_RUN} per run, so the {} least severe were left out",
+            account.name,
+            n - MAX_RESULTS_PER_RUN
+        );
+        notifications.push(
+            sarif::Notification::builder()
+                .level(serde_json::json!("warning"))
+                .message(text(&msg))
+                .build(),
+        );
+        warnings.push(msg);
+        results.sort_by(|a, b| (&a.rule_id, &a.resource_arn).cmp(&(&b.rule_id, &b.resource_arn)));
+    }
+    let used: BTreeSet<&str> = results.iter().map(|f| &*f.rule_id).collect();
+    let rules: Vec<sarif::ReportingDescriptor> = report
+        .rules
+        .iter()
+        .filter(|r| used.contains(r.doc.id.as_str()))
+        .map(|r| descriptor(&r.doc))
+        .collect();
+    let results: Vec<sarif::Result> = results.iter().map(|f| result(f)).collect();
+    let driver = sarif::ToolComponent::builder()
+        .name("dbaudit")
+        .version(crate::VERSION)
+        .semantic_version(crate::VERSION)
+        .information_uri(INFORMATION_URI)
+        .rules(rules)
         .build();
-    serde_json::to_writer_pretty(&mut *out, &log)?;
-    out.write_all(b"\n")?;
-    Ok(warnings)
+    // The gate's verdict and reason (which baseline, and why), as every
+    // other format carries it; code scanning ignores the bag.
+    let gate = &report.gate;
+    let invocation = sarif::Invocation::builder()
+        .execution_successful(true)
+        .tool_execution_notifications(notifications)
+        .properties(
+            sarif::PropertyBag::builder()
+                .additional_properties(std::collections::BTreeMap::from([(
+                    "dbaudit/gate".to_string(),
+                    serde_json::json!({
+                        "status": gate.status.as_str(),
+                        "exitCode": gate.exit_code,
+                        "reason": gate.reason,
+                    }),
+                )]))
+                .build(),
+        )
+        .build();
+    Ok(sarif::Run::builder()
+        .tool(sarif::Tool::builder().driver(driver).build())
+        .automation_details(
+            sarif::RunAutomationDetails::builder()
+                .id(format!("dbaudit/{}/{}/", account.environment, account.name))
+                .build(),
+        )
+        .invocations(vec![invocation])
+        .results(results)
+        .build())
 }
 
 fn outcome_rank(f: &Finding) -> u8 {
