@@ -1082,9 +1082,10 @@ fn shards_write_once_to_s3_and_merge_reads_them_from_there() {
     };
     assert!(put("first"));
     assert!(!put("second"), "an existing part is never replaced");
-    let parts = dbaudit::collect::store::get_all(&opts, &url).unwrap();
-    assert_eq!(parts.len(), 1);
-    assert_eq!(parts[0].1, "first");
+    let keys = dbaudit::collect::store::list_json(&opts, &url).unwrap();
+    assert_eq!(keys, ["race/part-1-of-1.json"]);
+    let text = dbaudit::collect::store::get_key(&opts, &url, &keys[0]).unwrap();
+    assert_eq!(text, "first");
 
     // The store's client writes nowhere else: refused before sending, so
     // the other bucket stays empty.
@@ -1121,7 +1122,7 @@ fn shards_write_once_to_s3_and_merge_reads_them_from_there() {
     );
     let other = dbaudit::collect::store::S3Url::parse("s3://other-bucket").unwrap();
     assert!(
-        dbaudit::collect::store::get_all(&opts, &other)
+        dbaudit::collect::store::list_json(&opts, &other)
             .unwrap()
             .is_empty()
     );
@@ -1324,6 +1325,12 @@ fn an_organization_in_four_shards_through_s3() {
         .unwrap();
     assert!(
         matches!(e.status.code(), Some(0 | 1)),
+        "{}",
+        text(&e.stderr)
+    );
+    // The prefix's parts are fetched one at a time, twice: never all held.
+    assert!(
+        text(&e.stderr).contains("a part at a time"),
         "{}",
         text(&e.stderr)
     );

@@ -96,10 +96,10 @@ pub fn merge(args: crate::cli::MergeArgs, io: &mut Io) -> Result<i32, Error> {
     let source = std::path::PathBuf::from(crate::shard::expand(&args.source.to_string_lossy()));
     let run_id = args.run_id.as_deref().map(crate::shard::expand);
     let args = crate::cli::MergeArgs { run_id, ..args };
-    // A directory is read twice, one part at a time, and written as it is
-    // read (the merged snapshot is never held); an S3 prefix's parts are
-    // fetched at once, then merged.
-    let (merged, summary) = if source.is_dir() {
+    // A directory or an S3 prefix is read twice, one part at a time, and
+    // written as it is read (the merged snapshot is never held); a file is
+    // one snapshot (with its database parts, if any).
+    let (merged, summary) = if is_parts_source(&source) {
         let mut file = crate::error::AtomicFile::create(&args.output)?;
         let mut reader = || read_parts(&source, &access);
         let merged = crate::shard::merge_streamed(
@@ -211,17 +211,14 @@ pub(crate) fn is_parts_source(source: &std::path::Path) -> bool {
     source.is_dir() || source.to_str().is_some_and(|s| s.starts_with("s3://"))
 }
 
-/// The parts under a directory or `s3://` prefix, each parsed only when
-/// the merge takes it (one part in memory at a time; an S3 prefix's
-/// objects are fetched first, as text).
+/// The parts under a directory or `s3://` prefix, each read (an S3
+/// object fetched) and parsed only when the merge takes it: one part in
+/// memory at a time.
 pub(crate) type Parts = Box<dyn Iterator<Item = Result<(String, Snapshot), Error>>>;
 
 pub(crate) fn read_parts(source: &std::path::Path, access: &StoreAccess) -> Result<Parts, Error> {
     if let Some(url) = source.to_str().filter(|s| s.starts_with("s3://")) {
-        let texts = store_parts(url, access)?;
-        return Ok(Box::new(texts.into_iter().map(|(name, text)| {
-            Snapshot::parse(&text, std::path::Path::new(&name)).map(|s| (name, s))
-        })));
+        return store_parts(url, access);
     }
     let mut files = Vec::new();
     json_files(source, &mut files)?;
@@ -231,15 +228,23 @@ pub(crate) fn read_parts(source: &std::path::Path, access: &StoreAccess) -> Resu
     })))
 }
 
+/// The parts under an `s3://` prefix: listed once, each object fetched
+/// when the reader reaches it.
 #[cfg(feature = "aws")]
-fn store_parts(url: &str, access: &StoreAccess) -> Result<Vec<(String, String)>, Error> {
+fn store_parts(url: &str, access: &StoreAccess) -> Result<Parts, Error> {
     let url = crate::collect::store::S3Url::parse(url)
         .ok_or_else(|| Error::Usage(format!("`{url}` is not s3://BUCKET/PREFIX")))?;
-    super::live::store_parts(access, &url)
+    let keys = super::live::store_keys(access, &url)?;
+    let access = access.clone();
+    Ok(Box::new(keys.into_iter().map(move |key| {
+        let name = url.display(&key);
+        let text = super::live::store_part(&access, &url, &key)?;
+        Snapshot::parse(&text, std::path::Path::new(&name)).map(|s| (name, s))
+    })))
 }
 
 #[cfg(not(feature = "aws"))]
-fn store_parts(_: &str, _: &StoreAccess) -> Result<Vec<(String, String)>, Error> {
+fn store_parts(_: &str, _: &StoreAccess) -> Result<Parts, Error> {
     Err(Error::Usage(
         "this dbaudit was built without the `aws` feature: it cannot read s3:// parts".into(),
     ))

@@ -148,11 +148,20 @@ fn collect_to_store(
 
 /// The parts under `s3://BUCKET/PREFIX`, as text (parsed one at a time by
 /// the merge).
-pub fn store_parts(
+pub fn store_keys(
     access: &crate::cli::AwsArgs,
     url: &crate::collect::store::S3Url,
-) -> Result<Vec<(String, String)>, Error> {
-    crate::collect::store::get_all(&aws_options(access), url)
+) -> Result<Vec<String>, Error> {
+    crate::collect::store::list_json(&aws_options(access), url)
+}
+
+/// The text of one object of the shard store.
+pub fn store_part(
+    access: &crate::cli::AwsArgs,
+    url: &crate::collect::store::S3Url,
+    key: &str,
+) -> Result<String, Error> {
+    crate::collect::store::get_key(&aws_options(access), url, key)
 }
 
 pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {

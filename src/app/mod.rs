@@ -208,7 +208,7 @@ fn evaluate(args: EvaluateArgs, io: &mut Io) -> Result<i32, Error> {
     // A directory of parts is evaluated a part at a time when it can be.
     if let [one] = &args.snapshots[..] {
         let source = PathBuf::from(crate::shard::expand(&one.to_string_lossy()));
-        if source.is_dir() {
+        if commands::is_parts_source(&source) {
             let mut parts = || commands::read_parts(&source, &args.aws);
             if let Some(code) = output::report_parts(&mut parts, &config, &rules, &args.report, io)?
             {

@@ -137,9 +137,9 @@ pub fn put_new(opts: &Options, url: &S3Url, key: &str, bytes: Vec<u8>) -> Result
     })
 }
 
-/// Every `*.json` object under the URL's prefix, as (its `s3://` URL, its
-/// text).
-pub fn get_all(opts: &Options, url: &S3Url) -> Result<Vec<(String, String)>, Error> {
+/// The keys of every `*.json` object under the URL's prefix, in the
+/// listing's order (by key).
+pub fn list_json(opts: &Options, url: &S3Url) -> Result<Vec<String>, Error> {
     with_client(opts, url, async |c| {
         let prefix = if url.prefix.is_empty() {
             String::new()
@@ -155,13 +155,19 @@ pub fn get_all(opts: &Options, url: &S3Url) -> Result<Vec<(String, String)>, Err
             .try_collect()
             .await
             .map_err(|e| failed(url.display(&prefix), "ListObjectsV2", &e))?;
-        let listed = pages.iter().flat_map(|p| p.contents());
-        let mut out = Vec::new();
-        for key in listed.filter_map(|o| o.key().filter(|k| k.ends_with(".json"))) {
-            out.push((url.display(key), get_text(&c, url, key).await?));
-        }
-        Ok(out)
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.contents())
+            .filter_map(|o| o.key().filter(|k| k.ends_with(".json")))
+            .map(str::to_string)
+            .collect())
     })
+}
+
+/// The text of the object at `key` of the URL's bucket: one part, fetched
+/// when a reader reaches it ([`list_json`] gives the keys).
+pub fn get_key(opts: &Options, url: &S3Url, key: &str) -> Result<String, Error> {
+    with_client(opts, url, async |c| get_text(&c, url, key).await)
 }
 
 /// The text of the object at `key`.
