@@ -82,8 +82,8 @@ impl Findings {
     }
 
     /// Every finding at once: for the readers that still need them all
-    /// (`dbaudit plan`, the evidence pack, a history recording accounts
-    /// that share an id). Of a spooled store, a copy read back.
+    /// (`dbaudit plan`, a history recording accounts that share an id). Of
+    /// a spooled store, a copy read back.
     pub fn load(&self) -> io::Result<Cow<'_, [Finding]>> {
         match self {
             Findings::Memory(v) => Ok(Cow::Borrowed(v)),

@@ -424,6 +424,39 @@ fn evidence_pack_per_control() {
     ] {
         assert!(page.contains(want), "lacks `{want}`:\n{page}");
     }
+    // The passes counted and every other finding of the rule listed, as
+    // the JSON report of the same run has them (the pack reads the
+    // findings an account at a time and keeps only those that did not
+    // pass).
+    let report = support::dbaudit(&[
+        "evaluate",
+        snapshot,
+        "-c",
+        config,
+        "--no-history",
+        "--as-of",
+        "2026-11-30",
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let of_rule: Vec<&serde_json::Value> = (report["findings"].as_array().unwrap().iter())
+        .filter(|f| f["rule_id"] == "db.deletion-protection")
+        .collect();
+    let passed = of_rule.iter().filter(|f| f["outcome"] == "pass").count();
+    assert!(
+        passed > 0 && passed < of_rule.len(),
+        "both kinds in the estate"
+    );
+    assert!(
+        page.contains(&format!("{passed} passed; the others:")),
+        "{page}"
+    );
+    let rows = page
+        .lines()
+        .filter(|l| l.contains("| db.deletion-protection | ") && !l.contains("applied"))
+        .count();
+    assert_eq!(rows, of_rule.len() - passed, "{page}");
     let index = std::fs::read_to_string(out.join("fsbp/index.md")).unwrap();
     assert!(index.contains("| [RDS.7](RDS.7.md) |"), "{index}");
     let json: serde_json::Value =

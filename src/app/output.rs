@@ -521,7 +521,9 @@ pub fn evidence(
         waivers,
         baseline: None,
         as_of,
-        spool: false,
+        // The pack reads the findings an account at a time (it holds the
+        // failing ones only).
+        spool: snapshot.accounts.len() > 1,
         digest: true,
         selection: Selection {
             disabled: config.disabled_rules.clone(),

@@ -43,7 +43,21 @@ pub fn files(
     id: &RunIdentity,
     history: &dyn Fn(&[String]) -> Option<Vec<RuleRun>>,
 ) -> std::io::Result<Vec<(String, String)>> {
-    let findings = report.findings.load()?;
+    // The pages list every finding that did not pass and count the passes:
+    // the passes are counted as the findings are read (an account at a
+    // time when spooled), never held.
+    let mut failing = Vec::new();
+    let mut passed: std::collections::HashMap<std::sync::Arc<str>, usize> = Default::default();
+    for chunk in report.findings.chunks() {
+        for f in chunk?.iter() {
+            if f.outcome == Outcome::Pass {
+                *passed.entry(f.rule_id.clone()).or_default() += 1;
+            } else {
+                failing.push(f.clone());
+            }
+        }
+    }
+    let findings = Seen { failing, passed };
     let mut out = Vec::new();
     let mut index = format!(
         "# Evidence: {} {}\n\n{}\n\n| control | title | coverage | status | rules |\n|---|---|---|---|---|\n",
@@ -124,9 +138,16 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// What the pages show of the run's findings: those that did not pass, and
+/// each rule's passes counted.
+struct Seen {
+    failing: Vec<crate::finding::Finding>,
+    passed: std::collections::HashMap<std::sync::Arc<str>, usize>,
+}
+
 fn control_page(
     report: &Report,
-    findings: &[crate::finding::Finding],
+    findings: &Seen,
     card: &Scorecard,
     c: &ControlScore,
     id: &RunIdentity,
@@ -152,19 +173,16 @@ fn control_page(
         },
         run_lines(report, id)
     );
-    let findings: Vec<_> = findings
-        .iter()
+    let rules: std::collections::BTreeSet<&str> = c.rules.iter().map(String::as_str).collect();
+    let passed: usize = (rules.iter()).filter_map(|r| findings.passed.get(*r)).sum();
+    let findings: Vec<_> = (findings.failing.iter())
         .filter(|f| c.rules.iter().any(|r| **r == *f.rule_id))
         .collect();
-    let passed = findings
-        .iter()
-        .filter(|f| f.outcome == Outcome::Pass)
-        .count();
     p.push_str(&format!(
         "\n## Findings of this run\n\n{} passed; the others:\n\n| outcome | rule | account | region | resource | message |\n|---|---|---|---|---|---|\n",
         passed
     ));
-    for f in findings.iter().filter(|f| f.outcome != Outcome::Pass) {
+    for f in &findings {
         p.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             f.outcome.as_str(),
