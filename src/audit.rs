@@ -372,6 +372,7 @@ pub fn audit_parts(
             })
         })
         .transpose()?;
+    // The evaluation borrows the selected rules, which the report takes.
     drop(evaluation);
     let prepared = Prepared {
         snapshot: std::borrow::Cow::Borrowed(view),
@@ -525,7 +526,7 @@ mod parts_tests {
     fn options() -> AuditOptions {
         AuditOptions {
             spool: true,
-            digest: false,
+            digest: true,
             ..super::tests::options(Selection::default())
         }
     }
@@ -557,6 +558,9 @@ mod parts_tests {
             serde_json::to_string(&report).unwrap(),
             serde_json::to_string(&whole).unwrap()
         );
+        // The same input to the history, read as parts or merged.
+        assert!(report.input_digest.is_some());
+        assert_eq!(report.input_digest, whole.input_digest);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub mod store;
 #[cfg(feature = "postgres")]
 pub(crate) mod tls;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -380,9 +380,11 @@ impl History {
         // spooled run's are never all in memory). A fingerprint names the
         // account by its id, so an account's findings are planned alone
         // unless two accounts of the run share an id (then all at once).
-        let mut recording = Recording::new(seq, &at, &open);
-        recording.next_key = self.max_id("key_id", "dbaudit_keys")? + 1;
-        recording.next_message = self.max_id("message_id", "dbaudit_messages")? + 1;
+        let next_ids = (
+            self.max_id("key_id", "dbaudit_keys")? + 1,
+            self.max_id("message_id", "dbaudit_messages")? + 1,
+        );
+        let mut recording = Recording::new(seq, &at, &open, next_ids);
         let mut ids = BTreeSet::new();
         let shared_id = !report.accounts.iter().all(|a| ids.insert(&a.account_id));
         if shared_id {
@@ -562,13 +564,13 @@ impl History {
         recording: &mut Recording<'_>,
         findings: impl Iterator<Item = &'f &'f Finding>,
     ) -> Result<HashMap<&'f str, i64>, HistoryError> {
-        let mut digests: HashMap<&str, String> = HashMap::new();
-        for f in findings {
-            digests
-                .entry(&*f.message)
-                .or_insert_with(|| message_digest(&f.message));
-        }
-        let asked: Vec<&str> = digests.values().map(String::as_str).collect();
+        // Each text once, in the findings' order (new ids are given in it).
+        let mut seen = HashSet::new();
+        let digests: Vec<(&str, String)> = findings
+            .filter(|f| seen.insert(&*f.message))
+            .map(|f| (&*f.message, message_digest(&f.message)))
+            .collect();
+        let asked: Vec<&str> = digests.iter().map(|(_, d)| d.as_str()).collect();
         let known = self.ids_of(
             "SELECT digest, message_id FROM dbaudit_messages WHERE digest IN",
             &asked,
@@ -1069,7 +1071,8 @@ struct Recording<'o> {
 }
 
 impl<'o> Recording<'o> {
-    fn new(seq: i64, at: &'o str, open: &'o [OpenPeriod]) -> Self {
+    /// `next`: the first free key id and message id.
+    fn new(seq: i64, at: &'o str, open: &'o [OpenPeriod], next: (i64, i64)) -> Self {
         let mut by_fingerprint: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, p) in open.iter().enumerate() {
             by_fingerprint.entry(&p.fingerprint).or_default().push(i);
@@ -1080,8 +1083,8 @@ impl<'o> Recording<'o> {
             open,
             by_fingerprint,
             seen: vec![false; open.len()],
-            next_key: 1,
-            next_message: 1,
+            next_key: next.0,
+            next_message: next.1,
             opened: 0,
             closed: 0,
         }
