@@ -1082,10 +1082,10 @@ fn shards_write_once_to_s3_and_merge_reads_them_from_there() {
     };
     assert!(put("first"));
     assert!(!put("second"), "an existing part is never replaced");
-    let keys = dbaudit::collect::store::list_json(&opts, &url).unwrap();
+    let reader = dbaudit::collect::store::Reader::new(&opts, &url).unwrap();
+    let keys = reader.list_json().unwrap();
     assert_eq!(keys, ["race/part-1-of-1.json"]);
-    let text = dbaudit::collect::store::get_key(&opts, &url, &keys[0]).unwrap();
-    assert_eq!(text, "first");
+    assert_eq!(reader.get(&keys[0]).unwrap(), "first");
 
     // The store's client writes nowhere else: refused before sending, so
     // the other bucket stays empty.
@@ -1122,7 +1122,9 @@ fn shards_write_once_to_s3_and_merge_reads_them_from_there() {
     );
     let other = dbaudit::collect::store::S3Url::parse("s3://other-bucket").unwrap();
     assert!(
-        dbaudit::collect::store::list_json(&opts, &other)
+        dbaudit::collect::store::Reader::new(&opts, &other)
+            .unwrap()
+            .list_json()
             .unwrap()
             .is_empty()
     );

@@ -234,11 +234,11 @@ pub(crate) fn read_parts(source: &std::path::Path, access: &StoreAccess) -> Resu
 fn store_parts(url: &str, access: &StoreAccess) -> Result<Parts, Error> {
     let url = crate::collect::store::S3Url::parse(url)
         .ok_or_else(|| Error::Usage(format!("`{url}` is not s3://BUCKET/PREFIX")))?;
-    let keys = super::live::store_keys(access, &url)?;
-    let access = access.clone();
+    let reader = super::live::store_reader(access, &url)?;
+    let keys = reader.list_json()?;
     Ok(Box::new(keys.into_iter().map(move |key| {
         let name = url.display(&key);
-        let text = super::live::store_part(&access, &url, &key)?;
+        let text = reader.get(&key)?;
         Snapshot::parse(&text, std::path::Path::new(&name)).map(|s| (name, s))
     })))
 }

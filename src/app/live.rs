@@ -148,20 +148,11 @@ fn collect_to_store(
 
 /// The parts under `s3://BUCKET/PREFIX`, as text (parsed one at a time by
 /// the merge).
-pub fn store_keys(
+pub fn store_reader(
     access: &crate::cli::AwsArgs,
     url: &crate::collect::store::S3Url,
-) -> Result<Vec<String>, Error> {
-    crate::collect::store::list_json(&aws_options(access), url)
-}
-
-/// The text of one object of the shard store.
-pub fn store_part(
-    access: &crate::cli::AwsArgs,
-    url: &crate::collect::store::S3Url,
-    key: &str,
-) -> Result<String, Error> {
-    crate::collect::store::get_key(&aws_options(access), url, key)
+) -> Result<crate::collect::store::Reader, Error> {
+    crate::collect::store::Reader::new(&aws_options(access), url)
 }
 
 pub fn scan(args: ScanArgs, io: &mut Io) -> Result<i32, Error> {

@@ -137,37 +137,59 @@ pub fn put_new(opts: &Options, url: &S3Url, key: &str, bytes: Vec<u8>) -> Result
     })
 }
 
-/// The keys of every `*.json` object under the URL's prefix, in the
-/// listing's order (by key).
-pub fn list_json(opts: &Options, url: &S3Url) -> Result<Vec<String>, Error> {
-    with_client(opts, url, async |c| {
-        let prefix = if url.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", url.prefix)
-        };
-        let pages: Vec<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output> = c
-            .list_objects_v2()
-            .bucket(&url.bucket)
-            .prefix(&prefix)
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| failed(url.display(&prefix), "ListObjectsV2", &e))?;
-        Ok(pages
-            .iter()
-            .flat_map(|p| p.contents())
-            .filter_map(|o| o.key().filter(|k| k.ends_with(".json")))
-            .map(str::to_string)
-            .collect())
-    })
+/// The store's guarded client for one bucket, on a runtime of its own,
+/// kept for a reading of many objects: the listing and every part fetched
+/// as a reader reaches it share one client (credentials resolved once).
+pub struct Reader {
+    runtime: tokio::runtime::Runtime,
+    client: aws_sdk_s3::Client,
+    url: S3Url,
 }
 
-/// The text of the object at `key` of the URL's bucket: one part, fetched
-/// when a reader reaches it ([`list_json`] gives the keys).
-pub fn get_key(opts: &Options, url: &S3Url, key: &str) -> Result<String, Error> {
-    with_client(opts, url, async |c| get_text(&c, url, key).await)
+impl Reader {
+    pub fn new(opts: &Options, url: &S3Url) -> Result<Reader, Error> {
+        let runtime = super::runtime(None)?;
+        let client = runtime.block_on(client(opts, &url.bucket));
+        Ok(Reader {
+            runtime,
+            client,
+            url: url.clone(),
+        })
+    }
+
+    /// The keys of every `*.json` object under the URL's prefix, in the
+    /// listing's order (by key).
+    pub fn list_json(&self) -> Result<Vec<String>, Error> {
+        let (c, url) = (&self.client, &self.url);
+        self.runtime.block_on(async {
+            let prefix = if url.prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", url.prefix)
+            };
+            let pages: Vec<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output> = c
+                .list_objects_v2()
+                .bucket(&url.bucket)
+                .prefix(&prefix)
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| failed(url.display(&prefix), "ListObjectsV2", &e))?;
+            Ok(pages
+                .iter()
+                .flat_map(|p| p.contents())
+                .filter_map(|o| o.key().filter(|k| k.ends_with(".json")))
+                .map(str::to_string)
+                .collect())
+        })
+    }
+
+    /// The text of the object at `key` of the bucket.
+    pub fn get(&self, key: &str) -> Result<String, Error> {
+        self.runtime
+            .block_on(get_text(&self.client, &self.url, key))
+    }
 }
 
 /// The text of the object at `key`.
