@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use serde::ser::{Error as _, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::finding::Finding;
+use crate::finding::{Finding, Outcome};
 
 /// A run's findings: in memory, or spooled (each account's findings one
 /// chunk of a temporary file that disappears with the last handle).
@@ -25,6 +25,19 @@ use crate::finding::Finding;
 pub enum Findings {
     Memory(Vec<Finding>),
     Spooled(Spool),
+}
+
+/// Which findings a reader looks at, by outcome ([`Findings::chunks_where`]).
+pub type Keep = fn(Outcome) -> bool;
+
+/// Every finding.
+pub fn every(_: Outcome) -> bool {
+    true
+}
+
+/// The findings that did not pass (failed, erred, waived, unknown).
+pub fn not_passed(o: Outcome) -> bool {
+    o != Outcome::Pass
 }
 
 impl Default for Findings {
@@ -54,6 +67,17 @@ impl Findings {
     /// The findings in report order, one account's run at a time (a
     /// spooled account read when reached, dropped by the caller).
     pub fn chunks(&self) -> Box<dyn Iterator<Item = io::Result<Cow<'_, [Finding]>>> + '_> {
+        self.chunks_where(every)
+    }
+
+    /// [`Findings::chunks`] for a reader that looks only at the findings
+    /// whose outcome `keep` accepts: a spooled store leaves the others out
+    /// without decoding them (most findings pass); in memory they are all
+    /// there, so the reader still filters.
+    pub fn chunks_where(
+        &self,
+        keep: Keep,
+    ) -> Box<dyn Iterator<Item = io::Result<Cow<'_, [Finding]>>> + '_> {
         match self {
             Findings::Memory(v) => Box::new(
                 v.chunk_by(|a, b| a.account == b.account)
@@ -66,7 +90,7 @@ impl Findings {
                     let account = &s.chunks.get(i)?.account;
                     let mut out = Vec::new();
                     while s.chunks.get(i).is_some_and(|c| c.account == *account) {
-                        match s.read(i) {
+                        match s.read(i, keep) {
                             Ok(f) => out.extend(f),
                             Err(e) => {
                                 i = s.chunks.len();
@@ -132,7 +156,7 @@ impl Findings {
             Findings::Spooled(s) => {
                 let mut out = SpoolWriter::new()?;
                 for i in 0..s.chunks.len() {
-                    let mut c = s.read(i)?;
+                    let mut c = s.read(i, every)?;
                     f(&mut c);
                     out.push(&c)?;
                 }
@@ -162,6 +186,12 @@ pub struct ByAccount<'a> {
 impl ByAccount<'_> {
     /// The account's findings in report order (none when it has none).
     pub fn get(&self, account: &str) -> io::Result<Cow<'_, [Finding]>> {
+        self.get_where(account, every)
+    }
+
+    /// [`ByAccount::get`] for a reader that looks only at the findings
+    /// whose outcome `keep` accepts (as [`Findings::chunks_where`]).
+    pub fn get_where(&self, account: &str, keep: Keep) -> io::Result<Cow<'_, [Finding]>> {
         let Some(runs) = self.runs.get(account) else {
             return Ok(Cow::Borrowed(&[]));
         };
@@ -185,7 +215,7 @@ impl ByAccount<'_> {
             Findings::Spooled(s) => {
                 let mut out = Vec::new();
                 for &i in runs {
-                    out.extend(s.read(i)?);
+                    out.extend(s.read(i, keep)?);
                 }
                 Ok(Cow::Owned(out))
             }
@@ -240,7 +270,7 @@ pub struct Spool {
 }
 
 impl Spool {
-    fn read(&self, i: usize) -> io::Result<Vec<Finding>> {
+    fn read(&self, i: usize, keep: Keep) -> io::Result<Vec<Finding>> {
         let c = &self.chunks[i];
         let mut buf = vec![0; c.bytes];
         {
@@ -251,7 +281,7 @@ impl Spool {
         let mut r = codec::Reader::new(&buf);
         let mut out = Vec::new();
         while !r.done() {
-            out.push(r.finding()?);
+            out.extend(r.finding_if(&keep)?);
         }
         Ok(out)
     }
@@ -418,7 +448,10 @@ mod codec {
     pub struct Reader<'a> {
         buf: &'a [u8],
         at: usize,
-        table: Vec<Arc<str>>,
+        /// The chunk's strings as numbered, borrowed from the buffer; each
+        /// made an `Arc<str>` once, when a finding that is kept uses it.
+        table: Vec<&'a str>,
+        shared: Vec<Option<Arc<str>>>,
     }
 
     fn bad(what: &str) -> io::Error {
@@ -428,12 +461,36 @@ mod codec {
         )
     }
 
+    /// A finding as encoded: strings borrowed or numbered, nothing
+    /// allocated, so that one left out costs only its reading.
+    struct Raw<'a> {
+        rule_id: usize,
+        title: usize,
+        severity: Severity,
+        outcome: Outcome,
+        account: usize,
+        account_id: usize,
+        environment: usize,
+        region: Option<usize>,
+        resource_kind: ResourceKind,
+        resource_id: usize,
+        resource_arn: usize,
+        message: usize,
+        evidence: Option<&'a str>,
+        fingerprint: &'a str,
+        waiver: Option<&'a str>,
+        baseline: Option<BaselineState>,
+        source: Option<&'a str>,
+        location: Option<(&'a str, u64)>,
+    }
+
     impl<'a> Reader<'a> {
         pub fn new(buf: &'a [u8]) -> Reader<'a> {
             Reader {
                 buf,
                 at: 0,
                 table: Vec::new(),
+                shared: Vec::new(),
             }
         }
 
@@ -462,15 +519,26 @@ mod codec {
             std::str::from_utf8(b).map_err(|_| bad("not UTF-8"))
         }
 
-        fn shared(&mut self) -> io::Result<Arc<str>> {
+        /// The number of a shared string (a new one is numbered here).
+        fn shared(&mut self) -> io::Result<usize> {
             let n = self.uint()?;
             if n & 1 == 1 {
                 let i = usize::try_from(n >> 1).map_err(|_| bad("a string number"))?;
-                return (self.table.get(i).cloned()).ok_or_else(|| bad("a string number"));
+                return (i < self.table.len())
+                    .then_some(i)
+                    .ok_or_else(|| bad("a string number"));
             }
-            let s: Arc<str> = Arc::from(self.bytes(n >> 1)?);
-            self.table.push(s.clone());
-            Ok(s)
+            let s = self.bytes(n >> 1)?;
+            self.table.push(s);
+            self.shared.push(None);
+            Ok(self.table.len() - 1)
+        }
+
+        /// Shared string `i`, the same `Arc` for every finding that uses it.
+        fn arc(&mut self, i: usize) -> Arc<str> {
+            self.shared[i]
+                .get_or_insert_with(|| Arc::from(self.table[i]))
+                .clone()
         }
 
         fn text(&mut self) -> io::Result<&'a str> {
@@ -490,60 +558,77 @@ mod codec {
                 .transpose()
         }
 
-        pub fn finding(&mut self) -> io::Result<Finding> {
-            let rule_id = self.shared()?;
-            let title = self.shared()?;
-            let severity = Severity::parse(self.text()?).ok_or_else(|| bad("a severity"))?;
-            let outcome = Outcome::parse(self.text()?).ok_or_else(|| bad("an outcome"))?;
-            let account = self.shared()?;
-            let account_id = self.shared()?;
-            let environment = self.shared()?;
-            let region = match self.uint()? {
-                0 => None,
-                _ => Some(self.shared()?),
-            };
-            let resource_kind =
-                ResourceKind::parse(self.text()?).ok_or_else(|| bad("a resource kind"))?;
-            let resource_id = self.shared()?;
-            let resource_arn = self.shared()?;
-            let message = self.shared()?;
-            let evidence = Self::json(self.opt_text()?)?.map(Box::new);
-            let fingerprint = self.text()?.to_string();
-            let waiver = Self::json(self.opt_text()?)?.map(Box::new);
-            let baseline = match self.uint()? {
-                0 => None,
-                1 => Some(BaselineState::New),
-                2 => Some(BaselineState::Existing),
-                _ => return Err(bad("a baseline state")),
-            };
-            let source = self.opt_text()?.map(str::to_string);
-            let location = match self.uint()? {
-                0 => None,
-                _ => Some(RepoLocation {
-                    path: self.text()?.to_string(),
-                    line: usize::try_from(self.uint()?).map_err(|_| bad("a line"))?,
-                }),
-            };
-            Ok(Finding {
-                rule_id,
-                title,
-                severity,
-                outcome,
-                account,
-                account_id,
-                environment,
-                region,
-                resource_kind,
-                resource_id,
-                resource_arn,
-                message,
-                evidence,
-                fingerprint,
-                waiver,
-                baseline,
-                source,
-                location,
+        fn raw(&mut self) -> io::Result<Raw<'a>> {
+            Ok(Raw {
+                rule_id: self.shared()?,
+                title: self.shared()?,
+                severity: Severity::parse(self.text()?).ok_or_else(|| bad("a severity"))?,
+                outcome: Outcome::parse(self.text()?).ok_or_else(|| bad("an outcome"))?,
+                account: self.shared()?,
+                account_id: self.shared()?,
+                environment: self.shared()?,
+                region: match self.uint()? {
+                    0 => None,
+                    _ => Some(self.shared()?),
+                },
+                resource_kind: ResourceKind::parse(self.text()?)
+                    .ok_or_else(|| bad("a resource kind"))?,
+                resource_id: self.shared()?,
+                resource_arn: self.shared()?,
+                message: self.shared()?,
+                evidence: self.opt_text()?,
+                fingerprint: self.text()?,
+                waiver: self.opt_text()?,
+                baseline: match self.uint()? {
+                    0 => None,
+                    1 => Some(BaselineState::New),
+                    2 => Some(BaselineState::Existing),
+                    _ => return Err(bad("a baseline state")),
+                },
+                source: self.opt_text()?,
+                location: match self.uint()? {
+                    0 => None,
+                    _ => Some((self.text()?, self.uint()?)),
+                },
             })
+        }
+
+        /// The next finding, or `None` when `keep` leaves its outcome out
+        /// (then only read past: nothing of it is allocated).
+        pub fn finding_if(
+            &mut self,
+            keep: &dyn Fn(Outcome) -> bool,
+        ) -> io::Result<Option<Finding>> {
+            let raw = self.raw()?;
+            if !keep(raw.outcome) {
+                return Ok(None);
+            }
+            Ok(Some(Finding {
+                rule_id: self.arc(raw.rule_id),
+                title: self.arc(raw.title),
+                severity: raw.severity,
+                outcome: raw.outcome,
+                account: self.arc(raw.account),
+                account_id: self.arc(raw.account_id),
+                environment: self.arc(raw.environment),
+                region: raw.region.map(|r| self.arc(r)),
+                resource_kind: raw.resource_kind,
+                resource_id: self.arc(raw.resource_id),
+                resource_arn: self.arc(raw.resource_arn),
+                message: self.arc(raw.message),
+                evidence: Self::json(raw.evidence)?.map(Box::new),
+                fingerprint: raw.fingerprint.to_string(),
+                waiver: Self::json(raw.waiver)?.map(Box::new),
+                baseline: raw.baseline,
+                source: raw.source.map(str::to_string),
+                location: match raw.location {
+                    None => None,
+                    Some((path, line)) => Some(RepoLocation {
+                        path: path.to_string(),
+                        line: usize::try_from(line).map_err(|_| bad("a line"))?,
+                    }),
+                },
+            }))
         }
     }
 }
@@ -567,6 +652,40 @@ mod tests {
             w.push(piece).unwrap();
         }
         Findings::Spooled(w.finish().unwrap())
+    }
+
+    #[test]
+    fn a_filtered_reading_leaves_the_passes_out_and_keeps_their_strings() {
+        let v = demo();
+        let want: Vec<Finding> = v
+            .iter()
+            .filter(|f| not_passed(f.outcome))
+            .cloned()
+            .collect();
+        assert!(!want.is_empty() && want.len() < v.len());
+        // A pass that is a chunk's first finding introduces the strings
+        // (account, rule) that the kept findings after it refer to.
+        let first = v.chunk_by(|a, b| a.account == b.account).map(|c| &c[0]);
+        assert!(first.clone().any(|f| f.outcome == Outcome::Pass));
+        let s = spooled(&v, 7);
+        let kept: Vec<Finding> = (s.chunks_where(not_passed))
+            .flat_map(|c| c.unwrap().into_owned())
+            .collect();
+        let json = |f: &[Finding]| serde_json::to_string(f).unwrap();
+        assert_eq!(json(&kept), json(&want));
+        let by = s.by_account();
+        for f in first {
+            let read = by.get_where(&f.account, not_passed).unwrap();
+            let mine: Vec<Finding> = (want.iter())
+                .filter(|w| w.account == f.account)
+                .cloned()
+                .collect();
+            assert_eq!(json(&read), json(&mine));
+        }
+        // In memory nothing is left out: the reader filters.
+        let m = Findings::Memory(v.clone());
+        let all: usize = m.chunks_where(not_passed).map(|c| c.unwrap().len()).sum();
+        assert_eq!(all, v.len());
     }
 
     #[test]
@@ -621,7 +740,7 @@ mod tests {
         w.finding(&v[0]);
         for cut in 0..w.buf.len() {
             let mut r = codec::Reader::new(&w.buf[..cut]);
-            assert!(r.finding().is_err(), "{cut} bytes");
+            assert!(r.finding_if(&|_| true).is_err(), "{cut} bytes");
         }
     }
 

@@ -44,11 +44,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         suite.extend_attributes([
             (
                 "name",
-                clean(&format!(
+                &*clean(&format!(
                     "{} ({}, {})",
                     account.name, account.environment, account.account_id
-                ))
-                .as_str(),
+                )),
             ),
             ("tests", &tests(&c).to_string()),
             ("skipped", &c.waived.to_string()),
@@ -64,13 +63,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             ("name", "dbaudit.gate"),
             (
                 "value",
-                clean(&format!(
+                &*clean(&format!(
                     "{} (exit {}): {}",
                     report.gate.status.as_str(),
                     report.gate.exit_code,
                     report.gate.reason
-                ))
-                .as_str(),
+                )),
             ),
         ]);
         w.write_event(Event::Empty(gate))?;
@@ -78,11 +76,8 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         for f in findings.iter() {
             let mut case = BytesStart::new("testcase");
             case.extend_attributes([
-                (
-                    "name",
-                    clean(&format!("{} {}", f.rule_id, f.resource_id)).as_str(),
-                ),
-                ("classname", clean(&f.rule_id).as_str()),
+                ("name", &*clean(&format!("{} {}", f.rule_id, f.resource_id))),
+                ("classname", &*clean(&f.rule_id)),
             ]);
             let status = match f.outcome {
                 Outcome::Pass => None,
@@ -93,7 +88,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     let reason = f.waiver.as_ref().map(|w| w.reason.as_str());
                     Some((
                         "skipped",
-                        clean(&format!("waived: {}", reason.unwrap_or_default())),
+                        clean(&format!("waived: {}", reason.unwrap_or_default()))
+                            .into_owned()
+                            .into(),
                         None,
                     ))
                 }
@@ -121,7 +118,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                         w.write_event(Event::End(BytesEnd::new("properties")))?;
                     }
                     let mut s = BytesStart::new(tag);
-                    s.push_attribute(("message", message.as_str()));
+                    s.push_attribute(("message", &*message));
                     if let Some(ty) = ty {
                         s.push_attribute(("type", ty));
                     }
@@ -146,8 +143,11 @@ fn tests(c: &Counts) -> usize {
 /// Text XML 1.0 can hold: control characters other than tab, newline and
 /// carriage return are dropped (a message quoting an AWS error could carry
 /// one, and a JUnit reader would reject the whole file).
-fn clean(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-        .collect()
+fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    let allowed = |c: &char| !c.is_control() || matches!(c, '\t' | '\n' | '\r');
+    // Nearly every string is clean already: borrowed, not copied.
+    if s.chars().all(|c| allowed(&c)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(s.chars().filter(allowed).collect())
 }

@@ -93,7 +93,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<Vec<String>> {
         // Keep the accounts with the most severe failures.
         let mut worst_of: std::collections::HashMap<std::sync::Arc<str>, Severity> =
             Default::default();
-        for chunk in report.findings.chunks() {
+        for chunk in report.findings.chunks_where(|o| o == Outcome::Fail) {
             for f in chunk?.iter().filter(|f| f.outcome == Outcome::Fail) {
                 let w = worst_of.entry(f.account.clone()).or_insert(f.severity);
                 *w = (*w).max(f.severity);
@@ -185,18 +185,49 @@ impl serde::Serialize for Runs<'_> {
     }
 }
 
+/// A run as `serde_sarif`'s `Run` serialises it (its fields in its
+/// alphabetical order): everything but the results built with its types,
+/// the results written straight from the findings ([`SarifResult`]), which
+/// are most of an organization's SARIF and were a dozen allocations each.
+struct RunOut<'a> {
+    run: sarif::Run,
+    findings: std::borrow::Cow<'a, [Finding]>,
+    /// Which of `findings` are results, in order.
+    results: Vec<usize>,
+}
+
+impl serde::Serialize for RunOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Results<'a>(&'a RunOut<'a>);
+        impl serde::Serialize for Results<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let run = self.0;
+                serializer.collect_seq(run.results.iter().map(|&i| SarifResult(&run.findings[i])))
+            }
+        }
+        let run = &self.run;
+        let mut st = serializer.serialize_struct("Run", 4)?;
+        st.serialize_field("automationDetails", &run.automation_details)?;
+        st.serialize_field("invocations", &run.invocations)?;
+        st.serialize_field("results", &Results(self))?;
+        st.serialize_field("tool", &run.tool)?;
+        st.end()
+    }
+}
+
 /// One account's run: its results (the most severe [`MAX_RESULTS_PER_RUN`]
 /// when there are more) and its gaps as notifications.
-fn run_of(
+fn run_of<'a>(
     report: &Report,
-    by_account: &crate::findings::ByAccount<'_>,
+    by_account: &'a crate::findings::ByAccount<'_>,
     account: &super::AccountSummary,
     warnings: &mut Vec<String>,
-) -> io::Result<sarif::Run> {
-    let findings = by_account.get(account.name.as_str())?;
-    let mut results: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| f.outcome != Outcome::Pass)
+) -> io::Result<RunOut<'a>> {
+    let findings = by_account.get_where(account.name.as_str(), crate::findings::not_passed)?;
+    // The results, as positions among the account's findings.
+    let mut results: Vec<usize> = (0..findings.len())
+        .filter(|&i| findings[i].outcome != Outcome::Pass)
         .collect();
     let mut notifications = Vec::new();
     for g in &account.gaps {
@@ -208,7 +239,8 @@ fn run_of(
         );
     }
     if results.len() > MAX_RESULTS_PER_RUN {
-        results.sort_by(|a, b| {
+        results.sort_by(|&a, &b| {
+            let (a, b) = (&findings[a], &findings[b]);
             b.severity
                 .cmp(&a.severity)
                 .then(outcome_rank(a).cmp(&outcome_rank(b)))
@@ -227,16 +259,18 @@ fn run_of(
                 .build(),
         );
         warnings.push(msg);
-        results.sort_by(|a, b| (&a.rule_id, &a.resource_arn).cmp(&(&b.rule_id, &b.resource_arn)));
+        results.sort_by(|&a, &b| {
+            let (a, b) = (&findings[a], &findings[b]);
+            (&a.rule_id, &a.resource_arn).cmp(&(&b.rule_id, &b.resource_arn))
+        });
     }
-    let used: BTreeSet<&str> = results.iter().map(|f| &*f.rule_id).collect();
+    let used: BTreeSet<&str> = results.iter().map(|&i| &*findings[i].rule_id).collect();
     let rules: Vec<sarif::ReportingDescriptor> = report
         .rules
         .iter()
         .filter(|r| used.contains(r.doc.id.as_str()))
         .map(|r| descriptor(&r.doc))
         .collect();
-    let results: Vec<sarif::Result> = results.iter().map(|f| result(f)).collect();
     let driver = sarif::ToolComponent::builder()
         .name("dbaudit")
         .version(crate::VERSION)
@@ -263,7 +297,7 @@ fn run_of(
                 .build(),
         )
         .build();
-    Ok(sarif::Run::builder()
+    let run = sarif::Run::builder()
         .tool(sarif::Tool::builder().driver(driver).build())
         .automation_details(
             sarif::RunAutomationDetails::builder()
@@ -271,8 +305,12 @@ fn run_of(
                 .build(),
         )
         .invocations(vec![invocation])
-        .results(results)
-        .build())
+        .build();
+    Ok(RunOut {
+        run,
+        findings,
+        results,
+    })
 }
 
 fn outcome_rank(f: &Finding) -> u8 {
@@ -384,85 +422,151 @@ fn help_uri(r: &RuleDoc) -> Option<String> {
         .cloned()
 }
 
-fn result(f: &Finding) -> sarif::Result {
-    // Reports that predate resolved locations point at the config.
-    let (uri, line) = f
-        .location
-        .as_ref()
-        .map_or(("dbaudit.toml".to_string(), 1), |l| {
-            (l.path.clone(), l.line)
-        });
-    let location = sarif::Location::builder()
-        .physical_location(
-            sarif::PhysicalLocation::builder()
-                .artifact_location(
-                    sarif::ArtifactLocation::builder()
-                        .uri(uri)
-                        .uri_base_id("%SRCROOT%")
-                        .build(),
-                )
-                .region(sarif::Region::builder().start_line(line as i64).build())
-                .build(),
-        )
-        .logical_locations(vec![
-            sarif::LogicalLocation::builder()
-                .fully_qualified_name(f.resource_arn.to_string())
-                .name(f.resource_id.to_string())
-                .kind("resource")
-                .build(),
-        ])
-        .build();
-    let mut fingerprints = BTreeMap::new();
-    fingerprints.insert(
-        "primaryLocationLineHash".to_string(),
-        format!("{}:1", f.fingerprint),
-    );
-    fingerprints.insert("dbaudit/v1".to_string(), f.fingerprint.clone());
-    let (lvl, msg) = match f.outcome {
-        Outcome::Error => (
-            sarif::ResultLevel::Note,
-            format!(
-                "Could not evaluate {} on {}: {}",
-                f.rule_id, f.resource_id, f.message
+/// A result as `serde_sarif`'s `Result` serialises the fields set here
+/// (alphabetical, absent ones left out), written from the finding with
+/// only its message and line hash allocated. The goldens hold it to the
+/// same bytes.
+struct SarifResult<'a>(&'a Finding);
+
+impl serde::Serialize for SarifResult<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let f = self.0;
+        let (level, message) = match f.outcome {
+            Outcome::Error => (
+                sarif::ResultLevel::Note,
+                format!(
+                    "Could not evaluate {} on {}: {}",
+                    f.rule_id, f.resource_id, f.message
+                ),
             ),
-        ),
-        Outcome::Unknown => (
-            sarif::ResultLevel::Warning,
-            format!(
-                "Unknown until apply: {} on {}: {}",
-                f.rule_id, f.resource_id, f.message
+            Outcome::Unknown => (
+                sarif::ResultLevel::Warning,
+                format!(
+                    "Unknown until apply: {} on {}: {}",
+                    f.rule_id, f.resource_id, f.message
+                ),
             ),
-        ),
-        _ => (
-            level(f.severity),
-            format!("{} [{} in {}]", f.message, f.resource_arn, f.account),
-        ),
-    };
-    let mut props = BTreeMap::new();
-    props.insert("outcome".to_string(), serde_json::json!(f.outcome.as_str()));
-    props.insert("account".to_string(), serde_json::json!(f.account));
-    props.insert("environment".to_string(), serde_json::json!(f.environment));
-    let builder = sarif::Result::builder()
-        .rule_id(f.rule_id.to_string())
-        .level(lvl)
-        .message(text(&msg))
-        .locations(vec![location])
-        .partial_fingerprints(fingerprints)
-        .properties(
-            sarif::PropertyBag::builder()
-                .additional_properties(props)
-                .build(),
-        );
-    match &f.waiver {
-        Some(w) => builder
-            .suppressions(vec![
-                sarif::Suppression::builder()
-                    .kind(serde_json::json!("external"))
-                    .status(serde_json::json!("accepted"))
-                    .justification(format!("{} (waiver at {})", w.reason, w.location))
-                    .build(),
-            ])
-            .build(),
-        None => builder.build(),
+            _ => (
+                level(f.severity),
+                format!("{} [{} in {}]", f.message, f.resource_arn, f.account),
+            ),
+        };
+        let mut st = serializer.serialize_struct("Result", 7)?;
+        st.serialize_field("level", &level)?;
+        st.serialize_field("locations", &[ResultLocation(f)])?;
+        st.serialize_field("message", &Text { text: &message })?;
+        st.serialize_field(
+            "partialFingerprints",
+            &Fingerprints {
+                dbaudit: &f.fingerprint,
+                line_hash: &format!("{}:1", f.fingerprint),
+            },
+        )?;
+        st.serialize_field(
+            "properties",
+            &Properties {
+                account: &f.account,
+                environment: &f.environment,
+                outcome: f.outcome.as_str(),
+            },
+        )?;
+        st.serialize_field("ruleId", &*f.rule_id)?;
+        if let Some(w) = &f.waiver {
+            st.serialize_field(
+                "suppressions",
+                &[Suppression {
+                    justification: format!("{} (waiver at {})", w.reason, w.location),
+                    kind: "external",
+                    status: "accepted",
+                }],
+            )?;
+        }
+        st.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Text<'a> {
+    text: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct Fingerprints<'a> {
+    #[serde(rename = "dbaudit/v1")]
+    dbaudit: &'a str,
+    #[serde(rename = "primaryLocationLineHash")]
+    line_hash: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct Properties<'a> {
+    account: &'a str,
+    environment: &'a str,
+    outcome: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct Suppression<'a> {
+    justification: String,
+    kind: &'a str,
+    status: &'a str,
+}
+
+/// The resource's place in the repository (reports that predate resolved
+/// locations point at the config) and its ARN as a logical location.
+struct ResultLocation<'a>(&'a Finding);
+
+impl serde::Serialize for ResultLocation<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        #[derive(serde::Serialize)]
+        struct Logical<'a> {
+            #[serde(rename = "fullyQualifiedName")]
+            fully_qualified_name: &'a str,
+            kind: &'a str,
+            name: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Physical<'a> {
+            #[serde(rename = "artifactLocation")]
+            artifact_location: Artifact<'a>,
+            region: Region,
+        }
+        #[derive(serde::Serialize)]
+        struct Artifact<'a> {
+            uri: &'a str,
+            #[serde(rename = "uriBaseId")]
+            uri_base_id: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Region {
+            #[serde(rename = "startLine")]
+            start_line: i64,
+        }
+        let f = self.0;
+        let (uri, line) = (f.location.as_ref()).map_or(("dbaudit.toml", 1), |l| (&*l.path, l.line));
+        let mut st = serializer.serialize_struct("Location", 2)?;
+        st.serialize_field(
+            "logicalLocations",
+            &[Logical {
+                fully_qualified_name: &f.resource_arn,
+                kind: "resource",
+                name: &f.resource_id,
+            }],
+        )?;
+        st.serialize_field(
+            "physicalLocation",
+            &Physical {
+                artifact_location: Artifact {
+                    uri,
+                    uri_base_id: "%SRCROOT%",
+                },
+                region: Region {
+                    start_line: line as i64,
+                },
+            },
+        )?;
+        st.end()
     }
 }

@@ -103,7 +103,7 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
     // many: one pass over the findings (an account at a time when spooled).
     let mut bad: std::collections::HashMap<std::sync::Arc<str>, (Vec<String>, usize)> =
         Default::default();
-    for chunk in report.findings.chunks() {
+    for chunk in report.findings.chunks_where(crate::findings::not_passed) {
         for f in chunk?
             .iter()
             .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Error | Outcome::Unknown))
@@ -180,7 +180,11 @@ pub fn render(report: &Report, out: &mut dyn Write, style: Style) -> io::Result<
             "  ",
             &format!("audited: {}", account.inventory.describe()),
         )?;
-        let findings = by_account.get(account.name.as_str())?;
+        let keep = match style.show_passed {
+            true => crate::findings::every,
+            false => crate::findings::not_passed,
+        };
+        let findings = by_account.get_where(account.name.as_str(), keep)?;
         let mut rows: Vec<&Finding> = findings
             .iter()
             .filter(|f| style.show_passed || f.outcome != Outcome::Pass)
