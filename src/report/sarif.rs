@@ -136,8 +136,11 @@ pub fn render_accounts(
             warnings: std::cell::RefCell::new(warnings),
         },
     };
-    serde_json::to_writer_pretty(&mut *out, &log)?;
+    // Small writes into a buffer of a known type (as the JSON report).
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut out, &log)?;
     out.write_all(b"\n")?;
+    out.flush()?;
     Ok(log.runs.warnings.into_inner())
 }
 
