@@ -573,3 +573,110 @@ impl serde::Serialize for ResultLocation<'_> {
         st.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Snapshot;
+
+    /// An account with more results than GitHub takes keeps the most
+    /// severe (failures before errors at a severity), listed by rule and
+    /// resource, and says how many it left out; spooled or in memory, the
+    /// same bytes.
+    #[test]
+    fn a_run_over_githubs_limit_keeps_the_most_severe_results() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let snapshot = Snapshot::load(&root.join("fixtures/demo/snapshot.json")).unwrap();
+        let config = crate::config::Config::load(&root.join("fixtures/demo/dbaudit.toml")).unwrap();
+        let rules = crate::rules::RuleSet::load(&[], &[]).unwrap();
+        let base = crate::evaluate::evaluate(&snapshot, &rules, &config)
+            .into_iter()
+            .find(|f| f.outcome == Outcome::Fail)
+            .unwrap();
+        let severities = [
+            Severity::Low,
+            Severity::Critical,
+            Severity::Medium,
+            Severity::High,
+        ];
+        let outcomes = [
+            Outcome::Fail,
+            Outcome::Pass,
+            Outcome::Error,
+            Outcome::Waived,
+            Outcome::Fail,
+        ];
+        // A fifth pass: 32,000 results.
+        let n = 40_000;
+        let mut findings: Vec<Finding> = (0..n)
+            .map(|i| {
+                let mut f = base.clone();
+                f.severity = severities[(i * 7) % 4];
+                f.outcome = outcomes[(i * 3) % 5];
+                f.resource_id = format!("db-{i}").into();
+                f.resource_arn =
+                    format!("arn:aws:rds:eu-west-1:1:cluster:db-{:05}", (i * 7919) % n).into();
+                f.message = format!("m{i}").into();
+                f
+            })
+            .collect();
+        findings.sort_by(|a, b| a.resource_arn.cmp(&b.resource_arn));
+        let gate = crate::report::gate::decide(
+            &findings,
+            Severity::High,
+            crate::report::gate::OnIncomplete::Fail,
+        );
+        let mut report = Report::build(&snapshot, &rules, findings.clone(), gate);
+        let account = (report.accounts.iter())
+            .find(|a| a.name == *base.account)
+            .unwrap()
+            .clone();
+        let render_one = |report: &Report| {
+            let mut out = Vec::new();
+            let warnings = render_accounts(report, &[&account], &mut out, Vec::new()).unwrap();
+            (String::from_utf8(out).unwrap(), warnings)
+        };
+        let (memory, warnings) = render_one(&report);
+
+        // Expected: a stable sort of the results by severity (most severe
+        // first), then failures before errors and waivers; the first ones.
+        let mut results: Vec<&Finding> = (findings.iter())
+            .filter(|f| f.outcome != Outcome::Pass)
+            .collect();
+        let total = results.len();
+        results.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(outcome_rank(a).cmp(&outcome_rank(b)))
+        });
+        results.truncate(MAX_RESULTS_PER_RUN);
+        results.sort_by(|a, b| a.resource_arn.cmp(&b.resource_arn));
+        let expected: Vec<&str> = results.iter().map(|f| &*f.resource_arn).collect();
+
+        let log: serde_json::Value = serde_json::from_str(&memory).unwrap();
+        let got: Vec<&str> = (log["runs"][0]["results"].as_array().unwrap().iter())
+            .map(|r| {
+                r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                    .as_str()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(got.len(), MAX_RESULTS_PER_RUN);
+        assert_eq!(got, expected);
+        let left_out = total - MAX_RESULTS_PER_RUN;
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&format!("has {total} results"))
+                    && w.contains(&format!("the {left_out} least severe"))),
+            "{warnings:?}"
+        );
+
+        // The same log from a spool (the results read past the passes).
+        let mut spool = crate::findings::SpoolWriter::new().unwrap();
+        spool.push(&findings).unwrap();
+        report.findings = crate::findings::Findings::Spooled(spool.finish().unwrap());
+        let (spooled, _) = render_one(&report);
+        assert!(spooled == memory, "spooled and in-memory SARIF differ");
+    }
+}
