@@ -159,6 +159,9 @@ struct Questions {
     rds_write: Vec<Action<'static>>,
     sg_write: Vec<Action<'static>>,
     read: Action<'static>,
+    /// Every action asked, `service:action` in lower case (as statements
+    /// are matched): made once, not once per principal.
+    asked: Vec<String>,
 }
 
 impl Questions {
@@ -177,21 +180,19 @@ impl Questions {
                     .filter(|a| a.contains("SecurityGroup"))
                     .collect(),
             );
+            let read = cat
+                .action("rds:DescribeDBClusters")
+                .expect("the catalogue has rds:DescribeDBClusters");
+            let asked = (rds_write.iter().chain(&sg_write).chain([&read]))
+                .map(|a| a.full_name().to_ascii_lowercase())
+                .collect();
             Questions {
                 rds_write,
                 sg_write,
-                read: cat
-                    .action("rds:DescribeDBClusters")
-                    .expect("the catalogue has rds:DescribeDBClusters"),
+                read,
+                asked,
             }
         })
-    }
-
-    fn all(&self) -> impl Iterator<Item = &Action<'static>> + '_ {
-        self.rds_write
-            .iter()
-            .chain(&self.sg_write)
-            .chain(std::iter::once(&self.read))
     }
 }
 
@@ -433,10 +434,7 @@ struct Scope<'p> {
 
 impl<'p> Scope<'p> {
     fn new(p: &'p Principal, questions: &'static Questions, base: &'p Context) -> Scope<'p> {
-        let asked: Vec<String> = questions
-            .all()
-            .map(|a| a.full_name().to_ascii_lowercase())
-            .collect();
+        let asked = &questions.asked;
         let relevant: Vec<&Statement> = p
             .policies
             .iter()
