@@ -41,6 +41,7 @@ fn main() {
         selection: Default::default(),
         spool: false,
         digest: false,
+        topology: false,
     };
     let t = Instant::now();
     let report = audit(&snapshot, &rules, &config, &opts).unwrap();

@@ -38,6 +38,9 @@ pub struct AuditOptions {
     /// Compute [`Report::input_digest`]: a digest of the snapshot as
     /// evaluated, for the history (which records an input once).
     pub digest: bool,
+    /// Draw the HTML report's topology while a sharded run's parts are
+    /// read ([`audit_parts`]: a third reading), into [`Report::topology`].
+    pub topology: bool,
 }
 
 /// A baseline: its failing (and waived) findings, and what it is (named in
@@ -327,9 +330,11 @@ pub fn audit_parts(
     // The plan is made: the DB clusters are read again with each part.
     let thinned = crate::shard::thin(&mut view);
     let view = &view;
-    // Accounts the completeness check made up are stubs too (only gaps).
-    let made_up: std::collections::BTreeSet<&str> =
-        completeness.missing.iter().map(String::as_str).collect();
+    // Accounts the completeness check made up are stubs too (only gaps);
+    // named again by the topology's reading, after the report takes the
+    // completeness.
+    let missing = completeness.missing.clone();
+    let made_up: std::collections::BTreeSet<&str> = missing.iter().map(String::as_str).collect();
     let mut finisher = Finisher::new(config, opts);
     let mut spool = SpoolWriter::new().map_err(spool_error)?;
     let mut inventories = std::collections::HashMap::new();
@@ -387,7 +392,47 @@ pub fn audit_parts(
             a.inventory = inv;
         }
     }
+    if opts.topology {
+        report.topology = Some(topology(
+            parts, view, &summary, &made_up, &thinned, &report,
+        )?);
+    }
     Ok((report, summary))
+}
+
+/// The HTML report's topology of a sharded run: a third reading of the
+/// parts, each account's diagrams drawn against the failing rules of every
+/// resource of the report, at most twice the page's diagrams held.
+fn topology(
+    parts: &mut PartReader<'_>,
+    view: &Snapshot,
+    summary: &crate::shard::MergeSummary,
+    made_up: &std::collections::BTreeSet<&str>,
+    thinned: &crate::shard::Thinned,
+    report: &Report,
+) -> Result<crate::report::html::Topology, Error> {
+    let failing = crate::report::html::failing_of(report).map_err(spool_error)?;
+    let failing = crate::report::html::borrowed(&failing);
+    let in_report: std::collections::BTreeSet<&str> =
+        report.accounts.iter().map(|a| a.name.as_str()).collect();
+    let mut topology = crate::report::html::TopologyBuilder::default();
+    crate::shard::bodies(
+        parts,
+        view,
+        summary,
+        made_up,
+        Some(thinned),
+        &mut |accounts| {
+            for a in accounts
+                .iter()
+                .filter(|a| in_report.contains(a.name.as_str()))
+            {
+                topology.add_account(a, &failing);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(topology.finish())
 }
 
 /// Judges a report against a baseline: failing findings are marked new or
@@ -446,6 +491,7 @@ mod tests {
             selection,
             spool: false,
             digest: false,
+            topology: false,
         }
     }
 
@@ -527,6 +573,7 @@ mod parts_tests {
         AuditOptions {
             spool: true,
             digest: true,
+            topology: false,
             ..super::tests::options(Selection::default())
         }
     }

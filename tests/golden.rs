@@ -347,10 +347,11 @@ fn write_parts(estate: &str, dir: &std::path::Path, count: usize, leave_out: Opt
     }
 }
 
-/// `evaluate DIR` reads a sharded run's parts twice, one at a time, never
-/// holding the merged snapshot (docs/performance.md); it must write what
-/// evaluating their merge writes, byte for byte, in every format it
-/// streams, with every part and with one missing (its accounts are gaps).
+/// `evaluate DIR` reads a sharded run's parts twice, one at a time (a third
+/// time for the HTML report's topology), never holding the merged snapshot
+/// (docs/performance.md); it must write what evaluating their merge
+/// writes, byte for byte, in every format, with every part and with one
+/// missing (its accounts are gaps).
 #[test]
 fn parts_evaluated_one_at_a_time_write_what_their_merge_does() {
     let demo: Vec<&str> = DEMO
@@ -395,7 +396,7 @@ fn parts_evaluated_one_at_a_time_write_what_their_merge_does() {
             assert!(stderr.contains("a part at a time"), "{stderr}");
             recorded_as_their_merge(&args, &dir, &file);
             for format in [
-                "table", "json", "sarif", "junit", "markdown", "asff", "ocsf",
+                "table", "json", "sarif", "junit", "markdown", "asff", "ocsf", "html",
             ] {
                 let with = |snapshot: &str| {
                     let mut a = args.clone();
@@ -475,6 +476,7 @@ fn every_format_is_the_same_from_spooled_and_held_findings() {
             selection: Default::default(),
             spool,
             digest: false,
+            topology: false,
         };
         let report = audit(&snapshot, &rules, &config, &opts).unwrap();
         let ctx = RenderContext::new(Some(&snapshot));

@@ -99,6 +99,7 @@ fn options(selection: Selection, waivers: Vec<dbaudit::waivers::Waiver>) -> Audi
         selection,
         spool: false,
         digest: false,
+        topology: false,
     }
 }
 

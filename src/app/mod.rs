@@ -205,15 +205,12 @@ pub fn load_snapshots(
 fn evaluate(args: EvaluateArgs, io: &mut Io) -> Result<i32, Error> {
     let config = load_config(args.report.config.as_deref())?;
     let rules = load_rules(&config, &args.report.rules, args.report.no_builtin)?;
-    // A directory of parts is evaluated a part at a time when it can be.
+    // A directory of parts (or an S3 prefix) is evaluated a part at a time.
     if let [one] = &args.snapshots[..] {
         let source = PathBuf::from(crate::shard::expand(&one.to_string_lossy()));
         if commands::is_parts_source(&source) {
             let mut parts = || commands::read_parts(&source, &args.aws);
-            if let Some(code) = output::report_parts(&mut parts, &config, &rules, &args.report, io)?
-            {
-                return Ok(code);
-            }
+            return output::report_parts(&mut parts, &config, &rules, &args.report, io);
         }
     }
     let snapshot = load_snapshots(&args.snapshots, &args.aws)?;

@@ -52,35 +52,37 @@ pub fn report_snapshot(
 
 /// `dbaudit evaluate DIR`: a sharded run's parts evaluated without holding
 /// the merged snapshot (`audit::audit_parts`: read twice, one part at a
-/// time, findings spooled), recorded into the history an account at a
-/// time, unless the run writes the HTML report (whose topology is drawn
-/// from the whole snapshot): then merged and evaluated as one snapshot
-/// (`None`: the caller does that).
+/// time, findings spooled; a third time when the HTML report is written,
+/// for its topology), recorded into the history an account at a time.
 pub fn report_parts(
     parts: &mut crate::audit::PartReader<'_>,
     config: &Config,
     rules: &RuleSet,
     args: &ReportArgs,
     io: &mut Io,
-) -> Result<Option<i32>, Error> {
+) -> Result<i32, Error> {
     let outputs = outputs(args)?;
-    if outputs.iter().any(|(f, _)| *f == Format::Html) {
-        return Ok(None);
-    }
     let mut opts = audit_options(config, args)?;
     let history = open_history(config, args)?;
     opts.spool = true;
     opts.digest = history.is_some() && !args.no_history;
+    // The HTML report's topology: drawn in a third reading of the parts.
+    opts.topology = outputs.iter().any(|(f, _)| *f == Format::Html);
     let (report, summary) = crate::audit::audit_parts(parts, None, rules, config, &opts)?;
     writeln!(
         io.stderr,
-        "evaluated {} a part at a time ({} part(s) read twice, {} account(s); the merged snapshot was not built)",
+        "evaluated {} a part at a time ({} part(s) read {}, {} account(s); the merged snapshot was not built)",
         if summary.whole {
             "the snapshot and its database parts".to_string()
         } else {
             format!("run `{}`", summary.run_id)
         },
         summary.parts.max(1),
+        if opts.topology {
+            "three times (the third for the HTML report's topology)"
+        } else {
+            "twice"
+        },
         report.accounts.len()
     )
     .map_err(write_err)?;
@@ -92,7 +94,7 @@ pub fn report_parts(
         args,
         outputs: &outputs,
     };
-    run.finish(report, history, io).map(Some)
+    run.finish(report, history, io)
 }
 
 /// What a run reports with, once evaluated: the snapshot (`None` when its
@@ -525,6 +527,7 @@ pub fn evidence(
         // failing ones only).
         spool: snapshot.accounts.len() > 1,
         digest: true,
+        topology: false,
         selection: Selection {
             disabled: config.disabled_rules.clone(),
             ..Selection::default()
@@ -663,6 +666,7 @@ fn audit_options(config: &Config, args: &ReportArgs) -> Result<AuditOptions, Err
         },
         spool: false,
         digest: false,
+        topology: false,
     })
 }
 

@@ -8,7 +8,9 @@
 //! a model built here; the plots and diagrams are SVG written by
 //! [`super::svg`]. The trend and age plots come from the findings history
 //! when the run records into one ([`super::render::HistoryView`]); the
-//! topology from the audited snapshot, when there is one.
+//! topology from the audited snapshot, when there is one, or from a
+//! sharded run's parts as they are read ([`Report::topology`],
+//! [`TopologyBuilder`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Write};
@@ -20,7 +22,6 @@ use super::render::RenderContext;
 use super::svg::{self, Edge, Node};
 use super::{Counts, Report};
 use crate::finding::{Finding, Outcome, Severity};
-use crate::snapshot::Snapshot;
 
 /// Findings listed per rule; the rest are counted (the JSON and SARIF
 /// reports have them all). Keeps the page small at any estate size.
@@ -183,8 +184,8 @@ struct Plot {
     table: Vec<Vec<String>>,
 }
 
-#[derive(Serialize)]
-struct Diagram {
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagram {
     account: String,
     environment: String,
     region: String,
@@ -266,39 +267,21 @@ impl Page {
         }
         let environments: Vec<EnvView> = envs.into_values().collect();
         let (plots, plot_note) = plots(&environments, ctx);
-        let (topology, topology_note) = match ctx.snapshot {
-            Some(s) => {
-                let (mut drawn, rest): (Vec<Diagram>, Vec<Diagram>) = {
-                    let mut all = diagrams(s, report, &seen.failing);
-                    all.sort_by(|a, b| {
-                        (b.violations.len(), b.failing_dbs)
-                            .cmp(&(a.violations.len(), a.failing_dbs))
-                            .then(a.account.cmp(&b.account))
-                            .then(a.region.cmp(&b.region))
-                    });
-                    let rest = all.split_off(all.len().min(MAX_DIAGRAMS));
-                    (all, rest)
-                };
-                drawn.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
-                let note = if rest.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "{} of {} account/region diagrams drawn (those with violations first); the others: {}",
-                        drawn.len(),
-                        drawn.len() + rest.len(),
-                        rest.iter()
-                            .map(|d| format!(
-                                "{} ({}) {}: {} failing database(s), {} violating path(s)",
-                                d.account, d.environment, d.region, d.failing_dbs, d.violations.len()
-                            ))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    )
-                };
-                (drawn, note)
+        let (topology, topology_note) = match (ctx.snapshot, &report.topology) {
+            (Some(s), _) => {
+                let failing = borrowed(&seen.failing);
+                let accounts: BTreeSet<&str> =
+                    report.accounts.iter().map(|a| a.name.as_str()).collect();
+                let mut topology = TopologyBuilder::default();
+                for account in (s.accounts.iter()).filter(|a| accounts.contains(a.name.as_str())) {
+                    topology.add_account(account, &failing);
+                }
+                let t = topology.finish();
+                (t.diagrams, t.note)
             }
-            None => (
+            // Drawn while the parts were read (`audit::audit_parts`).
+            (None, Some(t)) => (t.diagrams.clone(), t.note.clone()),
+            (None, None) => (
                 Vec::new(),
                 "The topology is drawn from the audited snapshot: render the HTML report in the run that evaluates it (evaluate or scan with --html)."
                     .to_string(),
@@ -575,40 +558,144 @@ fn plots(envs: &[EnvView], ctx: &RenderContext) -> (Vec<Plot>, String) {
     (plots, String::new())
 }
 
-/// One diagram per account and region: subnets (grouped by VPC) → DB
-/// clusters and instances → security groups → who they admit (the EKS
-/// cluster's group, other groups, address ranges).
-fn diagrams(
-    snapshot: &Snapshot,
-    report: &Report,
-    failing: &HashMap<String, BTreeSet<String>>,
-) -> Vec<Diagram> {
-    // Failing rules per resource ARN.
-    let failing: HashMap<&str, BTreeSet<&str>> = failing
+/// Resource ARN → its failing rules, as [`Seen`] gathers them.
+pub type Failing = HashMap<String, BTreeSet<String>>;
+
+/// The failing rules of each resource, from every failing finding of the
+/// report (a spool is read past everything else).
+pub fn failing_of(report: &Report) -> io::Result<Failing> {
+    let mut failing = Failing::new();
+    for chunk in report.findings.chunks_where(|o| o == Outcome::Fail) {
+        for f in chunk?.iter().filter(|f| f.outcome == Outcome::Fail) {
+            (failing.entry(f.resource_arn.to_string()).or_default()).insert(f.rule_id.to_string());
+        }
+    }
+    Ok(failing)
+}
+
+/// [`Failing`] as [`TopologyBuilder::add_account`] reads it.
+pub fn borrowed(failing: &Failing) -> HashMap<&str, BTreeSet<&str>> {
+    failing
         .iter()
         .map(|(arn, rules)| (arn.as_str(), rules.iter().map(String::as_str).collect()))
-        .collect();
-    let accounts: BTreeSet<&str> = report.accounts.iter().map(|a| a.name.as_str()).collect();
-    let mut out = Vec::new();
-    for account in snapshot
-        .accounts
-        .iter()
-        .filter(|a| accounts.contains(a.name.as_str()))
-    {
+        .collect()
+}
+
+/// The page's topology: the diagrams drawn and a note naming the others.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    diagrams: Vec<Diagram>,
+    note: String,
+}
+
+/// A diagram not drawn: what the note says of it.
+struct Left {
+    account: String,
+    environment: String,
+    region: String,
+    failing_dbs: usize,
+    violations: usize,
+}
+
+/// Gathers one diagram per account and region with databases (subnets
+/// grouped by VPC → DB clusters and instances → security groups → who they
+/// admit), an account at a time, holding at most twice
+/// [`MAX_DIAGRAMS`] of them: the page draws those with the most violating
+/// paths, then the most failing databases, and names the rest in a note.
+/// The choice does not depend on the order accounts come in.
+#[derive(Default)]
+pub struct TopologyBuilder {
+    drawn: Vec<Diagram>,
+    left: Vec<Left>,
+}
+
+/// Most violating paths first, then most failing databases, then by name.
+fn rank(
+    violations: usize,
+    failing_dbs: usize,
+    account: &str,
+    region: &str,
+) -> (
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+    String,
+    String,
+) {
+    (
+        std::cmp::Reverse(violations),
+        std::cmp::Reverse(failing_dbs),
+        account.to_string(),
+        region.to_string(),
+    )
+}
+
+impl TopologyBuilder {
+    /// The diagrams of one account's regions, against the failing rules of
+    /// every resource of the report.
+    pub fn add_account(
+        &mut self,
+        account: &crate::snapshot::Account,
+        failing: &HashMap<&str, BTreeSet<&str>>,
+    ) {
         for region in &account.regions {
             if region.db_clusters.is_empty() && region.db_instances.is_empty() {
                 continue;
             }
-            out.push(diagram(
+            self.drawn.push(diagram(
                 &account.name,
                 &account.environment,
                 region,
                 &account.gaps,
-                &failing,
+                failing,
             ));
+            if self.drawn.len() >= 2 * MAX_DIAGRAMS {
+                self.keep_best();
+            }
         }
     }
-    out
+
+    /// Keeps the [`MAX_DIAGRAMS`] best-ranked diagrams; the others become
+    /// lines of the note.
+    fn keep_best(&mut self) {
+        self.drawn
+            .sort_by_cached_key(|d| rank(d.violations.len(), d.failing_dbs, &d.account, &d.region));
+        let rest = self.drawn.split_off(self.drawn.len().min(MAX_DIAGRAMS));
+        self.left.extend(rest.into_iter().map(|d| Left {
+            violations: d.violations.len(),
+            failing_dbs: d.failing_dbs,
+            account: d.account,
+            environment: d.environment,
+            region: d.region,
+        }));
+    }
+
+    pub fn finish(mut self) -> Topology {
+        self.keep_best();
+        let mut drawn = self.drawn;
+        drawn.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+        let mut left = self.left;
+        left.sort_by_cached_key(|d| rank(d.violations, d.failing_dbs, &d.account, &d.region));
+        let note = if left.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{} of {} account/region diagrams drawn (those with violations first); the others: {}",
+                drawn.len(),
+                drawn.len() + left.len(),
+                left.iter()
+                    .map(|d| format!(
+                        "{} ({}) {}: {} failing database(s), {} violating path(s)",
+                        d.account, d.environment, d.region, d.failing_dbs, d.violations
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
+        Topology {
+            diagrams: drawn,
+            note,
+        }
+    }
 }
 
 /// Why a kind of EC2 data is missing in a region, from the account's gaps:
@@ -896,13 +983,75 @@ fn diagram(
 mod tests {
     use super::*;
 
+    /// The topology gathered an account at a time, holding at most twice
+    /// the page's diagrams, draws what ranking every diagram at once
+    /// would, in whatever order the accounts come.
+    #[test]
+    fn the_topology_drawn_an_account_at_a_time_is_the_best_ranked() {
+        let snapshot = crate::synth::organization(4 * MAX_DIAGRAMS, 4, 0);
+        // Failing databases in a pattern that ties some ranks.
+        let mut failing = Failing::new();
+        for (i, a) in snapshot.accounts.iter().enumerate() {
+            for c in a.regions.iter().flat_map(|r| &r.db_clusters).take(i % 5) {
+                failing.entry(c.arn.clone()).or_default().insert("r".into());
+            }
+        }
+        let failing = borrowed(&failing);
+        let mut all: Vec<Diagram> = Vec::new();
+        for a in &snapshot.accounts {
+            let mut one = TopologyBuilder::default();
+            one.add_account(a, &failing);
+            all.extend(one.drawn);
+        }
+        assert!(all.len() > 2 * MAX_DIAGRAMS);
+        all.sort_by_key(|d| rank(d.violations.len(), d.failing_dbs, &d.account, &d.region));
+        let expected: Vec<(String, String, String)> = {
+            let mut best: Vec<&Diagram> = all.iter().take(MAX_DIAGRAMS).collect();
+            best.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+            (best.iter())
+                .map(|d| (d.account.clone(), d.region.clone(), d.svg.clone()))
+                .collect()
+        };
+        let drawn = |t: &Topology| -> Vec<(String, String, String)> {
+            (t.diagrams.iter())
+                .map(|d| (d.account.clone(), d.region.clone(), d.svg.clone()))
+                .collect()
+        };
+        let gathered = |accounts: Vec<&crate::snapshot::Account>| {
+            let mut t = TopologyBuilder::default();
+            for a in accounts {
+                t.add_account(a, &failing);
+            }
+            t.finish()
+        };
+        let forward = gathered(snapshot.accounts.iter().collect());
+        let backward = gathered(snapshot.accounts.iter().rev().collect());
+        assert_eq!(drawn(&forward), expected);
+        assert_eq!(drawn(&backward), expected);
+        assert_eq!(forward.note, backward.note);
+        // The note names every diagram not drawn, best ranked first.
+        let first_left = &all[MAX_DIAGRAMS];
+        assert!(forward.note.starts_with(&format!(
+            "{MAX_DIAGRAMS} of {} account/region diagrams drawn (those with violations first); the others: {} ({}) {}:",
+            all.len(),
+            first_left.account,
+            first_left.environment,
+            first_left.region
+        )));
+        assert_eq!(
+            forward.note.matches("failing database(s)").count(),
+            all.len() - MAX_DIAGRAMS
+        );
+    }
+
     /// A rule failing far more often than the page shows keeps the rows a
     /// stable sort of all its findings would put first, and counts the
     /// rest.
     #[test]
     fn the_first_rows_of_a_rule_are_those_of_a_sort_of_all() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let snapshot = Snapshot::load(&root.join("fixtures/demo/snapshot.json")).unwrap();
+        let snapshot =
+            crate::snapshot::Snapshot::load(&root.join("fixtures/demo/snapshot.json")).unwrap();
         let config = crate::config::Config::load(&root.join("fixtures/demo/dbaudit.toml")).unwrap();
         let rules = crate::rules::RuleSet::load(&[], &[]).unwrap();
         let base = crate::evaluate::evaluate(&snapshot, &rules, &config)

@@ -115,6 +115,11 @@ pub struct Report {
     /// part of the report's JSON.
     #[serde(skip)]
     pub input_digest: Option<String>,
+    /// The HTML report's topology, drawn while the parts of a sharded run
+    /// were read (`AuditOptions::topology`; a run with the whole snapshot
+    /// draws it from that). Not part of the report's JSON.
+    #[serde(skip)]
+    pub topology: Option<html::Topology>,
 }
 
 /// A Terraform plan as `dbaudit plan` applied it.
@@ -571,6 +576,7 @@ impl Report {
             frameworks: Vec::new(),
             plan: None,
             input_digest: None,
+            topology: None,
         }
     }
 }
