@@ -1049,15 +1049,7 @@ mod tests {
     /// rest.
     #[test]
     fn the_first_rows_of_a_rule_are_those_of_a_sort_of_all() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let snapshot =
-            crate::snapshot::Snapshot::load(&root.join("fixtures/demo/snapshot.json")).unwrap();
-        let config = crate::config::Config::load(&root.join("fixtures/demo/dbaudit.toml")).unwrap();
-        let rules = crate::rules::RuleSet::load(&[], &[]).unwrap();
-        let base = crate::evaluate::evaluate(&snapshot, &rules, &config)
-            .into_iter()
-            .find(|f| f.outcome == Outcome::Fail)
-            .unwrap();
+        let (snapshot, rules, base) = crate::report::demo_failing();
         // 2,000 findings of one rule: outcomes and resources shuffled by a
         // fixed stride, several accounts, ties in the page's order.
         let outcomes = [
@@ -1077,12 +1069,7 @@ mod tests {
             })
             .collect();
         findings.sort_by(|a, b| a.account.cmp(&b.account));
-        let gate = crate::report::gate::decide(
-            &findings,
-            Severity::High,
-            crate::report::gate::OnIncomplete::Fail,
-        );
-        let report = Report::build(&snapshot, &rules, findings.clone(), gate);
+        let report = crate::report::report_of(&snapshot, &rules, findings.clone());
         let seen = Seen::of(&report).unwrap();
         let mut all: Vec<&Finding> = findings
             .iter()

@@ -88,9 +88,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     let reason = f.waiver.as_ref().map(|w| w.reason.as_str());
                     Some((
                         "skipped",
-                        clean(&format!("waived: {}", reason.unwrap_or_default()))
-                            .into_owned()
-                            .into(),
+                        std::borrow::Cow::Owned(
+                            clean(&format!("waived: {}", reason.unwrap_or_default())).into_owned(),
+                        ),
                         None,
                     ))
                 }
@@ -150,4 +150,18 @@ fn clean(s: &str) -> std::borrow::Cow<'_, str> {
         return std::borrow::Cow::Borrowed(s);
     }
     std::borrow::Cow::Owned(s.chars().filter(allowed).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+    use std::borrow::Cow;
+
+    #[test]
+    fn clean_drops_what_xml_cannot_hold_and_copies_only_then() {
+        assert!(matches!(clean("orders: port 5432\tok\n"), Cow::Borrowed(_)));
+        let dirty = clean("bell\u{7} escape\u{1b}[0m end\r\n");
+        assert!(matches!(dirty, Cow::Owned(_)));
+        assert_eq!(dirty, "bell escape[0m end\r\n");
+    }
 }

@@ -581,6 +581,28 @@ impl Report {
     }
 }
 
+/// The demo estate, its built-in rules and one failing finding of it: what
+/// renderer tests multiply into many findings.
+#[cfg(test)]
+pub(crate) fn demo_failing() -> (Snapshot, RuleSet, Finding) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let snapshot = Snapshot::load(&root.join("fixtures/demo/snapshot.json")).unwrap();
+    let config = crate::config::Config::load(&root.join("fixtures/demo/dbaudit.toml")).unwrap();
+    let rules = RuleSet::load(&[], &[]).unwrap();
+    let failing = crate::evaluate::evaluate(&snapshot, &rules, &config)
+        .into_iter()
+        .find(|f| f.outcome == Outcome::Fail)
+        .unwrap();
+    (snapshot, rules, failing)
+}
+
+/// A report of `findings` as the demo's audit builds one (gate on high).
+#[cfg(test)]
+pub(crate) fn report_of(snapshot: &Snapshot, rules: &RuleSet, findings: Vec<Finding>) -> Report {
+    let gate = gate::decide(&findings, Severity::High, OnIncomplete::Fail);
+    Report::build(snapshot, rules, findings, gate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Inventory;

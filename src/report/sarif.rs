@@ -577,7 +577,6 @@ impl serde::Serialize for ResultLocation<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Snapshot;
 
     /// An account with more results than GitHub takes keeps the most
     /// severe (failures before errors at a severity), listed by rule and
@@ -585,14 +584,7 @@ mod tests {
     /// same bytes.
     #[test]
     fn a_run_over_githubs_limit_keeps_the_most_severe_results() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let snapshot = Snapshot::load(&root.join("fixtures/demo/snapshot.json")).unwrap();
-        let config = crate::config::Config::load(&root.join("fixtures/demo/dbaudit.toml")).unwrap();
-        let rules = crate::rules::RuleSet::load(&[], &[]).unwrap();
-        let base = crate::evaluate::evaluate(&snapshot, &rules, &config)
-            .into_iter()
-            .find(|f| f.outcome == Outcome::Fail)
-            .unwrap();
+        let (snapshot, rules, base) = crate::report::demo_failing();
         let severities = [
             Severity::Low,
             Severity::Critical,
@@ -621,12 +613,7 @@ mod tests {
             })
             .collect();
         findings.sort_by(|a, b| a.resource_arn.cmp(&b.resource_arn));
-        let gate = crate::report::gate::decide(
-            &findings,
-            Severity::High,
-            crate::report::gate::OnIncomplete::Fail,
-        );
-        let mut report = Report::build(&snapshot, &rules, findings.clone(), gate);
+        let mut report = crate::report::report_of(&snapshot, &rules, findings.clone());
         let account = (report.accounts.iter())
             .find(|a| a.name == *base.account)
             .unwrap()
