@@ -28,25 +28,13 @@ pub fn report_snapshot(
     args: &ReportArgs,
     io: &mut Io,
 ) -> Result<i32, Error> {
-    // Every input is read and checked before anything is evaluated or written.
-    let mut opts = audit_options(config, args)?;
-    let outputs = outputs(args)?;
-    let history = open_history(config, args)?;
+    let (mut run, history) = Run::new(Some(snapshot), config, rules, args)?;
     // The findings are spooled an account at a time (the history records
     // them an account at a time too). One account's findings are one
     // chunk, held while spooled: spooling them saves nothing (`scan
     // --account prod`).
-    opts.spool = snapshot.accounts.len() > 1;
-    opts.digest = history.is_some() && !args.no_history;
-    let report = audit(snapshot, rules, config, &opts)?;
-    let run = Run {
-        snapshot: Some(snapshot),
-        config,
-        rules,
-        opts: &opts,
-        args,
-        outputs: &outputs,
-    };
+    run.opts.spool = snapshot.accounts.len() > 1;
+    let report = audit(snapshot, rules, config, &run.opts)?;
     run.finish(report, history, io)
 }
 
@@ -61,14 +49,12 @@ pub fn report_parts(
     args: &ReportArgs,
     io: &mut Io,
 ) -> Result<i32, Error> {
-    let outputs = outputs(args)?;
-    let mut opts = audit_options(config, args)?;
-    let history = open_history(config, args)?;
-    opts.spool = true;
-    opts.digest = history.is_some() && !args.no_history;
+    let (mut run, history) = Run::new(None, config, rules, args)?;
+    run.opts.spool = true;
     // The HTML report's topology: drawn in a third reading of the parts.
-    opts.topology = outputs.iter().any(|(f, _)| *f == Format::Html);
-    let (report, summary) = crate::audit::audit_parts(parts, None, rules, config, &opts)?;
+    run.opts.topology = run.outputs.iter().any(|(f, _)| *f == Format::Html);
+    let opts = &run.opts;
+    let (report, summary) = crate::audit::audit_parts(parts, None, rules, config, opts)?;
     writeln!(
         io.stderr,
         "evaluated {} a part at a time ({} part(s) read {}, {} account(s); the merged snapshot was not built)",
@@ -86,14 +72,6 @@ pub fn report_parts(
         report.accounts.len()
     )
     .map_err(write_err)?;
-    let run = Run {
-        snapshot: None,
-        config,
-        rules,
-        opts: &opts,
-        args,
-        outputs: &outputs,
-    };
     run.finish(report, history, io)
 }
 
@@ -103,12 +81,35 @@ struct Run<'a> {
     snapshot: Option<&'a Snapshot>,
     config: &'a Config,
     rules: &'a RuleSet,
-    opts: &'a AuditOptions,
+    opts: AuditOptions,
     args: &'a ReportArgs,
-    outputs: &'a [(Format, Option<PathBuf>)],
+    outputs: Vec<(Format, Option<PathBuf>)>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// The run's options, outputs and history store: every input read and
+    /// checked before anything is evaluated or written.
+    fn new(
+        snapshot: Option<&'a Snapshot>,
+        config: &'a Config,
+        rules: &'a RuleSet,
+        args: &'a ReportArgs,
+    ) -> Result<(Run<'a>, Option<History>), Error> {
+        let mut opts = audit_options(config, args)?;
+        let outputs = outputs(args)?;
+        let history = open_history(config, args)?;
+        opts.digest = history.is_some() && !args.no_history;
+        let run = Run {
+            snapshot,
+            config,
+            rules,
+            opts,
+            args,
+            outputs,
+        };
+        Ok((run, history))
+    }
+
     /// The evaluated report compared with `--baseline last`, recorded into
     /// the history (unless it holds this input already), written; returns
     /// the gate's exit code.
@@ -123,7 +124,7 @@ impl Run<'_> {
         let mut record: Option<String> = None;
         let mut backfill = false;
         if let Some(h) = history.as_mut().filter(|_| !args.no_history) {
-            let digest = input_digest(&report, self.rules, config, self.opts);
+            let digest = input_digest(&report, self.rules, config, &self.opts);
             match h.recorded_input(&digest)? {
                 Some(run) => writeln!(
                     io.stderr,
@@ -140,7 +141,7 @@ impl Run<'_> {
         let baseline_last = args.baseline.as_deref() == Some(Path::new(BASELINE_LAST));
         if let (true, Some(h)) = (baseline_last, history.as_mut()) {
             let choice = h.baseline_for(&report)?;
-            crate::audit::rebaseline(&mut report, &choice.findings, self.opts, Some(&choice.why))?;
+            crate::audit::rebaseline(&mut report, &choice.findings, &self.opts, Some(&choice.why))?;
             writeln!(io.stderr, "baseline: {}", choice.why).map_err(write_err)?;
         }
         report.frameworks = report.scorecards(self.rules, &args.framework)?;
@@ -164,7 +165,7 @@ impl Run<'_> {
             {
                 ctx.history = Some(h.view(crate::report::html::TREND_RUNS)?);
             }
-            render_outputs(&report, self.outputs, args, &ctx, io)
+            render_outputs(&report, &self.outputs, args, &ctx, io)
         })();
         let (files, stdout) = match written {
             Ok(w) => w,

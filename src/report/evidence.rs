@@ -176,7 +176,7 @@ fn control_page(
     let rules: std::collections::BTreeSet<&str> = c.rules.iter().map(String::as_str).collect();
     let passed: usize = (rules.iter()).filter_map(|r| findings.passed.get(*r)).sum();
     let findings: Vec<_> = (findings.failing.iter())
-        .filter(|f| c.rules.iter().any(|r| **r == *f.rule_id))
+        .filter(|f| rules.contains(&*f.rule_id))
         .collect();
     p.push_str(&format!(
         "\n## Findings of this run\n\n{} passed; the others:\n\n| outcome | rule | account | region | resource | message |\n|---|---|---|---|---|---|\n",
