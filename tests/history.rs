@@ -1143,20 +1143,87 @@ fn backfill_replays_in_time_order(spec: &str, in_order_spec: &str) {
     cluster(&mut d2, "prod-orders")["deletion_protection"] = json!(false);
     let mut d3 = demo();
     cluster(&mut d3, "prod-catalog")["deletion_protection"] = json!(true);
+    // A fourth night: a waiver appears and prod-orders is gone (its
+    // periods close as `gone`, the others stay open or pass).
+    let mut d4 = d3.clone();
+    for region in account(&mut d4, "prod")["regions"].as_array_mut().unwrap() {
+        region["db_clusters"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|c| c["id"] != "prod-orders");
+    }
     let r1 = report(&d1, "2026-11-27T02:00:00Z", &all());
     let r2 = report(&d2, "2026-11-28T02:00:00Z", &all());
     let r3 = report(&d3, "2026-11-29T02:00:00Z", &all());
+    let r4 = report(
+        &d4,
+        "2026-11-30T02:00:00Z",
+        &options(Selection::default(), waivers()),
+    );
 
     let mut in_order = History::open(in_order_spec).unwrap();
-    for r in [&r1, &r2, &r3] {
+    for r in [&r1, &r2, &r3, &r4] {
         in_order.record(r, "2026-12-01T00:00:00Z").unwrap();
     }
     let mut h = History::open(spec).unwrap();
     h.record(&r1, "2026-12-01T00:00:00Z").unwrap();
     h.record(&r3, "2026-12-01T00:00:00Z").unwrap();
+    h.record(&r4, "2026-12-01T00:00:00Z").unwrap();
     h.begin_record(&r2, "2026-12-01T00:00:00Z", "d2").unwrap();
     h.rebuild_periods().unwrap();
     h.commit().unwrap();
+
+    // Every period and every run's counts, as recording in order gives
+    // them (sequence numbers differ between the stores: compared by time).
+    type Whole = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let whole = |h: &mut History| {
+        let mut all: Vec<Whole> = h
+            .all_periods()
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.fingerprint,
+                    p.opened_at,
+                    p.closed_at,
+                    p.closed_by,
+                    p.waiver,
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let replayed_whole = whole(&mut h);
+    assert_eq!(replayed_whole, whole(&mut in_order));
+    for by in ["passed", "gone"] {
+        assert!(
+            replayed_whole.iter().any(|p| p.3.as_deref() == Some(by)),
+            "no period closed as {by}: {replayed_whole:?}"
+        );
+    }
+    assert!(
+        replayed_whole
+            .iter()
+            .any(|p| p.2.is_none() && p.4.is_some())
+    );
+    let counts = |h: &mut History| {
+        let mut runs: Vec<(String, usize, usize)> = h
+            .runs(10)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.at, r.opened, r.closed))
+            .collect();
+        runs.sort();
+        runs
+    };
+    assert_eq!(counts(&mut h), counts(&mut in_order));
 
     let shape = |h: &mut History| {
         let mut all: Vec<(String, String, Option<String>, Option<String>)> =

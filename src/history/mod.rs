@@ -852,31 +852,23 @@ impl History {
             })
             .collect();
         runs.sort_by(|a, b| query::run_order((&a.1, a.0), (&b.1, b.0)));
-        let mut by_run: HashMap<i64, Vec<Vec<Value>>> = HashMap::new();
-        for r in self.db.query(
-            &format!(
-                "SELECT f.seq, {}, f.outcome, f.severity, f.waiver FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id",
-                IDENTITY_COLUMNS
-                    .split(", ")
-                    .map(|c| format!("k.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            &[],
-        )? {
-            by_run
-                .entry(r[0].int().unwrap_or_default())
-                .or_default()
-                .push(r[1..].to_vec());
-        }
-        // Columns of a finding row: the identity (0..8), outcome, severity, waiver.
+        // A run is read a part at a time, never the store at once: its
+        // findings that failed, were waived or errored, whole (few: a
+        // night's findings are mostly passes), and of its passes only those
+        // that close an open period (looked up by key, a batch at a time).
+        // Memory is one run's failures and the open periods, however many
+        // runs and findings the store holds.
+        let identity = IDENTITY_COLUMNS
+            .split(", ")
+            .map(|c| format!("k.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let not_passed = format!(
+            "SELECT f.key_id, {identity}, f.outcome, f.severity, f.waiver FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id WHERE f.seq = ? AND f.outcome <> 'pass'"
+        );
+        // Columns of a finding row after its key: the identity (0..8),
+        // outcome, severity, waiver.
         const OUTCOME: usize = 8;
-        let rank = |o: &str| match o {
-            "fail" => 3,
-            "waived" => 2,
-            "error" => 1,
-            _ => 0,
-        };
         // A period's row: its identity, severity, opening and waiver, then
         // how it closed (closed_seq, closed_at, closed_by; NULL while open).
         type Opened = (Vec<Value>, String, i64, String, Option<String>);
@@ -894,18 +886,38 @@ impl History {
             row.extend(closing);
             row
         }
-        let mut open: BTreeMap<String, Opened> = BTreeMap::new();
+        // Open periods by key (a key is one fingerprint; a run has at most
+        // one finding per key).
+        let mut open: BTreeMap<i64, Opened> = BTreeMap::new();
         let mut closed: Vec<Vec<Value>> = Vec::new();
         for (seq, at, accounts, rules) in &runs {
-            let rows = by_run.remove(seq).unwrap_or_default();
-            let mut now: BTreeMap<String, &Vec<Value>> = BTreeMap::new();
-            for row in &rows {
-                let fp = row[0].str();
-                let better = now
-                    .get(&fp)
-                    .is_none_or(|seen| rank(&row[OUTCOME].str()) > rank(&seen[OUTCOME].str()));
-                if better {
-                    now.insert(fp, row);
+            let now: HashMap<i64, Vec<Value>> = self
+                .db
+                .query(&not_passed, &[(*seq).into()])?
+                .into_iter()
+                .map(|mut r| {
+                    let key = r[0].int().unwrap_or_default();
+                    r.remove(0);
+                    (key, r)
+                })
+                .collect();
+            let unseen: Vec<i64> = open
+                .keys()
+                .filter(|k| !now.contains_key(k))
+                .copied()
+                .collect();
+            let mut passed: HashSet<i64> = HashSet::new();
+            for batch in unseen.chunks(INSERT_BATCH) {
+                let marks = vec!["?"; batch.len()].join(", ");
+                let mut params: Vec<Value> = vec![(*seq).into()];
+                params.extend(batch.iter().map(|k| Value::from(*k)));
+                for r in self.db.query(
+                    &format!(
+                        "SELECT key_id FROM dbaudit_findings WHERE seq = ? AND outcome = 'pass' AND key_id IN ({marks})"
+                    ),
+                    &params,
+                )? {
+                    passed.insert(r[0].int().unwrap_or_default());
                 }
             }
             let coverage = Coverage::from_parts(
@@ -914,32 +926,32 @@ impl History {
                     .iter()
                     .map(|a| (a.name.clone(), a.regions.iter().cloned().collect()))
                     .collect(),
-                rows.iter()
+                now.values()
                     .filter(|r| r[OUTCOME].str() == "error")
                     .map(|r| (r[1].str(), r[2].str(), r[5].str()))
                     .collect(),
             );
             let (mut opened, mut closed_now) = (0usize, 0usize);
-            let fps: Vec<String> = open.keys().cloned().collect();
-            for fp in fps {
-                let still = match now.get(&fp) {
+            let keys: Vec<i64> = open.keys().copied().collect();
+            for key in keys {
+                let still = match now.get(&key) {
                     Some(r) if matches!(r[OUTCOME].str().as_str(), "fail" | "waived") => {
-                        if let Some(p) = open.get_mut(&fp) {
+                        if let Some(p) = open.get_mut(&key) {
                             p.4 = r[OUTCOME + 2].text().map(str::to_string);
                         }
                         None
                     }
-                    Some(r) if r[OUTCOME].str() == "pass" => Some("passed"),
                     Some(_) => None,
+                    None if passed.contains(&key) => Some("passed"),
                     None => {
-                        let p = &open[&fp].0;
+                        let p = &open[&key].0;
                         coverage
                             .covers(&p[1].str(), &p[2].str(), &p[5].str())
                             .then_some("gone")
                     }
                 };
                 if let Some(by) = still
-                    && let Some(period) = open.remove(&fp)
+                    && let Some(period) = open.remove(&key)
                 {
                     closed.push(period_row(
                         period,
@@ -948,19 +960,15 @@ impl History {
                     closed_now += 1;
                 }
             }
-            for (fp, r) in &now {
-                if matches!(r[OUTCOME].str().as_str(), "fail" | "waived") && !open.contains_key(fp)
+            for (key, r) in now {
+                if matches!(r[OUTCOME].str().as_str(), "fail" | "waived")
+                    && !open.contains_key(&key)
                 {
-                    open.insert(
-                        fp.clone(),
-                        (
-                            r[..OUTCOME].to_vec(),
-                            r[OUTCOME + 1].str(),
-                            *seq,
-                            at.clone(),
-                            r[OUTCOME + 2].text().map(str::to_string),
-                        ),
-                    );
+                    let waiver = r[OUTCOME + 2].text().map(str::to_string);
+                    let severity = r[OUTCOME + 1].str();
+                    let mut identity = r;
+                    identity.truncate(OUTCOME);
+                    open.insert(key, (identity, severity, *seq, at.clone(), waiver));
                     opened += 1;
                 }
             }

@@ -355,8 +355,8 @@ impl History {
             .collect())
     }
 
-    /// Every period (for stats and plots).
-    fn all_periods(&mut self) -> Result<Vec<Period>, HistoryError> {
+    /// Every period, oldest first (for stats and plots).
+    pub fn all_periods(&mut self) -> Result<Vec<Period>, HistoryError> {
         self.periods_where("", &[])
     }
 
