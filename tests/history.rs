@@ -1143,32 +1143,52 @@ fn backfill_replays_in_time_order(spec: &str, in_order_spec: &str) {
     cluster(&mut d2, "prod-orders")["deletion_protection"] = json!(false);
     let mut d3 = demo();
     cluster(&mut d3, "prod-catalog")["deletion_protection"] = json!(true);
-    // A fourth night: a waiver appears and prod-orders is gone (its
-    // periods close as `gone`, the others stay open or pass).
-    let mut d4 = d3.clone();
-    for region in account(&mut d4, "prod")["regions"].as_array_mut().unwrap() {
+    // prod's security groups could not be read: the rules that read them
+    // are errors there (their open periods stay open, unjudged).
+    let sg_gap = json!({
+        "service": "ec2", "region": "eu-west-1", "operation": "DescribeSecurityGroups",
+        "code": "UnauthorizedOperation", "message": "You are not authorized to perform this operation."
+    });
+    let mut d3_denied = d3.clone();
+    account(&mut d3_denied, "prod")["gaps"] = json!([sg_gap]);
+    // A fifth night: a waiver appears and prod-orders and prod-billing are
+    // gone: their periods close as `gone`, except those of the rules that
+    // were errors in their region (the run could not have seen them).
+    let mut d5 = d3_denied.clone();
+    for region in account(&mut d5, "prod")["regions"].as_array_mut().unwrap() {
         region["db_clusters"]
             .as_array_mut()
             .unwrap()
-            .retain(|c| c["id"] != "prod-orders");
+            .retain(|c| c["id"] != "prod-orders" && c["id"] != "prod-billing");
     }
     let r1 = report(&d1, "2026-11-27T02:00:00Z", &all());
     let r2 = report(&d2, "2026-11-28T02:00:00Z", &all());
     let r3 = report(&d3, "2026-11-29T02:00:00Z", &all());
-    let r4 = report(
-        &d4,
-        "2026-11-30T02:00:00Z",
-        &options(Selection::default(), waivers()),
+    let r4 = report(&d3_denied, "2026-11-30T02:00:00Z", &all());
+    let dir = tempfile::tempdir().unwrap();
+    let waivers_file = dir.path().join("waivers.toml");
+    std::fs::write(
+        &waivers_file,
+        "[[waiver]]\nrule = \"db.encryption.at-rest\"\nresource = \"*:cluster:test-shared\"\nreason = \"re-created encrypted in January\"\nexpires = \"2027-01-31\"\n",
+    )
+    .unwrap();
+    let r5 = report(
+        &d5,
+        "2026-12-01T02:00:00Z",
+        &options(
+            Selection::default(),
+            dbaudit::waivers::load_file(&waivers_file).unwrap(),
+        ),
     );
 
     let mut in_order = History::open(in_order_spec).unwrap();
-    for r in [&r1, &r2, &r3, &r4] {
+    for r in [&r1, &r2, &r3, &r4, &r5] {
         in_order.record(r, "2026-12-01T00:00:00Z").unwrap();
     }
     let mut h = History::open(spec).unwrap();
-    h.record(&r1, "2026-12-01T00:00:00Z").unwrap();
-    h.record(&r3, "2026-12-01T00:00:00Z").unwrap();
-    h.record(&r4, "2026-12-01T00:00:00Z").unwrap();
+    for r in [&r1, &r3, &r4, &r5] {
+        h.record(r, "2026-12-01T00:00:00Z").unwrap();
+    }
     h.begin_record(&r2, "2026-12-01T00:00:00Z", "d2").unwrap();
     h.rebuild_periods().unwrap();
     h.commit().unwrap();
@@ -1212,6 +1232,13 @@ fn backfill_replays_in_time_order(spec: &str, in_order_spec: &str) {
         replayed_whole
             .iter()
             .any(|p| p.2.is_none() && p.4.is_some())
+    );
+    // prod-billing's security-group finding outlives its cluster: the
+    // last run had an error for that rule in its region.
+    let billing_sg = periods(&mut h, "db.network.sg-eks-only", "prod-billing");
+    assert!(
+        billing_sg.iter().any(|p| p.closed_at.is_none()),
+        "{billing_sg:?}"
     );
     let counts = |h: &mut History| {
         let mut runs: Vec<(String, usize, usize)> = h

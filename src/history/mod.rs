@@ -853,9 +853,10 @@ impl History {
             .collect();
         runs.sort_by(|a, b| query::run_order((&a.1, a.0), (&b.1, b.0)));
         // A run is read a part at a time, never the store at once: its
-        // findings that failed, were waived or errored, whole (few: a
-        // night's findings are mostly passes), and of its passes only those
-        // that close an open period (looked up by key, a batch at a time).
+        // failures and waived findings, whole (few: a night's findings are
+        // mostly passes); the cells its errors were in (rule, account,
+        // region: what its coverage needs); and of its other findings only
+        // those of open periods (looked up by key, a batch at a time).
         // Memory is one run's failures and the open periods, however many
         // runs and findings the store holds.
         let identity = IDENTITY_COLUMNS
@@ -863,10 +864,11 @@ impl History {
             .map(|c| format!("k.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let not_passed = format!(
-            "SELECT f.key_id, {identity}, f.outcome, f.severity, f.waiver FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id WHERE f.seq = ? AND f.outcome <> 'pass'"
+        let failing = format!(
+            "SELECT f.key_id, {identity}, f.outcome, f.severity, f.waiver FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id WHERE f.seq = ? AND f.outcome IN ('fail', 'waived')"
         );
-        // Columns of a finding row after its key: the identity (0..8),
+        let error_cells = "SELECT DISTINCT k.rule_id, k.account, k.region FROM dbaudit_findings f JOIN dbaudit_keys k ON k.key_id = f.key_id WHERE f.seq = ? AND f.outcome = 'error'";
+        // Columns of a failing row after its key: the identity (0..8),
         // outcome, severity, waiver.
         const OUTCOME: usize = 8;
         // A period's row: its identity, severity, opening and waiver, then
@@ -893,7 +895,7 @@ impl History {
         for (seq, at, accounts, rules) in &runs {
             let now: HashMap<i64, Vec<Value>> = self
                 .db
-                .query(&not_passed, &[(*seq).into()])?
+                .query(&failing, &[(*seq).into()])?
                 .into_iter()
                 .map(|mut r| {
                     let key = r[0].int().unwrap_or_default();
@@ -901,23 +903,25 @@ impl History {
                     (key, r)
                 })
                 .collect();
-            let unseen: Vec<i64> = open
+            let others: Vec<i64> = open
                 .keys()
                 .filter(|k| !now.contains_key(k))
                 .copied()
                 .collect();
-            let mut passed: HashSet<i64> = HashSet::new();
-            for batch in unseen.chunks(INSERT_BATCH) {
+            // The outcome of each open period's finding in this run, when
+            // it neither failed nor was waived (absent: not in the run).
+            let mut seen: HashMap<i64, String> = HashMap::new();
+            for batch in others.chunks(INSERT_BATCH) {
                 let marks = vec!["?"; batch.len()].join(", ");
                 let mut params: Vec<Value> = vec![(*seq).into()];
                 params.extend(batch.iter().map(|k| Value::from(*k)));
                 for r in self.db.query(
                     &format!(
-                        "SELECT key_id FROM dbaudit_findings WHERE seq = ? AND outcome = 'pass' AND key_id IN ({marks})"
+                        "SELECT key_id, outcome FROM dbaudit_findings WHERE seq = ? AND key_id IN ({marks})"
                     ),
                     &params,
                 )? {
-                    passed.insert(r[0].int().unwrap_or_default());
+                    seen.insert(r[0].int().unwrap_or_default(), r[1].str());
                 }
             }
             let coverage = Coverage::from_parts(
@@ -926,24 +930,26 @@ impl History {
                     .iter()
                     .map(|a| (a.name.clone(), a.regions.iter().cloned().collect()))
                     .collect(),
-                now.values()
-                    .filter(|r| r[OUTCOME].str() == "error")
-                    .map(|r| (r[1].str(), r[2].str(), r[5].str()))
+                self.db
+                    .query(error_cells, &[(*seq).into()])?
+                    .iter()
+                    .map(|r| (r[0].str(), r[1].str(), r[2].str()))
                     .collect(),
             );
             let (mut opened, mut closed_now) = (0usize, 0usize);
             let keys: Vec<i64> = open.keys().copied().collect();
             for key in keys {
-                let still = match now.get(&key) {
-                    Some(r) if matches!(r[OUTCOME].str().as_str(), "fail" | "waived") => {
+                let still = match (now.get(&key), seen.get(&key).map(String::as_str)) {
+                    (Some(r), _) => {
                         if let Some(p) = open.get_mut(&key) {
                             p.4 = r[OUTCOME + 2].text().map(str::to_string);
                         }
                         None
                     }
-                    Some(_) => None,
-                    None if passed.contains(&key) => Some("passed"),
-                    None => {
+                    (None, Some("pass")) => Some("passed"),
+                    // An error: the period stays open, unjudged.
+                    (None, Some(_)) => None,
+                    (None, None) => {
                         let p = &open[&key].0;
                         coverage
                             .covers(&p[1].str(), &p[2].str(), &p[5].str())
@@ -961,14 +967,12 @@ impl History {
                 }
             }
             for (key, r) in now {
-                if matches!(r[OUTCOME].str().as_str(), "fail" | "waived")
-                    && !open.contains_key(&key)
-                {
+                if let std::collections::btree_map::Entry::Vacant(e) = open.entry(key) {
                     let waiver = r[OUTCOME + 2].text().map(str::to_string);
                     let severity = r[OUTCOME + 1].str();
                     let mut identity = r;
                     identity.truncate(OUTCOME);
-                    open.insert(key, (identity, severity, *seq, at.clone(), waiver));
+                    e.insert((identity, severity, *seq, at.clone(), waiver));
                     opened += 1;
                 }
             }
