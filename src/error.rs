@@ -241,7 +241,71 @@ pub struct AtomicFile {
 
 enum Target {
     Temp(std::io::BufWriter<tempfile::NamedTempFile>),
-    Device(Vec<u8>),
+    Device(Spill),
+}
+
+/// Bytes held until they may be written out (to a device or stdout, which
+/// cannot be renamed into place): in memory while they are few, then in an
+/// anonymous temporary file in `TMPDIR`, so that a report of a thousand
+/// accounts (hundreds of MB of JSON) is never held whole in memory on its
+/// way to `/dev/stdout` or a pipe.
+pub struct Spill {
+    memory: Vec<u8>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    limit: usize,
+}
+
+/// What a [`Spill`] holds in memory before it moves to a file.
+const SPILL_AT: usize = 8 << 20;
+
+impl Default for Spill {
+    fn default() -> Self {
+        Spill::with_limit(SPILL_AT)
+    }
+}
+
+impl Spill {
+    fn with_limit(limit: usize) -> Spill {
+        Spill {
+            memory: Vec::new(),
+            file: None,
+            limit,
+        }
+    }
+
+    /// Writes everything held to `out`.
+    pub fn copy_to(self, out: &mut dyn Write) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        match self.file {
+            None => out.write_all(&self.memory),
+            Some(w) => {
+                let mut file = w.into_inner().map_err(|e| e.into_error())?;
+                file.seek(SeekFrom::Start(0))?;
+                std::io::copy(&mut file, out).map(|_| ())
+            }
+        }
+    }
+}
+
+impl Write for Spill {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.file.is_none() && self.memory.len() + buf.len() > self.limit {
+            let mut file = std::io::BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
+            file.write_all(&std::mem::take(&mut self.memory))?;
+            self.file = Some(file);
+        }
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => self.memory.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// tempfile's errors carry the temporary file's name; the user named the
@@ -298,7 +362,7 @@ impl AtomicFile {
             }
             return Ok(AtomicFile {
                 path: target.clone(),
-                target: Target::Device(Vec::new()),
+                target: Target::Device(Spill::default()),
             });
         }
         let path = resolved.unwrap_or_else(|| path.to_path_buf());
@@ -326,12 +390,12 @@ impl AtomicFile {
             error,
         };
         match self.target {
-            Target::Device(buf) => {
+            Target::Device(held) => {
                 let mut f = std::fs::OpenOptions::new()
                     .write(true)
                     .open(&path)
                     .map_err(io)?;
-                f.write_all(&buf).map_err(io)
+                held.copy_to(&mut f).map_err(io)
             }
             Target::Temp(w) => {
                 let tmp = w.into_inner().map_err(|e| io(e.into_error()))?;
@@ -367,7 +431,7 @@ impl Write for AtomicFile {
     fn flush(&mut self) -> std::io::Result<()> {
         match &mut self.target {
             Target::Temp(w) => w.flush(),
-            Target::Device(_) => Ok(()),
+            Target::Device(v) => v.flush(),
         }
     }
 }
@@ -375,6 +439,22 @@ impl Write for AtomicFile {
 #[cfg(all(test, unix))]
 mod tests {
     use super::write_atomic;
+
+    #[test]
+    fn a_spill_gives_back_what_was_written_in_memory_or_from_its_file() {
+        use std::io::Write;
+        let text: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        for limit in [usize::MAX, 0, 1, 4096] {
+            let mut spill = super::Spill::with_limit(limit);
+            for piece in text.chunks(333) {
+                spill.write_all(piece).unwrap();
+            }
+            assert_eq!(spill.file.is_some(), limit < text.len(), "limit {limit}");
+            let mut out = Vec::new();
+            spill.copy_to(&mut out).unwrap();
+            assert!(out == text, "limit {limit}: the bytes differ");
+        }
+    }
 
     #[test]
     fn a_streamed_file_appears_only_when_committed() {

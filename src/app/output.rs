@@ -266,15 +266,15 @@ pub fn check_plan_args(args: &ReportArgs) -> Result<(), Error> {
 /// the renderers' warnings on stderr.
 fn put_in_place(
     files: Vec<AtomicFile>,
-    stdout: Option<Vec<u8>>,
+    stdout: Option<crate::error::Spill>,
     ctx: &RenderContext,
     io: &mut Io,
 ) -> Result<(), Error> {
     for file in files {
         file.commit()?;
     }
-    if let Some(buf) = stdout {
-        io.stdout.write_all(&buf).map_err(write_err)?;
+    if let Some(held) = stdout {
+        held.copy_to(&mut *io.stdout).map_err(write_err)?;
     }
     for w in ctx.warnings.borrow().iter() {
         writeln!(io.stderr, "warning: {w}").map_err(write_err)?;
@@ -283,7 +283,8 @@ fn put_in_place(
 }
 
 /// Every output rendered: files into temporary files beside their targets
-/// (a large report is never held in memory twice), stdout into a buffer.
+/// (a large report is never held in memory twice), stdout into a
+/// [`Spill`](crate::error::Spill) (memory, then a temporary file).
 /// Nothing is put in place here.
 ///
 /// The outputs are rendered on up to one thread per core, each reading the
@@ -297,7 +298,7 @@ fn render_outputs(
     args: &ReportArgs,
     ctx: &RenderContext,
     io: &Io,
-) -> Result<(Vec<AtomicFile>, Option<Vec<u8>>), Error> {
+) -> Result<(Vec<AtomicFile>, Option<crate::error::Spill>), Error> {
     let mut jobs: Vec<Job> = outputs
         .iter()
         .map(|(format, target)| {
@@ -344,9 +345,13 @@ fn render_outputs(
                             renderer.render(report, &own, file)?;
                             Ok(std::mem::take(&mut *own.warnings.borrow_mut()))
                         }),
-                        None => render::to_bytes(renderer.as_ref(), report, &own)
-                            .map(|bytes| (Out::Stdout(bytes), own.warnings.into_inner()))
-                            .map_err(write_err),
+                        None => {
+                            let mut held = crate::error::Spill::default();
+                            renderer
+                                .render(report, &own, &mut held)
+                                .map(|()| (Out::Stdout(held), own.warnings.into_inner()))
+                                .map_err(write_err)
+                        }
                     }
                 }
                 Job::Sarif(path, k) => render_file(path, |file| {
@@ -401,7 +406,7 @@ enum Job {
 /// A rendered output, not yet in place.
 enum Out {
     File(AtomicFile),
-    Stdout(Vec<u8>),
+    Stdout(crate::error::Spill),
 }
 
 /// A rendered output with the renderer's warnings.

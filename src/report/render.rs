@@ -190,15 +190,3 @@ pub fn renderer(format: Format, table: super::table::Style) -> Box<dyn Renderer>
         Format::OcsfDetection => Box::new(Ocsf(super::ocsf::Class::Detection)),
     }
 }
-
-/// Renders into memory: outputs are written only once every one of them
-/// rendered, so an error leaves nothing half-written.
-pub fn to_bytes(
-    renderer: &dyn Renderer,
-    report: &Report,
-    ctx: &RenderContext,
-) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    renderer.render(report, ctx, &mut buf)?;
-    Ok(buf)
-}
