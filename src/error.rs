@@ -241,6 +241,9 @@ pub struct AtomicFile {
 
 enum Target {
     Temp(std::io::BufWriter<tempfile::NamedTempFile>),
+    /// Written, flushed and on disk ([`AtomicFile::seal`]): only the
+    /// rename is left.
+    Sealed(tempfile::NamedTempFile),
     Device(Spill),
 }
 
@@ -382,21 +385,20 @@ impl AtomicFile {
         })
     }
 
-    /// Puts the file in place (renames it over the target).
-    pub fn commit(self) -> Result<(), Error> {
-        let path = self.path;
+    /// Finishes writing the temporary file (flushed, given its mode, on
+    /// disk) without putting it in place: the slow half of
+    /// [`commit`](AtomicFile::commit), which the thread that rendered an
+    /// output does while others still render. Writing after it is an
+    /// error.
+    pub fn seal(&mut self) -> Result<(), Error> {
+        let path = self.path.clone();
         let io = |error| Error::Io {
             path: path.clone(),
             error,
         };
-        match self.target {
-            Target::Device(held) => {
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(io)?;
-                held.copy_to(&mut f).map_err(io)
-            }
+        // Taken out while it is finished; on an error the temporary file
+        // is dropped (deleted) with it.
+        self.target = match std::mem::replace(&mut self.target, Target::Device(Spill::default())) {
             Target::Temp(w) => {
                 let tmp = w.into_inner().map_err(|e| io(e.into_error()))?;
                 // The temporary file is created 0600; a report is not a
@@ -413,9 +415,34 @@ impl AtomicFile {
                         .map_err(io)?;
                 }
                 tmp.as_file().sync_all().map_err(io)?;
+                Target::Sealed(tmp)
+            }
+            other => other,
+        };
+        Ok(())
+    }
+
+    /// Puts the file in place (renames it over the target).
+    pub fn commit(mut self) -> Result<(), Error> {
+        self.seal()?;
+        let path = self.path;
+        let io = |error| Error::Io {
+            path: path.clone(),
+            error,
+        };
+        match self.target {
+            Target::Device(held) => {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io)?;
+                held.copy_to(&mut f).map_err(io)
+            }
+            Target::Sealed(tmp) => {
                 tmp.persist(&path).map_err(|e| io(without_path(e.error)))?;
                 Ok(())
             }
+            Target::Temp(_) => unreachable!("sealed above"),
         }
     }
 }
@@ -424,6 +451,7 @@ impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match &mut self.target {
             Target::Temp(w) => w.write(buf),
+            Target::Sealed(_) => Err(std::io::Error::other("written after it was sealed")),
             Target::Device(v) => v.write(buf),
         }
     }
@@ -431,6 +459,7 @@ impl Write for AtomicFile {
     fn flush(&mut self) -> std::io::Result<()> {
         match &mut self.target {
             Target::Temp(w) => w.flush(),
+            Target::Sealed(_) => Ok(()),
             Target::Device(v) => v.flush(),
         }
     }
@@ -454,6 +483,23 @@ mod tests {
             spill.copy_to(&mut out).unwrap();
             assert!(out == text, "limit {limit}: the bytes differ");
         }
+    }
+
+    #[test]
+    fn a_sealed_file_is_on_disk_but_in_place_only_when_committed() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("report.json");
+        std::fs::write(&target, "old").unwrap();
+        let mut f = super::AtomicFile::create(&target).unwrap();
+        f.write_all(b"new").unwrap();
+        f.seal().unwrap();
+        f.seal().unwrap();
+        assert!(f.write_all(b"more").is_err(), "written after sealing");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        f.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -422,6 +422,9 @@ fn render_file(
         path: path.to_path_buf(),
         error,
     })?;
+    // On disk from this thread, while other outputs still render: only the
+    // renames are left for when all are done.
+    file.seal()?;
     Ok((Out::File(file), warnings))
 }
 
