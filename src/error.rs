@@ -245,6 +245,8 @@ enum Target {
     /// rename is left.
     Sealed(tempfile::NamedTempFile),
     Device(Spill),
+    /// Sealing failed: nothing is left to write or put in place.
+    Failed,
 }
 
 /// Bytes held until they may be written out (to a device or stdout, which
@@ -398,7 +400,7 @@ impl AtomicFile {
         };
         // Taken out while it is finished; on an error the temporary file
         // is dropped (deleted) with it.
-        self.target = match std::mem::replace(&mut self.target, Target::Device(Spill::default())) {
+        self.target = match std::mem::replace(&mut self.target, Target::Failed) {
             Target::Temp(w) => {
                 let tmp = w.into_inner().map_err(|e| io(e.into_error()))?;
                 // The temporary file is created 0600; a report is not a
@@ -442,7 +444,9 @@ impl AtomicFile {
                 tmp.persist(&path).map_err(|e| io(without_path(e.error)))?;
                 Ok(())
             }
-            Target::Temp(_) => unreachable!("sealed above"),
+            Target::Temp(_) | Target::Failed => Err(io(std::io::Error::other(
+                "not written: an earlier error stopped it",
+            ))),
         }
     }
 }
@@ -451,7 +455,9 @@ impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match &mut self.target {
             Target::Temp(w) => w.write(buf),
-            Target::Sealed(_) => Err(std::io::Error::other("written after it was sealed")),
+            Target::Sealed(_) | Target::Failed => {
+                Err(std::io::Error::other("written after it was sealed"))
+            }
             Target::Device(v) => v.write(buf),
         }
     }
@@ -459,7 +465,7 @@ impl Write for AtomicFile {
     fn flush(&mut self) -> std::io::Result<()> {
         match &mut self.target {
             Target::Temp(w) => w.flush(),
-            Target::Sealed(_) => Ok(()),
+            Target::Sealed(_) | Target::Failed => Ok(()),
             Target::Device(v) => v.flush(),
         }
     }

@@ -136,13 +136,16 @@ fn periods(h: &mut History, rule: &str, resource: &str) -> Vec<Period> {
 }
 
 fn waivers() -> Vec<dbaudit::waivers::Waiver> {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("waivers.toml");
-    std::fs::write(
-        &p,
+    waivers_of(
         "[[waiver]]\nrule = \"db.network.sg-eks-only\"\nresource = \"*:cluster:prod-billing\"\nreason = \"migrating to the EKS group\"\nexpires = \"2027-01-31\"\n",
     )
-    .unwrap();
+}
+
+/// Waivers from a waivers file holding `text`.
+fn waivers_of(text: &str) -> Vec<dbaudit::waivers::Waiver> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("waivers.toml");
+    std::fs::write(&p, text).unwrap();
     dbaudit::waivers::load_file(&p).unwrap()
 }
 
@@ -1165,19 +1168,14 @@ fn backfill_replays_in_time_order(spec: &str, in_order_spec: &str) {
     let r2 = report(&d2, "2026-11-28T02:00:00Z", &all());
     let r3 = report(&d3, "2026-11-29T02:00:00Z", &all());
     let r4 = report(&d3_denied, "2026-11-30T02:00:00Z", &all());
-    let dir = tempfile::tempdir().unwrap();
-    let waivers_file = dir.path().join("waivers.toml");
-    std::fs::write(
-        &waivers_file,
-        "[[waiver]]\nrule = \"db.encryption.at-rest\"\nresource = \"*:cluster:test-shared\"\nreason = \"re-created encrypted in January\"\nexpires = \"2027-01-31\"\n",
-    )
-    .unwrap();
     let r5 = report(
         &d5,
         "2026-12-01T02:00:00Z",
         &options(
             Selection::default(),
-            dbaudit::waivers::load_file(&waivers_file).unwrap(),
+            waivers_of(
+                "[[waiver]]\nrule = \"db.encryption.at-rest\"\nresource = \"*:cluster:test-shared\"\nreason = \"re-created encrypted in January\"\nexpires = \"2027-01-31\"\n",
+            ),
         ),
     );
 
