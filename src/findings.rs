@@ -361,7 +361,12 @@ mod codec {
     #[derive(Default)]
     pub struct Writer {
         pub buf: Vec<u8>,
-        table: HashMap<Arc<str>, u64>,
+        /// The strings written, by content.
+        table: HashMap<Arc<str>, u64, foldhash::fast::RandomState>,
+        /// The same, by the address of the `Arc` written: most repeats are
+        /// the same `Arc` (a rule's id, the account, a resource's ARN for
+        /// each rule), found without hashing the text.
+        by_address: HashMap<usize, u64, foldhash::fast::RandomState>,
     }
 
     impl Writer {
@@ -380,11 +385,22 @@ mod codec {
         /// Odd: the number of a string already written; even: twice the
         /// length of a new one, then its bytes.
         fn shared(&mut self, s: &Arc<str>) {
-            if let Some(&i) = self.table.get(s) {
+            // A writer encodes findings that are borrowed while it lives
+            // (one chunk): no `Arc` it saw is freed, so no address it
+            // recorded can come back as another string's.
+            let address = s.as_ptr().addr();
+            if let Some(&i) = self.by_address.get(&address) {
                 self.uint(i << 1 | 1);
                 return;
             }
-            self.table.insert(s.clone(), self.table.len() as u64);
+            if let Some(&i) = self.table.get(s) {
+                self.by_address.insert(address, i);
+                self.uint(i << 1 | 1);
+                return;
+            }
+            let i = self.table.len() as u64;
+            self.table.insert(s.clone(), i);
+            self.by_address.insert(address, i);
             self.uint((s.len() as u64) << 1);
             self.buf.extend_from_slice(s.as_bytes());
         }

@@ -99,24 +99,41 @@ fn rule_summary(report: &Report, out: &mut dyn Write, style: &Style) -> io::Resu
     } else {
         table.set_header(["Severity", "Rule", "Failed", "Errors", "Examples"]);
     }
-    // The first few failing or erroring resources of each rule and how
-    // many: one pass over the findings (an account at a time when spooled).
-    let mut bad: std::collections::HashMap<std::sync::Arc<str>, (Vec<String>, usize)> =
-        Default::default();
+    // The first few failing or erroring resources of each rule, in report
+    // order, and how many (the rule's counts). The findings are read (an
+    // account at a time when spooled) only until every rule listed has its
+    // examples: in an organization's run, the first accounts.
+    let many = |r: &super::RuleSummary| r.counts.fail + r.counts.error + r.counts.unknown;
+    let mut wanted: std::collections::HashMap<&str, usize> = rules
+        .iter()
+        .map(|r| (r.doc.id.as_str(), many(r).min(EXAMPLES)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let mut shown: std::collections::HashMap<std::sync::Arc<str>, Vec<String>> = Default::default();
     for chunk in report.findings.chunks_where(crate::findings::not_passed) {
+        if wanted.is_empty() {
+            break;
+        }
         for f in chunk?
             .iter()
             .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Error | Outcome::Unknown))
         {
-            let (shown, n) = bad.entry(f.rule_id.clone()).or_default();
-            *n += 1;
-            if shown.len() < EXAMPLES {
-                shown.push(format!("{}/{}", f.account, f.resource_id));
+            let Some(left) = wanted.get_mut(&*f.rule_id) else {
+                continue;
+            };
+            *left -= 1;
+            if *left == 0 {
+                wanted.remove(&*f.rule_id);
             }
+            shown
+                .entry(f.rule_id.clone())
+                .or_default()
+                .push(format!("{}/{}", f.account, f.resource_id));
         }
     }
     for r in rules {
-        let (mut examples, n) = bad.remove(r.doc.id.as_str()).unwrap_or_default();
+        let mut examples = shown.remove(r.doc.id.as_str()).unwrap_or_default();
+        let n = many(r);
         if n > EXAMPLES {
             examples.push(format!("and {} more", n - EXAMPLES));
         }
