@@ -226,7 +226,7 @@ fn permute<T>(v: &mut [T], mut order: Vec<usize>) {
 }
 
 /// The top-level facts each kind's rules read (`None`: all of them).
-type KindFields = HashMap<ResourceKind, Option<Vec<String>>>;
+type KindFields = HashMap<ResourceKind, Option<Vec<&'static str>>>;
 
 /// Every rule but the parity rules on one account's resources.
 /// What every account's evaluation shares.
@@ -527,7 +527,7 @@ impl<'a> PairPlan<'a> {
         &self,
         scope: &AccountScope,
         root: &Context<'static, 'static>,
-        fields: Option<&[String]>,
+        fields: Option<&[&'static str]>,
         chunk: &mut Chunk,
         findings: &mut Vec<Finding>,
     ) {
@@ -707,11 +707,11 @@ struct KindRules<'a> {
     id: ResourceKind,
     kind: &'static dyn Kind,
     rules: Vec<&'a Rule>,
-    fields: Option<&'a [String]>,
+    fields: Option<&'a [&'static str]>,
 }
 
 /// Rules and the top-level facts they read (`None`: all of them).
-type KindSet<'a> = (&'a [&'a Rule], Option<&'a [String]>);
+type KindSet<'a> = (&'a [&'a Rule], Option<&'a [&'static str]>);
 
 /// Regions with data or with a recorded gap.
 fn region_names(account: &Account) -> Vec<Arc<str>> {
@@ -1057,12 +1057,12 @@ impl<'a> AccountScope<'a> {
 
 /// The top-level facts the rules of a kind read, or `None` when one of them
 /// needs the whole resource.
-fn wanted_fields(rules: &RuleSet, kind: ResourceKind) -> Option<Vec<String>> {
+fn wanted_fields(rules: &RuleSet, kind: ResourceKind) -> Option<Vec<&'static str>> {
     let mut all = std::collections::BTreeSet::new();
     for r in rules.rules.iter().filter(|r| r.resource == kind) {
         all.extend(r.resource_fields()?);
     }
-    Some(all.into_iter().collect())
+    Some(all.iter().map(|f| crate::celval::intern(f)).collect())
 }
 
 /// A child scope of the account's context holding one resource's facts:
@@ -1071,18 +1071,18 @@ fn wanted_fields(rules: &RuleSet, kind: ResourceKind) -> Option<Vec<String>> {
 fn resource_context<'p>(
     root: &'p Context<'static, 'static>,
     facts: &dyn Facts,
-    fields: Option<&[String]>,
+    fields: Option<&[&'static str]>,
 ) -> Context<'p, 'static> {
     let value = match fields {
         None => crate::celval::map_of(
             facts
                 .all_fields()
                 .iter()
-                .map(|f| (f.as_str(), facts.field(f)))
+                .map(|f| (crate::celval::intern(f), facts.field(f)))
                 .collect::<Vec<_>>()
                 .into_iter(),
         ),
-        Some(fields) => crate::celval::map_of(fields.iter().map(|f| (f.as_str(), facts.field(f)))),
+        Some(fields) => crate::celval::map_of(fields.iter().map(|&f| (f, facts.field(f)))),
     };
     let mut ctx = root.new_inner_scope();
     ctx.add_variable_as_val("resource", value);
