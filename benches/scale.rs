@@ -50,8 +50,9 @@ fn main() {
     for (i, text) in parts.iter().enumerate() {
         std::fs::write(part_files.path().join(format!("part-{}.json", i + 1)), text).unwrap();
     }
-    // `--keep-parts DIR`: a copy of the parts and the configuration, to run
-    // the command by hand.
+    let config = "service_tag = \"service\"\n\n[developers]\ngroups = [\"developers\"]\n";
+    // `--keep-parts DIR`: a copy of the parts (DIR/parts) and the
+    // configuration (DIR/dbaudit.toml), to run the command by hand.
     let argv: Vec<String> = std::env::args().collect();
     if let Some(i) = argv.iter().position(|a| a == "--keep-parts") {
         let keep = std::path::Path::new(&argv[i + 1]);
@@ -59,14 +60,11 @@ fn main() {
         for (i, text) in parts.iter().enumerate() {
             std::fs::write(keep.join(format!("parts/part-{}.json", i + 1)), text).unwrap();
         }
+        std::fs::write(keep.join("dbaudit.toml"), config).unwrap();
     }
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("dbaudit.toml");
-    std::fs::write(
-        &cfg,
-        "service_tag = \"service\"\n\n[developers]\ngroups = [\"developers\"]\n",
-    )
-    .unwrap();
+    std::fs::write(&cfg, config).unwrap();
     println!(
         "organization: {accounts} accounts × {clusters} clusters (3 members), {principals} principals each; {shards} parts, {:.1} MB of JSON (generated in {:.2} s)",
         bytes as f64 / 1e6,
