@@ -1224,15 +1224,16 @@ impl Snapshot {
         // v2 snapshot says so instead of failing on its first unknown field
         // and a newer minor has its new fields left out. (Probing first cost
         // a second pass over every part of an organization's run.)
-        let strict = read_strictly(text);
-        if let Ok(snapshot) = &strict
-            && schema_minor(&snapshot.schema).is_some_and(|m| m <= SCHEMA_MINOR)
-        {
-            let mut snapshot = strict.expect("checked above");
-            snapshot.check_cidrs(text, path)?;
-            snapshot.normalize();
-            return Ok(snapshot);
-        }
+        let strict = match read_strictly(text) {
+            Ok(mut snapshot)
+                if schema_minor(&snapshot.schema).is_some_and(|m| m <= SCHEMA_MINOR) =>
+            {
+                snapshot.check_cidrs(text, path)?;
+                snapshot.normalize();
+                return Ok(snapshot);
+            }
+            other => other,
+        };
         // Only the tag is kept: the rest is skipped, not built into a JSON
         // tree (a 50 MB snapshot would briefly cost ~150 MB of
         // `serde_json::Value`).

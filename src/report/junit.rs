@@ -150,9 +150,6 @@ fn tests(c: &Counts) -> usize {
     c.pass + c.fail + c.error + c.waived
 }
 
-/// Text XML 1.0 can hold: control characters other than tab, newline and
-/// carriage return are dropped (a message quoting an AWS error could carry
-/// one, and a JUnit reader would reject the whole file).
 /// An attribute's value as the XML writer writes it: `<`, `>`, `&`, `'`
 /// and `"` escaped.
 fn attr(out: &mut dyn Write, s: &str) -> io::Result<()> {
@@ -171,6 +168,9 @@ fn attr(out: &mut dyn Write, s: &str) -> io::Result<()> {
     out.write_all(rest.as_bytes())
 }
 
+/// Text XML 1.0 can hold: control characters other than tab, newline and
+/// carriage return are dropped (a message quoting an AWS error could carry
+/// one, and a JUnit reader would reject the whole file).
 fn clean(s: &str) -> std::borrow::Cow<'_, str> {
     let allowed = |c: &char| !c.is_control() || matches!(c, '\t' | '\n' | '\r');
     // Nearly every string is clean already: borrowed, not copied.
@@ -182,8 +182,31 @@ fn clean(s: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::clean;
+    use super::{attr, clean};
     use std::borrow::Cow;
+
+    /// Attributes are written with the escaping the XML writer gives an
+    /// event's attributes, so that the file is the same as when each test
+    /// case was an event.
+    #[test]
+    fn attributes_are_escaped_as_the_writer_escapes_them() {
+        for s in [
+            "",
+            "plain",
+            "a < b > c & d 'e' \"f\"",
+            "&&<<>>''\"\"",
+            "waived: ünïcødé ✓ & done",
+            "tab\tnewline\nreturn\r",
+        ] {
+            let mut out = Vec::new();
+            attr(&mut out, s).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                quick_xml::escape::escape(s),
+                "{s}"
+            );
+        }
+    }
 
     #[test]
     fn clean_drops_what_xml_cannot_hold_and_copies_only_then() {
