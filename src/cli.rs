@@ -571,7 +571,10 @@ pub struct TargetArgs {
     /// Initial retry backoff in milliseconds (tests use a small one).
     #[arg(long, default_value_t = 1000, hide = true, value_name = "MS")]
     pub retry_backoff_ms: u64,
-    /// Threads that run the AWS calls (default: one per core).
+    /// Threads that run the AWS calls (default: 1, the calling thread). The
+    /// calls wait on the network and all are in flight at once either way
+    /// (--concurrency); more threads help only when parsing the answers
+    /// keeps a core busy.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: Option<u16>,
     /// Collect only shard K of N of the selected accounts (`1/4`), or

@@ -260,14 +260,32 @@ fn collect_then_evaluate_gives_what_scan_gives() {
         "json",
         "--quiet",
     ]);
+    // The calls on three worker threads instead of the calling thread
+    // (the default): the same report.
+    let w = dbaudit(&[
+        "scan",
+        "--all-accounts",
+        "--config",
+        "fixtures/demo/dbaudit.toml",
+        "--endpoint-url",
+        &moto.endpoint(),
+        "--format",
+        "json",
+        "--quiet",
+        "--workers",
+        "3",
+    ]);
     assert_eq!(e.status.code(), s.status.code());
-    let (e, s): (serde_json::Value, serde_json::Value) = (
+    assert_eq!(w.status.code(), s.status.code(), "{}", text(&w.stderr));
+    let (e, s, w): (serde_json::Value, serde_json::Value, serde_json::Value) = (
         serde_json::from_slice(&e.stdout).unwrap(),
         serde_json::from_slice(&s.stdout).unwrap(),
+        serde_json::from_slice(&w.stdout).unwrap(),
     );
-    assert_eq!(e["findings"], s["findings"]);
-    assert_eq!(e["gate"], s["gate"]);
-    assert_eq!(e["summary"], s["summary"]);
+    for part in ["findings", "gate", "summary"] {
+        assert_eq!(e[part], s[part], "{part}");
+        assert_eq!(w[part], s[part], "{part} with --workers 3");
+    }
 }
 
 #[test]
