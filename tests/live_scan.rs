@@ -249,32 +249,26 @@ fn collect_then_evaluate_gives_what_scan_gives() {
         "--format",
         "json",
     ]);
-    let s = dbaudit(&[
-        "scan",
-        "--all-accounts",
-        "--config",
-        "fixtures/demo/dbaudit.toml",
-        "--endpoint-url",
-        &moto.endpoint(),
-        "--format",
-        "json",
-        "--quiet",
-    ]);
+    let endpoint = moto.endpoint();
+    let scan = |extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            "--all-accounts",
+            "--config",
+            "fixtures/demo/dbaudit.toml",
+            "--endpoint-url",
+            &endpoint,
+            "--format",
+            "json",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        dbaudit(&args)
+    };
+    let s = scan(&[]);
     // The calls on three worker threads instead of the calling thread
     // (the default): the same report.
-    let w = dbaudit(&[
-        "scan",
-        "--all-accounts",
-        "--config",
-        "fixtures/demo/dbaudit.toml",
-        "--endpoint-url",
-        &moto.endpoint(),
-        "--format",
-        "json",
-        "--quiet",
-        "--workers",
-        "3",
-    ]);
+    let w = scan(&["--workers", "3"]);
     assert_eq!(e.status.code(), s.status.code());
     assert_eq!(w.status.code(), s.status.code(), "{}", text(&w.stderr));
     let (e, s, w): (serde_json::Value, serde_json::Value, serde_json::Value) = (
