@@ -35,7 +35,13 @@ pub use error::Error;
 /// Version of this build, written into snapshots and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The git commit this build comes from (build.rs; "unknown" outside git).
-pub const COMMIT: &str = env!("DBAUDIT_GIT_COMMIT");
+///
+/// A `static`, not a `const`: a const's text is copied into every code
+/// unit that uses it, and a code unit whose content changes renames the
+/// functions it shares with others (`….llvm.<hash>`), so each new commit
+/// unplaced hundreds of the functions `link/scan-symbols.txt` lays out for a
+/// scan (docs/build.md). A static's text is in one place.
+pub static COMMIT: &str = env!("DBAUDIT_GIT_COMMIT");
 
 /// `dbaudit --version`: version, commit and rule-pack digest.
 pub fn long_version() -> &'static str {
